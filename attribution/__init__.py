@@ -1,0 +1,19 @@
+"""Attribution engine: versioned multi-touch attribution of sign-ups to ad touches (Polars).
+
+Imports nothing else of ours: it takes Polars frames, and for persistence a DB-API/DuckDB
+connection passed in by the caller.
+"""
+
+from attribution.config import AttributionConfig, load_config
+from attribution.engine import allocate_skan, attribute, attribute_lazy, eligible_touches
+from attribution.errors import ConfigError
+
+__all__ = [
+    "AttributionConfig",
+    "ConfigError",
+    "allocate_skan",
+    "attribute",
+    "attribute_lazy",
+    "eligible_touches",
+    "load_config",
+]

@@ -1,0 +1,310 @@
+"""The attribution engine: Polars lazy expressions from sign-ups and touches to credit rows.
+
+Rules (see ``docs/attribution.md``):
+
+* A touch is eligible for a sign-up of the same canonical user when it is not spam and
+  ``0 <= signup_ts - touch_ts <= window``; both ends are inclusive, so a click exactly 7 days
+  before the sign-up counts and one 7 days + 1 microsecond before does not. The window
+  depends on the touch type (click / view) and may be overridden per platform.
+* With ``precedence: click_over_view`` a sign-up with any eligible click ignores its views.
+* Touches of one sign-up are ordered by ``tie_break`` (default ``touch_ts``, then
+  ``touch_type`` with ``view`` before ``click``, then ``touch_id``), a total order, so the
+  result never depends on input order: last touch takes the last touch of that order, first
+  touch the first, position-based uses the positions in it.
+* A sign-up without an eligible touch gets one ``unattributed`` row with credit 1; iOS ones
+  are then allocated to campaigns from SKAdNetwork postbacks (:func:`allocate_skan`).
+
+Everything is a lazy frame partitioned by sign-up date: :func:`attribute` takes any range
+of days, so callers can run days in parallel. No per-row Python.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+
+import polars as pl
+
+from attribution.config import AttributionConfig
+
+UNATTRIBUTED = "unattributed"
+METHOD_DETERMINISTIC = "deterministic"
+METHOD_SKAN = "skan_modeled"
+METHOD_UNATTRIBUTED = "unattributed"
+
+OUTPUT_SCHEMA: dict[str, pl.DataType] = {
+    "attribution_run_id": pl.String(),
+    "attribution_version": pl.String(),
+    "model": pl.String(),
+    "signup_id": pl.String(),
+    "touch_id": pl.String(),
+    "platform": pl.String(),
+    "campaign_id": pl.String(),
+    "credit": pl.Float64(),
+    "method": pl.String(),
+    "signup_date": pl.Date(),
+}
+SIGNUP_COLUMNS = ("signup_id", "user_id", "signup_ts", "signup_date", "device_platform")
+TOUCH_COLUMNS = ("touch_id", "user_id", "touch_ts", "touch_type", "platform", "campaign_id", "is_spam")
+SKAN_COLUMNS = ("install_date", "platform", "campaign_id", "skan_signups")
+# Output order, so equal inputs give byte-equal outputs whatever the engine's threading did.
+SORT_KEYS = ("signup_date", "signup_id", "method", "platform", "campaign_id", "touch_id")
+
+Frame = pl.DataFrame | pl.LazyFrame
+
+
+def _lazy(frame: Frame) -> pl.LazyFrame:
+    return frame.lazy() if isinstance(frame, pl.DataFrame) else frame
+
+
+def _utc_naive(lf: pl.LazyFrame, column: str) -> pl.LazyFrame:
+    """Timestamps as naive UTC microseconds, whatever zone/precision the warehouse returned."""
+    dtype = lf.collect_schema()[column]
+    expr = pl.col(column)
+    if isinstance(dtype, pl.Datetime) and dtype.time_zone is not None:
+        expr = expr.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
+    return lf.with_columns(expr.cast(pl.Datetime("us")).alias(column))
+
+
+def _window_expr(config: AttributionConfig) -> pl.Expr:
+    """Per-row window length (a duration) from touch type and platform."""
+    click: pl.Expr = pl.lit(config.windows.click)
+    view: pl.Expr = pl.lit(config.windows.view)
+    for platform, w in sorted(config.platform_windows.items()):
+        click = pl.when(pl.col("platform") == platform).then(pl.lit(w.click)).otherwise(click)
+        view = pl.when(pl.col("platform") == platform).then(pl.lit(w.view)).otherwise(view)
+    return pl.when(pl.col("touch_type") == "click").then(click).otherwise(view)
+
+
+def _day_bounds(start_date: date, end_date: date) -> tuple[datetime, datetime]:
+    return datetime.combine(start_date, time()), datetime.combine(end_date + timedelta(days=1), time())
+
+
+def eligible_touches(
+    signups: Frame,
+    touches: Frame,
+    config: AttributionConfig,
+    start_date: date,
+    end_date: date,
+) -> pl.LazyFrame:
+    """Sign-up × touch pairs that may receive credit (window, spam and precedence applied).
+
+    Columns: signup_id, signup_ts, signup_date, touch_id, touch_ts, touch_type, platform,
+    campaign_id, age (signup_ts - touch_ts).
+    """
+    lo, hi = _day_bounds(start_date, end_date)
+    s = _utc_naive(_lazy(signups).select(SIGNUP_COLUMNS[:4]), "signup_ts").filter(
+        pl.col("signup_date").is_between(start_date, end_date)
+    )
+    t = _utc_naive(_lazy(touches).select(TOUCH_COLUMNS), "touch_ts")
+    t = t.filter(
+        pl.col("touch_ts").is_between(lo - config.max_window, hi, closed="left"),
+        ~pl.col("is_spam").fill_null(False),
+        pl.col("touch_type").is_in(["click", "view"]),
+        pl.col("user_id").is_not_null(),
+    ).drop("is_spam")
+    age = pl.col("signup_ts") - pl.col("touch_ts")
+    pairs = (
+        s.join(t, on="user_id", how="inner")
+        .with_columns(age.alias("age"))
+        .filter(pl.col("age") >= timedelta(0), pl.col("age") <= _window_expr(config))
+        .drop("user_id")
+        # Tie-break rank of touch_type: a click sorts after a view at the same instant, so with
+        # precedence off the last touch of a tie is the click.
+        .with_columns((pl.col("touch_type") == "click").cast(pl.Int8).alias("_type_rank"))
+    )
+    if config.precedence == "click_over_view":
+        is_click = pl.col("touch_type") == "click"
+        pairs = pairs.filter(is_click | ~is_click.any().over("signup_id"))
+    return pairs
+
+
+def _pick_extreme(pairs: pl.LazyFrame, keys: tuple[str, ...], last: bool) -> pl.LazyFrame:
+    """One touch per sign-up: the last (or first) in the order ``keys``, without sorting.
+
+    Each key narrows the candidates to those equal to the group's max (min); ``touch_id``
+    is unique, so the last key leaves exactly one row.
+    """
+    for key in keys:
+        agg = pl.col(key).max() if last else pl.col(key).min()
+        pairs = pairs.filter(pl.col(key) == agg.over("signup_id"))
+    return pairs
+
+
+def _credit_rows(pairs: pl.LazyFrame, config: AttributionConfig) -> pl.LazyFrame:
+    """Add a ``credit`` column per eligible pair according to the model; drop zero-credit pairs."""
+    keys = tuple("_type_rank" if k == "touch_type" else k for k in config.tie_break)
+    if config.model in ("last_touch", "first_touch"):
+        return _pick_extreme(pairs, keys, last=config.model == "last_touch").with_columns(
+            pl.lit(1.0).alias("credit")
+        )
+    n = pl.len().over("signup_id")
+    if config.model == "linear":
+        return pairs.with_columns((1.0 / n).alias("credit"))
+    if config.model == "time_decay":
+        assert config.half_life is not None
+        hl_us = config.half_life.total_seconds() * 1e6
+        # Relative to the group's most recent touch, so the largest weight is 1 and nothing underflows.
+        rel = pl.col("age").dt.total_microseconds() - pl.col("age").dt.total_microseconds().min().over("signup_id")
+        w = pl.lit(2.0).pow(-rel.cast(pl.Float64) / hl_us)
+        return pairs.with_columns(w.alias("_w")).with_columns(
+            (pl.col("_w") / pl.col("_w").sum().over("signup_id")).alias("credit")
+        ).drop("_w")
+    # position_based: positions in the tie-break order.
+    pw = config.position_weights
+    pos = pl.int_range(pl.len(), dtype=pl.Int64).over("signup_id")
+    ordered = pairs.sort(["signup_id", *keys]).with_columns(pos.alias("_pos"), n.alias("_n"))
+    two_first = pw.first / (pw.first + pw.last) if pw.first + pw.last > 0 else 0.5
+    credit = (
+        pl.when(pl.col("_n") == 1)
+        .then(1.0)
+        .when(pl.col("_n") == 2)
+        .then(pl.when(pl.col("_pos") == 0).then(two_first).otherwise(1.0 - two_first))
+        .when(pl.col("_pos") == 0)
+        .then(pw.first)
+        .when(pl.col("_pos") == pl.col("_n") - 1)
+        .then(pw.last)
+        .otherwise(pw.middle / (pl.col("_n") - 2).cast(pl.Float64))
+    )
+    return ordered.with_columns(credit.alias("credit")).drop("_pos", "_n").filter(pl.col("credit") > 0)
+
+
+def allocate_skan(
+    ios_pool: pl.LazyFrame,
+    deterministic_ios: pl.LazyFrame,
+    skan: Frame,
+) -> pl.LazyFrame:
+    """SKAdNetwork modeling for iOS sign-ups that have no user-level touch.
+
+    ``ios_pool``: signup_id, signup_date of iOS sign-ups left unattributed (the pool).
+    ``deterministic_ios``: signup_date, platform, campaign_id, credit of deterministic rows of
+    iOS sign-ups. ``skan``: install_date, platform, campaign_id, skan_signups.
+
+    Per day, each campaign's net postbacks = max(0, SKAN sign-ups − deterministic iOS credit
+    already given to it). With N = Σ net and P = pool size, every pool sign-up gets
+    ``net / max(N, P)`` of credit per campaign (``skan_modeled``) and ``max(0, 1 − N/P)``
+    ``unattributed``: when N > P shares are scaled down to the pool; when N < P the rest stays
+    unattributed. Per sign-up the credits sum to 1 and per day the modeled total is min(N, P).
+    """
+    credited = deterministic_ios.group_by("signup_date", "platform", "campaign_id").agg(
+        pl.col("credit").sum().alias("_det")
+    )
+    net = (
+        _lazy(skan)
+        .select(SKAN_COLUMNS)
+        .group_by(pl.col("install_date").alias("signup_date"), "platform", "campaign_id")
+        .agg(pl.col("skan_signups").cast(pl.Float64).sum())
+        .join(credited, on=["signup_date", "platform", "campaign_id"], how="left")
+        .with_columns(
+            (pl.col("skan_signups") - pl.col("_det").fill_null(0.0)).clip(lower_bound=0.0).alias("_net")
+        )
+        .filter(pl.col("_net") > 0)
+        .select("signup_date", "platform", "campaign_id", "_net")
+    )
+    pool_size = ios_pool.group_by("signup_date").agg(pl.len().cast(pl.Float64).alias("_p"))
+    totals = net.group_by("signup_date").agg(pl.col("_net").sum().alias("_n")).join(
+        pool_size, on="signup_date", how="inner"
+    )
+    shares = net.join(totals, on="signup_date", how="inner").select(
+        "signup_date",
+        "platform",
+        "campaign_id",
+        (pl.col("_net") / pl.max_horizontal("_n", "_p")).alias("credit"),
+    )
+    modeled = ios_pool.join(shares, on="signup_date", how="inner").with_columns(
+        pl.lit(None, pl.String).alias("touch_id"), pl.lit(METHOD_SKAN).alias("method")
+    )
+    remainder = (
+        ios_pool.join(totals, on="signup_date", how="left")
+        .with_columns(
+            pl.when(pl.col("_n").is_null())
+            .then(1.0)
+            .otherwise(((pl.col("_p") - pl.col("_n")) / pl.col("_p")).clip(lower_bound=0.0))
+            .alias("credit")
+        )
+        .filter(pl.col("credit") > 0)
+        .select(
+            "signup_id",
+            "signup_date",
+            pl.lit(None, pl.String).alias("touch_id"),
+            pl.lit(UNATTRIBUTED).alias("platform"),
+            pl.lit(UNATTRIBUTED).alias("campaign_id"),
+            "credit",
+            pl.lit(METHOD_UNATTRIBUTED).alias("method"),
+        )
+    )
+    cols = ["signup_id", "signup_date", "touch_id", "platform", "campaign_id", "credit", "method"]
+    return pl.concat([modeled.select(cols), remainder.select(cols)])
+
+
+def attribute_lazy(
+    signups: Frame,
+    touches: Frame,
+    config: AttributionConfig,
+    start_date: date,
+    end_date: date,
+    *,
+    skan: Frame | None = None,
+    run_id: str = "",
+) -> pl.LazyFrame:
+    """The lazy plan of :func:`attribute` (unsorted); collect it with the engine of your choice."""
+    if end_date < start_date:
+        raise ValueError(f"end date {end_date} is before start date {start_date}")
+    s = _lazy(signups).select(SIGNUP_COLUMNS).filter(pl.col("signup_date").is_between(start_date, end_date))
+    pairs = eligible_touches(signups, touches, config, start_date, end_date)
+    det = _credit_rows(pairs, config).select(
+        "signup_id",
+        "signup_date",
+        "touch_id",
+        "platform",
+        "campaign_id",
+        "credit",
+        pl.lit(METHOD_DETERMINISTIC).alias("method"),
+    )
+    unattributed = s.join(det.select("signup_id").unique(), on="signup_id", how="anti")
+    cols = ["signup_id", "signup_date", "touch_id", "platform", "campaign_id", "credit", "method"]
+    parts: list[pl.LazyFrame] = [det]
+    if config.skan_enabled and skan is not None:
+        ios = pl.col("device_platform") == "ios"
+        pool = unattributed.filter(ios).select("signup_id", "signup_date")
+        det_ios = det.join(s.filter(ios).select("signup_id"), on="signup_id", how="semi")
+        parts.append(allocate_skan(pool, det_ios, skan))
+        unattributed = unattributed.filter(~ios)
+    parts.append(
+        unattributed.select(
+            "signup_id",
+            "signup_date",
+            pl.lit(None, pl.String).alias("touch_id"),
+            pl.lit(UNATTRIBUTED).alias("platform"),
+            pl.lit(UNATTRIBUTED).alias("campaign_id"),
+            pl.lit(1.0).alias("credit"),
+            pl.lit(METHOD_UNATTRIBUTED).alias("method"),
+        )
+    )
+    out = pl.concat([p.select(cols) for p in parts])
+    return out.select(
+        pl.lit(run_id).alias("attribution_run_id"),
+        pl.lit(config.attribution_version).alias("attribution_version"),
+        pl.lit(config.model).alias("model"),
+        *cols,
+    ).cast(OUTPUT_SCHEMA)  # type: ignore[arg-type]
+
+
+def attribute(
+    signups: Frame,
+    touches: Frame,
+    config: AttributionConfig,
+    start_date: date,
+    end_date: date | None = None,
+    *,
+    skan: Frame | None = None,
+    run_id: str = "",
+) -> pl.DataFrame:
+    """Attribute the sign-ups whose ``signup_date`` is in [start_date, end_date] (one day if no end).
+
+    ``touches`` may hold any range; only those within the longest window before the days are
+    read. Returns one row per (sign-up, credited touch) with ``OUTPUT_SCHEMA`` columns,
+    sorted, with credit summing to 1 per sign-up.
+    """
+    end = start_date if end_date is None else end_date
+    lf = attribute_lazy(signups, touches, config, start_date, end, skan=skan, run_id=run_id)
+    return lf.collect().sort(list(SORT_KEYS), nulls_last=True)
