@@ -1,0 +1,21 @@
+"""Errors a user or operator can cause. The CLI prints them as one line, never a traceback."""
+
+from __future__ import annotations
+
+
+class RoiError(Exception):
+    """Base class: the message says what was wrong and what to do, in one line."""
+
+    exit_code = 1
+
+
+class UserInputError(RoiError):
+    """Bad input on the command line or in a file: a date, a platform, a range, a path."""
+
+    exit_code = 2
+
+
+class ConfigError(RoiError):
+    """Missing or invalid settings or credentials."""
+
+    exit_code = 3

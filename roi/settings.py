@@ -1,0 +1,69 @@
+"""Settings from the environment (``ROI_`` prefix), validated once at start.
+
+Only the names fixed in CONTRACTS.md live here. Credentials for ad platforms, Snowflake and
+S3 do not: they follow dlt's own secrets conventions (``SOURCES__...``, ``DESTINATION__...``,
+``AWS_*``) and are resolved by dlt where they are used.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from roi.errors import ConfigError
+
+
+class Settings(BaseSettings):
+    """Pipeline settings. See README "Configuration"."""
+
+    model_config = SettingsConfigDict(env_prefix="ROI_", extra="ignore")
+
+    warehouse: Literal["duckdb", "snowflake"] = "duckdb"
+    duckdb_path: Path = Path(".roi/warehouse.duckdb")
+    landing_url: str = ".roi/landing"
+    pii_pepper: SecretStr | None = None
+    api_base_url: str | None = None
+
+    @field_validator("api_base_url")
+    @classmethod
+    def _strip_slash(cls, v: str | None) -> str | None:
+        if v is None or v == "":
+            return None
+        if not v.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return v.rstrip("/")
+
+    def require_pepper(self) -> bytes:
+        """The PII pepper as bytes, or a one-line error saying how to set it."""
+        if self.pii_pepper is None or not self.pii_pepper.get_secret_value():
+            raise ConfigError("ROI_PII_PEPPER is not set: export a secret of at least 16 characters")
+        value = self.pii_pepper.get_secret_value()
+        if len(value) < 16:
+            raise ConfigError("ROI_PII_PEPPER is too short: use a secret of at least 16 characters")
+        return value.encode()
+
+
+def _one_line(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(x) for x in err["loc"]) or "settings"
+        parts.append(f"ROI_{loc.upper()}: {err['msg']}")
+    return "invalid settings: " + "; ".join(parts)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, validated; raises ConfigError with one line when invalid."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise ConfigError(_one_line(exc)) from None
+
+
+def reset_settings() -> None:
+    """Forget cached settings (tests and the CLI change the environment between runs)."""
+    get_settings.cache_clear()

@@ -1,0 +1,256 @@
+"""The one place that turns settings into warehouse connections.
+
+From ``ROI_WAREHOUSE`` it gives a DB-API connection, the dlt destination, the dbt profile and
+the Soda data source, for the embedded DuckDB file (default) or Snowflake. Nothing else in the
+project reads connection details.
+
+DuckDB allows one writing *process* per file but many connections inside it, so in embedded
+mode the process keeps one database instance and hands out cursors on it to our own SQL, to
+dlt (as borrowed credentials) and to Soda; dbt-duckdb opens the same path in the same process,
+which DuckDB maps to the same instance.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from roi.errors import ConfigError
+from roi.settings import Settings, get_settings
+
+SCHEMAS: tuple[str, ...] = ("raw_ads", "raw_events", "analytics", "audit")
+
+PIPELINE_RUNS_DDL = """
+create table if not exists audit.pipeline_runs (
+    run_id varchar not null,
+    flow_name varchar not null,
+    window_start timestamp,
+    window_end timestamp,
+    status varchar not null,
+    started_at timestamp not null,
+    finished_at timestamp,
+    row_counts varchar,
+    code_version varchar not null,
+    error varchar
+)
+"""
+
+# Snowflake credentials follow dlt's conventions: DESTINATION__SNOWFLAKE__CREDENTIALS__<FIELD>
+# (or one connection string in DESTINATION__SNOWFLAKE__CREDENTIALS).
+SNOWFLAKE_REQUIRED = ("database", "host", "username", "warehouse")
+
+
+@dataclass(frozen=True)
+class SnowflakeConfig:
+    """Resolved Snowflake credentials (from dlt's config providers)."""
+
+    database: str
+    host: str
+    username: str
+    password: str | None
+    warehouse: str
+    role: str | None
+    private_key: str | None
+
+
+def resolve_snowflake() -> SnowflakeConfig:
+    """Resolve Snowflake credentials through dlt, or fail with one line naming what is missing."""
+    from dlt.common.configuration import resolve_configuration
+    from dlt.common.configuration.exceptions import ConfigFieldMissingException, ConfigurationException
+    from dlt.destinations.impl.snowflake.configuration import SnowflakeCredentials
+
+    try:
+        creds = resolve_configuration(
+            SnowflakeCredentials(), sections=("destination", "snowflake", "credentials")
+        )
+    except ConfigFieldMissingException as exc:
+        missing = ", ".join(
+            f"DESTINATION__SNOWFLAKE__CREDENTIALS__{f.upper()}" for f in exc.fields
+        )
+        raise ConfigError(f"ROI_WAREHOUSE=snowflake but credentials are missing: set {missing}") from None
+    except (ConfigurationException, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(f"invalid Snowflake credentials: {first}") from None
+    missing_opt = [f for f in SNOWFLAKE_REQUIRED if not getattr(creds, f, None)]
+    if missing_opt:
+        names = ", ".join(f"DESTINATION__SNOWFLAKE__CREDENTIALS__{f.upper()}" for f in missing_opt)
+        raise ConfigError(f"ROI_WAREHOUSE=snowflake but credentials are missing: set {names}")
+    return SnowflakeConfig(
+        database=creds.database,
+        host=creds.host,
+        username=creds.username,
+        password=creds.password,
+        warehouse=creds.warehouse,
+        role=creds.role,
+        private_key=creds.private_key,
+    )
+
+
+class Warehouse:
+    """Connections to the configured warehouse; one instance per process (see get_warehouse)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.kind = settings.warehouse
+        self._lock = threading.Lock()
+        self._duckdb: Any = None
+        self._snowflake: SnowflakeConfig | None = None
+        if self.kind == "snowflake":
+            self._snowflake = resolve_snowflake()
+
+    # -- connections -------------------------------------------------------------------
+    @property
+    def duckdb_path(self) -> Path:
+        """Absolute path of the embedded DuckDB file."""
+        return self.settings.duckdb_path.expanduser().resolve()
+
+    def connection(self) -> Any:
+        """A DB-API connection: the process's shared DuckDB instance, or a new Snowflake session.
+
+        For DuckDB, callers should take ``.cursor()`` per query: a cursor with an unfinished
+        result blocks the connection it belongs to.
+        """
+        if self.kind == "duckdb":
+            with self._lock:
+                if self._duckdb is None:
+                    import duckdb
+
+                    self.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
+                    self._duckdb = duckdb.connect(str(self.duckdb_path))
+                return self._duckdb
+        import snowflake.connector
+
+        sf = self._snowflake
+        assert sf is not None
+        snowflake.connector.paramstyle = "qmark"
+        return snowflake.connector.connect(
+            account=sf.host,
+            user=sf.username,
+            password=sf.password,
+            database=sf.database,
+            warehouse=sf.warehouse,
+            role=sf.role,
+            schema="ANALYTICS",
+            session_parameters={"TIMEZONE": "UTC", "QUERY_TAG": "streamride-roi"},
+        )
+
+    def close(self) -> None:
+        """Close the shared DuckDB instance (tests and the CLI call this at exit)."""
+        with self._lock:
+            if self._duckdb is not None:
+                self._duckdb.close()
+                self._duckdb = None
+
+    # -- dlt ---------------------------------------------------------------------------
+    def dlt_destination(self) -> Any:
+        """The dlt destination for this warehouse (DuckDB shares this process's instance)."""
+        import dlt
+
+        if self.kind == "duckdb":
+            return dlt.destinations.duckdb(credentials=self.connection())
+        # Credentials resolve through dlt's own providers (DESTINATION__SNOWFLAKE__CREDENTIALS__*).
+        return dlt.destinations.snowflake()
+
+    def dlt_pipeline(self, pipeline_name: str, dataset_name: str, **kwargs: Any) -> Any:
+        """A dlt pipeline on this warehouse, with its working folder under ``.roi/dlt``."""
+        import dlt
+
+        pipelines_dir = self.duckdb_path.parent / "dlt"
+        return dlt.pipeline(
+            pipeline_name=pipeline_name,
+            destination=self.dlt_destination(),
+            dataset_name=dataset_name,
+            pipelines_dir=str(pipelines_dir),
+            **kwargs,
+        )
+
+    # -- dbt ---------------------------------------------------------------------------
+    def dbt_profile(self, threads: int = 1) -> dict[str, Any]:
+        """The dbt ``profiles.yml`` content (profile ``streamride_roi``, target ``default``)."""
+        if self.kind == "duckdb":
+            output: dict[str, Any] = {
+                "type": "duckdb",
+                "path": str(self.duckdb_path),
+                "schema": "analytics",
+                "threads": threads,
+            }
+        else:
+            sf = self._snowflake
+            assert sf is not None
+            output = {
+                "type": "snowflake",
+                "account": sf.host,
+                "user": sf.username,
+                "database": sf.database,
+                "warehouse": sf.warehouse,
+                "schema": "analytics",
+                "threads": max(threads, 4),
+                "client_session_keep_alive": False,
+            }
+            if sf.password:
+                output["password"] = sf.password
+            if sf.role:
+                output["role"] = sf.role
+            if sf.private_key:
+                output["private_key"] = sf.private_key
+        return {"streamride_roi": {"target": "default", "outputs": {"default": output}}}
+
+    # -- Soda --------------------------------------------------------------------------
+    def soda_data_source(self) -> dict[str, Any]:
+        """The Soda v4 data source definition (DuckDB: the shared connection itself)."""
+        if self.kind == "duckdb":
+            return {
+                "type": "duckdb",
+                "name": "roi",
+                "connection": {"duckdb_connection": self.connection(), "schema": "analytics"},
+            }
+        sf = self._snowflake
+        assert sf is not None
+        conn: dict[str, Any] = {
+            "account": sf.host,
+            "user": sf.username,
+            "database": sf.database,
+            "warehouse": sf.warehouse,
+            "schema": "ANALYTICS",
+        }
+        if sf.password:
+            conn["password"] = sf.password
+        if sf.role:
+            conn["role"] = sf.role
+        return {"type": "snowflake", "name": "roi", "connection": conn}
+
+    # -- bootstrap ---------------------------------------------------------------------
+    def bootstrap(self) -> None:
+        """Create the schemas and audit tables if missing. Idempotent."""
+        con = self.connection()
+        cur = con.cursor()
+        try:
+            for schema in SCHEMAS:
+                cur.execute(f"create schema if not exists {schema}")
+            cur.execute(PIPELINE_RUNS_DDL)
+        finally:
+            cur.close()
+
+
+_WAREHOUSE: Warehouse | None = None
+_WAREHOUSE_LOCK = threading.Lock()
+
+
+def get_warehouse() -> Warehouse:
+    """The process's warehouse, built from settings on first use."""
+    global _WAREHOUSE
+    with _WAREHOUSE_LOCK:
+        if _WAREHOUSE is None:
+            _WAREHOUSE = Warehouse(get_settings())
+        return _WAREHOUSE
+
+
+def reset_warehouse() -> None:
+    """Close and forget the process's warehouse (after settings change, and in tests)."""
+    global _WAREHOUSE
+    with _WAREHOUSE_LOCK:
+        if _WAREHOUSE is not None:
+            _WAREHOUSE.close()
+        _WAREHOUSE = None
