@@ -86,10 +86,11 @@ def eligible_touches(
     start_date: date,
     end_date: date,
 ) -> pl.LazyFrame:
-    """Sign-up × touch pairs that may receive credit (window, spam and precedence applied).
+    """Sign-up × touch pairs that may receive credit: same user, not spam, inside the window.
 
-    Columns: signup_id, signup_ts, signup_date, touch_id, touch_ts, touch_type, platform,
-    campaign_id, age (signup_ts - touch_ts).
+    Row-wise rules only (so the plan streams over any number of touches); precedence is
+    applied by :func:`apply_precedence`. Columns: signup_id, signup_ts, signup_date, touch_id,
+    touch_ts, touch_type, platform, campaign_id, age (signup_ts - touch_ts), _type_rank.
     """
     lo, hi = _day_bounds(start_date, end_date)
     s = _utc_naive(_lazy(signups).select(SIGNUP_COLUMNS[:4]), "signup_ts").filter(
@@ -103,8 +104,8 @@ def eligible_touches(
         pl.col("user_id").is_not_null(),
     ).drop("is_spam")
     age = pl.col("signup_ts") - pl.col("touch_ts")
-    pairs = (
-        s.join(t, on="user_id", how="inner")
+    return (
+        t.join(s, on="user_id", how="inner")
         .with_columns(age.alias("age"))
         .filter(pl.col("age") >= timedelta(0), pl.col("age") <= _window_expr(config))
         .drop("user_id")
@@ -112,10 +113,14 @@ def eligible_touches(
         # precedence off the last touch of a tie is the click.
         .with_columns((pl.col("touch_type") == "click").cast(pl.Int8).alias("_type_rank"))
     )
-    if config.precedence == "click_over_view":
-        is_click = pl.col("touch_type") == "click"
-        pairs = pairs.filter(is_click | ~is_click.any().over("signup_id"))
-    return pairs
+
+
+def apply_precedence(pairs: pl.LazyFrame, config: AttributionConfig) -> pl.LazyFrame:
+    """With ``click_over_view``, drop the views of every sign-up that has an eligible click."""
+    if config.precedence != "click_over_view":
+        return pairs
+    is_click = pl.col("touch_type") == "click"
+    return pairs.filter(is_click | ~is_click.any().over("signup_id"))
 
 
 def _pick_extreme(pairs: pl.LazyFrame, keys: tuple[str, ...], last: bool) -> pl.LazyFrame:
@@ -236,22 +241,9 @@ def allocate_skan(
     return pl.concat([modeled.select(cols), remainder.select(cols)])
 
 
-def attribute_lazy(
-    signups: Frame,
-    touches: Frame,
-    config: AttributionConfig,
-    start_date: date,
-    end_date: date,
-    *,
-    skan: Frame | None = None,
-    run_id: str = "",
-) -> pl.LazyFrame:
-    """The lazy plan of :func:`attribute` (unsorted); collect it with the engine of your choice."""
-    if end_date < start_date:
-        raise ValueError(f"end date {end_date} is before start date {start_date}")
-    s = _lazy(signups).select(SIGNUP_COLUMNS).filter(pl.col("signup_date").is_between(start_date, end_date))
-    pairs = eligible_touches(signups, touches, config, start_date, end_date)
-    det = _credit_rows(pairs, config).select(
+def deterministic_credit(pairs: pl.LazyFrame, config: AttributionConfig) -> pl.LazyFrame:
+    """Deterministic credit rows from eligible pairs (precedence and the model applied)."""
+    return _credit_rows(apply_precedence(pairs, config), config).select(
         "signup_id",
         "signup_date",
         "touch_id",
@@ -260,33 +252,6 @@ def attribute_lazy(
         "credit",
         pl.lit(METHOD_DETERMINISTIC).alias("method"),
     )
-    unattributed = s.join(det.select("signup_id").unique(), on="signup_id", how="anti")
-    cols = ["signup_id", "signup_date", "touch_id", "platform", "campaign_id", "credit", "method"]
-    parts: list[pl.LazyFrame] = [det]
-    if config.skan_enabled and skan is not None:
-        ios = pl.col("device_platform") == "ios"
-        pool = unattributed.filter(ios).select("signup_id", "signup_date")
-        det_ios = det.join(s.filter(ios).select("signup_id"), on="signup_id", how="semi")
-        parts.append(allocate_skan(pool, det_ios, skan))
-        unattributed = unattributed.filter(~ios)
-    parts.append(
-        unattributed.select(
-            "signup_id",
-            "signup_date",
-            pl.lit(None, pl.String).alias("touch_id"),
-            pl.lit(UNATTRIBUTED).alias("platform"),
-            pl.lit(UNATTRIBUTED).alias("campaign_id"),
-            pl.lit(1.0).alias("credit"),
-            pl.lit(METHOD_UNATTRIBUTED).alias("method"),
-        )
-    )
-    out = pl.concat([p.select(cols) for p in parts])
-    return out.select(
-        pl.lit(run_id).alias("attribution_run_id"),
-        pl.lit(config.attribution_version).alias("attribution_version"),
-        pl.lit(config.model).alias("model"),
-        *cols,
-    ).cast(OUTPUT_SCHEMA)  # type: ignore[arg-type]
 
 
 def attribute(
@@ -301,10 +266,48 @@ def attribute(
 ) -> pl.DataFrame:
     """Attribute the sign-ups whose ``signup_date`` is in [start_date, end_date] (one day if no end).
 
-    ``touches`` may hold any range; only those within the longest window before the days are
-    read. Returns one row per (sign-up, credited touch) with ``OUTPUT_SCHEMA`` columns,
-    sorted, with credit summing to 1 per sign-up.
+    ``touches`` may hold any range (a lazy ``scan_parquet`` of billions of rows is fine: the
+    join with the days' sign-ups streams); only touches within the longest window before the
+    days are read. Returns one row per (sign-up, credited touch) with ``OUTPUT_SCHEMA``
+    columns, sorted, with credit summing to 1 per sign-up.
     """
     end = start_date if end_date is None else end_date
-    lf = attribute_lazy(signups, touches, config, start_date, end, skan=skan, run_id=run_id)
-    return lf.collect().sort(list(SORT_KEYS), nulls_last=True)
+    if end < start_date:
+        raise ValueError(f"end date {end} is before start date {start_date}")
+    s = (
+        _lazy(signups)
+        .select(SIGNUP_COLUMNS)
+        .filter(pl.col("signup_date").is_between(start_date, end))
+        .collect()
+        .lazy()
+    )
+    # The only pass over the touches, streamed; what follows works on the (small) pairs.
+    pairs = eligible_touches(s, touches, config, start_date, end).collect(engine="streaming")
+    det = deterministic_credit(pairs.lazy(), config).collect()
+    unattributed = s.join(det.lazy().select("signup_id").unique(), on="signup_id", how="anti")
+    cols = ["signup_id", "signup_date", "touch_id", "platform", "campaign_id", "credit", "method"]
+    parts: list[pl.LazyFrame] = [det.lazy()]
+    if config.skan_enabled and skan is not None:
+        ios = pl.col("device_platform") == "ios"
+        pool = unattributed.filter(ios).select("signup_id", "signup_date")
+        det_ios = det.lazy().join(s.filter(ios).select("signup_id"), on="signup_id", how="semi")
+        parts.append(allocate_skan(pool, det_ios, skan))
+        unattributed = unattributed.filter(~ios)
+    parts.append(
+        unattributed.select(
+            "signup_id",
+            "signup_date",
+            pl.lit(None, pl.String).alias("touch_id"),
+            pl.lit(UNATTRIBUTED).alias("platform"),
+            pl.lit(UNATTRIBUTED).alias("campaign_id"),
+            pl.lit(1.0).alias("credit"),
+            pl.lit(METHOD_UNATTRIBUTED).alias("method"),
+        )
+    )
+    out = pl.concat([p.select(cols) for p in parts]).select(
+        pl.lit(run_id).alias("attribution_run_id"),
+        pl.lit(config.attribution_version).alias("attribution_version"),
+        pl.lit(config.model).alias("model"),
+        *cols,
+    )
+    return out.cast(OUTPUT_SCHEMA).sort(list(SORT_KEYS), nulls_last=True).collect()  # type: ignore[arg-type]
