@@ -21,7 +21,7 @@ def retry_unless_user_error(task: Any, task_run: Any, state: Any) -> bool:
 
 
 # Exponential backoff with jitter: 2 s, 4 s, 8 s (each +-50%).
-TASK_RETRY = {
+TASK_RETRY: dict[str, Any] = {
     "retries": 3,
     "retry_delay_seconds": exponential_backoff(backoff_factor=2),
     "retry_jitter_factor": 0.5,

@@ -80,9 +80,9 @@ def resolve_snowflake() -> SnowflakeConfig:
     return SnowflakeConfig(
         database=creds.database,
         host=creds.host,
-        username=creds.username,
+        username=str(creds.username),
         password=creds.password,
-        warehouse=creds.warehouse,
+        warehouse=str(creds.warehouse),
         role=creds.role,
         private_key=creds.private_key,
     )

@@ -91,9 +91,9 @@ def counts_for_scale(scale: float) -> dict[str, int]:
     At scale 1.0 Google alone serves ~10K ads, so one day at ad x hour grain is a few
     hundred thousand rows, like the real account structure.
     """
-    campaigns = max(2, int(round(40 * scale**0.5)))
-    ad_groups = max(2, int(round(12 * scale**0.25)))
-    ads = max(2, int(round(8 * scale**0.25)))
+    campaigns = max(2, round(40 * scale**0.5))
+    ad_groups = max(2, round(12 * scale**0.25))
+    ads = max(2, round(8 * scale**0.25))
     return {"campaigns": campaigns, "ad_groups_per_campaign": ad_groups, "ads_per_ad_group": ads}
 
 

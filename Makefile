@@ -1,0 +1,40 @@
+# Every target bootstraps .venv from uv.lock when it is missing or stale, so a fresh clone
+# needs nothing but python3.11. uv itself is installed into .tools/ from PyPI at a pinned version.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+UV_VERSION := 0.9.0
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+STAMP := $(VENV)/.synced-$(UV_VERSION)
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+export UV_PYTHON := $(shell command -v $(PYTHON) 2>/dev/null || command -v python3)
+
+.PHONY: venv demo test lint bench clean
+
+$(UV):
+	$(UV_PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(STAMP): uv.lock pyproject.toml | $(UV)
+	$(UV) sync --frozen
+	rm -f $(VENV)/.synced-*
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: venv
+	$(VENV)/bin/roi demo
+
+test: venv
+	$(VENV)/bin/pytest
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+bench: venv
+	$(VENV)/bin/python -m benchmarks
+
+clean:
+	rm -rf $(VENV) $(TOOLS) .roi
