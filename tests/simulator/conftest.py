@@ -1,0 +1,80 @@
+"""Fixtures of the simulator tests. Each side adds its own fixtures here, with distinct names."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+# --- ad side (simulator/ads, simulator/server.py) -----------------------------------------
+
+ADS_START = date(2026, 10, 24)  # local days 24 Oct .. 1 Nov: EU falls back 25 Oct, US 1 Nov
+ADS_DAYS = 9
+ADS_SEED = 4242
+ADS_SCALE = 0.01
+
+
+@pytest.fixture(scope="session")
+def ads_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small ad world crossing both daylight-saving changes (generated once per session)."""
+    from simulator.ads import generate_ads
+
+    out = tmp_path_factory.mktemp("ads_world")
+    generate_ads(out, ADS_START, ADS_DAYS, ADS_SEED, ADS_SCALE)
+    return out
+
+
+@pytest.fixture(scope="session")
+def ads_env(ads_world: Path) -> dict[str, str]:
+    """The credentials of ``ads_world`` as ``sim.env`` exports them."""
+    env = {}
+    for line in (ads_world / "sim.env").read_text().splitlines():
+        if line.startswith("export "):
+            key, value = line[len("export ") :].split("=", 1)
+            env[key] = value
+    return env
+
+
+@pytest.fixture(scope="session")
+def _ads_server_session(ads_world: Path) -> Iterator[object]:
+    from simulator.server import SimServer
+
+    with SimServer(ads_world, port=0) as srv:
+        yield srv
+
+
+@pytest.fixture
+def ads_server(_ads_server_session: object) -> Iterator[object]:
+    """The session's API server for ``ads_world``, reset (as-of = world end, no faults) for each test."""
+    srv = _ads_server_session
+    default = srv.world.end_utc  # type: ignore[attr-defined]
+    srv.clear_faults()  # type: ignore[attr-defined]
+    srv.set_page_size(None)  # type: ignore[attr-defined]
+    srv.ctx.as_of = default  # type: ignore[attr-defined]
+    srv.ctx.retry_after_seconds = 1.0  # type: ignore[attr-defined]
+    yield srv
+    srv.clear_faults()  # type: ignore[attr-defined]
+    srv.set_page_size(None)  # type: ignore[attr-defined]
+    srv.ctx.as_of = default  # type: ignore[attr-defined]
+
+
+
+@pytest.fixture(scope="session")
+def ads_truth(ads_world: Path) -> object:
+    """``truth/spend_final.parquet`` of ``ads_world``."""
+    import polars as pl
+
+    return pl.read_parquet(ads_world / "truth" / "spend_final.parquet")
+
+
+@pytest.fixture(scope="session")
+def ads_state(ads_world: Path) -> object:
+    """The loaded ad state of ``ads_world`` (entities, cells, changes) for choosing test cases."""
+    from simulator.ads.state import AdsWorld
+
+    return AdsWorld(ads_world)
+
+
+# --- end of ad side -------------------------------------------------------------------------
