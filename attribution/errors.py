@@ -9,3 +9,7 @@ from __future__ import annotations
 
 class ConfigError(ValueError):
     """An attribution configuration is missing, unreadable or invalid (one-line message)."""
+
+
+class AttributionInputError(ValueError):
+    """The run cannot read or use its inputs (missing tables, inverted date range): one-line message."""
