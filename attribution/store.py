@@ -100,16 +100,16 @@ def _cursor(con: Any) -> Any:
 
 
 def _fetch_arrow(cur: Any, sql: str) -> pa.Table:
-    """Run a query and return its result as Arrow (DuckDB or Snowflake cursor)."""
+    """Run a query and return its result as Arrow (DuckDB relation or Snowflake cursor)."""
+    if hasattr(cur, "sql"):  # DuckDB: a relation converts without the DB-API result's extra copy
+        result: pa.Table = cur.sql(sql).to_arrow_table()
+        return result
     cur.execute(sql)
-    if hasattr(cur, "fetch_arrow_all"):  # Snowflake: None for an empty result
-        table = cur.fetch_arrow_all()
-        if table is None:
-            return pa.table({d[0].lower(): pa.array([], pa.null()) for d in cur.description})
-        return table.rename_columns([c.lower() for c in table.column_names])
-    fetch = cur.to_arrow_table if hasattr(cur, "to_arrow_table") else cur.fetch_arrow_table
-    result: pa.Table = fetch()
-    return result
+    table = cur.fetch_arrow_all()  # Snowflake: None for an empty result
+    if table is None:
+        return pa.table({d[0].lower(): pa.array([], pa.null()) for d in cur.description})
+    renamed: pa.Table = table.rename_columns([c.lower() for c in table.column_names])
+    return renamed
 
 
 def _insert_arrow(cur: Any, table: str, data: pa.Table) -> None:
