@@ -78,3 +78,45 @@ def ads_state(ads_world: Path) -> object:
 
 
 # --- end of ad side -------------------------------------------------------------------------
+
+
+# --- event side (simulator/events, simulator/world.py) ---------------------------------------
+
+EVENTS_START = date(2026, 10, 22)  # 12 days: crosses EU (25 Oct) and US (1 Nov) daylight-saving changes
+EVENTS_DAYS = 12
+EVENTS_SEED = 11
+EVENTS_SCALE = 0.002
+
+
+@pytest.fixture(scope="session")
+def events_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small whole world (ads + events) over 12 days crossing both DST changes, built once."""
+    from simulator.world import generate_world
+
+    out = tmp_path_factory.mktemp("events_world")
+    generate_world(out, EVENTS_START, EVENTS_DAYS, seed=EVENTS_SEED, scale=EVENTS_SCALE, show_progress=False)
+    return out
+
+
+@pytest.fixture(scope="session")
+def events_lines(events_world: Path) -> object:
+    """Every landing line of ``events_world``: key, line_no, arrival_ts, raw, parsed (dict or None)."""
+    import gzip
+    import json
+
+    import polars as pl
+
+    manifest = pl.read_parquet(events_world / "landing_manifest.parquet")
+    rows = []
+    for key, arrival in manifest.select("key", "arrival_ts").iter_rows():
+        text = gzip.decompress((events_world / "landing" / key).read_bytes()).decode()
+        for i, raw in enumerate(text.splitlines()):
+            try:
+                obj = json.loads(raw)
+            except ValueError:
+                obj = None
+            rows.append((key, i, arrival, raw, obj))
+    return rows
+
+
+# --- end of event side ------------------------------------------------------------------------

@@ -1,0 +1,130 @@
+"""``roi simulate``: generate a world, serve its ad APIs, publish its landing files.
+
+Wired into the ``roi`` CLI as a sub-app; also runnable alone (``python -m simulator.cli``).
+Bad input (a malformed date, ``--days 0``, a folder that is not a world) is a one-line error
+and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+# The simulator imports no pipeline code, so it sets the one opt-out its libraries read itself.
+os.environ.setdefault("DO_NOT_TRACK", "1")
+
+app = typer.Typer(
+    name="simulate",
+    help="The simulated StreamRide world: ad APIs, landing files and ground truth.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console(stderr=True)
+
+
+def _parse_date(value: str, option: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a date; use YYYY-MM-DD", param_hint=option) from None
+
+
+def _parse_ts(value: str, option: str) -> datetime:
+    """ISO-8601 timestamp or date; ``Z`` allowed; naive means UTC."""
+    try:
+        ts = datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise typer.BadParameter(
+            f"{value!r} is not a timestamp; use e.g. 2026-10-25T12:00:00Z", param_hint=option
+        ) from None
+    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+
+
+def _world_dir(world: Path) -> Path:
+    if not (world / "world.json").is_file():
+        raise typer.BadParameter(
+            f"{world} is not a simulated world (no world.json); create one with `roi simulate generate`",
+            param_hint="--world",
+        )
+    return world
+
+
+@app.command()
+def generate(
+    out: Annotated[Path, typer.Option("--out", help="Folder to write the world to (created).")],
+    start: Annotated[str, typer.Option("--start", help="First UTC day, YYYY-MM-DD.")],
+    days: Annotated[int, typer.Option("--days", help="Number of days (at least 1).")],
+    seed: Annotated[int, typer.Option("--seed", help="Random seed: same seed, same bytes.")] = 7,
+    scale: Annotated[
+        float, typer.Option("--scale", help="1.0 = a StreamRide peak day (800K sign-ups).")
+    ] = 0.01,
+) -> None:
+    """Write a simulated world: landing files + manifest, ad API state, sim.env and truth/."""
+    start_date = _parse_date(start, "--start")
+    if days < 1:
+        raise typer.BadParameter(f"must be at least 1, got {days}", param_hint="--days")
+    if not 0 < scale <= 10:
+        raise typer.BadParameter(f"must be in (0, 10], got {scale}", param_hint="--scale")
+    if out.exists() and not out.is_dir():
+        raise typer.BadParameter(f"{out} exists and is not a folder", param_hint="--out")
+    from simulator.world import generate_world
+
+    generate_world(out, start_date, days, seed=seed, scale=scale)
+    console.print(f"world written to {out} ({start_date} + {days} days, seed {seed}, scale {scale})")
+
+
+@app.command()
+def serve(
+    world: Annotated[Path, typer.Option("--world", help="A world folder made by `generate`.")],
+    port: Annotated[int, typer.Option("--port", help="Port on 127.0.0.1 (0 = any free port).")] = 8765,
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="Answer as the platforms would at this UTC time (default: world end)."),
+    ] = None,
+) -> None:
+    """Serve every simulated ad API of a world on 127.0.0.1 until interrupted."""
+    _world_dir(world)
+    if not 0 <= port <= 65535:
+        raise typer.BadParameter(f"must be 0-65535, got {port}", param_hint="--port")
+    ts = _parse_ts(as_of, "--as-of") if as_of else None
+    from simulator.server import run_server
+
+    try:
+        run_server(world, port, ts)
+    except KeyboardInterrupt:
+        console.print("stopped")
+
+
+@app.command()
+def publish(
+    world: Annotated[Path, typer.Option("--world", help="A world folder made by `generate`.")],
+    to: Annotated[str, typer.Option("--to", help="Destination folder or s3://bucket/prefix.")],
+    until: Annotated[str, typer.Option("--until", help="Copy the files that arrived by this UTC time.")],
+) -> None:
+    """Copy the landing files that have arrived by --until (idempotent: present files are skipped)."""
+    _world_dir(world)
+    ts = _parse_ts(until, "--until")
+    if not to.startswith("s3://") and Path(to).exists() and not Path(to).is_dir():
+        raise typer.BadParameter(f"{to} exists and is not a folder", param_hint="--to")
+    from simulator.world import publish as do_publish
+
+    try:
+        res = do_publish(world, to, ts)
+    except Exception as exc:  # S3 errors (no bucket, bad credentials) are the user's to fix
+        if type(exc).__module__.startswith(("botocore", "boto3")):
+            console.print(f"error: cannot publish to {to}: {exc}".replace("\n", " "), highlight=False)
+            raise typer.Exit(2) from None
+        raise
+    console.print(
+        f"published {res.copied} new files to {to} ({res.skipped} already there, {res.pending} not arrived yet)"
+    )
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,201 @@
+"""Generate the event side of a world: landing files, their manifest and the truth files.
+
+Days are drawn one at a time (:func:`simulate_day`); each day's encoded lines are spooled to
+Parquet per event-date folder, then every folder is written once, so memory stays bounded by
+about one day of events whatever the world's length.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from simulator.entities import build_entities
+from simulator.events.config import DAY_MS, TAIL_MS, EventsConfig
+from simulator.events.journeys import Catalog, WorldCtx, simulate_day
+from simulator.events.landing import apply_dirt, encode, malformed, write_folder
+
+Progress = Callable[[str, int, int], None]  # (phase, done, total)
+UTC_MS = pl.Datetime("ms", "UTC")
+
+
+def _noop(phase: str, done: int, total: int) -> None:
+    return None
+
+
+def generate_events(
+    out: Path,
+    start: date,
+    days: int,
+    seed: int,
+    scale: float,
+    cfg: EventsConfig | None = None,
+    progress: Progress | None = None,
+) -> dict[str, int]:
+    """Write ``out/landing/events/...``, ``out/landing_manifest.parquet`` and ``out/truth/*`` (event side).
+
+    Returns counts (events per type, lines, files) for the caller's summary.
+    """
+    cfg = cfg or EventsConfig()
+    progress = progress or _noop
+    ctx = WorldCtx(
+        seed=seed, scale=scale, start=start, days=days, cfg=cfg, catalog=Catalog(build_entities(seed, scale))
+    )
+    spool = out / ".spool_events"
+    landing = out / "landing"
+    for p in (spool, landing / "events"):
+        if p.exists():
+            shutil.rmtree(p)
+    spool.mkdir(parents=True)
+    pieces: dict[str, list[pl.DataFrame]] = {
+        k: [] for k in ("ident", "merge", "touch", "attr", "skan", "conv")
+    }
+    counts: dict[str, int] = {}
+    for d in range(days):
+        progress("journeys", d, days)
+        day = simulate_day(ctx, d)
+        rng = np.random.default_rng([seed, 7002, d])
+        v2_share = cfg.dirt.schema_v2_final * (d + 1) / days
+        evs = apply_dirt(rng, day.events, cfg.dirt, v2_share, ctx.start_ms, ctx.end_ms)
+        for etype, df in evs:
+            counts[etype] = counts.get(etype, 0) + df.height
+        lines = pl.concat([encode(etype, df, rng) for etype, df in evs])
+        bad = malformed(rng, lines.filter(~pl.col("trel")), round(cfg.dirt.malformed * lines.height))
+        counts["malformed"] = counts.get("malformed", 0) + bad.height
+        lines = pl.concat([lines, bad]).drop("trel")
+        for (dt,), part in lines.partition_by("dt", as_dict=True, maintain_order=True).items():
+            folder = spool / f"dt={dt}"
+            folder.mkdir(exist_ok=True)
+            part.write_parquet(folder / f"gen={d:05d}.parquet", compression="lz4")
+        del lines, evs
+        pieces["ident"].append(day.identities)
+        pieces["merge"].append(day.merges)
+        pieces["touch"].append(day.touches.filter(pl.col("user_id").is_not_null()).drop("person"))
+        pieces["attr"].append(day.attribution.drop("person"))
+        pieces["skan"].append(day.skan)
+        pieces["conv"].append(day.conversions)
+        del day
+    progress("journeys", days, days)
+
+    manifest_rows: list[dict[str, object]] = []
+    folders = sorted(spool.iterdir())
+    for i, folder in enumerate(folders):
+        progress("landing files", i, len(folders))
+        lines = pl.concat([pl.read_parquet(f) for f in sorted(folder.iterdir())])
+        manifest_rows.extend(write_folder(landing, lines))
+        del lines
+    progress("landing files", len(folders), len(folders))
+    shutil.rmtree(spool)
+    manifest = (
+        pl.DataFrame(manifest_rows, orient="row")
+        .with_columns(
+            pl.col("arrival_ts").cast(pl.Int64).cast(UTC_MS),
+            pl.col("first_received_ts").cast(pl.Int64).cast(UTC_MS),
+            pl.col("hour").cast(pl.Int8),
+        )
+        .sort(["arrival_ts", "key"])
+    )
+    manifest.write_parquet(out / "landing_manifest.parquet")
+    counts["files"] = manifest.height
+    counts["lines"] = int(manifest["n_lines"].sum())
+
+    progress("truth", 0, 1)
+    write_truth(out / "truth", ctx, pieces)
+    progress("truth", 1, 1)
+    return counts
+
+
+def _canonical(identities: pl.DataFrame, merges: pl.DataFrame) -> pl.DataFrame:
+    """user_id -> canonical user id, following merge chains (A -> B -> C gives C)."""
+    edges = merges.select(pl.col("from_user_id").alias("cur"), pl.col("to_user_id").alias("nxt"))
+    m = identities.select("user_id", pl.col("user_id").alias("cur"))
+    for _ in range(16):
+        step = m.join(edges, on="cur", how="left")
+        if step["nxt"].null_count() == step.height:
+            break
+        m = step.select("user_id", pl.coalesce("nxt", "cur").alias("cur"))
+    return m.rename({"cur": "canonical_user_id"})
+
+
+def write_truth(truth: Path, ctx: WorldCtx, pieces: dict[str, list[pl.DataFrame]]) -> None:
+    """The event side's ground truth, as CONTRACTS.md lists it (plus touch paths and identities)."""
+    truth.mkdir(parents=True, exist_ok=True)
+    ident = pl.concat(pieces["ident"])
+    merges = pl.concat(pieces["merge"]).filter(pl.col("merge_ts") < ctx.end_ms)
+    canon = _canonical(ident, merges)
+    conv = pl.concat(pieces["conv"]).filter(pl.col("first_conversion_ts") < ctx.end_ms)
+    signups = (
+        ident.join(canon, on="user_id")
+        .sort(["canonical_user_id", "signup_ts", "user_id"])
+        .unique("canonical_user_id", keep="first", maintain_order=True)
+        .rename({"user_id": "first_user_id", "event_id": "signup_event_id"})
+        .join(conv, left_on="first_user_id", right_on="user_id", how="left")
+        .select(
+            pl.col("canonical_user_id").alias("user_id"),
+            pl.col("signup_ts").cast(UTC_MS),
+            pl.col("signup_ts").cast(UTC_MS).dt.date().alias("signup_date"),
+            "device_platform",
+            "country",
+            "is_test",
+            "signup_event_id",
+            "first_user_id",
+            "first_conversion_type",
+            pl.col("first_conversion_ts").cast(UTC_MS),
+            "first_revenue",
+            "first_revenue_currency",
+            # CONTRACTS: first revenue counts if the first ride/order is within 30 days of sign-up
+            ((pl.col("first_conversion_ts") - pl.col("signup_ts")) <= 30 * DAY_MS)
+            .fill_null(False)
+            .alias("first_within_30d"),
+        )
+        .sort(["signup_ts", "user_id"])
+    )
+    signups.write_parquet(truth / "signups.parquet")
+    canon.sort("user_id").write_parquet(truth / "user_identities.parquet")
+    attr = (
+        pl.concat(pieces["attr"])
+        .join(signups.select("user_id", "first_user_id"), left_on="user_id", right_on="first_user_id")
+        .select(
+            pl.col("user_id_right").alias("user_id"),
+            "platform",
+            "campaign_id",
+            "ad_group_id",
+            "ad_id",
+            "touch_type",
+            pl.col("touch_ts").cast(UTC_MS),
+            "touch_event_id",
+            "reason",
+        )
+        .sort("user_id")
+    )
+    attr.write_parquet(truth / "attribution_last_touch.parquet")
+    touches = (
+        pl.concat(pieces["touch"])
+        .filter(pl.col("touch_ts") >= ctx.start_ms)
+        .join(signups.select("user_id", "first_user_id"), left_on="user_id", right_on="first_user_id")
+        .with_columns(pl.col("user_id_right").alias("user_id"))
+        .drop("user_id_right")
+        .join(
+            attr.select(pl.col("touch_event_id").alias("event_id"), pl.lit(True).alias("is_last_touch")),
+            on="event_id",
+            how="left",
+        )
+        .with_columns(pl.col("is_last_touch").fill_null(False), pl.col("touch_ts").cast(UTC_MS))
+        .sort(["user_id", "touch_ts", "channel", "campaign_id", "touch_type"])
+    )
+    touches.write_parquet(truth / "touch_paths.parquet")
+    skan = (
+        pl.concat(pieces["skan"])
+        .filter(pl.col("received_ts") < ctx.end_ms + TAIL_MS)
+        .with_columns(install_date=pl.col("install_ts").cast(UTC_MS).dt.date())
+        .group_by(["install_date", "platform", "campaign_id"])
+        .agg(installs=pl.len().cast(pl.Int64), signups=pl.col("signed_up").sum().cast(pl.Int64))
+        .sort(["install_date", "platform", "campaign_id"])
+    )
+    skan.write_parquet(truth / "skan_daily.parquet")
+    ident.select("user_id", "email", "phone").sort("user_id").write_parquet(truth / "pii.parquet")

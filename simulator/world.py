@@ -1,0 +1,93 @@
+"""A whole simulated StreamRide world: ad side, event side, ``world.json``; and publishing it.
+
+``generate_world`` is what ``roi simulate generate`` runs. Same arguments, same bytes: every
+file the world holds is a pure function of (start, days, seed, scale, dirt).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from simulator.events import DirtRates, EventsConfig, generate_events
+from simulator.events.config import TAIL_MS
+from simulator.events.publish import PublishResult, publish
+
+__all__ = ["PublishResult", "generate_world", "publish", "read_world"]
+
+
+def generate_world(
+    out: Path,
+    start: date,
+    days: int,
+    seed: int = 7,
+    scale: float = 0.01,
+    dirt: DirtRates | None = None,
+    events_config: EventsConfig | None = None,
+    show_progress: bool = True,
+) -> None:
+    """Write a world to ``out``: ``landing/``, ``landing_manifest.parquet``, ``truth/``, ``state/``, ``sim.env``,
+    ``world.json``. ``dirt`` overrides the landing files' dirt rates (default: ``DirtRates()``)."""
+    if days < 1:
+        raise ValueError(f"days must be at least 1, got {days}")
+    if not scale > 0:
+        raise ValueError(f"scale must be positive, got {scale}")
+    from simulator.ads import generate_ads  # the ad side, built beside this module
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    cfg = events_config or EventsConfig()
+    if dirt is not None:
+        cfg = EventsConfig(dirt=dirt, promo=cfg.promo, mix=cfg.mix)
+    console = Console(stderr=True)
+    with Progress(
+        TextColumn("{task.description:<16}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=console,
+        disable=not show_progress,
+        transient=False,
+    ) as bar:
+        ads_task = bar.add_task("ad platforms", total=1)
+        generate_ads(out, start, days, seed, scale)
+        bar.update(ads_task, completed=1)
+        tasks: dict[str, int] = {}
+
+        def on_progress(phase: str, done: int, total: int) -> None:
+            if phase not in tasks:
+                tasks[phase] = bar.add_task(phase, total=total)
+            bar.update(tasks[phase], completed=done, total=total)
+
+        counts = generate_events(out, start, days, seed, scale, cfg, progress=on_progress)
+    end = start + timedelta(days=days)
+    start_dt = datetime(start.year, start.month, start.day, tzinfo=UTC)
+    meta = {
+        "start": start.isoformat(),
+        "days": days,
+        "seed": seed,
+        "scale": scale,
+        "end": end.isoformat(),
+        "start_ts": start_dt.isoformat().replace("+00:00", "Z"),
+        "end_ts": (start_dt + timedelta(days=days)).isoformat().replace("+00:00", "Z"),
+        "landing_until_ts": (start_dt + timedelta(days=days, milliseconds=TAIL_MS))
+        .isoformat()
+        .replace("+00:00", "Z"),
+        "events": counts,
+    }
+    (out / "world.json").write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n")
+
+
+def read_world(world: Path) -> dict[str, object]:
+    """``world.json`` of a generated world (FileNotFoundError with a hint when it is not one)."""
+    path = Path(world) / "world.json"
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{world} is not a simulated world (no world.json): run `roi simulate generate`"
+        )
+    meta: dict[str, object] = json.loads(path.read_text())
+    return meta
