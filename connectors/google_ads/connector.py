@@ -1,0 +1,232 @@
+"""Google Ads connector: declarations only; the SDK base runs it.
+
+REST JSON quirks handled here: camelCase keys, int64 metrics as strings, zero or empty
+fields left out of a row entirely (so a missing ``hour`` is hour 0 and a missing
+``costMicros`` is 0), rate limits as 429 with a ``retryDelay`` duration string, expired
+access tokens as 401 UNAUTHENTICATED (refreshed once with the refresh token).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from datetime import date, datetime
+from typing import Any
+
+import pyarrow as pa
+import requests
+from dlt.sources.helpers.rest_client.paginators import JSONResponseCursorPaginator
+
+from connector_sdk import Account, Connector, DateWindow, EntitySpec, LoadSummary, ReportSpec, register
+from connector_sdk.exceptions import AuthenticationError
+from connector_sdk.http import Verdict, body_excerpt, cached_json, default_classifier
+from connectors.google_ads import settings as S
+
+REPORT_SCHEMA = pa.schema(
+    [
+        ("account_id", pa.string()),
+        ("campaign_id", pa.string()),
+        ("ad_group_id", pa.string()),
+        ("ad_id", pa.string()),
+        ("report_date", pa.date32()),
+        ("report_hour", pa.int8()),
+        ("currency", pa.string()),
+        ("time_zone", pa.string()),
+        ("impressions", pa.int64()),
+        ("clicks", pa.int64()),
+        ("cost_micros", pa.int64()),
+        ("conversions", pa.float64()),
+    ]
+)
+
+_DURATION = re.compile(r"^\s*([0-9.]+)s\s*$")
+
+
+def retry_delay(body: Any) -> float | None:
+    """Google's ``retryDelay`` ("40s") from a RESOURCE_EXHAUSTED error body, in seconds."""
+    try:
+        for detail in body["error"].get("details", []):
+            for err in detail.get("errors", []):
+                delay = err.get("details", {}).get("quotaErrorDetails", {}).get("retryDelay")
+                if isinstance(delay, str) and (m := _DURATION.match(delay)):
+                    return float(m.group(1))
+                if isinstance(delay, dict):  # protobuf Duration as JSON object
+                    return float(delay.get("seconds", 0)) + float(delay.get("nanos", 0)) / 1e9
+    except (AttributeError, KeyError, TypeError, ValueError):
+        return None
+    return None
+
+
+@register
+class GoogleAdsConnector(Connector):
+    """Google Ads ad performance (ad x hour, account time zone), campaigns and ad groups."""
+
+    name = "google_ads"
+    default_host = S.DEFAULT_HOST
+    report = ReportSpec(
+        table="ad_performance",
+        schema=REPORT_SCHEMA,
+        grain=("account_id", "campaign_id", "ad_group_id", "ad_id", "report_date", "report_hour"),
+        spend_column="cost_micros",
+        spend_divisor=1_000_000,
+    )
+    entities = (
+        EntitySpec("campaigns", ("account_id", "campaign_id"),
+                   ("account_id", "campaign_id", "name", "status", "objective", "currency", "time_zone")),
+        EntitySpec("ad_groups", ("account_id", "ad_group_id"),
+                   ("account_id", "campaign_id", "ad_group_id", "name", "status", "currency", "time_zone")),
+    )  # fmt: skip
+    credential_keys = (
+        "developer_token", "client_id", "client_secret", "refresh_token", "customer_ids",
+    )  # fmt: skip
+    optional_credential_keys = ("login_customer_id",)
+    lookback_days = S.LOOKBACK_DAYS
+    max_span_days = S.MAX_SPAN_DAYS
+    page_size = S.PAGE_SIZE
+    requests_per_second = S.REQUESTS_PER_SECOND
+    max_concurrency = S.MAX_CONCURRENCY
+
+    _token: str | None = None
+
+    # -- auth -------------------------------------------------------------------------------
+    def _token_url(self) -> str:
+        return S.OAUTH_TOKEN_URL if self.base_url == self.default_host else f"{self.base_url}/token"
+
+    def _fetch_token(self) -> str:
+        session = self.session(refreshable=False)
+        data = {
+            "grant_type": "refresh_token",
+            "client_id": self.credential("client_id"),
+            "client_secret": self.credential("client_secret"),
+            "refresh_token": self.credential("refresh_token"),
+        }
+        try:
+            resp = session.post(self._token_url(), data=data)
+        except AuthenticationError:
+            raise AuthenticationError(
+                "OAuth token refresh refused: check SOURCES__GOOGLE_ADS__CLIENT_ID / _CLIENT_SECRET / _REFRESH_TOKEN",
+                platform=self.name,
+            ) from None
+        token = cached_json(resp).get("access_token")
+        if not token:
+            raise AuthenticationError("OAuth token response had no access_token", platform=self.name)
+        return str(token)
+
+    def _headers(self) -> dict[str, str]:
+        headers = {
+            "Authorization": f"Bearer {self._token}",
+            "developer-token": self.credential("developer_token"),
+        }
+        login = self.optional_credential("login_customer_id")
+        if login:
+            headers["login-customer-id"] = login
+        return headers
+
+    def auth_headers(self) -> dict[str, str]:
+        """Bearer token (fetched once per run from the refresh token) plus developer token."""
+        if self._token is None:
+            self._token = self._fetch_token()
+        return self._headers()
+
+    def refresh_auth(self) -> dict[str, str]:
+        """A new access token after a 401 UNAUTHENTICATED."""
+        self._token = self._fetch_token()
+        return self._headers()
+
+    # -- errors -----------------------------------------------------------------------------
+    def classify(self, response: requests.Response) -> Verdict:
+        """429 RESOURCE_EXHAUSTED honours ``retryDelay``; 400 names the GAQL error."""
+        status = response.status_code
+        if status == 429:
+            try:
+                delay = retry_delay(cached_json(response))
+            except ValueError:
+                delay = None
+            return Verdict.retry("HTTP 429 RESOURCE_EXHAUSTED", delay, rate_limited=True)
+        if status == 400:
+            return Verdict.fatal(f"request refused (HTTP 400): {body_excerpt(response)}")
+        if status == 403:
+            return Verdict.fatal(
+                f"permission denied (HTTP 403): check SOURCES__GOOGLE_ADS__DEVELOPER_TOKEN and customer ids: "
+                f"{body_excerpt(response)}"
+            )
+        return default_classifier(response)
+
+    # -- data -------------------------------------------------------------------------------
+    def _search(self, customer_id: str, query: str) -> Iterator[list[dict[str, Any]]]:
+        path = f"/{S.API_VERSION}/customers/{customer_id}/googleAds:search"
+        paginator = JSONResponseCursorPaginator(cursor_path="nextPageToken", cursor_body_path="pageToken")
+        yield from self.paginate(
+            customer_id, path, method="POST", json={"query": query}, paginator=paginator, data_selector="results"
+        )
+
+    def list_accounts(self) -> list[Account]:
+        """Each customer id in SOURCES__GOOGLE_ADS__CUSTOMER_IDS with its currency and time zone."""
+        accounts = []
+        for cid in self.id_list("customer_ids"):
+            rows = [r for page in self._search(cid, S.CUSTOMER_QUERY) for r in page]
+            cust = rows[0].get("customer", {}) if rows else {}
+            accounts.append(Account(cid, cust.get("timeZone", "UTC"), cust.get("currencyCode")))
+        return accounts
+
+    def fetch_report(self, account: Account, window: DateWindow) -> Iterator[pa.Table]:
+        """Ad x hour rows of one customer and window, a table per page."""
+        query = S.REPORT_QUERY.format(first=window.first.isoformat(), last=window.last.isoformat())
+        for page in self._search(account.account_id, query):
+            n = len(page)
+            seg = [r.get("segments", {}) for r in page]
+            met = [r.get("metrics", {}) for r in page]
+            yield self.page_table(
+                {
+                    "account_id": [account.account_id] * n,
+                    "campaign_id": [str(r["campaign"]["id"]) for r in page],
+                    "ad_group_id": [str(r["adGroup"]["id"]) for r in page],
+                    "ad_id": [str(r["adGroupAd"]["ad"]["id"]) for r in page],
+                    "report_date": [date.fromisoformat(s["date"]) for s in seg],
+                    "report_hour": [int(s.get("hour", 0)) for s in seg],
+                    "currency": [account.currency] * n,
+                    "time_zone": [account.time_zone] * n,
+                    "impressions": [int(m.get("impressions", 0)) for m in met],
+                    "clicks": [int(m.get("clicks", 0)) for m in met],
+                    "cost_micros": [int(m.get("costMicros", 0)) for m in met],
+                    "conversions": [float(m.get("conversions", 0.0)) for m in met],
+                }
+            )
+
+    def fetch_entities(self, accounts: Sequence[Account]) -> dict[str, list[dict[str, Any]]]:
+        """Campaigns and ad groups of every customer (current state; history kept by scd2)."""
+        campaigns: list[dict[str, Any]] = []
+        groups: list[dict[str, Any]] = []
+        for acc in accounts:
+            base = {"account_id": acc.account_id, "currency": acc.currency, "time_zone": acc.time_zone}
+            for page in self._search(acc.account_id, S.CAMPAIGN_QUERY):
+                for r in page:
+                    c = r.get("campaign", {})
+                    campaigns.append(base | {
+                        "campaign_id": str(c.get("id")), "name": c.get("name"), "status": c.get("status"),
+                        "objective": c.get("advertisingChannelType"),
+                    })  # fmt: skip
+            for page in self._search(acc.account_id, S.AD_GROUP_QUERY):
+                for r in page:
+                    g = r.get("adGroup", {})
+                    groups.append(base | {
+                        "ad_group_id": str(g.get("id")), "name": g.get("name"), "status": g.get("status"),
+                        "campaign_id": str(g.get("campaign", "")).rsplit("/", 1)[-1] or None,
+                    })  # fmt: skip
+        return {"campaigns": campaigns, "ad_groups": groups}
+
+
+def load_google_ads(
+    pipeline: Any,
+    *,
+    mode: str,
+    logical_time: datetime,
+    start: date | None = None,
+    end: date | None = None,
+    base_url: str | None = None,
+    lookback_days: int | None = None,
+    **options: Any,
+) -> LoadSummary:
+    """Load Google Ads into ``pipeline`` (dataset ``raw_ads``); see ``Connector.load``."""
+    connector = GoogleAdsConnector(base_url=base_url, lookback_days=lookback_days, **options)
+    return connector.load(pipeline, mode=mode, logical_time=logical_time, start=start, end=end)
