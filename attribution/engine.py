@@ -109,8 +109,7 @@ def eligible_touches(
         .with_columns(age.alias("age"))
         .filter(pl.col("age") >= timedelta(0), pl.col("age") <= _window_expr(config))
         .drop("user_id")
-        # Tie-break rank of touch_type: a click sorts after a view at the same instant, so with
-        # precedence off the last touch of a tie is the click.
+        # Tie-break rank of touch_type: at the same instant a click is preferred over a view.
         .with_columns((pl.col("touch_type") == "click").cast(pl.Int8).alias("_type_rank"))
     )
 
@@ -124,14 +123,20 @@ def apply_precedence(pairs: pl.LazyFrame, config: AttributionConfig) -> pl.LazyF
 
 
 def _pick_extreme(pairs: pl.LazyFrame, keys: tuple[str, ...], last: bool) -> pl.LazyFrame:
-    """One touch per sign-up: the last (or first) in the order ``keys``, without sorting.
+    """One touch per sign-up: the latest (or earliest) touch, ties to the click, then the lowest id.
 
-    Each key narrows the candidates to those equal to the group's max (min); ``touch_id``
-    is unique, so the last key leaves exactly one row.
+    Each key narrows the candidates to the group's best value (no sort); ``touch_id`` is
+    unique, so the last key leaves exactly one row.
     """
     for key in keys:
-        agg = pl.col(key).max() if last else pl.col(key).min()
-        pairs = pairs.filter(pl.col(key) == agg.over("signup_id"))
+        col = pl.col(key)
+        if key == "touch_ts":
+            best = col.max() if last else col.min()
+        elif key == "_type_rank":
+            best = col.max()  # a click beats a view at the same instant
+        else:
+            best = col.min()  # the lowest touch_id
+        pairs = pairs.filter(col == best.over("signup_id"))
     return pairs
 
 
@@ -157,7 +162,12 @@ def _credit_rows(pairs: pl.LazyFrame, config: AttributionConfig) -> pl.LazyFrame
     # position_based: positions in the tie-break order.
     pw = config.position_weights
     pos = pl.int_range(pl.len(), dtype=pl.Int64).over("signup_id")
-    ordered = pairs.sort(["signup_id", *keys]).with_columns(pos.alias("_pos"), n.alias("_n"))
+    # Journey order: touch_ts ascending; at the same instant the preferred touch (the click, then
+    # the lowest touch_id) comes later, so the last position is exactly the last-touch winner.
+    descending = [False, *(k == "touch_id" for k in keys)]
+    ordered = pairs.sort(["signup_id", *keys], descending=descending).with_columns(
+        pos.alias("_pos"), n.alias("_n")
+    )
     two_first = pw.first / (pw.first + pw.last) if pw.first + pw.last > 0 else 0.5
     credit = (
         pl.when(pl.col("_n") == 1)

@@ -118,12 +118,20 @@ def test_ties_are_broken_by_type_then_touch_id_whatever_the_input_order() -> Non
     results = set()
     for perm in (tied, tied[::-1], tied[1:] + tied[:1]):
         results.add(tuple(credits(attribute(ONE, touches(*perm), c, DAY), "s1")))
-    # last touch: at the same instant a click sorts after a view, then the highest touch_id
-    assert results == {("c",)}
+    # last touch: at the same instant the click beats the view, then the lowest touch_id
+    assert results == {("a",)}
     first = attribute(ONE, touches(*tied), cfg(model="first_touch", precedence="none"), DAY)
-    assert credits(first, "s1") == {"z": 1.0}  # first of the order: the view
-    first_clicks = attribute(ONE, touches(*tied[:3]), load_config("first_touch_v1"), DAY)
-    assert credits(first_clicks, "s1") == {"a": 1.0}
+    assert credits(first, "s1") == {"a": 1.0}  # the same preference among same-instant touches
+    earlier = touches(*tied, ("y", "u1", NOON - 2 * H, "view", "google_ads", "g9"))
+    assert credits(attribute(ONE, earlier, cfg(model="first_touch", precedence="none"), DAY), "s1") == {"y": 1.0}
+    # position-based: the preferred touch of a tie takes the last position (40%)
+    pos = credits(attribute(ONE, touches(*tied[:3]), load_config("position_based_v1"), DAY), "s1")
+    assert pos == pytest.approx({"c": 0.4, "b": 0.2, "a": 0.4})
+    # the tie-break order is configurable: touch_id before touch_type
+    by_id = cfg(precedence="none", tie_break=["touch_ts", "touch_id", "touch_type"])
+    with_low_view = touches(*tied, ("0", "u1", NOON - H, "view", "meta_ads", "m0"))
+    assert credits(attribute(ONE, with_low_view, by_id, DAY), "s1") == {"0": 1.0}
+    assert credits(attribute(ONE, with_low_view, cfg(precedence="none"), DAY), "s1") == {"a": 1.0}
 
 
 def test_spam_clicks_are_excluded() -> None:
