@@ -1,0 +1,47 @@
+"""The one write lock: a Prefect global concurrency limit every writing task takes.
+
+DuckDB allows one writing process and dbt runs one invocation at a time, so every task that
+writes the warehouse holds one slot of ``warehouse-writer`` (limit 1). A second flow (a
+backfill beside the hourly run) waits for the slot instead of failing or double writing.
+Prefect's ``concurrency()`` silently does nothing for a limit that does not exist, so the
+limit is created up front and taken with ``strict=True``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
+from prefect.concurrency.sync import concurrency
+from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
+
+WRITE_LIMIT = "warehouse-writer"
+_ensured: set[str] = set()
+
+
+def ensure_write_limit(name: str = WRITE_LIMIT, limit: int = 1) -> None:
+    """Create the global concurrency limit if the Prefect API does not have it yet."""
+    if name in _ensured:
+        return
+    with get_client(sync_client=True) as client:
+        try:
+            client.read_global_concurrency_limit_by_name(name)
+        except ObjectNotFound:
+            with suppress(ObjectAlreadyExists):
+                client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=limit))
+    _ensured.add(name)
+
+
+@contextmanager
+def warehouse_write(name: str = WRITE_LIMIT) -> Iterator[None]:
+    """Hold the warehouse write slot for the duration of the block (waits for it if taken)."""
+    ensure_write_limit(name)
+    with concurrency(name, occupy=1, strict=True, lease_duration=3600):
+        yield
+
+
+def reset_ensured() -> None:
+    """Forget which limits were created (a new Prefect API in tests)."""
+    _ensured.clear()

@@ -1,0 +1,136 @@
+"""The flows StreamRide runs: hourly incremental, restatement lookback, backfill.
+
+"Now" is always the run's logical time: the window end passed in, or the Prefect run's
+scheduled time. Nothing here reads the wall clock to decide which data to take.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from prefect import flow
+from prefect.runtime import flow_run
+
+from flows.tasks import (
+    AD_SOURCES,
+    ATTRIBUTION_TRAILING_DAYS,
+    attribute,
+    build_facts,
+    build_mart,
+    load_ads,
+    load_events,
+    publish_roi_artifact,
+    run_checks,
+)
+from roi.errors import UserInputError
+from roi.runs import record_run
+
+# Hourly runs refresh "today and yesterday" in each account's time zone; in UTC that spans
+# up to three dates (an account 10 h behind UTC is still on yesterday at 09:00 UTC).
+HOURLY_AD_DAYS = 2
+# The platforms' default restatement window (CONTRACTS.md); the lookback rebuilds that many days.
+LOOKBACK_DAYS = 7
+
+
+def as_utc(ts: datetime) -> datetime:
+    """``ts`` as an aware UTC datetime (naive input is taken as UTC)."""
+    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+
+
+def logical_end(window_end: datetime | None) -> datetime:
+    """The run's logical time: the given window end, else the scheduled time, floored to the hour."""
+    if window_end is not None:
+        return as_utc(window_end)
+    scheduled = flow_run.scheduled_start_time
+    ts = datetime.fromisoformat(str(scheduled)) if scheduled is not None else None
+    if ts is None:
+        raise UserInputError("no window end given and the run has no scheduled time: pass --end")
+    return as_utc(ts).replace(minute=0, second=0, microsecond=0)
+
+
+def _event_dates(summary: dict[str, Any]) -> tuple[date | None, date | None]:
+    lo, hi = summary.get("min_event_date"), summary.get("max_event_date")
+    return (date.fromisoformat(lo) if lo else None, date.fromisoformat(hi) if hi else None)
+
+
+def _transform(run: Any, start: date, end: date, report_date: date) -> None:
+    """Facts -> attribution -> mart -> checks -> artifact, for the UTC dates [start, end)."""
+    run.count("dbt_facts_nodes", build_facts(start, end))
+    attr = attribute(start, end)
+    run.count("attribution_rows", attr.get("rows_out", 0))
+    run.count("dbt_mart_nodes", build_mart(start, end))
+    checks = run_checks()
+    run.count("checks", len(checks) if isinstance(checks, list) else 0)
+    publish_roi_artifact(report_date)
+
+
+@flow(name="hourly_incremental", log_prints=True)
+def hourly_incremental(window_start: datetime | None = None, window_end: datetime | None = None) -> str:
+    """Ads (today and yesterday), new landing files, models for the affected dates,
+    attribution over its trailing window, the mart, the Soda contracts."""
+    end = logical_end(window_end)
+    start = as_utc(window_start) if window_start is not None else end - timedelta(hours=1)
+    if start >= end:
+        raise UserInputError(f"window start {start:%Y-%m-%dT%H:%M} is not before its end {end:%Y-%m-%dT%H:%M}")
+    with record_run("hourly_incremental", start, end) as run:
+        for source in AD_SOURCES:
+            summary = load_ads(source, "hourly", end)
+            run.count(f"ads_{source}", summary.get("rows", 0))
+        events = load_events()
+        run.count("events_loaded", events.get("loaded", 0))
+        end_date = (end - timedelta(microseconds=1)).date() + timedelta(days=1)
+        first = min(start.date(), end_date - timedelta(days=HOURLY_AD_DAYS + 1))
+        first = min(first, end_date - timedelta(days=ATTRIBUTION_TRAILING_DAYS))
+        lo, _ = _event_dates(events)
+        if lo is not None:
+            first = min(first, lo)
+        _transform(run, first, end_date, (end - timedelta(microseconds=1)).date())
+    return run.run_id
+
+
+@flow(name="restatement_lookback", log_prints=True)
+def restatement_lookback(window_end: datetime | None = None) -> str:
+    """Daily before the close: re-pull every platform's restatement window, rebuild those days."""
+    end = logical_end(window_end)
+    end_date = (end - timedelta(microseconds=1)).date() + timedelta(days=1)
+    start_date = end_date - timedelta(days=LOOKBACK_DAYS + 1)
+    with record_run("restatement_lookback", datetime.combine(start_date, datetime.min.time()), end) as run:
+        for source in AD_SOURCES:
+            summary = load_ads(source, "lookback", end)
+            run.count(f"ads_{source}", summary.get("rows", 0))
+        _transform(run, start_date, end_date, end_date - timedelta(days=1))
+    return run.run_id
+
+
+@flow(name="backfill", log_prints=True)
+def backfill(start: date, end: date) -> str:
+    """Whole UTC days [start, end] (both included), one day at a time.
+
+    Re-pulls the ads of each day as an explicit range (never moving incremental state) and
+    rebuilds that day's models, attribution and mart. New landing files are left to the
+    incremental flows.
+    """
+    if end < start:
+        raise UserInputError(f"backfill end {end} is before its start {start}: swap them")
+    window_start = datetime.combine(start, datetime.min.time(), UTC)
+    window_end = datetime.combine(end + timedelta(days=1), datetime.min.time(), UTC)
+    with record_run("backfill", window_start, window_end) as run:
+        day = start
+        while day <= end:
+            next_day = day + timedelta(days=1)
+            logical = datetime.combine(next_day, datetime.min.time(), UTC)
+            # Platforms report in account-local days: UTC day d needs local days d-1..d+1.
+            first_local = day - timedelta(days=1) if day == start else day
+            for source in AD_SOURCES:
+                summary = load_ads(source, "backfill", logical, start=first_local, end=next_day)
+                run.count(f"ads_{source}", summary.get("rows", 0))
+            run.count("dbt_facts_nodes", build_facts(day, next_day))
+            attr = attribute(day, next_day)
+            run.count("attribution_rows", attr.get("rows_out", 0))
+            run.count("dbt_mart_nodes", build_mart(day, next_day))
+            day = next_day
+        checks = run_checks()
+        run.count("checks", len(checks) if isinstance(checks, list) else 0)
+        publish_roi_artifact(end)
+    return run.run_id
