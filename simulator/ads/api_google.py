@@ -167,7 +167,9 @@ def handle(ctx: Context, req: Request) -> Response:
         return _failure(400, 400, "INVALID_ARGUMENT", "Invalid JSON payload: a 'query' string is required.",
                         {"requestError": "INVALID_INPUT"})  # fmt: skip
     query = body["query"]
-    rows, mask = run_query(ctx, acc_idx, customer, query)
+    rows, mask = ctx.memo(
+        ("google", customer, query, ctx.as_of), lambda: run_query(ctx, acc_idx, customer, query)
+    )
     size = ctx.override_page_size("google_ads", PAGE_SIZE)
     if m.group(2) == "searchStream":
         batches = [{"results": rows[i : i + size], "fieldMask": mask, "requestId": request_id()}

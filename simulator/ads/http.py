@@ -74,6 +74,7 @@ class Context:
         self.report_runs: dict[str, dict[str, Any]] = {}
         self.calls: dict[str, int] = {}
         self.retry_after_seconds = 1.0
+        self._memo: dict[tuple[Any, ...], Any] = {}
 
     def override_page_size(self, platform: str, requested: int) -> int:
         """The test-only page size when set (per platform, or for all with ``*``), else ``requested``."""
@@ -101,6 +102,18 @@ class Context:
         """Expire every token issued so far (the fault switch ``expire_tokens``)."""
         with self.lock:
             self.tokens = {k: (p, 0.0) for k, (p, _) in self.tokens.items()}
+
+    def memo(self, key: tuple[Any, ...], compute: Any) -> Any:
+        """``compute()`` cached under ``key`` (small cache: pages of one report reuse its rows)."""
+        with self.lock:
+            if key in self._memo:
+                return self._memo[key]
+        value = compute()
+        with self.lock:
+            if len(self._memo) >= 16:
+                self._memo.pop(next(iter(self._memo)))
+            self._memo[key] = value
+        return value
 
     def count_call(self, key: str) -> int:
         """Count a call under ``key`` and return the new count (for usage headers)."""

@@ -77,6 +77,28 @@ def ads_state(ads_world: Path) -> object:
     return AdsWorld(ads_world)
 
 
+@pytest.fixture(scope="session")
+def ads_truth_local_day(ads_truth: object) -> object:
+    """``f(account_id, time_zone, day)`` -> truth rows whose UTC hour falls in that local day."""
+    from datetime import UTC, datetime, timedelta
+
+    import polars as pl
+
+    from simulator.ads.common import local_midnight_utc
+
+    def rows(account_id: str, tz: str, day: date) -> pl.DataFrame:
+        lo = datetime.fromtimestamp(local_midnight_utc(day, tz), UTC)
+        hi = datetime.fromtimestamp(local_midnight_utc(day + timedelta(days=1), tz), UTC)
+        utc = pl.col("spend_date").cast(pl.Datetime("us", "UTC")) + pl.duration(hours=pl.col("spend_hour").fill_null(0))
+        return (
+            ads_truth.filter(pl.col("account_id") == account_id)  # type: ignore[attr-defined]
+            .with_columns(utc.alias("utc"))
+            .filter(pl.col("utc").is_between(lo, hi, closed="left"))
+        )
+
+    return rows
+
+
 # --- end of ad side -------------------------------------------------------------------------
 
 
