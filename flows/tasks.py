@@ -41,6 +41,12 @@ def _plain(obj: Any) -> Any:
     return obj
 
 
+def _summary(obj: Any) -> dict[str, Any]:
+    """A summary object as a plain dict."""
+    out = _plain(obj)
+    return out if isinstance(out, dict) else {"result": out}
+
+
 @task(**TASK_RETRY, timeout_seconds=1800, task_run_name="ads-{platform}-{mode}")
 def load_ads(
     platform: str,
@@ -65,7 +71,7 @@ def load_ads(
             end=end,
             base_url=settings.api_base_url,
         )
-    return _plain(summary)
+    return _summary(summary)
 
 
 @task(**TASK_RETRY, timeout_seconds=3600)
@@ -78,7 +84,7 @@ def load_events() -> dict[str, Any]:
     with warehouse_write():
         pipeline = get_warehouse().dlt_pipeline("roi_product_events", "raw_events")
         summary = _load_events(pipeline, settings.landing_url, pepper)
-    return _plain(summary)
+    return _summary(summary)
 
 
 @task(**TASK_RETRY, timeout_seconds=3600)
@@ -98,7 +104,7 @@ def attribute(start: date, end: date) -> dict[str, Any]:
 
     with warehouse_write():
         summary = run_attribution(get_warehouse().connection(), start, end - timedelta(days=1))
-    return _plain(summary)
+    return _summary(summary)
 
 
 @task(**TASK_RETRY, timeout_seconds=3600)
@@ -117,34 +123,31 @@ def run_checks() -> dict[str, Any]:
     from flows.checks import run_all_checks
 
     results = run_all_checks(raise_on_failure=True)
-    return _plain(results)
+    return _summary(results)
 
 
 def roi_by_platform(report_date: date) -> list[dict[str, Any]]:
-    """The day's ROI by platform (current attribution version rows of the mart)."""
-    cur = get_warehouse().connection().cursor()
-    try:
-        rows = cur.execute(
-            """
-            select platform,
-                   round(sum(spend_usd), 2) as spend_usd,
-                   round(sum(signups), 2) as signups,
-                   round(sum(modeled_signups), 2) as modeled_signups,
-                   round(sum(revenue_usd), 2) as revenue_usd,
-                   round(sum(spend_usd) / nullif(sum(signups) + sum(modeled_signups), 0), 2) as cac_usd,
-                   round(sum(revenue_usd) / nullif(sum(spend_usd), 0), 3) as roas,
-                   round((sum(revenue_usd) - sum(spend_usd)) / nullif(sum(spend_usd), 0), 3) as roi
-            from analytics.mart_marketing_roi_daily
-            where report_date = ?
-            group by platform
-            order by platform
-            """,
-            [report_date],
-        ).fetchall()
-        names = [d[0] for d in cur.description]
-    finally:
-        cur.close()
-    return [dict(zip(names, (float(v) if isinstance(v, int | float) else v for v in row), strict=True)) for row in rows]
+    """The day's ROI by platform, summed from the campaign rows of the ROI report."""
+    from roi.report import roi_rows
+
+    totals: dict[str, dict[str, float]] = {}
+    for r in roi_rows(report_date):
+        t = totals.setdefault(r["platform"], {"spend_usd": 0.0, "signups": 0.0, "modeled_signups": 0.0, "revenue_usd": 0.0})
+        for key in t:
+            t[key] += float(r[key] or 0)
+    out = []
+    for platform, t in sorted(totals.items()):
+        conversions = t["signups"] + t["modeled_signups"]
+        out.append(
+            {
+                "platform": platform,
+                **{k: round(v, 2) for k, v in t.items()},
+                "cac_usd": round(t["spend_usd"] / conversions, 2) if conversions else None,
+                "roas": round(t["revenue_usd"] / t["spend_usd"], 3) if t["spend_usd"] else None,
+                "roi": round((t["revenue_usd"] - t["spend_usd"]) / t["spend_usd"], 3) if t["spend_usd"] else None,
+            }
+        )
+    return out
 
 
 @task(retries=1, timeout_seconds=120)

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import os
 import sys
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated
 
 import typer
 from rich.console import Console
 
 import roi
-from roi.errors import RoiError
+from roi.errors import RoiError, UserInputError
 from roi.settings import get_settings
 from roi.warehouse import get_warehouse
 
@@ -59,7 +60,75 @@ def bootstrap() -> None:
     console.print(f"warehouse ready (run {run_id})")
 
 
+def _parse_ts(value: str, option: str) -> datetime:
+    """ISO-8601 timestamp or date (``Z`` allowed; naive means UTC) or a one-line error."""
+    try:
+        ts = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise UserInputError(f"{option} {value!r} is not a timestamp: use e.g. 2026-11-20T06:00:00Z") from None
+    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+
+
+def _parse_date(value: str, option: str) -> date:
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError:
+        raise UserInputError(f"{option} {value!r} is not a date: use YYYY-MM-DD") from None
+
+
+@app.command()
+def run(
+    start: Annotated[str, typer.Option("--start", help="Window start (ISO-8601, UTC if no zone).")],
+    end: Annotated[str, typer.Option("--end", help="Window end, exclusive: the run's logical time.")],
+) -> None:
+    """One incremental run over [start, end): ads, new landing files, models, attribution, mart, checks."""
+    window_start, window_end = _parse_ts(start, "--start"), _parse_ts(end, "--end")
+    if window_start >= window_end:
+        raise UserInputError(f"--start {start} is not before --end {end}: the window is half-open [start, end)")
+    get_warehouse().bootstrap()
+    from flows.pipeline import hourly_incremental
+
+    run_id = hourly_incremental(window_start=window_start, window_end=window_end)
+    console.print(f"hourly_incremental run {run_id} succeeded")
+    _print_roi((window_end - timedelta(microseconds=1)).date())
+
+
+@app.command()
+def backfill(
+    start: Annotated[str, typer.Option("--start", help="First UTC day (YYYY-MM-DD).")],
+    end: Annotated[str, typer.Option("--end", help="Last UTC day, included.")],
+) -> None:
+    """Rebuild whole UTC days [start, end] in daily steps; never moves incremental state."""
+    first, last = _parse_date(start, "--start"), _parse_date(end, "--end")
+    if last < first:
+        raise UserInputError(f"--end {end} is before --start {start}: both days are included, start first")
+    get_warehouse().bootstrap()
+    from flows.pipeline import backfill as backfill_flow
+
+    run_id = backfill_flow(start=first, end=last)
+    console.print(f"backfill run {run_id} succeeded")
+    _print_roi(last)
+
+
+@app.command()
+def serve() -> None:
+    """Run every flow on its schedule in this one process (embedded DuckDB mode)."""
+    get_warehouse().bootstrap()
+    from flows.serve import serve_all
+
+    serve_all()
+
+
+def _print_roi(report_date: date) -> None:
+    from roi.report import roi_table
+
+    console.print(roi_table(report_date))
+
+
 # Sub-commands of other areas register here, one line each.
+from simulator.cli import app as _simulate_app  # noqa: E402
+
+app.add_typer(_simulate_app, name="simulate")
 
 
 def main(argv: list[str] | None = None) -> int:
