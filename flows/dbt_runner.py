@@ -1,0 +1,198 @@
+"""Run the dbt project in ``sql_models/`` from Python (dbt's programmatic runner).
+
+The profile is written from ``roi.warehouse.get_warehouse().dbt_profile()`` into
+``<warehouse dir>/dbt/profiles.yml`` at every call, never edited by hand; dbt's target and log
+folders live beside it so the source tree stays clean and concurrent checkouts do not collide.
+DuckDB allows one writing process: dbt-duckdb opens the same file in this process, which DuckDB
+maps to the warehouse's instance, and a lock keeps dbt to one invocation at a time.
+
+Windows: every incremental model reads ``start_date`` / ``end_date`` (half-open, UTC dates) and
+``lookback_days`` from dbt vars; :func:`window_vars` turns a run's [start, end) timestamps into
+them. Without a window the incremental models re-derive every date (equal to a full refresh).
+The pipeline order is :func:`build_facts` -> attribution engine -> :func:`build_mart`.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+
+import roi  # noqa: F401  (turns third-party telemetry off before dbt is imported)
+from roi.errors import RoiError
+from roi.warehouse import get_warehouse
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent / "sql_models"
+AFTER_ATTRIBUTION = "tag:after_attribution"
+
+_DBT_LOCK = threading.Lock()
+
+
+class DbtError(RoiError):
+    """A dbt invocation failed (a model error or a failing test)."""
+
+
+@dataclass
+class NodeResult:
+    """One dbt node's outcome (model, seed or test)."""
+
+    name: str
+    resource_type: str
+    status: str
+    message: str | None
+    failures: int | None = None
+
+
+@dataclass
+class DbtRun:
+    """The outcome of one dbt invocation."""
+
+    args: list[str]
+    success: bool
+    nodes: list[NodeResult] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[NodeResult]:
+        """Nodes that errored or failed (tests with failing rows included)."""
+        return [n for n in self.nodes if n.status in ("error", "fail", "runtime error")]
+
+
+def dbt_dir() -> Path:
+    """The folder holding the generated profile, dbt's target/ and logs/ (beside the warehouse)."""
+    wh = get_warehouse()
+    base = wh.duckdb_path.parent if wh.kind == "duckdb" else Path(".roi").resolve()
+    path = base / "dbt"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def write_profile(threads: int = 1) -> Path:
+    """Write ``profiles.yml`` from the warehouse settings; returns the profiles directory."""
+    import yaml
+
+    profile = get_warehouse().dbt_profile(threads=threads)
+    for output in profile["streamride_roi"]["outputs"].values():
+        if output.get("type") == "duckdb":
+            # Timestamps are stored as naive UTC; the session zone makes casts of timestamptz agree.
+            output.setdefault("settings", {})["TimeZone"] = "UTC"
+    path = dbt_dir()
+    target = path / "profiles.yml"
+    tmp = target.with_suffix(".tmp")
+    tmp.write_text(yaml.safe_dump(profile, sort_keys=True))
+    tmp.replace(target)
+    return path
+
+
+def window_vars(start: datetime | date, end: datetime | date, lookback_days: int | None = None) -> dict[str, Any]:
+    """dbt vars for the half-open run window [start, end): whole UTC dates covering it.
+
+    ``end`` is exclusive: a run ending at midnight does not touch the new day, one ending at
+    10:00 includes that day. ``as_of_date`` is the run's logical date (FX completeness rule).
+    """
+    s = start.date() if isinstance(start, datetime) else start
+    if isinstance(end, datetime):
+        e = end.date() if end.time() == time(0) else end.date() + timedelta(days=1)
+        as_of = (end - timedelta(microseconds=1)).date()
+    else:
+        e, as_of = end, end - timedelta(days=1)
+    if e <= s:
+        raise DbtError(f"empty window: end {end} is not after start {start}")
+    out: dict[str, Any] = {"start_date": s.isoformat(), "end_date": e.isoformat(), "as_of_date": as_of.isoformat()}
+    if lookback_days is not None:
+        out["lookback_days"] = int(lookback_days)
+    return out
+
+
+def run_dbt(args: list[str], dbt_vars: dict[str, Any] | None = None, raise_on_failure: bool = True) -> DbtRun:
+    """Invoke dbt (``args`` such as ``["build", "--select", "staging"]``) on our project.
+
+    Raises :class:`DbtError` (one line naming the failing nodes) unless ``raise_on_failure`` is
+    false. Only one dbt invocation runs at a time in a process.
+    """
+    from dbt.cli.main import dbtRunner
+
+    profiles = write_profile()
+    base = dbt_dir()
+    full = [
+        *args,
+        "--project-dir", str(PROJECT_DIR),
+        "--profiles-dir", str(profiles),
+        "--target-path", str(base / "target"),
+        "--log-path", str(base / "logs"),
+        "--quiet",
+    ]  # fmt: skip
+    if dbt_vars:
+        full += ["--vars", json.dumps(dbt_vars, sort_keys=True)]
+    with _DBT_LOCK:
+        res = dbtRunner().invoke(full)
+    run = DbtRun(args=list(args), success=bool(res.success))
+    results = getattr(res.result, "results", None) or []
+    for r in results:
+        node = getattr(r, "node", None)
+        run.nodes.append(
+            NodeResult(
+                name=getattr(node, "name", "?"),
+                resource_type=str(getattr(node, "resource_type", "?")),
+                status=str(getattr(r, "status", "?")),
+                message=getattr(r, "message", None),
+                failures=getattr(r, "failures", None),
+            )
+        )
+    if res.exception is not None and raise_on_failure:
+        first = str(res.exception).strip().splitlines()[0] if str(res.exception).strip() else type(res.exception).__name__
+        raise DbtError(f"dbt {args[0]} failed: {first}")
+    if not run.success and raise_on_failure:
+        names = ", ".join(f"{n.name} ({n.status})" for n in run.failed[:6]) or "see .roi/dbt/logs/dbt.log"
+        raise DbtError(f"dbt {args[0]} failed: {names}")
+    return run
+
+
+def seed(full_refresh: bool = False) -> DbtRun:
+    """Load the seeds (utm_source mapping, FX holidays)."""
+    return run_dbt(["seed", *(["--full-refresh"] if full_refresh else [])])
+
+
+def build_facts(
+    start: datetime | date | None = None,
+    end: datetime | date | None = None,
+    full_refresh: bool = False,
+    lookback_days: int | None = None,
+) -> DbtRun:
+    """Seeds, staging, intermediate, facts and dim_campaign with their tests (everything before attribution).
+
+    With ``start``/``end`` the incremental facts replace only [start - lookback, end); with
+    ``full_refresh`` every model is rebuilt from scratch.
+    """
+    dbt_vars = window_vars(start, end, lookback_days) if start is not None and end is not None else None
+    args = ["build", "--exclude", AFTER_ATTRIBUTION]
+    if full_refresh:
+        args.append("--full-refresh")
+    return run_dbt(args, dbt_vars)
+
+
+def build_mart(
+    start: datetime | date | None = None,
+    end: datetime | date | None = None,
+    full_refresh: bool = False,
+    lookback_days: int | None = None,
+) -> DbtRun:
+    """``mart_marketing_roi_daily`` and its tests (identities), after attribution wrote ``fact_attribution``."""
+    dbt_vars = window_vars(start, end, lookback_days) if start is not None and end is not None else None
+    args = ["build", "--select", AFTER_ATTRIBUTION]
+    if full_refresh:
+        args.append("--full-refresh")
+    return run_dbt(args, dbt_vars)
+
+
+def dbt_build_task_factory() -> Any:
+    """Prefect tasks wrapping :func:`build_facts` and :func:`build_mart` (built lazily: Prefect is heavy)."""
+    from prefect import task
+
+    from flows.common import TASK_RETRY
+
+    facts = task(name="dbt_build_facts", **{**TASK_RETRY, "retries": 1})(build_facts)
+    mart = task(name="dbt_build_mart", **{**TASK_RETRY, "retries": 1})(build_mart)
+    return facts, mart

@@ -1,0 +1,81 @@
+{#- Incremental windows. The flows pass start_date / end_date (half-open, UTC dates); each
+    incremental model re-derives [start_date - lookback_days, end_date) and replaces exactly
+    those dates, so a run equals a full refresh over the dates it touches. -#}
+
+{% macro window_bounds() -%}
+  {%- set start = var('start_date', none) -%}
+  {%- set end = var('end_date', none) -%}
+  {%- if (start is none) != (end is none) -%}
+    {{ exceptions.raise_compiler_error("pass both start_date and end_date, or neither") }}
+  {%- endif -%}
+  {%- if start is none -%}
+    {{ return(none) }}
+  {%- endif -%}
+  {%- set lo = modules.datetime.date.fromisoformat(start | string) - modules.datetime.timedelta(days=var('lookback_days') | int) -%}
+  {%- set hi = modules.datetime.date.fromisoformat(end | string) -%}
+  {%- if hi <= lo -%}
+    {{ exceptions.raise_compiler_error("end_date " ~ hi ~ " must be after start_date " ~ start) }}
+  {%- endif -%}
+  {{ return([lo, hi]) }}
+{%- endmacro %}
+
+{#- A predicate on a date expression: inside the window (true when no window is set). -#}
+{% macro in_window(date_expr, pad_days=0) -%}
+  {%- set b = window_bounds() -%}
+  {%- if b is none -%}
+    (1 = 1)
+  {%- else -%}
+    {%- set lo = b[0] - modules.datetime.timedelta(days=pad_days) -%}
+    {%- set hi = b[1] + modules.datetime.timedelta(days=pad_days) -%}
+    ({{ date_expr }} >= cast('{{ lo }}' as date) and {{ date_expr }} < cast('{{ hi }}' as date))
+  {%- endif -%}
+{%- endmacro %}
+
+{#- Same as in_window, but on a timestamp expression. -#}
+{% macro ts_in_window(ts_expr, pad_days=0) -%}
+  {%- set b = window_bounds() -%}
+  {%- if b is none -%}
+    (1 = 1)
+  {%- else -%}
+    {%- set lo = b[0] - modules.datetime.timedelta(days=pad_days) -%}
+    {%- set hi = b[1] + modules.datetime.timedelta(days=pad_days) -%}
+    ({{ ts_expr }} >= cast('{{ lo }}' as timestamp) and {{ ts_expr }} < cast('{{ hi }}' as timestamp))
+  {%- endif -%}
+{%- endmacro %}
+
+{#- Pre-hook of the date-partitioned incremental models: on an incremental run, delete the
+    window's dates first, so a date whose source rows all vanished (a voided slice) is emptied
+    too; the strategy (delete+insert / merge on the row key) then only inserts. -#}
+{% macro delete_window(date_column) -%}
+  {%- if is_incremental() -%}
+    delete from {{ this }} where {{ in_window(date_column) }}
+  {%- else -%}
+    select 1
+  {%- endif -%}
+{%- endmacro %}
+
+{#- The incremental strategy of the warehouse: delete+insert on DuckDB, merge on Snowflake. -#}
+{% macro incremental_strategy() -%}
+  {{ return(adapter.dispatch('incremental_strategy', 'streamride_roi')()) }}
+{%- endmacro %}
+
+{% macro default__incremental_strategy() -%}
+  {{ return('merge') }}
+{%- endmacro %}
+
+{% macro duckdb__incremental_strategy() -%}
+  {{ return('delete+insert') }}
+{%- endmacro %}
+
+{#- The run's logical date: var as_of_date, else end_date - 1, else none. -#}
+{% macro as_of_date() -%}
+  {%- set d = var('as_of_date', none) -%}
+  {%- if d is not none -%}
+    {{ return(modules.datetime.date.fromisoformat(d | string)) }}
+  {%- endif -%}
+  {%- set b = window_bounds() -%}
+  {%- if b is not none -%}
+    {{ return(b[1] - modules.datetime.timedelta(days=1)) }}
+  {%- endif -%}
+  {{ return(none) }}
+{%- endmacro %}

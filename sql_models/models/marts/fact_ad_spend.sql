@@ -1,0 +1,88 @@
+{{
+  config(
+    materialized='incremental',
+    incremental_strategy=incremental_strategy(),
+    unique_key='spend_key',
+    on_schema_change='fail',
+    pre_hook="{{ delete_window('spend_date') }}"
+  )
+}}
+-- One row per platform/account/campaign/ad group/ad/keyword/UTC hour (UTC day for Apple),
+-- in the platform's currency and in USD at the reference rate of the spend date.
+{%- set platforms = ['google_ads', 'meta_ads', 'tiktok_ads', 'apple_search_ads', 'impact'] %}
+with
+
+{% for p in platforms %}
+{{ p }} as (
+
+    select * from {{ ref('stg_' ~ p ~ '__ad_performance') }}
+    -- account-local report dates straddle two UTC dates: read one day either side, cut below
+    where {{ in_window('report_date', pad_days=1) }}
+
+),
+{% endfor %}
+
+spend as (
+
+    {% for p in platforms %}
+    select * from {{ p }}
+    {% if not loop.last %}union all{% endif %}
+    {% endfor %}
+
+),
+
+windowed as (
+
+    select * from spend where {{ in_window('spend_date') }}
+
+),
+
+needed_rates as (
+
+    select distinct spend_date, currency from windowed where currency <> 'USD'
+
+),
+
+day_rates as (
+
+    {{ fx_day_rates('needed_rates', 'spend_date') }}
+
+),
+
+final as (
+
+    select
+        {{ surrogate_key(['w.platform', 'w.account_id', 'w.campaign_id', 'w.ad_group_id', 'w.ad_id',
+                          'w.keyword', 'w.spend_date', 'w.spend_hour']) }} as spend_key,
+        w.platform,
+        w.account_id,
+        w.campaign_id,
+        w.ad_group_id,
+        w.ad_id,
+        w.keyword,
+        w.spend_date,
+        w.spend_hour,
+        w.spend_ts,
+        w.date_basis,
+        w.impressions,
+        w.clicks,
+        w.platform_conversions,
+        w.spend_local,
+        w.currency,
+        case when w.currency = 'USD' then w.spend_date else r.fx_rate_date end as fx_rate_date,
+        -- a missing rate leaves spend_usd null, which the not_null test and the FX test fail on
+        cast(
+            case when w.currency = 'USD' then w.spend_local else w.spend_local / r.rate end
+            as decimal(38, 6)
+        ) as spend_usd,
+        '{{ var("spend_definition_version") }}' as spend_definition_version,
+        w.report_date,
+        w._load_id
+    from windowed as w
+    left join day_rates as r
+        on r.spend_date = w.spend_date
+        and r.currency = w.currency
+
+)
+
+select * from final

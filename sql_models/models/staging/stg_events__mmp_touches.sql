@@ -1,0 +1,27 @@
+-- MMP touch callbacks (click or view) for app journeys, keyed by device_id.
+with
+
+source as (
+
+    select * from {{ source('raw_events', 'mmp_touches') }}
+
+),
+
+final as (
+
+    select
+        cast(event_id as {{ dbt.type_string() }}) as event_id,
+        device_id,
+        platform,
+        cast(campaign_id as {{ dbt.type_string() }}) as campaign_id,
+        cast(ad_group_id as {{ dbt.type_string() }}) as ad_group_id,
+        cast(ad_id as {{ dbt.type_string() }}) as ad_id,
+        lower(touch_type) as touch_type,
+        {{ utc_naive('touch_ts') }} as touch_ts,
+        {{ utc_naive('received_at') }} as received_at,
+        _load_id
+    from source
+
+)
+
+select * from final

@@ -1,0 +1,9 @@
+-- CAC, ROAS and ROI follow their identities, and are null exactly where the divisor is zero.
+select *
+from {{ ref('mart_marketing_roi_daily') }}
+where
+    (spend_usd = 0 and (roas is not null or roi is not null))
+    or (spend_usd <> 0 and abs(roas - revenue_usd / spend_usd) > 0.000001)
+    or (spend_usd <> 0 and abs(roi - (revenue_usd - spend_usd) / spend_usd) > 0.000001)
+    or (signups + modeled_signups = 0 and cac_usd is not null)
+    or (signups + modeled_signups > 0 and abs(cac_usd - spend_usd / (signups + modeled_signups)) > 0.00001)

@@ -1,0 +1,41 @@
+-- Reconciliation: for every attribution version and sign-up date it has attributed, the mart's
+-- signups + modeled_signups (unattributed rows included) equal the sign-ups in fact_signups.
+with
+
+mart as (
+
+    select report_date, attribution_version, sum(signups + modeled_signups) as mart_signups
+    from {{ ref('mart_marketing_roi_daily') }}
+    group by report_date, attribution_version
+
+),
+
+attributed_days as (
+
+    select distinct a.attribution_version, s.signup_date
+    from {{ source('attribution', 'fact_attribution') }} as a
+    inner join {{ ref('fact_signups') }} as s on s.signup_id = a.signup_id
+
+),
+
+signups as (
+
+    select signup_date, count(*) as fact_signups
+    from {{ ref('fact_signups') }}
+    group by signup_date
+
+),
+
+final as (
+
+    select d.attribution_version, d.signup_date, s.fact_signups, m.mart_signups
+    from attributed_days as d
+    inner join signups as s on s.signup_date = d.signup_date
+    left join mart as m
+        on m.report_date = d.signup_date
+        and m.attribution_version = d.attribution_version
+    where abs(coalesce(m.mart_signups, 0) - s.fact_signups) > 0.000001
+
+)
+
+select * from final
