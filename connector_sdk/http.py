@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import requests
+from requests.hooks import dispatch_hook
 
 from connector_sdk.exceptions import (
     AuthenticationError,
@@ -240,6 +241,11 @@ class ApiSession(requests.Session):
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
         """Send with retries; return only an accepted response, else raise an SDK exception."""
         kwargs.setdefault("timeout", self.timeout)
+        # dlt attaches a raise-for-status response hook; requests runs hooks inside send(),
+        # before our classifier could see a 429 or an in-body error, so we run them ourselves
+        # on the accepted response only.
+        hooks = request.hooks
+        request.hooks = {"response": []}
         refreshed = False
         attempt = 0
         last = ""
@@ -258,7 +264,7 @@ class ApiSession(requests.Session):
             else:
                 verdict = self.classifier(response)
             if verdict.action == "ok":
-                return response
+                return dispatch_hook("response", hooks, response, **kwargs)  # type: ignore[no-any-return]
             if verdict.action == "refresh":
                 if self.refresh_auth is None or refreshed:
                     raise AuthenticationError(

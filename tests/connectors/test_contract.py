@@ -1,0 +1,30 @@
+"""The connector contract suite applied to every registered connector."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import connectors  # noqa: F401  (registers every connector)
+from connector_sdk.registry import connector_names
+from connector_sdk.testing import ContractRun, LiveContract, SimulatorHandle, StructureContract
+
+NAMES = connector_names()
+
+
+@pytest.mark.parametrize("connector_name", NAMES, scope="class")
+class TestStructure(StructureContract):
+    """Declarations of every connector."""
+
+
+@pytest.mark.parametrize("connector_name", NAMES, scope="class")
+class TestLive(LiveContract):
+    """Every connector against its simulator."""
+
+    @pytest.fixture(scope="class")
+    def contract_run(
+        self, sim: SimulatorHandle, connector_name: str, tmp_path_factory: pytest.TempPathFactory
+    ) -> ContractRun:
+        base: Path = tmp_path_factory.mktemp(f"contract_{connector_name}")
+        return self.scenario(sim, connector_name, base)
