@@ -1,0 +1,156 @@
+"""Constants of the product-event connector: field contract, table names, batch limits, phone rules.
+
+Everything that a reviewer might want to tune or check against ``CONTRACTS.md`` lives here,
+apart from the logic that uses it.
+"""
+
+from __future__ import annotations
+
+DATASET = "raw_events"
+LANDING_PREFIX = "events"
+FILE_GLOB = "events/**/*.jsonl.gz"
+
+# Tables this connector writes (schema ``raw_events``).
+T_EVENTS = "events"
+T_MMP = "mmp_touches"
+T_SKAN = "skan_postbacks"
+T_IDENTITY = "identity_map"
+T_DEAD = "dead_letters"
+T_MANIFEST = "landing_manifest"
+T_ERASED = "erased_subjects"
+
+# Backpressure: one load package holds at most this many files / compressed bytes. A scale-1.0
+# day is ~300 part files of ~6 MB gzip (~40 MB of JSON each), so 48 files is ~300 MB
+# compressed, ~2 GB of text at the very worst, far less in practice.
+DEFAULT_BATCH_FILES = 48
+DEFAULT_BATCH_BYTES = 256 * 1024 * 1024
+
+# JSON value kinds, as DuckDB's json_type names them.
+STRING = "string"
+INTEGER = "integer"
+NUMBER = "number"
+BOOLEAN = "boolean"
+TIMESTAMP = "timestamp"  # an ISO-8601 string
+
+# Every field of the contract and the JSON kind it must have. A value of another kind is a
+# dead letter (reason ``wrong_type:<field>``), never a silent cast.
+FIELD_KINDS: dict[str, str] = {
+    "event_id": STRING,
+    "event_type": STRING,
+    "event_ts": TIMESTAMP,
+    "received_at": TIMESTAMP,
+    "schema_version": INTEGER,
+    # landing
+    "anonymous_id": STRING,
+    "utm_source": STRING,
+    "utm_medium": STRING,
+    "utm_campaign": STRING,
+    "utm_content": STRING,
+    "utm_term": STRING,
+    "gclid": STRING,
+    "fbclid": STRING,
+    "ttclid": STRING,
+    # app_install / user_signup
+    "device_id": STRING,
+    "device_platform": STRING,
+    "user_id": STRING,
+    "country": STRING,
+    "email": STRING,
+    "phone": STRING,
+    "is_test_account": BOOLEAN,
+    # first_ride / first_order / purchase
+    "revenue": NUMBER,
+    "currency": STRING,
+    # user_merged
+    "from_user_id": STRING,
+    "to_user_id": STRING,
+    # mmp_touch
+    "platform": STRING,
+    "campaign_id": STRING,
+    "ad_group_id": STRING,
+    "ad_id": STRING,
+    "touch_type": STRING,
+    "touch_ts": TIMESTAMP,
+    # skan_postback
+    "postback_id": STRING,
+    "ad_network_id": STRING,
+    "source_identifier": STRING,
+    "conversion_value": INTEGER,
+    "coarse_conversion_value": STRING,
+    "postback_sequence": INTEGER,
+    "did_win": BOOLEAN,
+}
+
+COMMON_REQUIRED = ("event_id", "event_type", "event_ts", "received_at", "schema_version")
+
+# Required fields beyond the common ones, per event type. Unknown types are dead letters.
+# A user_signup needs anonymous_id (web) or device_id (app): checked separately.
+REQUIRED: dict[str, tuple[str, ...]] = {
+    "landing": ("anonymous_id",),
+    "app_install": ("device_id", "device_platform"),
+    "user_signup": ("user_id", "device_platform"),
+    "first_ride": ("user_id",),
+    "first_order": ("user_id",),
+    "purchase": ("user_id",),
+    "user_merged": ("from_user_id", "to_user_id"),
+    "mmp_touch": ("device_id", "platform", "campaign_id", "touch_type", "touch_ts"),
+    "skan_postback": ("postback_id", "platform", "source_identifier", "postback_sequence"),
+}
+EVENT_TYPES = tuple(REQUIRED)
+
+# Where each event type lands. user_merged also feeds the identity map.
+TABLE_OF_TYPE: dict[str, str] = {t: T_EVENTS for t in EVENT_TYPES} | {
+    "mmp_touch": T_MMP,
+    "skan_postback": T_SKAN,
+}
+
+# Columns of each target table (besides the common ones and schema-v2 extras).
+MMP_COLUMNS = ("device_id", "platform", "campaign_id", "ad_group_id", "ad_id", "touch_type", "touch_ts")
+SKAN_COLUMNS = (
+    "postback_id",
+    "ad_network_id",
+    "platform",
+    "source_identifier",
+    "conversion_value",
+    "coarse_conversion_value",
+    "postback_sequence",
+    "did_win",
+)
+COMMON_COLUMNS = ("event_id", "event_type", "event_ts", "received_at", "schema_version", "event_date")
+LINEAGE_COLUMNS = ("_file_key", "_line_no")
+
+# PII: raw fields that never reach a table; their HMAC-SHA256 goes to <field>_hash instead.
+PII_FIELDS = ("email", "phone")
+
+# E.164 country calling codes, and the national trunk prefix dropped before adding them
+# (Italy keeps its leading 0 in international format; Spain and the US have no trunk 0).
+CALLING_CODES: dict[str, str] = {
+    "US": "1",
+    "CA": "1",
+    "GB": "44",
+    "DE": "49",
+    "FR": "33",
+    "ES": "34",
+    "IT": "39",
+    "NL": "31",
+    "BE": "32",
+    "AT": "43",
+    "CH": "41",
+    "IE": "353",
+    "PT": "351",
+    "SE": "46",
+    "DK": "45",
+    "PL": "48",
+    "AU": "61",
+}
+TRUNK_ZERO = frozenset({"GB", "DE", "FR", "NL", "BE", "AT", "CH", "IE", "SE", "PL", "AU"})
+
+# Dead-letter reasons (a reason may carry ``:<field>`` or ``:<value>``).
+R_MALFORMED = "malformed_json"
+R_NOT_OBJECT = "not_an_object"
+R_EMPTY = "empty_line"
+R_ENCODING = "invalid_utf8"
+R_MISSING = "missing_field"
+R_WRONG_TYPE = "wrong_type"
+R_UNKNOWN_TYPE = "unknown_event_type"
+R_TRUNCATED_FILE = "truncated_file"
