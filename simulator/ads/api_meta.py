@@ -134,6 +134,15 @@ def handle(ctx: Context, req: Request) -> Response:
                 "missing permissions, or does not support this operation.", 100, 33))  # fmt: skip
         edge = parts[1] if len(parts) > 1 else ""
         params = req.query | (req.form() if req.method == "POST" else {})
+        if edge == "" and req.method == "GET":
+            # the ad account node: the connector reads its currency and time zone here
+            acc = ctx.world.account("meta_ads", acc_idx)
+            node = {"id": f"act_{account}", "account_id": account, "currency": acc["currency"],
+                    "timezone_name": acc["time_zone"], "name": f"StreamRide {acc['market']}"}  # fmt: skip
+            wanted = [f.strip() for f in params.get("fields", "id").split(",") if f.strip()]
+            resp = Response(200, {f: node[f] for f in ["id", *wanted] if f in node})
+            resp.headers.update(_usage_headers(ctx, account))
+            return resp
         if edge == "insights":
             spec = _insights_spec(ctx, acc_idx, params)
             if req.method == "POST":

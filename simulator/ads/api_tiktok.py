@@ -71,6 +71,17 @@ def _handle(ctx: Context, req: Request) -> Response:
     if req.method != "GET":
         raise _Bad(40002, f"Method {req.method} is not allowed for {endpoint}.")
     q = req.query
+    if endpoint == "advertiser/info":
+        # advertiser details: the connector reads each advertiser's currency and time zone here
+        infos = []
+        for adv in _json_list(q, "advertiser_ids"):
+            idx = ctx.world.account_index("tiktok_ads", adv)
+            if idx is None:
+                raise _Bad(40001, f"No permission to operate advertiser {adv}.")
+            acc = ctx.world.account("tiktok_ads", idx)
+            infos.append({"advertiser_id": adv, "name": f"StreamRide {acc['market']}", "currency": acc["currency"],
+                          "timezone": acc["time_zone"], "display_timezone": acc["time_zone"]})  # fmt: skip
+        return _answer(0, "OK", {"list": infos})
     advertiser = q.get("advertiser_id", "")
     if not advertiser:
         raise _Bad(40002, "advertiser_id: Missing data for required field.")
