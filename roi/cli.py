@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sys
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -117,6 +118,20 @@ def serve() -> None:
     from flows.serve import serve_all
 
     serve_all()
+
+
+@app.command()
+def demo(
+    days: Annotated[int, typer.Option("--days", help="Simulated days (the last one is reported).")] = 3,
+    seed: Annotated[int, typer.Option("--seed", help="World seed.")] = 7,
+    scale: Annotated[float, typer.Option("--scale", help="1.0 = a StreamRide peak day.")] = 0.002,
+    world: Annotated[Path | None, typer.Option("--world", help="World folder (default .roi/demo/world).")] = None,
+) -> None:
+    """Simulate a world, serve its ad APIs on 127.0.0.1, run the flows through time, print the ROI table."""
+    from roi.demo import run_demo
+
+    last_day = run_demo(days=days, seed=seed, scale=scale, world=world, console=console)
+    _print_roi(last_day)
 
 
 def _print_roi(report_date: date) -> None:
