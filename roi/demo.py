@@ -18,6 +18,7 @@ import shlex
 import shutil
 import time
 from dataclasses import dataclass, field
+from itertools import pairwise
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -51,7 +52,7 @@ def plan_steps(start: date, days: int, coarse_hours: int = 12, hourly_tail: int 
         nxt = min(last + timedelta(hours=coarse_hours), tail_start) if last < tail_start else last + timedelta(hours=1)
         bounds.append(min(nxt, end))
     plan = DemoPlan()
-    for a, b in zip(bounds, bounds[1:], strict=False):
+    for a, b in pairwise(bounds):
         plan.steps.append(("hourly_incremental", a, b))
         if b.hour == 4 and b.minute == 0 and b >= t0 + timedelta(days=1):
             plan.steps.append(("restatement_lookback", b, b))
