@@ -18,8 +18,8 @@ import shlex
 import shutil
 import time
 from dataclasses import dataclass, field
-from itertools import pairwise
 from datetime import UTC, date, datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 
 from rich.console import Console
