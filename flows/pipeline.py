@@ -13,8 +13,8 @@ from prefect import flow
 from prefect.runtime import flow_run
 
 from flows.tasks import (
-    AD_SOURCES,
     ATTRIBUTION_TRAILING_DAYS,
+    ad_sources,
     attribute,
     build_facts,
     build_mart,
@@ -74,7 +74,7 @@ def hourly_incremental(window_start: datetime | None = None, window_end: datetim
     if start >= end:
         raise UserInputError(f"window start {start:%Y-%m-%dT%H:%M} is not before its end {end:%Y-%m-%dT%H:%M}")
     with record_run("hourly_incremental", start, end) as run:
-        for source in AD_SOURCES:
+        for source in ad_sources():
             summary = load_ads(source, "hourly", end)
             run.count(f"ads_{source}", summary.get("rows", 0))
         events = load_events()
@@ -96,7 +96,7 @@ def restatement_lookback(window_end: datetime | None = None) -> str:
     end_date = (end - timedelta(microseconds=1)).date() + timedelta(days=1)
     start_date = end_date - timedelta(days=LOOKBACK_DAYS + 1)
     with record_run("restatement_lookback", datetime.combine(start_date, datetime.min.time()), end) as run:
-        for source in AD_SOURCES:
+        for source in ad_sources():
             summary = load_ads(source, "lookback", end)
             run.count(f"ads_{source}", summary.get("rows", 0))
         _transform(run, start_date, end_date, end_date - timedelta(days=1))
@@ -122,7 +122,7 @@ def backfill(start: date, end: date) -> str:
             logical = datetime.combine(next_day, datetime.min.time(), UTC)
             # Platforms report in account-local days: UTC day d needs local days d-1..d+1.
             first_local = day - timedelta(days=1) if day == start else day
-            for source in AD_SOURCES:
+            for source in ad_sources():
                 summary = load_ads(source, "backfill", logical, start=first_local, end=next_day)
                 run.count(f"ads_{source}", summary.get("rows", 0))
             run.count("dbt_facts_nodes", build_facts(day, next_day))

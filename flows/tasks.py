@@ -19,9 +19,13 @@ from flows.locks import warehouse_write
 from roi.settings import get_settings
 from roi.warehouse import get_warehouse
 
-AD_PLATFORMS: tuple[str, ...] = ("google_ads", "meta_ads", "tiktok_ads", "apple_search_ads", "impact")
-# FX first: spend of the window converts at the rates it brings.
-AD_SOURCES: tuple[str, ...] = ("fx_rates", *AD_PLATFORMS)
+
+def ad_sources() -> list[str]:
+    """Every registered API connector, FX first (spend of the window converts at the rates it brings)."""
+    import connectors  # noqa: F401  (importing the package registers every connector)
+    from connector_sdk.registry import connector_names
+
+    return sorted(connector_names(), key=lambda name: (name != "fx_rates", name))
 
 # Sign-ups re-attributed by every run: SKAN postbacks arrive up to 72 h late and touches
 # in late files; four days covers both.
@@ -56,8 +60,7 @@ def load_ads(
     end: date | None = None,
 ) -> dict[str, Any]:
     """Pull one platform (``mode`` hourly | lookback | backfill) into ``raw_ads``."""
-    import connectors  # noqa: F401  (fills the connector registry)
-    from connector_sdk.registry import run_connector
+    from connectors import run_connector
 
     settings = get_settings()
     with warehouse_write():
