@@ -49,8 +49,9 @@ def apply_dirt(
         keep = pl.col("_ts") >= start_ms
         if etype == "mmp_touch":
             keep &= pl.col("touch_ts") >= start_ms
-        if etype != "skan_postback":
-            keep &= pl.col("_ts") < end_ms
+        cap = end_ms + TAIL_MS
+        # SKAN postbacks (event time = arrival) beyond the world's horizon have not arrived yet
+        keep &= pl.col("_ts") < (cap if etype == "skan_postback" else end_ms)
         df = df.filter(keep)
         if etype == "landing" and dirt.double_click > 0:
             has_click = df.select(
@@ -75,6 +76,11 @@ def apply_dirt(
             late = (u >= dirt.out_of_order) & (u < dirt.out_of_order + dirt.late)
             rx[ooo] += rng.integers(MINUTE_MS, 30 * MINUTE_MS, int(ooo.sum()))
             rx[late] += rng.integers(2 * HOUR_MS, 72 * HOUR_MS, int(late.sum()))
+            # an event of the world never arrives after its horizon: squeeze such delays inside it
+            over = rx >= cap
+            rx[over] = ts[over] + ((cap - 1 - ts[over]) * rng.uniform(0.9, 1.0, int(over.sum()))).astype(
+                np.int64
+            )
         df = df.with_columns(_rx=rx)
         v2 = np.zeros(k, dtype=bool)
         if etype in CLIENT_TYPES and v2_share > 0:
@@ -85,8 +91,7 @@ def apply_dirt(
             dup = dup.with_columns(
                 _rx=pl.col("_rx") + pl.Series(rng.integers(SECOND_MS, 20 * MINUTE_MS, dup.height))
             )
-            df = pl.concat([df, dup])
-        df = df.with_columns(_rx=pl.min_horizontal("_rx", pl.lit(end_ms + TAIL_MS - 1)))
+            df = pl.concat([df, dup.filter(pl.col("_rx") < cap)])
         out.append((etype, df))
     return out
 
