@@ -31,7 +31,7 @@ import os
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -47,6 +47,7 @@ from connector_sdk.http import (
     RetryPolicy,
     SessionStats,
     Verdict,
+    cached_json,
     default_classifier,
     limiter_for,
 )
@@ -87,6 +88,7 @@ class ReportSpec:
     slice_columns: tuple[str, str] = ("account_id", "report_date")
     spend_column: str = "spend"
     spend_divisor: float = 1.0
+    full_name: str | None = None  # a table named other than <platform>__<table> (fx_rates)
 
 
 @dataclass(frozen=True)
@@ -290,15 +292,21 @@ class Connector(ABC):
             raise AuthenticationError("credentials refused (HTTP 401); check credentials", platform=self.name)
         return headers
 
-    def client(self, account_id: str | None = None, paginator: Any = None, data_selector: Any = None) -> Any:
+    def client(
+        self,
+        account_id: str | None = None,
+        paginator: Any = None,
+        data_selector: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Any:
         """A dlt ``RESTClient`` on this platform's base URL, sending through :meth:`session`."""
         from dlt.sources.helpers.rest_client.client import RESTClient
 
         with self._auth_lock:
-            headers = self.auth_headers()
+            auth = self.auth_headers()
         return RESTClient(
             base_url=self.base_url,
-            headers=headers,
+            headers={**auth, **(headers or {})},
             paginator=paginator,
             data_selector=data_selector,
             session=self.session(account_id),
@@ -314,12 +322,31 @@ class Connector(ABC):
         method: str = "GET",
         params: dict[str, Any] | None = None,
         json: dict[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> Iterator[list[Any]]:
         """Pages of items from ``path``, to the last page (dlt paginator + our retrying session)."""
-        client = self.client(account_id)
+        client = self.client(account_id, headers=headers)
         yield from client.paginate(
             path, method=method, params=params, json=json, paginator=paginator, data_selector=data_selector
         )
+
+    def get_json(
+        self, account_id: str | None, path: str, *, params: dict[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None, method: str = "GET", data: Any = None,
+    ) -> Any:  # fmt: skip
+        """One non-paged call through the retrying session; the parsed JSON body."""
+        client = self.client(account_id, headers=headers)
+        resp = client.request(path, method=method, params=params, data=data)
+        return cached_json(resp)
+
+    @classmethod
+    def contract_fatal_credentials(cls, credentials: Mapping[str, str]) -> dict[str, str]:
+        """Credentials that must make a run fail fatally (the contract suite's check).
+
+        Default: every secret altered (ids kept, so the failure is about credentials).
+        """
+        return {k: (v if k.endswith("_ids") or (k.endswith("_id") and "client" not in k) else v + "x")
+                for k, v in credentials.items()}  # fmt: skip
 
     def page_table(self, columns: Mapping[str, Sequence[Any]]) -> pa.Table:
         """An Arrow table in ``report.schema`` from column lists (missing columns become null)."""
@@ -335,7 +362,7 @@ class Connector(ABC):
     @property
     def report_table(self) -> str:
         """Name of the current report table."""
-        return f"{self.name}__{self.report.table}"
+        return self.report.full_name or f"{self.name}__{self.report.table}"
 
     @property
     def table_names(self) -> dict[str, str]:
@@ -598,6 +625,32 @@ class Connector(ABC):
             merge_key="account_id",
             columns={c: {"data_type": "text", "nullable": True} for c in cols},
         )()
+
+
+def loader(cls: type[Connector]) -> Callable[..., LoadSummary]:
+    """The plain entry point ``load_<platform>(pipeline, *, mode, logical_time, ...)`` of a connector."""
+
+    def load(
+        pipeline: Any,
+        *,
+        mode: str,
+        logical_time: datetime,
+        start: date | None = None,
+        end: date | None = None,
+        base_url: str | None = None,
+        lookback_days: int | None = None,
+        **options: Any,
+    ) -> LoadSummary:
+        connector = cls(base_url=base_url, lookback_days=lookback_days, **options)
+        return connector.load(pipeline, mode=mode, logical_time=logical_time, start=start, end=end)
+
+    load.__name__ = load.__qualname__ = f"load_{cls.name}"
+    load.__doc__ = (
+        f"Load {cls.name} into ``pipeline`` (dataset raw_ads). ``mode``: hourly | lookback | backfill; "
+        "``logical_time`` is the run's now; ``start``/``end`` bound a backfill; ``options`` go to the "
+        "connector (credentials, retry, page_size, max_concurrency, requests_per_second)."
+    )
+    return load
 
 
 def _keys_not_null(schema: pa.Schema, keys: Sequence[str]) -> pa.Schema:

@@ -226,9 +226,9 @@ class LiveContract:
         return cls(**kwargs).load(pipeline, mode=mode, logical_time=at)
 
     def fatal_options(self, sim: SimulatorHandle, name: str) -> dict[str, Any]:
-        """Constructor options that must make the run fail fatally (default: wrong credentials)."""
-        creds = {k: v + "x" for k, v in sim.credentials.get(name, {}).items() if not k.endswith("_ids")}
-        return {"credentials": {**sim.credentials.get(name, {}), **creds}}
+        """Constructor options that must make the run fail fatally (the connector says which)."""
+        cls = get_connector(name)
+        return {"credentials": cls.contract_fatal_credentials(sim.credentials.get(name, {}))}
 
     def scenario(self, sim: SimulatorHandle, name: str, base: Path) -> ContractRun:
         """Run the whole scenario once; the tests assert its parts."""

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 import pyarrow as pa
 import requests
 from dlt.sources.helpers.rest_client.paginators import JSONResponseCursorPaginator
 
-from connector_sdk import Account, Connector, DateWindow, EntitySpec, LoadSummary, ReportSpec, register
+from connector_sdk import Account, Connector, DateWindow, EntitySpec, ReportSpec, register
+from connector_sdk.base import loader
 from connector_sdk.exceptions import AuthenticationError
 from connector_sdk.http import Verdict, body_excerpt, cached_json, default_classifier
 from connectors.google_ads import settings as S
@@ -216,17 +217,4 @@ class GoogleAdsConnector(Connector):
         return {"campaigns": campaigns, "ad_groups": groups}
 
 
-def load_google_ads(
-    pipeline: Any,
-    *,
-    mode: str,
-    logical_time: datetime,
-    start: date | None = None,
-    end: date | None = None,
-    base_url: str | None = None,
-    lookback_days: int | None = None,
-    **options: Any,
-) -> LoadSummary:
-    """Load Google Ads into ``pipeline`` (dataset ``raw_ads``); see ``Connector.load``."""
-    connector = GoogleAdsConnector(base_url=base_url, lookback_days=lookback_days, **options)
-    return connector.load(pipeline, mode=mode, logical_time=logical_time, start=start, end=end)
+load_google_ads = loader(GoogleAdsConnector)
