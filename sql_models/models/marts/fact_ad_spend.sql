@@ -49,6 +49,13 @@ day_rates as (
 
 ),
 
+business_days as (
+
+    select b.*, n.currency from ({{ last_business_days('needed_rates', 'spend_date') }}) as b
+    inner join needed_rates as n on n.spend_date = b.spend_date
+
+),
+
 final as (
 
     select
@@ -75,6 +82,8 @@ final as (
             case when w.currency = 'USD' then w.spend_local else w.spend_local / r.rate end
             as decimal(38, 6)
         ) as spend_usd,
+        -- the rate date a final conversion uses; fx_rate_date before it = provisional (or missing)
+        case when w.currency = 'USD' then w.spend_date else b.last_business_day end as fx_expected_rate_date,
         '{{ var("spend_definition_version") }}' as spend_definition_version,
         w.report_date,
         w._load_id
@@ -82,6 +91,9 @@ final as (
     left join day_rates as r
         on r.spend_date = w.spend_date
         and r.currency = w.currency
+    left join business_days as b
+        on b.spend_date = w.spend_date
+        and b.currency = w.currency
 
 )
 

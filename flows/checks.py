@@ -1,0 +1,230 @@
+"""Run the Soda v4 contracts in ``soda_checks/`` against the warehouse (``roi checks``).
+
+One contract per fact table and the mart: keys (missing, duplicate), nulls, row counts for
+the run window, freshness, and the FX completeness rule. The data source comes from
+``roi.warehouse.get_warehouse().soda_data_source()`` (for DuckDB the process's shared
+connection). Freshness is measured against the run's logical time, never the wall clock when
+a run is known: the ``end`` passed in, else the window end of the last successful run in
+``audit.pipeline_runs``, else now.
+
+A contract that fails a check, or that errors (a missing table, a bad query), fails the whole
+result: a check that cannot run is not a passing check.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+import roi  # noqa: F401  (turns third-party telemetry off before Soda is imported)
+from roi.errors import RoiError, UserInputError
+from roi.warehouse import get_warehouse
+
+CONTRACTS_DIR = Path(__file__).resolve().parent.parent / "soda_checks"
+
+
+class ChecksFailed(RoiError):
+    """At least one Soda contract failed or errored."""
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One check of one contract: outcome is passed | failed | warned | not_evaluated | error."""
+
+    contract: str
+    dataset: str
+    check: str
+    column: str | None
+    outcome: str
+    diagnostics: str
+
+    @property
+    def ok(self) -> bool:
+        """True when the check passed (or only warned)."""
+        return self.outcome in ("passed", "warned", "excluded")
+
+
+def _data_source() -> Any:
+    """The Soda DataSourceImpl built from the warehouse's data source definition."""
+    from soda_core.common.data_source_impl import DataSourceImpl
+
+    spec = dict(get_warehouse().soda_data_source())
+    conn = dict(spec.get("connection") or {})
+    if conn.get("duckdb_connection") is not None:
+        # Soda closes its connection after each contract: hand it a cursor (a connection of its
+        # own on the shared instance), never the warehouse's connection itself.
+        conn["duckdb_connection"] = conn["duckdb_connection"].cursor()
+        spec["connection"] = conn
+    impl_cls = DataSourceImpl._DataSourceImpl__implementation_classes.get(spec["type"])  # type: ignore[attr-defined]
+    model_cls = DataSourceImpl._DataSourceImpl__model_classes.get(spec["type"])  # type: ignore[attr-defined]
+    if impl_cls is None or model_cls is None:
+        # The plugin registers its classes on import.
+        import importlib
+
+        importlib.import_module(f"soda_{spec['type']}.common.data_sources.{spec['type']}_data_source")
+        impl_cls = DataSourceImpl._DataSourceImpl__implementation_classes[spec["type"]]  # type: ignore[attr-defined]
+        model_cls = DataSourceImpl._DataSourceImpl__model_classes[spec["type"]]  # type: ignore[attr-defined]
+    return impl_cls(data_source_model=model_cls.model_validate(spec))
+
+
+def _scalar(sql: str) -> Any:
+    """One value from the warehouse, or None when the query fails (a missing table)."""
+    con = get_warehouse().connection()
+    cur = con.cursor()
+    try:
+        cur.execute(sql)
+        row = cur.fetchone()
+        return row[0] if row else None
+    except Exception:
+        return None
+    finally:
+        cur.close()
+
+
+def _logical_now(end: datetime | None) -> datetime:
+    """The time freshness is measured against (see module docstring), naive UTC."""
+    if end is not None:
+        return end.astimezone(UTC).replace(tzinfo=None) if end.tzinfo else end
+    last = _scalar(
+        "select max(window_end) from audit.pipeline_runs where status = 'success' and window_end is not null"
+    )
+    if isinstance(last, datetime):
+        return last.astimezone(UTC).replace(tzinfo=None) if last.tzinfo else last
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def check_variables(
+    start: date | datetime | None = None, end: date | datetime | None = None
+) -> tuple[dict[str, str], datetime]:
+    """Soda variables (window, FX cut-off) and the data timestamp for a run window.
+
+    Without a window: the last day present in ``fact_ad_spend`` (or the logical now).
+    """
+    end_ts = end if isinstance(end, datetime) else (datetime.combine(end, datetime.min.time()) if end else None)
+    now = _logical_now(end_ts)
+    if start is not None and end is not None:
+        s = start.date() if isinstance(start, datetime) else start
+        e_dt = end if isinstance(end, datetime) else datetime.combine(end, datetime.min.time())
+        e = e_dt.date() if e_dt.time() == datetime.min.time() else e_dt.date() + timedelta(days=1)
+        as_of = (e_dt - timedelta(microseconds=1)).date()
+    else:
+        last = _scalar("select max(spend_date) from analytics.fact_ad_spend")
+        as_of = last if isinstance(last, date) else now.date()
+        s, e = as_of, as_of + timedelta(days=1)
+    if e <= s:
+        raise UserInputError(f"empty check window: end {end} is not after start {start}")
+    return (
+        {
+            "window_start": s.isoformat(),
+            "window_end": e.isoformat(),
+            "fx_required_before": (as_of - timedelta(days=1)).isoformat(),
+        },
+        now,
+    )
+
+
+def run_contract(path: Path, variables: dict[str, str], data_timestamp: datetime) -> list[CheckResult]:
+    """Verify one contract file; an execution error becomes one ``error`` result."""
+    from soda_core.contracts.api.verify_api import verify_contract_locally
+
+    name = path.stem
+    try:
+        session = verify_contract_locally(
+            data_sources=[_data_source()],
+            contract_file_path=str(path),
+            variables=variables,
+            data_timestamp=data_timestamp.replace(tzinfo=UTC).isoformat(),
+            publish=False,
+        )
+    except Exception as exc:  # Soda raises on unparseable contracts and connection failures
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return [CheckResult(name, name, "contract", None, "error", first)]
+    out: list[CheckResult] = []
+    for result in session.contract_verification_results:
+        dataset = getattr(result.contract, "dataset_name", name)
+        for cr in result.check_results:
+            out.append(
+                CheckResult(
+                    contract=name,
+                    dataset=dataset,
+                    check=cr.check.name or cr.check.type,
+                    column=cr.check.column_name,
+                    outcome=cr.outcome.name.lower(),
+                    diagnostics=cr.log_table_row_diagnostics(verbose=False).replace("\n", "; "),
+                )
+            )
+        errors = result.get_errors()
+        if errors or result.has_errors:
+            out.append(CheckResult(name, dataset, "execution", None, "error", (errors or ["contract errored"])[0]))
+        if not result.check_results and not errors:
+            out.append(CheckResult(name, dataset, "execution", None, "error", "no check was evaluated"))
+    return out
+
+
+def run_all_checks(
+    start: date | datetime | None = None,
+    end: date | datetime | None = None,
+    raise_on_failure: bool = False,
+    contracts_dir: Path = CONTRACTS_DIR,
+) -> list[CheckResult]:
+    """Verify every contract in ``soda_checks/``; with ``raise_on_failure`` raise :class:`ChecksFailed`."""
+    contracts = sorted(contracts_dir.glob("*.yaml"))
+    if not contracts:
+        raise UserInputError(f"no Soda contracts in {contracts_dir}")
+    variables, now = check_variables(start, end)
+    # Soda logs every check at INFO; our table is the report.
+    logging.getLogger("soda").setLevel(logging.WARNING)
+    results: list[CheckResult] = []
+    for path in contracts:
+        results.extend(run_contract(path, variables, now))
+    bad = [r for r in results if not r.ok]
+    if bad and raise_on_failure:
+        names = ", ".join(f"{r.contract}:{r.check} ({r.outcome})" for r in bad[:5])
+        raise ChecksFailed(f"{len(bad)} Soda check(s) failed or errored: {names}")
+    return results
+
+
+def results_table(results: list[CheckResult]) -> Any:
+    """A rich table of check results."""
+    from rich.table import Table
+
+    table = Table(title="Soda contracts")
+    for col in ("contract", "column", "check", "outcome", "diagnostics"):
+        table.add_column(col)
+    style = {"passed": "green", "warned": "yellow", "failed": "red", "error": "red", "not_evaluated": "red"}
+    for r in results:
+        table.add_row(
+            r.contract, r.column or "", r.check, f"[{style.get(r.outcome, 'white')}]{r.outcome}[/]", r.diagnostics
+        )
+    return table
+
+
+def checks_command(
+    start: Annotated[str | None, typer.Option(help="Window start (UTC date or timestamp).")] = None,
+    end: Annotated[str | None, typer.Option(help="Window end, exclusive (UTC date or timestamp).")] = None,
+) -> None:
+    """Run every Soda contract; exit non-zero when one fails or errors."""
+    from rich.console import Console
+
+    def parse(v: str | None, what: str) -> datetime | None:
+        if v is None:
+            return None
+        try:
+            return datetime.fromisoformat(v)
+        except ValueError:
+            raise UserInputError(f"--{what} {v!r} is not an ISO date or timestamp (e.g. 2024-11-05)") from None
+
+    s, e = parse(start, "start"), parse(end, "end")
+    if (s is None) != (e is None):
+        raise UserInputError("pass both --start and --end, or neither")
+    results = run_all_checks(s, e)
+    Console().print(results_table(results))
+    bad = [r for r in results if not r.ok]
+    if bad:
+        raise ChecksFailed(f"{len(bad)} of {len(results)} Soda checks failed or errored")
+    typer.echo(f"all {len(results)} Soda checks passed")
