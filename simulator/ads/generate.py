@@ -34,8 +34,8 @@ from simulator.entities import Entities, build_entities
 # Scale 1.0 totals: ~150M impressions, ~6M clicks, ~200K conversions a day.
 IMPRESSIONS_PER_DAY = 150_000_000
 PLATFORM_SHARE = {"google_ads": 0.40, "meta_ads": 0.32, "tiktok_ads": 0.20, "apple_search_ads": 0.08}
-CTR = {"google_ads": 0.052, "meta_ads": 0.030, "tiktok_ads": 0.025, "apple_search_ads": 0.075}
-CVR = {"google_ads": 0.032, "meta_ads": 0.030, "tiktok_ads": 0.025, "apple_search_ads": 0.045}
+CTR = {"google_ads": 0.044, "meta_ads": 0.025, "tiktok_ads": 0.021, "apple_search_ads": 0.064}
+CVR = {"google_ads": 0.028, "meta_ads": 0.026, "tiktok_ads": 0.022, "apple_search_ads": 0.040}
 # Google and Apple bill per click, Meta and TikTok per thousand impressions.
 CPC_USD = {"google_ads": 1.15, "apple_search_ads": 1.60}
 CPM_USD = {"meta_ads": 7.5, "tiktok_ads": 4.2}
