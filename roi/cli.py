@@ -144,6 +144,7 @@ def _print_roi(report_date: date) -> None:
 from simulator.cli import app as _simulate_app  # noqa: E402
 
 app.add_typer(_simulate_app, name="simulate")
+app.command(name="checks")(__import__("flows.checks", fromlist=["checks_command"]).checks_command)
 
 
 def main(argv: list[str] | None = None) -> int:
