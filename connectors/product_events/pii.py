@@ -83,7 +83,8 @@ def hash_pii(df: pl.DataFrame, pepper: bytes) -> pl.DataFrame:
     Extra (schema-evolution) columns whose name says email or phone are hashed the same way;
     any other extra text column has email- and phone-looking substrings masked.
     """
-    country = pl.col("country") if "country" in df.columns else pl.lit(None, pl.String)
+    country = pl.col("country").cast(pl.String) if "country" in df.columns else pl.lit(None, pl.String)
+    df = df.with_columns([pl.col(c).cast(pl.String) for c in S.PII_FIELDS if c in df.columns])
     norm = df.select(
         normalise_email(pl.col("email")).alias("email") if "email" in df.columns else pl.lit(None, pl.String),
         normalise_phone(pl.col("phone"), country).alias("phone") if "phone" in df.columns else pl.lit(None, pl.String),

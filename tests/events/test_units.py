@@ -1,0 +1,111 @@
+"""Pure functions: phone/email normalisation, masking, identity resolution, batching, parsing."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import polars as pl
+import pytest
+
+from connectors.product_events import identity, pii
+from connectors.product_events.discovery import batches
+from connectors.product_events.parse import decompress, parse_lines, split_lines
+
+
+@pytest.mark.parametrize(
+    ("phone", "country", "e164"),
+    [
+        ("+1 415 555 0123", "US", "+14155550123"),
+        ("(415) 555-0123", "US", "+14155550123"),
+        ("1-415-555-0123", "US", "+14155550123"),
+        ("07700 900123", "GB", "+447700900123"),
+        ("0151 23456789", "DE", "+4915123456789"),
+        ("06 12 34 56 78", "FR", "+33612345678"),
+        ("612 345 678", "ES", "+34612345678"),
+        ("06 1234 5678", "IT", "+390612345678"),  # Italy keeps its leading 0
+        ("06-12345678", "NL", "+31612345678"),
+        ("0049 151 23456789", "DE", "+4915123456789"),
+        ("+44 7700 900123", "US", "+447700900123"),  # international wins over country
+    ],
+)
+def test_phone_to_e164(phone: str, country: str, e164: str) -> None:
+    df = pl.DataFrame({"p": [phone], "c": [country]})
+    assert df.select(pii.normalise_phone(pl.col("p"), pl.col("c"))).item() == e164
+
+
+def test_email_normalised_and_hash_over_distinct_values() -> None:
+    df = pl.DataFrame({"email": [" A@B.com", "a@b.COM ", None], "phone": [None, None, None]})
+    out = pii.hash_pii(df, b"p" * 16)
+    assert out["email_hash"][0] == out["email_hash"][1] and out["email_hash"][2] is None
+    assert "email" not in out.columns and len(out["email_hash"][0]) == 64
+
+
+def test_mask_text_removes_emails_and_phones_even_in_broken_json() -> None:
+    lines = pl.Series(
+        [
+            '{"email":"Jo.Doe@mail.example.com","phone":"+1 415 555 0123","x":1}',
+            '{"event_id":"e","phone":"07700 9001',
+            '{"phone": 4155550123, "device_id":"abc"}',
+            "free text jo@x.io and (415) 555-0123 and 0151 23456789",
+        ]
+    )
+    out = lines.to_frame("l").select(pii.mask_text(pl.col("l"))).to_series().to_list()
+    joined = "\n".join(out)
+    for s in ("Jo.Doe", "555 0123", "07700", "4155550123", "abc", "jo@x.io", "555-0123", "23456789"):
+        assert s not in joined
+    assert '"x":1' in out[0] and '"event_id":"e"' in out[1]
+
+
+def _edges(rows: list[tuple[str, str, int]]) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "from_user_id": [r[0] for r in rows],
+            "to_user_id": [r[1] for r in rows],
+            "merged_at": [datetime(2026, 1, 1, r[2], tzinfo=UTC) for r in rows],
+            "event_id": [f"m{i}" for i in range(len(rows))],
+        },
+        schema=identity.EDGE_SCHEMA,
+    )
+
+
+def test_identity_chains_resolve_transitively() -> None:
+    out = identity.resolve(_edges([("a", "b", 1), ("b", "c", 2), ("c", "d", 3), ("x", "y", 1)]))
+    assert dict(out.select("from_user_id", "canonical_user_id").iter_rows()) == {
+        "a": "d", "b": "d", "c": "d", "x": "y"
+    }
+
+
+def test_identity_latest_merge_of_a_user_wins_and_cycles_break_at_the_oldest_edge() -> None:
+    out = identity.resolve(_edges([("a", "b", 1), ("a", "c", 2), ("c", "a", 3), ("d", "c", 4)]))
+    # a->b superseded by a->c; cycle a->c (t2), c->a (t3): the oldest edge (a->c) goes, a is canonical
+    assert dict(out.select("from_user_id", "canonical_user_id").iter_rows()) == {"c": "a", "d": "a"}
+
+
+def test_batches_respect_file_and_byte_limits() -> None:
+    files = pl.DataFrame({"file_key": [f"k{i}" for i in range(7)], "size_bytes": [10, 10, 50, 10, 200, 10, 10]})
+    got = [b["file_key"].to_list() for b in batches(files, max_files=3, max_bytes=60)]
+    assert got == [["k0", "k1"], ["k2", "k3"], ["k4"], ["k5", "k6"]]
+    assert sum(len(b) for b in got) == 7
+
+
+def test_truncated_gzip_keeps_the_lines_before_the_cut() -> None:
+    import gzip
+
+    data = gzip.compress(b'{"a":1}\n' * 2000 + b'{"b":2}\n')
+    text, truncated = decompress(data[: len(data) // 2 + 10])
+    assert truncated and text.startswith(b'{"a":1}\n')
+    whole, t2 = decompress(data)
+    assert not t2 and len(split_lines("k", whole).lines) == 2001
+
+
+def test_parse_gives_one_reason_per_bad_line_and_keeps_line_numbers() -> None:
+    good = (
+        '{"event_id":"x","event_type":"purchase","event_ts":"2026-01-01T00:00:00.000Z",'
+        '"received_at":"2026-01-01T00:00:01.000Z","schema_version":1,"user_id":"u","revenue":1}'
+    )
+    text = "\n".join([good, "{oops", good.replace('"purchase"', '"ping"'), good.replace("2026-01-01T00:00:00.000Z", "soon")])
+    parsed = parse_lines([split_lines("f", (text + "\n").encode())])
+    assert parsed.valid["_line_no"].to_list() == [1]
+    assert parsed.dead.select("_line_no", "reason").rows() == [
+        (2, "malformed_json"), (3, "unknown_event_type:ping"), (4, "wrong_type:event_ts")
+    ]
