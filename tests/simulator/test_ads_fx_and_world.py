@@ -37,15 +37,15 @@ def _digest(folder) -> dict[str, str]:
             for p in sorted(folder.rglob("*")) if p.is_file()}  # fmt: skip
 
 
-def test_same_seed_gives_byte_identical_files(ads_world, tmp_path) -> None:
-    from tests.simulator.conftest import ADS_DAYS, ADS_SCALE, ADS_SEED, ADS_START
-
-    generate_ads(tmp_path, ADS_START, ADS_DAYS, ADS_SEED, ADS_SCALE)
+def test_same_seed_gives_byte_identical_files(ads_world, ads_state, tmp_path) -> None:
+    meta = ads_state.meta
+    start = date.fromisoformat(meta["start"])
+    generate_ads(tmp_path, start, meta["days"], meta["seed"], meta["scale"])
     mine = _digest(tmp_path)
     theirs = {k: v for k, v in _digest(ads_world).items() if k in mine}
     assert mine == theirs and len(mine) >= 10
     other = tmp_path / "other"
-    generate_ads(other, ADS_START, 2, ADS_SEED + 1, ADS_SCALE)
+    generate_ads(other, start, 2, meta["seed"] + 1, meta["scale"])
     assert _digest(other)["truth/spend_final.parquet"] != mine["truth/spend_final.parquet"]
 
 
