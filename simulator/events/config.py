@@ -57,8 +57,8 @@ class Mix:
     """Daily volumes at scale 1.0 and the journey mix."""
 
     signups_per_day: float = 800_000.0
-    landings_per_day: float = 4_000_000.0  # every `landing` event, converting or not
-    mmp_touches_per_day: float = 3_200_000.0  # every mmp_touch event (clicks and views)
+    landings_per_day: float = 4_800_000.0  # every `landing` event, converting or not
+    mmp_touches_per_day: float = 3_600_000.0  # every mmp_touch event (clicks and views)
     device_split: tuple[float, float, float] = (0.45, 0.25, 0.30)  # web, android, ios sign-ups
     paid_web: float = 0.6  # web sign-ups that clicked an ad
     paid_app: float = 0.65  # app sign-ups that touched an ad

@@ -7,6 +7,7 @@ about one day of events whatever the world's length.
 
 from __future__ import annotations
 
+import math
 import shutil
 from collections.abc import Callable
 from datetime import date
@@ -22,6 +23,7 @@ from simulator.events.landing import apply_dirt, encode, malformed, write_folder
 
 Progress = Callable[[str, int, int], None]  # (phase, done, total)
 UTC_MS = pl.Datetime("ms", "UTC")
+PART_SIGNUPS = 80_000
 
 
 def _noop(phase: str, done: int, total: int) -> None:
@@ -56,39 +58,50 @@ def generate_events(
         k: [] for k in ("ident", "merge", "touch", "attr", "skan", "conv")
     }
     counts: dict[str, int] = {}
+    # slices of at most ~80K sign-ups keep a scale-1.0 day inside a few GB
+    parts = max(1, math.ceil(scale * cfg.mix.signups_per_day / PART_SIGNUPS))
+    steps = days * parts
     for d in range(days):
-        progress("journeys", d, days)
-        day = simulate_day(ctx, d)
-        rng = np.random.default_rng([seed, 7002, d])
         v2_share = cfg.dirt.schema_v2_final * (d + 1) / days
-        evs = apply_dirt(rng, day.events, cfg.dirt, v2_share, ctx.start_ms, ctx.end_ms)
-        for etype, df in evs:
-            counts[etype] = counts.get(etype, 0) + df.height
-        lines = pl.concat([encode(etype, df, rng) for etype, df in evs])
-        bad = malformed(rng, lines.filter(~pl.col("trel")), round(cfg.dirt.malformed * lines.height))
-        counts["malformed"] = counts.get("malformed", 0) + bad.height
-        lines = pl.concat([lines, bad]).drop("trel")
-        for (dt,), part in lines.partition_by("dt", as_dict=True, maintain_order=True).items():
-            folder = spool / f"dt={dt}"
-            folder.mkdir(exist_ok=True)
-            part.write_parquet(folder / f"gen={d:05d}.parquet", compression="lz4")
-        del lines, evs
-        pieces["ident"].append(day.identities)
-        pieces["merge"].append(day.merges)
-        pieces["touch"].append(day.touches.filter(pl.col("user_id").is_not_null()).drop("person"))
-        pieces["attr"].append(day.attribution.drop("person"))
-        pieces["skan"].append(day.skan)
-        pieces["conv"].append(day.conversions)
-        del day
-    progress("journeys", days, days)
+        for part in range(parts):
+            progress("journeys", d * parts + part, steps)
+            day = simulate_day(ctx, d, part, parts)
+            rng = np.random.default_rng([seed, 7002, d] if parts == 1 else [seed, 7002, d, part])
+            evs = apply_dirt(rng, day.events, cfg.dirt, v2_share, ctx.start_ms, ctx.end_ms)
+            for etype, df in evs:
+                counts[etype] = counts.get(etype, 0) + df.height
+            lines = pl.concat([encode(etype, df, rng) for etype, df in evs])
+            del evs
+            bad = malformed(rng, lines.filter(~pl.col("trel")), round(cfg.dirt.malformed * lines.height))
+            counts["malformed"] = counts.get("malformed", 0) + bad.height
+            lines = pl.concat([lines, bad]).drop("trel")
+            for (dt,), chunk in lines.partition_by("dt", as_dict=True, maintain_order=True).items():
+                folder = spool / f"dt={dt}"
+                folder.mkdir(exist_ok=True)
+                # sorted by hour with small row groups, so the writer can read one hour at a time
+                chunk.sort("hour", maintain_order=True).write_parquet(
+                    folder / f"gen={d:05d}-{part:04d}.parquet", compression="lz4", row_group_size=20_000
+                )
+            del lines
+            pieces["ident"].append(day.identities)
+            pieces["merge"].append(day.merges)
+            pieces["touch"].append(day.touches.filter(pl.col("user_id").is_not_null()).drop("person"))
+            pieces["attr"].append(day.attribution.drop("person"))
+            pieces["skan"].append(day.skan)
+            pieces["conv"].append(day.conversions)
+            del day
+    progress("journeys", steps, steps)
 
     manifest_rows: list[dict[str, object]] = []
     folders = sorted(spool.iterdir())
     for i, folder in enumerate(folders):
         progress("landing files", i, len(folders))
-        lines = pl.concat([pl.read_parquet(f) for f in sorted(folder.iterdir())])
-        manifest_rows.extend(write_folder(landing, lines))
-        del lines
+        files = sorted(folder.iterdir())
+        for hour in range(24):
+            lines = pl.concat([pl.scan_parquet(f).filter(pl.col("hour") == hour) for f in files]).collect()
+            if lines.height:
+                manifest_rows.extend(write_folder(landing, lines))
+            del lines
     progress("landing files", len(folders), len(folders))
     shutil.rmtree(spool)
     manifest = (

@@ -178,6 +178,11 @@ class DayOutput:
     conversions: pl.DataFrame  # user_id, first conversion type/ts/revenue/currency
 
 
+def _share(total: int, part: int, parts: int) -> int:
+    """Part ``part`` of ``parts`` of an integer count (the parts sum to ``total``)."""
+    return total // parts + (1 if part < total % parts else 0)
+
+
 def _diurnal(rng: np.random.Generator, day0: int, n: int) -> np.ndarray:
     hours = rng.choice(24, size=n, p=HOUR_WEIGHTS)
     return day0 + hours.astype(np.int64) * HOUR_MS + rng.integers(0, HOUR_MS, n)
@@ -257,15 +262,20 @@ def _touch_expand(
     return {"pid": pid, "rank": rank, "ts": ts, "is_view": is_view, "ci": ci}
 
 
-def simulate_day(ctx: WorldCtx, d: int) -> DayOutput:
-    """Draw day ``d`` of the world (0-based): its converters' whole journeys and its other traffic."""
+def simulate_day(ctx: WorldCtx, d: int, part: int = 0, parts: int = 1) -> DayOutput:
+    """Draw day ``d`` of the world (0-based): its converters' whole journeys and its other traffic.
+
+    Large days are drawn in ``parts`` independent slices of people (each with its own random
+    stream), which bounds memory; a slice is a self-contained population, so per-device and
+    per-user rules still hold inside it.
+    """
     cfg, mix, cat = ctx.cfg, ctx.cfg.mix, ctx.catalog
-    rng = np.random.default_rng([ctx.seed, 7001, d])
+    rng = np.random.default_rng([ctx.seed, 7001, d] if parts == 1 else [ctx.seed, 7001, d, part])
     day0 = ctx.start_ms + d * DAY_MS
     wd_factor = WEEKDAY_FACTOR[date.fromordinal(ctx.start.toordinal() + d).weekday()]
 
     # ---- sign-ups of the day -------------------------------------------------------------
-    n_base, n_promo = day_signup_count(ctx, d)
+    n_base, n_promo = (_share(x, part, parts) for x in day_signup_count(ctx, d))
     promo_start = day0 + cfg.promo.start_minute * MINUTE_MS
     signup_ts = np.concatenate(
         [
@@ -516,7 +526,7 @@ def simulate_day(ctx: WorldCtx, d: int) -> DayOutput:
 
     # ---- non-converting traffic: web visitors and MMP devices that never install ---------------------
     conv_landings = int(t_web.sum()) + int((devp[:n] == 0).sum())
-    n_land = max(0, round(mix.landings_per_day * ctx.scale * wd_factor) - conv_landings)
+    n_land = max(0, round(mix.landings_per_day * ctx.scale * wd_factor / parts) - conv_landings)
     vk = np.minimum(rng.geometric(0.6, max(1, int(n_land / 1.67))), 5)
     v_n = len(vk)
     v_pid = np.repeat(np.arange(v_n), vk)
@@ -532,7 +542,7 @@ def simulate_day(ctx: WorldCtx, d: int) -> DayOutput:
     v_anon = ids.uuids(rng, v_n).gather(v_pid)
 
     conv_mmp = int(((~t_web) & t_visible).sum())
-    n_mmp = max(0, round(mix.mmp_touches_per_day * ctx.scale * wd_factor) - conv_mmp)
+    n_mmp = max(0, round(mix.mmp_touches_per_day * ctx.scale * wd_factor / parts) - conv_mmp)
     dk = np.minimum(rng.geometric(0.5, max(1, n_mmp // 2)), 5)
     d_n = len(dk)
     d_pid = np.repeat(np.arange(d_n), dk)
