@@ -209,6 +209,7 @@ class LiveContract:
     """
 
     contract_page_size = 40
+    contract_page_sizes: dict[str, int] = {}  # per platform, where rows per page differ (Apple: ad groups)
     contract_lookback_days = 3
     restatement_gap = timedelta(days=2)
 
@@ -242,7 +243,7 @@ class LiveContract:
         rows: dict[str, list[tuple[Any, ...]]] = {}
 
         sim.reset()
-        sim.set_page_size(self.contract_page_size)
+        sim.set_page_size(self.contract_page_sizes.get(name, self.contract_page_size))
         sim.set_as_of(t1)
         summaries["a"] = self._run(sim, name, p_main, "lookback", t1)
         sim_pages_a = sim.stats().get(name, {}).get("ok", 0)
@@ -254,7 +255,7 @@ class LiveContract:
         sim.reset()
         rows["b"] = read_rows(p_fault, table, business)
 
-        sim.set_page_size(self.contract_page_size)
+        sim.set_page_size(self.contract_page_sizes.get(name, self.contract_page_size))
         sim.set_as_of(t2)
         summaries["c"] = self._run(sim, name, p_main, "lookback", t2)
         rows["c"] = read_rows(p_main, table, business)
@@ -266,7 +267,7 @@ class LiveContract:
         rows["d"] = read_rows(p_fresh, table, business)
         slices_d = {(a, d) for a, d in read_rows(p_fresh, f"{name}__slices", ["account_id", "report_date"])}
 
-        sim.set_page_size(self.contract_page_size)
+        sim.set_page_size(self.contract_page_sizes.get(name, self.contract_page_size))
         summaries["e"] = self._run(sim, name, p_main, "lookback", t2)
         rows["e"] = read_rows(p_main, table, business)
         hist_e = count_rows(p_main, f"{table}_history")

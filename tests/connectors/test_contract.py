@@ -22,6 +22,9 @@ class TestStructure(StructureContract):
 class TestLive(LiveContract):
     """Every connector against its simulator."""
 
+    # Apple pages ad groups (each with several days), so it needs a smaller page for >= 3 pages
+    contract_page_sizes = {"apple_search_ads": 3}
+
     @pytest.fixture(scope="class")
     def contract_run(
         self, sim: SimulatorHandle, connector_name: str, tmp_path_factory: pytest.TempPathFactory
