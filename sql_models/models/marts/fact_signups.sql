@@ -7,6 +7,7 @@
     pre_hook="{% if is_incremental() %}delete from {{ this }} where user_id in (select user_id from {{ ref('int_signup_users__affected') }}) or user_id in (select from_user_id from {{ ref('stg_events__identity_map') }}){% else %}select 1{% endif %}"
   )
 }}
+-- depends_on: {{ ref('int_signup_users__affected') }} {{ ref('stg_events__identity_map') }}
 -- One row per canonical user (after merges): the first sign-up, test accounts excluded, with
 -- the first ride / first order and the first revenue in USD (within first_revenue_days).
 with

@@ -7,6 +7,7 @@
     pre_hook="{% if is_incremental() %}delete from {{ this }} where source || ':' || identifier in (select source || ':' || identifier from {{ ref('int_touch_identifiers__affected') }}){% else %}select 1{% endif %}"
   )
 }}
+-- depends_on: {{ ref('int_touch_identifiers__affected') }}
 -- One row per marketing touch: a web landing with a click id or UTMs (the same click id seen
 -- twice is one touch) or an MMP click/view, with its canonical user when known and is_spam.
 with
