@@ -109,3 +109,17 @@ def test_parse_gives_one_reason_per_bad_line_and_keeps_line_numbers() -> None:
     assert parsed.dead.select("_line_no", "reason").rows() == [
         (2, "malformed_json"), (3, "unknown_event_type:ping"), (4, "wrong_type:event_ts")
     ]
+
+
+def test_missing_pepper_is_one_line_error(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from roi.errors import ConfigError
+    from roi.settings import Settings
+
+    from connectors.product_events import load_events
+
+    with pytest.raises(ConfigError) as exc:
+        Settings(pii_pepper=None).require_pepper()
+    assert "ROI_PII_PEPPER" in str(exc.value) and "\n" not in str(exc.value)
+    with pytest.raises(ConfigError) as exc2:
+        load_events(object(), str(tmp_path), b"")
+    assert "ROI_PII_PEPPER" in str(exc2.value) and "\n" not in str(exc2.value)
