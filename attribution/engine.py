@@ -90,22 +90,31 @@ def eligible_touches(
 
     Row-wise rules only (so the plan streams over any number of touches); precedence is
     applied by :func:`apply_precedence`. Columns: signup_id, signup_ts, signup_date, touch_id,
-    touch_ts, touch_type, platform, campaign_id, age (signup_ts - touch_ts), _type_rank.
+    touch_ts, touch_type, platform, campaign_id, age (signup_ts - touch_ts), _type_rank, _sidx
+    (an integer id of the sign-up within this call).
     """
     lo, hi = _day_bounds(start_date, end_date)
-    s = _utc_naive(_lazy(signups).select(SIGNUP_COLUMNS[:4]), "signup_ts").filter(
-        pl.col("signup_date").is_between(start_date, end_date)
+    s = (
+        _utc_naive(_lazy(signups).select(SIGNUP_COLUMNS[:4]), "signup_ts")
+        .filter(pl.col("signup_date").is_between(start_date, end_date))
+        .collect()
+        # An integer key per sign-up: every per-sign-up window below hashes it instead of a string.
+        .with_row_index("_sidx")
     )
+    # Sign-ups are few and touches many: a set-membership filter on the user id lets the
+    # Parquet reader drop other users' touches before decoding their remaining (string)
+    # columns, and is much cheaper than probing a hash join with every touch.
+    users = s.get_column("user_id").unique().implode()
     t = _utc_naive(_lazy(touches).select(TOUCH_COLUMNS), "touch_ts")
     t = t.filter(
+        pl.col("user_id").is_in(users),
         pl.col("touch_ts").is_between(lo - config.max_window, hi, closed="left"),
         ~pl.col("is_spam").fill_null(False),
         pl.col("touch_type").is_in(["click", "view"]),
-        pl.col("user_id").is_not_null(),
     ).drop("is_spam")
     age = pl.col("signup_ts") - pl.col("touch_ts")
     return (
-        t.join(s, on="user_id", how="inner")
+        t.join(s.lazy(), on="user_id", how="inner")
         .with_columns(age.alias("age"))
         .filter(pl.col("age") >= timedelta(0), pl.col("age") <= _window_expr(config))
         .drop("user_id")
@@ -119,53 +128,57 @@ def apply_precedence(pairs: pl.LazyFrame, config: AttributionConfig) -> pl.LazyF
     if config.precedence != "click_over_view":
         return pairs
     is_click = pl.col("touch_type") == "click"
-    return pairs.filter(is_click | ~is_click.any().over("signup_id"))
+    return pairs.filter(is_click | ~is_click.any().over("_sidx"))
 
 
-def _pick_extreme(pairs: pl.LazyFrame, keys: tuple[str, ...], last: bool) -> pl.LazyFrame:
+_TS_BITS = 53  # microseconds since 1970 stay below 2**53 until the year 2255
+
+
+def _pick_extreme(pairs: pl.LazyFrame, keys: tuple[str, ...], last: bool, clicks_first: bool) -> pl.LazyFrame:
     """One touch per sign-up: the latest (or earliest) touch, ties to the click, then the lowest id.
 
-    Each key narrows the candidates to the group's best value (no sort); ``touch_id`` is
-    unique, so the last key leaves exactly one row.
+    Precedence (any click before any view), touch time and type rank are packed into one
+    integer so a single windowed max picks the candidates; ``touch_id`` (unique) then
+    settles the rare exact ties. No sort.
     """
-    for key in keys:
-        col = pl.col(key)
-        if key == "touch_ts":
-            best = col.max() if last else col.min()
-        elif key == "_type_rank":
-            best = col.max()  # a click beats a view at the same instant
-        else:
-            best = col.min()  # the lowest touch_id
-        pairs = pairs.filter(col == best.over("signup_id"))
-    return pairs
+    ts_us = pl.col("touch_ts").dt.epoch("us")
+    ts_part = ts_us if last else (pl.lit(2**_TS_BITS - 1, pl.Int64) - ts_us)
+    type_first = keys.index("_type_rank") < keys.index("touch_id")
+    rank = pl.col("_type_rank").cast(pl.Int64) if type_first else pl.lit(0, pl.Int64)
+    prio = pl.col("_type_rank").cast(pl.Int64) if clicks_first else pl.lit(0, pl.Int64)
+    key = prio * 2 ** (_TS_BITS + 1) + ts_part * 2 + rank
+    best = pairs.with_columns(key.alias("_key")).filter(pl.col("_key") == pl.col("_key").max().over("_sidx"))
+    best = best.filter(pl.col("touch_id") == pl.col("touch_id").min().over("_sidx"))
+    return best.drop("_key")
 
 
 def _credit_rows(pairs: pl.LazyFrame, config: AttributionConfig) -> pl.LazyFrame:
     """Add a ``credit`` column per eligible pair according to the model; drop zero-credit pairs."""
     keys = tuple("_type_rank" if k == "touch_type" else k for k in config.tie_break)
     if config.model in ("last_touch", "first_touch"):
-        return _pick_extreme(pairs, keys, last=config.model == "last_touch").with_columns(
+        clicks_first = config.precedence == "click_over_view"
+        return _pick_extreme(pairs, keys, config.model == "last_touch", clicks_first).with_columns(
             pl.lit(1.0).alias("credit")
         )
-    n = pl.len().over("signup_id")
+    n = pl.len().over("_sidx")
     if config.model == "linear":
         return pairs.with_columns((1.0 / n).alias("credit"))
     if config.model == "time_decay":
         assert config.half_life is not None
         hl_us = config.half_life.total_seconds() * 1e6
         # Relative to the group's most recent touch, so the largest weight is 1 and nothing underflows.
-        rel = pl.col("age").dt.total_microseconds() - pl.col("age").dt.total_microseconds().min().over("signup_id")
+        rel = pl.col("age").dt.total_microseconds() - pl.col("age").dt.total_microseconds().min().over("_sidx")
         w = pl.lit(2.0).pow(-rel.cast(pl.Float64) / hl_us)
         return pairs.with_columns(w.alias("_w")).with_columns(
-            (pl.col("_w") / pl.col("_w").sum().over("signup_id")).alias("credit")
+            (pl.col("_w") / pl.col("_w").sum().over("_sidx")).alias("credit")
         ).drop("_w")
     # position_based: positions in the tie-break order.
     pw = config.position_weights
-    pos = pl.int_range(pl.len(), dtype=pl.Int64).over("signup_id")
+    pos = pl.int_range(pl.len(), dtype=pl.Int64).over("_sidx")
     # Journey order: touch_ts ascending; at the same instant the preferred touch (the click, then
     # the lowest touch_id) comes later, so the last position is exactly the last-touch winner.
     descending = [False, *(k == "touch_id" for k in keys)]
-    ordered = pairs.sort(["signup_id", *keys], descending=descending).with_columns(
+    ordered = pairs.sort(["_sidx", *keys], descending=descending).with_columns(
         pos.alias("_pos"), n.alias("_n")
     )
     two_first = pw.first / (pw.first + pw.last) if pw.first + pw.last > 0 else 0.5
@@ -253,7 +266,9 @@ def allocate_skan(
 
 def deterministic_credit(pairs: pl.LazyFrame, config: AttributionConfig) -> pl.LazyFrame:
     """Deterministic credit rows from eligible pairs (precedence and the model applied)."""
-    return _credit_rows(apply_precedence(pairs, config), config).select(
+    if config.model not in ("last_touch", "first_touch"):  # single-touch models fold precedence in
+        pairs = apply_precedence(pairs, config)
+    return _credit_rows(pairs, config).select(
         "signup_id",
         "signup_date",
         "touch_id",
