@@ -22,8 +22,11 @@ class TestStructure(StructureContract):
 class TestLive(LiveContract):
     """Every connector against its simulator."""
 
-    # Apple pages ad groups (each with several days), so it needs a smaller page for >= 3 pages
-    contract_page_sizes = {"apple_search_ads": 3}
+    # Apple pages ad groups (each with several days) and Impact has few actions at this scale,
+    # so both need a smaller page to span >= 3 pages
+    contract_page_sizes = {"apple_search_ads": 3, "impact": 10}
+    # FX asks one request per rate date: a longer window gives the fault run enough requests
+    contract_lookbacks = {"fx_rates": 8}
 
     @pytest.fixture(scope="class")
     def contract_run(
