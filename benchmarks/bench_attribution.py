@@ -217,7 +217,7 @@ def _worker_duckdb(files: dict[str, Path], asof: bool) -> int:
 
     con = duckdb.connect()
     con.execute("set threads = 2")
-    table = con.sql(_duckdb_sql(files, asof)).fetch_arrow_table()
+    table = con.sql(_duckdb_sql(files, asof)).to_arrow_table()
     return int(table.num_rows)
 
 
