@@ -105,7 +105,9 @@ def check_variables(
 
     Without a window: the last day present in ``fact_ad_spend`` (or the logical now).
     """
-    end_ts = end if isinstance(end, datetime) else (datetime.combine(end, datetime.min.time()) if end else None)
+    end_ts = (
+        end if isinstance(end, datetime) else (datetime.combine(end, datetime.min.time()) if end else None)
+    )
     now = _logical_now(end_ts)
     if start is not None and end is not None:
         s = start.date() if isinstance(start, datetime) else start
@@ -160,7 +162,9 @@ def run_contract(path: Path, variables: dict[str, str], data_timestamp: datetime
             )
         errors = result.get_errors()
         if errors or result.has_errors:
-            out.append(CheckResult(name, dataset, "execution", None, "error", (errors or ["contract errored"])[0]))
+            out.append(
+                CheckResult(name, dataset, "execution", None, "error", (errors or ["contract errored"])[0])
+            )
         if not result.check_results and not errors:
             out.append(CheckResult(name, dataset, "execution", None, "error", "no check was evaluated"))
     return out
@@ -199,7 +203,11 @@ def results_table(results: list[CheckResult]) -> Any:
     style = {"passed": "green", "warned": "yellow", "failed": "red", "error": "red", "not_evaluated": "red"}
     for r in results:
         table.add_row(
-            r.contract, r.column or "", r.check, f"[{style.get(r.outcome, 'white')}]{r.outcome}[/]", r.diagnostics
+            r.contract,
+            r.column or "",
+            r.check,
+            f"[{style.get(r.outcome, 'white')}]{r.outcome}[/]",
+            r.diagnostics,
         )
     return table
 
@@ -217,7 +225,9 @@ def checks_command(
         try:
             return datetime.fromisoformat(v)
         except ValueError:
-            raise UserInputError(f"--{what} {v!r} is not an ISO date or timestamp (e.g. 2024-11-05)") from None
+            raise UserInputError(
+                f"--{what} {v!r} is not an ISO date or timestamp (e.g. 2024-11-05)"
+            ) from None
 
     s, e = parse(start, "start"), parse(end, "end")
     if (s is None) != (e is None):

@@ -62,9 +62,8 @@ class DbtRun:
 
 def dbt_dir() -> Path:
     """The folder holding the generated profile, dbt's target/ and logs/ (beside the warehouse)."""
-    wh = get_warehouse()
-    base = wh.duckdb_path.parent if wh.kind == "duckdb" else Path(".roi").resolve()
-    path = base / "dbt"
+    # ROI_DUCKDB_PATH's folder is the pipeline's working folder (.roi) on both warehouses.
+    path = get_warehouse().duckdb_path.parent / "dbt"
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -86,7 +85,9 @@ def write_profile(threads: int = 1) -> Path:
     return path
 
 
-def window_vars(start: datetime | date, end: datetime | date, lookback_days: int | None = None) -> dict[str, Any]:
+def window_vars(
+    start: datetime | date, end: datetime | date, lookback_days: int | None = None
+) -> dict[str, Any]:
     """dbt vars for the half-open run window [start, end): whole UTC dates covering it.
 
     ``end`` is exclusive: a run ending at midnight does not touch the new day, one ending at
@@ -100,7 +101,11 @@ def window_vars(start: datetime | date, end: datetime | date, lookback_days: int
         e, as_of = end, end - timedelta(days=1)
     if e <= s:
         raise DbtError(f"empty window: end {end} is not after start {start}")
-    out: dict[str, Any] = {"start_date": s.isoformat(), "end_date": e.isoformat(), "as_of_date": as_of.isoformat()}
+    out: dict[str, Any] = {
+        "start_date": s.isoformat(),
+        "end_date": e.isoformat(),
+        "as_of_date": as_of.isoformat(),
+    }
     if lookback_days is not None:
         out["lookback_days"] = int(lookback_days)
     return out
@@ -142,7 +147,11 @@ def run_dbt(args: list[str], dbt_vars: dict[str, Any] | None = None, raise_on_fa
             )
         )
     if res.exception is not None and raise_on_failure:
-        first = str(res.exception).strip().splitlines()[0] if str(res.exception).strip() else type(res.exception).__name__
+        first = (
+            str(res.exception).strip().splitlines()[0]
+            if str(res.exception).strip()
+            else type(res.exception).__name__
+        )
         raise DbtError(f"dbt {args[0]} failed: {first}")
     if not run.success and raise_on_failure:
         names = ", ".join(f"{n.name} ({n.status})" for n in run.failed[:6]) or "see .roi/dbt/logs/dbt.log"

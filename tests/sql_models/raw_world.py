@@ -24,9 +24,30 @@ LOAD_2 = "1730900000.000002"
 
 ACCOUNTS = {
     # platform: (account_id, currency, time_zone, campaign_id, ad_group_id, [ad ids])
-    "google_ads": ("1111111111", "USD", "America/New_York", "9000001234", "8000000001", ["7000000001", "7000000002"]),
-    "meta_ads": ("2222222222222222", "EUR", "Europe/Berlin", "2300000000005678", "2300000000000001", ["2300000000000011"]),
-    "tiktok_ads": ("7333333333333333333", "GBP", "Europe/London", "7300000000000004321", "7300000000000000001", ["7300000000000000011"]),
+    "google_ads": (
+        "1111111111",
+        "USD",
+        "America/New_York",
+        "9000001234",
+        "8000000001",
+        ["7000000001", "7000000002"],
+    ),
+    "meta_ads": (
+        "2222222222222222",
+        "EUR",
+        "Europe/Berlin",
+        "2300000000005678",
+        "2300000000000001",
+        ["2300000000000011"],
+    ),
+    "tiktok_ads": (
+        "7333333333333333333",
+        "GBP",
+        "Europe/London",
+        "7300000000000004321",
+        "7300000000000000001",
+        ["7300000000000000011"],
+    ),
     "apple_search_ads": ("555555", "GBP", "UTC", "500000001", "500000011", []),
 }
 IMPACT = ("IR1234567890ABCDEF", "USD", "15001", ["1000001", "1000002"])
@@ -40,7 +61,9 @@ def hour_cost_micros(platform: str, d: date, h: int, ad_idx: int) -> int:
 
 def local_to_utc_first(d: date, h: int, tz: str) -> datetime:
     """UTC start of local hour (d, h): the first occurrence when the hour repeats (fall-back)."""
-    return datetime(d.year, d.month, d.day, h, tzinfo=ZoneInfo(tz), fold=0).astimezone(UTC).replace(tzinfo=None)
+    return (
+        datetime(d.year, d.month, d.day, h, tzinfo=ZoneInfo(tz), fold=0).astimezone(UTC).replace(tzinfo=None)
+    )
 
 
 def local_hours(d: date, tz: str) -> list[int]:
@@ -55,7 +78,11 @@ def local_hours(d: date, tz: str) -> list[int]:
 
 def business_days(first: date, last: date) -> list[date]:
     """Mon-Fri in [first, last] (no TARGET holidays fall in this world)."""
-    return [first + timedelta(days=i) for i in range((last - first).days + 1) if (first + timedelta(days=i)).weekday() < 5]
+    return [
+        first + timedelta(days=i)
+        for i in range((last - first).days + 1)
+        if (first + timedelta(days=i)).weekday() < 5
+    ]
 
 
 FX_BASE = {"EUR": 0.92, "GBP": 0.78}
@@ -152,7 +179,9 @@ def build_raw_world() -> RawWorld:
             "event_ts": t, "locking_date": (t + timedelta(days=8)).date(), "amount": 50 + i, "payout": 5 + i / 4,
             "currency": icur,
         })  # fmt: skip
-    w.tables["raw_ads.impact__actions"] = pl.DataFrame(actions).with_columns(pl.col("amount", "payout").cast(dec))
+    w.tables["raw_ads.impact__actions"] = pl.DataFrame(actions).with_columns(
+        pl.col("amount", "payout").cast(dec)
+    )
 
     fx = []
     for bd in business_days(date(2024, 10, 14), AS_OF - timedelta(days=1)):
@@ -199,7 +228,9 @@ EVENT_COLUMNS: dict[str, pl.DataType] = {
 }  # fmt: skip
 
 
-def _ev(event_id: str, event_type: str, at: str, received: str | None = None, **fields: Any) -> dict[str, Any]:
+def _ev(
+    event_id: str, event_type: str, at: str, received: str | None = None, **fields: Any
+) -> dict[str, Any]:
     t = ts(at).replace(tzinfo=UTC)
     r = ts(received).replace(tzinfo=UTC) if received else t + timedelta(seconds=30)
     return {"event_id": event_id, "event_type": event_type, "event_ts": t, "received_at": r,
@@ -225,18 +256,47 @@ def _mmp(eid: str, device: str, at: str, platform: str = "meta_ads", touch_type:
 def _events(w: RawWorld) -> None:
     ev = [
         # u1: web, gclid seen twice (one touch), signs up, first ride within 30 days (USD).
-        _ev("e-l1a", "landing", "2024-11-01 10:00:00", anonymous_id="anon1", utm_source="google",
-            utm_campaign=GOOGLE_CAMP, utm_content="7000000001", gclid="Cj0KCQjwAAA"),
-        _ev("e-l1b", "landing", "2024-11-01 10:05:00", anonymous_id="anon1", utm_source="google",
-            utm_campaign=GOOGLE_CAMP, utm_content="7000000001", gclid="Cj0KCQjwAAA"),
+        _ev(
+            "e-l1a",
+            "landing",
+            "2024-11-01 10:00:00",
+            anonymous_id="anon1",
+            utm_source="google",
+            utm_campaign=GOOGLE_CAMP,
+            utm_content="7000000001",
+            gclid="Cj0KCQjwAAA",
+        ),
+        _ev(
+            "e-l1b",
+            "landing",
+            "2024-11-01 10:05:00",
+            anonymous_id="anon1",
+            utm_source="google",
+            utm_campaign=GOOGLE_CAMP,
+            utm_content="7000000001",
+            gclid="Cj0KCQjwAAA",
+        ),
         _signup("e-s1", "2024-11-01 11:00:00", "u1", "web", anon="anon1"),
         _ev("e-r1", "first_ride", "2024-11-03 08:00:00", user_id="u1", revenue=12.5, currency="USD"),
         # u2: utm_source fb without click id, then an fbclid landing whose utm_source says google
         # (the click id wins); first order in EUR on Monday 4 Nov.
-        _ev("e-l2a", "landing", "2024-11-02 09:00:00", anonymous_id="anon2", utm_source="fb",
-            utm_campaign=META_CAMP),
-        _ev("e-l2b", "landing", "2024-11-02 09:30:00", anonymous_id="anon2", utm_source="google",
-            utm_campaign=META_CAMP, fbclid="IwARxyz"),
+        _ev(
+            "e-l2a",
+            "landing",
+            "2024-11-02 09:00:00",
+            anonymous_id="anon2",
+            utm_source="fb",
+            utm_campaign=META_CAMP,
+        ),
+        _ev(
+            "e-l2b",
+            "landing",
+            "2024-11-02 09:30:00",
+            anonymous_id="anon2",
+            utm_source="google",
+            utm_campaign=META_CAMP,
+            fbclid="IwARxyz",
+        ),
         _ev("e-l2c", "landing", "2024-11-02 09:40:00", anonymous_id="anon2"),  # organic: not a touch
         _signup("e-s2", "2024-11-02 10:00:00", "u2", "web", anon="anon2", country="DE"),
         _ev("e-o2", "first_order", "2024-11-04 12:00:00", user_id="u2", revenue=20.0, currency="EUR"),
@@ -254,15 +314,25 @@ def _events(w: RawWorld) -> None:
         _signup("e-s9", "2024-10-27 10:00:00", "u9", "web", anon="anon9"),
         _ev("e-r9", "first_ride", "2024-11-28 10:00:00", user_id="u9", revenue=30.0, currency="USD"),
         # u10: a late landing (happened 29 Oct, arrived 4 Nov) before a 29 Oct sign-up.
-        _ev("e-l10", "landing", "2024-10-29 08:00:00", "2024-11-04 08:00:00", anonymous_id="anon10",
-            utm_source="tiktok", utm_campaign=TIKTOK_CAMP, ttclid="E.C.P.abc"),
+        _ev(
+            "e-l10",
+            "landing",
+            "2024-10-29 08:00:00",
+            "2024-11-04 08:00:00",
+            anonymous_id="anon10",
+            utm_source="tiktok",
+            utm_campaign=TIKTOK_CAMP,
+            ttclid="E.C.P.abc",
+        ),
         _signup("e-s10", "2024-10-29 09:00:00", "u10", "web", anon="anon10", country="GB"),
         # u11: an iOS sign-up with no visible touch (SKAN pool).
         _signup("e-s11", "2024-11-02 20:00:00", "u11", "ios", device="dev11"),
     ]
     events = pl.DataFrame(ev, schema_overrides=EVENT_COLUMNS).select(
-        [pl.col(c).cast(t) if c in pl.DataFrame(ev).columns else pl.lit(None, t).alias(c)
-         for c, t in EVENT_COLUMNS.items()]  # fmt: skip
+        [
+            pl.col(c).cast(t) if c in pl.DataFrame(ev).columns else pl.lit(None, t).alias(c)
+            for c, t in EVENT_COLUMNS.items()
+        ]  # fmt: skip
     )
     w.tables["raw_events.events"] = events
 

@@ -20,7 +20,9 @@ WINDOW_MODELS = [
 
 
 def _snapshot(wh, table: str) -> None:
-    wh.connection().execute(f"create or replace table analytics._full_{table} as select * from analytics.{table}")
+    wh.connection().execute(
+        f"create or replace table analytics._full_{table} as select * from analytics.{table}"
+    )
 
 
 def _differences(wh, table: str) -> int:
@@ -38,7 +40,9 @@ def test_incremental_day_windows_equal_full_refresh(built):
     # 12 UTC days replayed in 4 windows of 3 days, no lookback: each window is the first to see its dates
     day = date(2024, 10, 25)
     while day <= date(2024, 11, 6):
-        run_dbt(["run", "--select", *WINDOW_MODELS], window_vars(day, day + timedelta(days=3), lookback_days=0))
+        run_dbt(
+            ["run", "--select", *WINDOW_MODELS], window_vars(day, day + timedelta(days=3), lookback_days=0)
+        )
         day += timedelta(days=3)
     for t in INCREMENTAL:
         assert _differences(built, t) == 0, t
@@ -53,12 +57,23 @@ def test_incremental_run_rewrites_only_its_dates(built):
     con.execute("update raw_ads.google_ads__ad_performance set cost_micros = cost_micros + 990000"
                 " where report_date = '2024-11-04' and report_hour = 12")  # fmt: skip
     try:
-        run_dbt(["run", "--select", "fact_ad_spend"], window_vars(date(2024, 11, 4), date(2024, 11, 5), lookback_days=0))
-        assert rows(built, "select min(impressions) from analytics.fact_ad_spend where spend_date = '2024-10-28'") == [(-1,)]
-        restated = rows(built, "select sum(spend_local) from analytics.fact_ad_spend where platform = 'google_ads'"
-                               " and spend_date = '2024-11-04' and spend_hour = 17")  # 12:00 EST = 17:00 UTC
-        original = rows(built, "select sum(spend_local) from analytics._full_fact_ad_spend where platform = 'google_ads'"
-                               " and spend_date = '2024-11-04' and spend_hour = 17")
+        run_dbt(
+            ["run", "--select", "fact_ad_spend"],
+            window_vars(date(2024, 11, 4), date(2024, 11, 5), lookback_days=0),
+        )
+        assert rows(
+            built, "select min(impressions) from analytics.fact_ad_spend where spend_date = '2024-10-28'"
+        ) == [(-1,)]
+        restated = rows(
+            built,
+            "select sum(spend_local) from analytics.fact_ad_spend where platform = 'google_ads'"
+            " and spend_date = '2024-11-04' and spend_hour = 17",
+        )  # 12:00 EST = 17:00 UTC
+        original = rows(
+            built,
+            "select sum(spend_local) from analytics._full_fact_ad_spend where platform = 'google_ads'"
+            " and spend_date = '2024-11-04' and spend_hour = 17",
+        )
         assert restated[0][0] - original[0][0] == Decimal("1.98")  # two ads restated by 0.99 each
     finally:
         con.execute("update raw_ads.google_ads__ad_performance set cost_micros = cost_micros - 990000"
@@ -86,19 +101,25 @@ def test_roi_checks_fails_on_duplicate_key_and_null(built):
     from roi.cli import main
 
     con = built.connection()
-    con.execute("insert into analytics.fact_signups select * from analytics.fact_signups where user_id = 'u1'")
+    con.execute(
+        "insert into analytics.fact_signups select * from analytics.fact_signups where user_id = 'u1'"
+    )
     try:
         assert ("fact_signups", "No duplicate values") in _failed(run_all_checks(*CHECK_WINDOW))
         # the command: a table, a one-line error, a non-zero exit
         assert main(["checks", "--start", "2024-11-02", "--end", "2024-11-03T12:00"]) != 0
     finally:
         con.execute("delete from analytics.fact_signups where user_id = 'u1'")
-        con.execute("insert into analytics.fact_signups select * from analytics._full_fact_signups where user_id = 'u1'")
+        con.execute(
+            "insert into analytics.fact_signups select * from analytics._full_fact_signups where user_id = 'u1'"
+        )
     con.execute("update analytics.fact_touchpoints set event_id = null where event_id = 'e-l1a'")
     try:
         assert ("fact_touchpoints", "No missing values") in _failed(run_all_checks(*CHECK_WINDOW))
     finally:
-        con.execute("update analytics.fact_touchpoints set event_id = 'e-l1a' where touch_ts = '2024-11-01 10:00:00'")
+        con.execute(
+            "update analytics.fact_touchpoints set event_id = 'e-l1a' where touch_ts = '2024-11-01 10:00:00'"
+        )
     assert main(["checks", "--start", "2024-11-02", "--end", "2024-11-03T12:00"]) == 0
 
 
@@ -113,13 +134,19 @@ def test_missing_fx_rate_fails_dbt_and_the_checks(built):
     try:
         with pytest.raises(DbtError, match="assert_fx_rate_present"):
             build_facts(date(2024, 10, 30), date(2024, 11, 3), lookback_days=0)
-        stale = rows(built, "select distinct fx_rate_date from analytics.fact_ad_spend"
-                            " where currency = 'EUR' and spend_date = '2024-10-30'")
+        stale = rows(
+            built,
+            "select distinct fx_rate_date from analytics.fact_ad_spend"
+            " where currency = 'EUR' and spend_date = '2024-10-30'",
+        )
         assert stale == [(date(2024, 10, 29),)]  # converted at the day before's rate, and flagged:
         failed = _failed(run_all_checks(datetime(2024, 10, 30), datetime(2024, 11, 3)))
         assert ("fact_ad_spend", "FX rate missing (stale rate before the day before the run)") in failed
     finally:
         con.execute("insert into raw_ads.fx_rates select * from analytics._eur_rate")
         build_facts(date(2024, 10, 30), date(2024, 11, 3), lookback_days=0)
-    assert rows(built, "select distinct fx_rate_date from analytics.fact_ad_spend"
-                       " where currency = 'EUR' and spend_date = '2024-10-30'") == [(date(2024, 10, 30),)]
+    assert rows(
+        built,
+        "select distinct fx_rate_date from analytics.fact_ad_spend"
+        " where currency = 'EUR' and spend_date = '2024-10-30'",
+    ) == [(date(2024, 10, 30),)]
