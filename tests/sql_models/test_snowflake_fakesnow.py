@@ -10,7 +10,6 @@ gives the same facts as DuckDB.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import duckdb
