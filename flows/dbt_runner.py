@@ -194,14 +194,3 @@ def build_mart(
     if full_refresh:
         args.append("--full-refresh")
     return run_dbt(args, dbt_vars)
-
-
-def dbt_build_task_factory() -> Any:
-    """Prefect tasks wrapping :func:`build_facts` and :func:`build_mart` (built lazily: Prefect is heavy)."""
-    from prefect import task
-
-    from flows.common import TASK_RETRY
-
-    facts = task(name="dbt_build_facts", **{**TASK_RETRY, "retries": 1})(build_facts)
-    mart = task(name="dbt_build_mart", **{**TASK_RETRY, "retries": 1})(build_mart)
-    return facts, mart
