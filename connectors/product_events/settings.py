@@ -19,11 +19,12 @@ T_DEAD = "dead_letters"
 T_MANIFEST = "landing_manifest"
 T_ERASED = "erased_subjects"
 
-# Backpressure: one load package holds at most this many files / compressed bytes. A scale-1.0
-# day is ~300 part files of ~6 MB gzip (~40 MB of JSON each), so 48 files is ~300 MB
-# compressed, ~2 GB of text at the very worst, far less in practice.
-DEFAULT_BATCH_FILES = 48
-DEFAULT_BATCH_BYTES = 256 * 1024 * 1024
+# Backpressure: one load package holds at most this many files / compressed bytes. Bytes bind
+# first on busy days (96 MB of gzip is ~650 MB of JSON text, ~1M events: well inside a 4 GB
+# budget); the file count bounds quiet backlogs of tiny late files. Each package costs dlt
+# ~1 s of fixed work, so packages should not be small.
+DEFAULT_BATCH_FILES = 1000
+DEFAULT_BATCH_BYTES = 96 * 1024 * 1024
 
 # JSON value kinds, as DuckDB's json_type names them.
 STRING = "string"
