@@ -138,26 +138,68 @@ def _generate(out: Path, scale: float, seed: int = 7) -> None:
     skan.write_parquet(out / "skan.parquet")
 
 
-def bench_files(scale: float) -> dict[str, Path]:
-    """Paths of the bench Parquet (signups, touches, skan), generating and caching them if needed."""
-    out = CACHE / f"attribution_scale{scale:g}"
-    files = {k: out / f"{k}.parquet" for k in ("signups", "touches", "skan")}
-    if all(p.exists() for p in files.values()):
-        return files
-    try:  # the event-side simulator's generator, when it has landed
-        from simulator.bench_data import bench_parquet  # type: ignore[import-not-found]
+SIM_DAYS = 8  # the attributed day is the last one, with 7 full days of touches before it
 
-        got = bench_parquet(out, days=7, seed=7, scale=scale)
-        if isinstance(got, dict) and {"signups", "touches"} <= set(got):
-            return {k: Path(v) for k, v in got.items()}
+
+def _skan_for(signups: Path, touches: Path, day: date, out: Path, seed: int = 7) -> None:
+    """Synthetic SKAN sign-up postbacks for ``day``: a third of its iOS sign-ups, spread over app campaigns."""
+    import numpy as np
+    import polars as pl
+
+    n_ios = (
+        pl.scan_parquet(signups)
+        .filter((pl.col("signup_date") == day) & (pl.col("device_platform") == "ios"))
+        .select(pl.len())
+        .collect()
+        .item()
+    )
+    campaigns = (
+        pl.scan_parquet(touches)
+        .filter(pl.col("platform") != "impact")
+        .select("platform", "campaign_id")
+        .unique()
+        .collect(engine="streaming")
+        .sort("platform", "campaign_id")
+    )
+    rng = np.random.default_rng(seed)
+    counts = np.bincount(rng.integers(0, campaigns.height, size=n_ios // 3), minlength=campaigns.height)
+    campaigns.with_columns(
+        pl.lit(day).alias("install_date"), pl.Series("skan_signups", counts.astype(np.int64))
+    ).select("install_date", "platform", "campaign_id", "skan_signups").write_parquet(out)
+
+
+def bench_files(scale: float) -> tuple[dict[str, Path], date]:
+    """Bench Parquet (signups, touches, skan) and the sign-up day to attribute, cached under ``.roi/bench``.
+
+    From ``simulator.bench_data.bench_parquet`` (the world's own journeys) when it exists,
+    else from the numpy generator above.
+    """
+    try:
+        from simulator.bench_data import BENCH_START, bench_parquet
     except ImportError:
-        pass
-    _generate(out, scale)
-    return files
+        out = CACHE / f"attribution_scale{scale:g}"
+        files = {k: out / f"{k}.parquet" for k in ("signups", "touches", "skan")}
+        if not all(p.exists() for p in files.values()):
+            _generate(out, scale)
+        return files, BENCH_DAY
+    import polars as pl
+
+    got = bench_parquet(CACHE, days=SIM_DAYS, seed=7, scale=scale)
+    day = BENCH_START + timedelta(days=SIM_DAYS - 1)
+    derived = CACHE / f"attribution_sim_d{SIM_DAYS}_s7_x{scale:g}"
+    files = {"signups": derived / "signups.parquet", "touches": Path(got["touches"]), "skan": derived / "skan.parquet"}
+    if not (files["signups"].exists() and files["skan"].exists()):
+        derived.mkdir(parents=True, exist_ok=True)
+        # fact_signups has one row per canonical user: the user id doubles as the sign-up id.
+        pl.scan_parquet(got["signups"]).with_columns(pl.col("user_id").alias("signup_id")).sink_parquet(
+            files["signups"]
+        )
+        _skan_for(files["signups"], files["touches"], day, files["skan"])
+    return files, day
 
 
 # ------------------------------------------------------------------------------------------- workers
-def _worker_polars(model: str, files: dict[str, Path]) -> int:
+def _worker_polars(model: str, files: dict[str, Path], day: date) -> int:
     import polars as pl
 
     from attribution import attribute, load_config
@@ -167,7 +209,7 @@ def _worker_polars(model: str, files: dict[str, Path]) -> int:
         pl.scan_parquet(files["signups"]),
         pl.scan_parquet(files["touches"]),
         config,
-        BENCH_DAY,
+        day,
         skan=pl.scan_parquet(files["skan"]),
         run_id="bench",
     )
@@ -176,11 +218,11 @@ def _worker_polars(model: str, files: dict[str, Path]) -> int:
     return int(sums.height)
 
 
-def _duckdb_sql(files: dict[str, Path], asof: bool) -> str:
-    lo = datetime.combine(BENCH_DAY, datetime.min.time()) - timedelta(days=7)
+def _duckdb_sql(files: dict[str, Path], day: date, asof: bool) -> str:
+    lo = datetime.combine(day, datetime.min.time()) - timedelta(days=7)
     s, t = files["signups"], files["touches"]
     base = f"""
-        with s as (select signup_id, user_id, signup_ts from read_parquet('{s}') where signup_date = DATE '{BENCH_DAY}'),
+        with s as (select signup_id, user_id, signup_ts from read_parquet('{s}') where signup_date = DATE '{day}'),
         t as (select touch_id, user_id, touch_ts, touch_type, platform, campaign_id from read_parquet('{t}')
               where not coalesce(is_spam, false) and touch_ts >= TIMESTAMP '{lo}')"""
     if asof:
@@ -212,24 +254,31 @@ def _duckdb_sql(files: dict[str, Path], asof: bool) -> str:
     )
 
 
-def _worker_duckdb(files: dict[str, Path], asof: bool) -> int:
+def _worker_duckdb(files: dict[str, Path], day: date, asof: bool) -> int:
     import duckdb
 
     con = duckdb.connect()
     con.execute("set threads = 2")
-    table = con.sql(_duckdb_sql(files, asof)).to_arrow_table()
+    con.execute("set TimeZone = 'UTC'")  # timestamptz columns compare with UTC literals
+    table = con.sql(_duckdb_sql(files, day, asof)).to_arrow_table()
     return int(table.num_rows)
 
 
 def _run_worker(name: str, scale: float) -> None:
-    files = bench_files(scale)
+    files, day = bench_files(scale)
+    # Libraries are imported before the clock starts: the figures are the work, not start-up.
+    import duckdb  # noqa: F401
+    import polars  # noqa: F401
+
+    import attribution  # noqa: F401
+
     t0 = time.perf_counter()
     if name == "duckdb_window":
-        rows = _worker_duckdb(files, asof=False)
+        rows = _worker_duckdb(files, day, asof=False)
     elif name == "duckdb_asof":
-        rows = _worker_duckdb(files, asof=True)
+        rows = _worker_duckdb(files, day, asof=True)
     else:
-        rows = _worker_polars(name, files)
+        rows = _worker_polars(name, files, day)
     seconds = time.perf_counter() - t0
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(json.dumps({"name": name, "seconds": seconds, "rows": rows, "peak_mb": peak_kb / 1024}))
@@ -256,6 +305,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--models", default=",".join(MODELS))
+    parser.add_argument("--repeat", type=int, default=1, help="runs per engine (interleaved); the best counts")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.scale <= 0:
@@ -272,23 +322,28 @@ def main() -> None:
     bad = sorted(set(models) - set(MODELS))
     if bad:
         raise SystemExit(f"error: unknown model(s) {', '.join(bad)}; choose from {', '.join(MODELS)}")
-    console = Console()
+    console = Console(width=120)
     names = ["duckdb_window", "duckdb_asof", *models]
-    results: list[dict[str, Any]] = []
+    best: dict[str, dict[str, Any]] = {}
     with Progress(console=console, transient=True) as progress:
-        task = progress.add_task("preparing bench Parquet", total=len(names) + 1)
-        files = bench_files(args.scale)
+        task = progress.add_task("preparing bench Parquet", total=len(names) * args.repeat + 1)
+        files, day = bench_files(args.scale)
         progress.advance(task)
-        for name in names:
-            progress.update(task, description=f"measuring {name}")
-            results.append(_measure(name, args.scale))
-            progress.advance(task)
+        # Interleaved repeats, best of each: the machine is shared, so one slow run is noise.
+        for _ in range(max(1, args.repeat)):
+            for name in names:
+                progress.update(task, description=f"measuring {name}")
+                r = _measure(name, args.scale)
+                if name not in best or r["seconds"] < best[name]["seconds"]:
+                    best[name] = r
+                progress.advance(task)
+    results = [best[n] for n in names]
     import polars as pl
 
     n_touch = pl.scan_parquet(files["touches"]).select(pl.len()).collect().item()
-    n_signup = pl.scan_parquet(files["signups"]).select(pl.len()).collect().item()
+    n_signup = pl.scan_parquet(files["signups"]).filter(pl.col("signup_date") == day).select(pl.len()).collect().item()
     baseline = min(r["seconds"] for r in results if r["name"].startswith("duckdb"))
-    table = Table(title=f"attribution, scale {args.scale:g}: {n_signup:,} sign-ups x {n_touch:,} touches")
+    table = Table(title=f"attribution, scale {args.scale:g}: {n_signup:,} sign-ups of {day} x {n_touch:,} touches")
     for col in ("engine", "seconds", "sign-ups/s", "touches/s", "peak MB", "x best DuckDB", "rows"):
         table.add_column(col, justify="right" if col != "engine" else "left")
     for r in results:
