@@ -264,7 +264,7 @@ class ApiSession(requests.Session):
             else:
                 verdict = self.classifier(response)
             if verdict.action == "ok":
-                return dispatch_hook("response", hooks, response, **kwargs)  # type: ignore[no-any-return]
+                return dispatch_hook("response", hooks, response, **kwargs)  # type: ignore[no-any-return,no-untyped-call]
             if verdict.action == "refresh":
                 if self.refresh_auth is None or refreshed:
                     raise AuthenticationError(

@@ -23,7 +23,7 @@ import shlex
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pyarrow as pa
 import requests
@@ -107,7 +107,7 @@ def structure_problems(cls: type[Connector]) -> list[str]:
             problems.append(f"{name} is registered to another class")
     except ConnectorError:
         problems.append(f"{name} is not registered (decorate the class with @register)")
-    abstract = getattr(cls, "__abstractmethods__", frozenset())
+    abstract: frozenset[str] = getattr(cls, "__abstractmethods__", frozenset())
     if abstract:
         problems.append(f"abstract methods not implemented: {', '.join(sorted(abstract))}")
     spec = cls.report
@@ -207,9 +207,9 @@ class LiveContract:
     """
 
     contract_page_size = 40
-    contract_page_sizes: dict[str, int] = {}  # per platform, where rows per page differ (Apple: ad groups)
+    contract_page_sizes: ClassVar[dict[str, int]] = {}  # per platform, where rows per page differ (Apple: ad groups)
     contract_lookback_days = 3
-    contract_lookbacks: dict[str, int] = {}  # per platform, e.g. one request per day needs more days
+    contract_lookbacks: ClassVar[dict[str, int]] = {}  # per platform, e.g. one request per day needs more days
     restatement_gap = timedelta(days=2)
 
     def _run(self, sim: SimulatorHandle, name: str, pipeline: Any, mode: str, at: datetime,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -24,9 +25,9 @@ class TestLive(LiveContract):
 
     # Apple pages ad groups (each with several days) and Impact has few actions at this scale,
     # so both need a smaller page to span >= 3 pages
-    contract_page_sizes = {"apple_search_ads": 3, "impact": 10}
+    contract_page_sizes: ClassVar[dict[str, int]] = {"apple_search_ads": 3, "impact": 10}
     # FX asks one request per rate date: a longer window gives the fault run enough requests
-    contract_lookbacks = {"fx_rates": 8}
+    contract_lookbacks: ClassVar[dict[str, int]] = {"fx_rates": 8}
 
     @pytest.fixture(scope="class")
     def contract_run(
