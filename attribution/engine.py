@@ -288,13 +288,16 @@ def attribute(
     *,
     skan: Frame | None = None,
     run_id: str = "",
+    sort: bool = True,
 ) -> pl.DataFrame:
     """Attribute the sign-ups whose ``signup_date`` is in [start_date, end_date] (one day if no end).
 
     ``touches`` may hold any range (a lazy ``scan_parquet`` of billions of rows is fine: the
     join with the days' sign-ups streams); only touches within the longest window before the
     days are read. Returns one row per (sign-up, credited touch) with ``OUTPUT_SCHEMA``
-    columns, sorted, with credit summing to 1 per sign-up.
+    columns and credit summing to 1 per sign-up. The rows are the same for the same inputs
+    whatever ``sort`` says; ``sort=True`` also fixes their order (by ``SORT_KEYS``), which
+    costs a multi-column string sort: writers that do not care about order pass ``False``.
     """
     end = start_date if end_date is None else end_date
     if end < start_date:
@@ -335,4 +338,7 @@ def attribute(
         pl.lit(config.model).alias("model"),
         *cols,
     )
-    return out.cast(OUTPUT_SCHEMA).sort(list(SORT_KEYS), nulls_last=True).collect()  # type: ignore[arg-type]
+    out = out.cast(OUTPUT_SCHEMA)  # type: ignore[arg-type]
+    if sort:
+        out = out.sort(list(SORT_KEYS), nulls_last=True)
+    return out.collect()

@@ -271,7 +271,7 @@ def run_attribution(
     ensure_tables(con)
     inputs = read_inputs(con, start_date, end_date, config)
     rows = attribute(
-        inputs.signups, inputs.touches, config, start_date, end_date, skan=inputs.skan, run_id=run
+        inputs.signups, inputs.touches, config, start_date, end_date, skan=inputs.skan, run_id=run, sort=False
     )
     by_method = dict(rows.group_by("method").agg(pl.col("credit").sum()).iter_rows())
     summary = RunSummary(
