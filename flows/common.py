@@ -6,14 +6,18 @@ from typing import Any
 
 from prefect.tasks import exponential_backoff
 
+from connector_sdk.exceptions import ConnectorConfigError, FatalAPIError, InvalidRunError
 from roi.errors import RoiError
+
+# Failures a retry cannot fix: bad input, missing credentials, an API refusing the request.
+NOT_RETRIABLE: tuple[type[BaseException], ...] = (RoiError, ConnectorConfigError, InvalidRunError, FatalAPIError)
 
 
 def retry_unless_user_error(task: Any, task_run: Any, state: Any) -> bool:
     """Prefect retry condition: retry transient failures, not bad input or missing credentials."""
     try:
         state.result()
-    except RoiError:
+    except NOT_RETRIABLE:
         return False
     except Exception:
         return True

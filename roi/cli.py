@@ -17,6 +17,7 @@ import typer
 from rich.console import Console
 
 import roi
+from connector_sdk.exceptions import ConnectorConfigError, ConnectorError, InvalidRunError
 from roi.errors import RoiError, UserInputError
 from roi.settings import get_settings
 from roi.warehouse import get_warehouse
@@ -144,6 +145,10 @@ def _print_roi(report_date: date) -> None:
 from simulator.cli import app as _simulate_app  # noqa: E402
 
 app.add_typer(_simulate_app, name="simulate")
+
+from connector_sdk.cli import app as _connector_app  # noqa: E402
+
+app.add_typer(_connector_app, name="connector")
 app.command(name="checks")(__import__("flows.checks", fromlist=["checks_command"]).checks_command)
 
 
@@ -154,7 +159,8 @@ def main(argv: list[str] | None = None) -> int:
     # Prefect's local API starts in a subprocess; on a busy 2-core machine 20 s is not enough.
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
     try:
-        app(args=argv, standalone_mode=False, prog_name="roi")
+        # Without standalone mode click returns a typer.Exit's code instead of raising it.
+        rv = app(args=argv, standalone_mode=False, prog_name="roi")
     except typer.Exit as exc:
         return exc.exit_code
     except typer.Abort:
@@ -174,10 +180,14 @@ def main(argv: list[str] | None = None) -> int:
     except RoiError as exc:
         err_console.print(f"error: {exc}", highlight=False, soft_wrap=True)
         return exc.exit_code
+    except ConnectorError as exc:
+        # The SDK cannot import roi; its errors are already one line saying what to do.
+        err_console.print(f"error: {exc}", highlight=False, soft_wrap=True)
+        return 2 if isinstance(exc, ConnectorConfigError | InvalidRunError) else 1
     except KeyboardInterrupt:
         err_console.print("error: interrupted")
         return 130
-    return 0
+    return rv if isinstance(rv, int) else 0
 
 
 if __name__ == "__main__":  # pragma: no cover
