@@ -60,15 +60,15 @@ def _data_source() -> Any:
         # own on the shared instance), never the warehouse's connection itself.
         conn["duckdb_connection"] = conn["duckdb_connection"].cursor()
         spec["connection"] = conn
-    impl_cls = DataSourceImpl._DataSourceImpl__implementation_classes.get(spec["type"])  # type: ignore[attr-defined]
-    model_cls = DataSourceImpl._DataSourceImpl__model_classes.get(spec["type"])  # type: ignore[attr-defined]
+    impl_cls = DataSourceImpl._DataSourceImpl__implementation_classes.get(spec["type"])
+    model_cls = DataSourceImpl._DataSourceImpl__model_classes.get(spec["type"])
     if impl_cls is None or model_cls is None:
         # The plugin registers its classes on import.
         import importlib
 
         importlib.import_module(f"soda_{spec['type']}.common.data_sources.{spec['type']}_data_source")
-        impl_cls = DataSourceImpl._DataSourceImpl__implementation_classes[spec["type"]]  # type: ignore[attr-defined]
-        model_cls = DataSourceImpl._DataSourceImpl__model_classes[spec["type"]]  # type: ignore[attr-defined]
+        impl_cls = DataSourceImpl._DataSourceImpl__implementation_classes[spec["type"]]
+        model_cls = DataSourceImpl._DataSourceImpl__model_classes[spec["type"]]
     return impl_cls(data_source_model=model_cls.model_validate(spec))
 
 
