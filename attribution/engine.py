@@ -172,28 +172,41 @@ def _credit_rows(pairs: pl.LazyFrame, config: AttributionConfig) -> pl.LazyFrame
         return pairs.with_columns(w.alias("_w")).with_columns(
             (pl.col("_w") / pl.col("_w").sum().over("_sidx")).alias("credit")
         ).drop("_w")
-    # position_based: positions in the tie-break order.
+    # position_based: only the first and last positions of the journey matter. Journey order
+    # is touch_ts ascending with the preferred touch of a tie (the click, then the lowest
+    # touch_id) later, so the last position is the last-touch winner. Found with windowed
+    # max/min over integer keys instead of sorting the pairs.
     pw = config.position_weights
-    pos = pl.int_range(pl.len(), dtype=pl.Int64).over("_sidx")
-    # Journey order: touch_ts ascending; at the same instant the preferred touch (the click, then
-    # the lowest touch_id) comes later, so the last position is exactly the last-touch winner.
-    descending = [False, *(k == "touch_id" for k in keys)]
-    ordered = pairs.sort(["_sidx", *keys], descending=descending).with_columns(
-        pos.alias("_pos"), n.alias("_n")
+    type_first = keys.index("_type_rank") < keys.index("touch_id")
+    rank = pl.col("_type_rank").cast(pl.Int64) if type_first else pl.lit(0, pl.Int64)
+    key = pl.col("touch_ts").dt.epoch("us") * 2 + rank
+    g = "_sidx"
+    tid = pl.col("touch_id")
+    staged = pairs.with_columns(key.alias("_key"), n.alias("_n")).with_columns(
+        (pl.col("_key") == pl.col("_key").max().over(g)).alias("_maxk"),
+        (pl.col("_key") == pl.col("_key").min().over(g)).alias("_mink"),
+    )
+    staged = staged.with_columns(
+        (pl.col("_maxk") & (tid == pl.when(pl.col("_maxk")).then(tid).min().over(g))).alias("_last"),
+        (pl.col("_mink") & (tid == pl.when(pl.col("_mink")).then(tid).max().over(g))).alias("_first"),
     )
     two_first = pw.first / (pw.first + pw.last) if pw.first + pw.last > 0 else 0.5
     credit = (
         pl.when(pl.col("_n") == 1)
         .then(1.0)
         .when(pl.col("_n") == 2)
-        .then(pl.when(pl.col("_pos") == 0).then(two_first).otherwise(1.0 - two_first))
-        .when(pl.col("_pos") == 0)
+        .then(pl.when(pl.col("_first")).then(two_first).otherwise(1.0 - two_first))
+        .when(pl.col("_first"))
         .then(pw.first)
-        .when(pl.col("_pos") == pl.col("_n") - 1)
+        .when(pl.col("_last"))
         .then(pw.last)
         .otherwise(pw.middle / (pl.col("_n") - 2).cast(pl.Float64))
     )
-    return ordered.with_columns(credit.alias("credit")).drop("_pos", "_n").filter(pl.col("credit") > 0)
+    return (
+        staged.with_columns(credit.alias("credit"))
+        .drop("_key", "_n", "_maxk", "_mink", "_last", "_first")
+        .filter(pl.col("credit") > 0)
+    )
 
 
 def allocate_skan(
