@@ -60,6 +60,21 @@ def test_time_decay_halves_credit_per_half_life() -> None:
     assert out7 == pytest.approx({k: v / sum(w.values()) for k, v in w.items()})
 
 
+def test_position_based_shares_the_middle() -> None:
+    tt = touches(*[(f"t{i}", "u1", NOON - (6 - i) * H, "click", "google_ads", f"g{i}") for i in range(6)])
+    got = credits(attribute(ONE, tt, load_config("position_based_v1"), DAY), "s1")
+    assert got == pytest.approx({"t0": 0.4, "t1": 0.05, "t2": 0.05, "t3": 0.05, "t4": 0.05, "t5": 0.4})
+    skewed = cfg(model="position_based", position_weights={"first": 0.3, "middle": 0.0, "last": 0.7})
+    assert credits(attribute(ONE, tt, skewed, DAY), "s1") == pytest.approx({"t0": 0.3, "t5": 0.7})
+
+
+def test_unsorted_output_has_the_same_rows() -> None:
+    c = load_config("linear_v1")
+    a = attribute(ONE, JOURNEY, c, DAY)
+    b = attribute(ONE, JOURNEY, c, DAY, sort=False)
+    assert a.equals(b.sort(a.columns[3:], nulls_last=True).select(a.columns))
+
+
 def test_position_based_with_one_and_two_touches() -> None:
     c = load_config("position_based_v1")
     one = touches(("a", "u1", NOON - H, "click", "google_ads", "g1"))

@@ -119,3 +119,16 @@ def test_missing_inputs_and_bad_range_are_user_errors(tmp_path: Path) -> None:
         run_attribution(empty, DAY, DAY)
     with pytest.raises(AttributionInputError, match="before start date"):
         run_attribution(empty, DAY, date(2024, 1, 1))
+
+
+def test_timestamptz_inputs_give_the_same_rows(tmp_path: Path) -> None:
+    naive = duckdb.connect(str(tmp_path / "a.duckdb"))
+    _world(naive)
+    aware = duckdb.connect(str(tmp_path / "b.duckdb"))
+    _world(aware)
+    aware.execute("set TimeZone = 'America/New_York'")  # a session zone that is not UTC
+    aware.execute("alter table analytics.fact_signups alter signup_ts type timestamptz using signup_ts AT TIME ZONE 'UTC'")
+    aware.execute("alter table analytics.fact_touchpoints alter touch_ts type timestamptz using touch_ts AT TIME ZONE 'UTC'")
+    run_attribution(naive, DAY, DAY + 2 * D, run_id="r")
+    run_attribution(aware, DAY, DAY + 2 * D, run_id="r")
+    assert _fact(naive).equals(_fact(aware))
