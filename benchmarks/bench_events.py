@@ -47,10 +47,9 @@ def world_dir(scale: float) -> Path:
 
 
 def _child_ingest(world: Path, work: Path, batch_files: int) -> dict[str, float]:
+    from connectors.product_events import load_events
     from roi.settings import Settings
     from roi.warehouse import Warehouse
-
-    from connectors.product_events import load_events
 
     wh = Warehouse(Settings(duckdb_path=work / "warehouse.duckdb"))
     wh.bootstrap()
@@ -59,7 +58,13 @@ def _child_ingest(world: Path, work: Path, batch_files: int) -> dict[str, float]
     s = load_events(pipe, str(world / "landing"), PEPPER, batch_files=batch_files)
     secs = time.perf_counter() - t
     wh.close()
-    return {"seconds": secs, "lines": s.lines_read, "loaded": s.loaded, "batches": s.batches, "files": s.files_loaded}
+    return {
+        "seconds": secs,
+        "lines": s.lines_read,
+        "loaded": s.loaded,
+        "batches": s.batches,
+        "files": s.files_loaded,
+    }
 
 
 def _child_ceiling(world: Path) -> dict[str, float]:
@@ -110,7 +115,9 @@ def main() -> None:
     world = world_dir(a.scale)
     work = Path(tempfile.mkdtemp(prefix="bench_events_", dir=CACHE))
     try:
-        ing = _run_child("ingest", ["--world", str(world), "--work", str(work), "--batch-files", str(batch_files)])
+        ing = _run_child(
+            "ingest", ["--world", str(world), "--work", str(work), "--batch-files", str(batch_files)]
+        )
         ceil = _run_child("ceiling", ["--world", str(world)])
     finally:
         shutil.rmtree(work, ignore_errors=True)

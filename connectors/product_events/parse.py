@@ -77,7 +77,9 @@ def split_lines(file_key: str, data: bytes, truncated: bool = False) -> FileLine
     offsets[0] = 0
     offsets[1:] = ends
     typ, otype = (pa.large_string(), np.int64) if len(data) >= 2**31 - 1 else (pa.string(), np.int32)
-    arr = pa.Array.from_buffers(typ, ends.size, [None, pa.py_buffer(offsets.astype(otype)), pa.py_buffer(data)])
+    arr = pa.Array.from_buffers(
+        typ, ends.size, [None, pa.py_buffer(offsets.astype(otype)), pa.py_buffer(data)]
+    )
     try:
         arr.validate(full=True)
     except pa.ArrowInvalid:
@@ -105,7 +107,11 @@ class Parsed:
 
 def _lines_table(files: list[FileLines]) -> tuple[pa.Table, list[str]]:
     keys = [f.file_key for f in files]
-    idx = np.concatenate([np.full(len(f.lines), i, dtype=np.int32) for i, f in enumerate(files)]) if files else []
+    idx = (
+        np.concatenate([np.full(len(f.lines), i, dtype=np.int32) for i, f in enumerate(files)])
+        if files
+        else []
+    )
     line_no = np.concatenate([np.arange(1, len(f.lines) + 1, dtype=np.int32) for f in files]) if files else []
     chunks = [f.lines for f in files if len(f.lines)]
     lines = pa.chunked_array(chunks, pa.string()) if chunks else pa.chunked_array([], pa.string())
@@ -194,9 +200,7 @@ def _reasons(df: pl.DataFrame) -> pl.Expr:
         # a string that is not a timestamp fails the typed transform: null value though present
         bad_value = present[f] & pl.col(f).is_null()
         wrong.append(pl.when(bad_json | bad_value).then(pl.lit(f"{S.R_WRONG_TYPE}:{f}")))
-    missing_common = [
-        pl.when(~present[f]).then(pl.lit(f"{S.R_MISSING}:{f}")) for f in S.COMMON_REQUIRED
-    ]
+    missing_common = [pl.when(~present[f]).then(pl.lit(f"{S.R_MISSING}:{f}")) for f in S.COMMON_REQUIRED]
     et = pl.col("event_type")
     missing_specific = []
     for etype, req in S.REQUIRED.items():

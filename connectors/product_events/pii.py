@@ -40,7 +40,10 @@ def hmac_hex(pepper: bytes, values: pl.Series) -> pl.Series:
     digests = [hmac.new(pepper, v.encode(), hashlib.sha256).hexdigest() for v in distinct.to_list()]
     mapping = pl.DataFrame({"v": distinct, "h": pl.Series(digests, dtype=pl.String)})
     return (
-        values.rename("v").to_frame().join(mapping, on="v", how="left", maintain_order="left")["h"].rename(values.name)
+        values.rename("v")
+        .to_frame()
+        .join(mapping, on="v", how="left", maintain_order="left")["h"]
+        .rename(values.name)
     )
 
 
@@ -60,9 +63,11 @@ def normalise_phone(phone: pl.Expr, country: pl.Expr) -> pl.Expr:
     trunk = country.str.to_uppercase().is_in(list(S.TRUNK_ZERO))
     national = pl.when(trunk & digits.str.starts_with("0")).then(digits.str.slice(1)).otherwise(digits)
     # US/CA national numbers sometimes carry the country's own "1" in front (1-415-555-0123)
-    national = pl.when((cc == "1") & (national.str.len_chars() == 11) & national.str.starts_with("1")).then(
-        national.str.slice(1)
-    ).otherwise(national)
+    national = (
+        pl.when((cc == "1") & (national.str.len_chars() == 11) & national.str.starts_with("1"))
+        .then(national.str.slice(1))
+        .otherwise(national)
+    )
     e164 = (
         pl.when(digits.str.len_chars() == 0)
         .then(pl.lit(None, pl.String))
@@ -87,7 +92,9 @@ def hash_pii(df: pl.DataFrame, pepper: bytes) -> pl.DataFrame:
     df = df.with_columns([pl.col(c).cast(pl.String) for c in S.PII_FIELDS if c in df.columns])
     norm = df.select(
         normalise_email(pl.col("email")).alias("email") if "email" in df.columns else pl.lit(None, pl.String),
-        normalise_phone(pl.col("phone"), country).alias("phone") if "phone" in df.columns else pl.lit(None, pl.String),
+        normalise_phone(pl.col("phone"), country).alias("phone")
+        if "phone" in df.columns
+        else pl.lit(None, pl.String),
     )
     out = df.drop([c for c in S.PII_FIELDS if c in df.columns]).with_columns(
         email_hash=hmac_hex(pepper, norm["email"]),
@@ -106,7 +113,9 @@ def hash_extra_pii(df: pl.DataFrame, extras: list[str], pepper: bytes) -> pl.Dat
             df = df.with_columns(hmac_hex(pepper, df.select(normalise_email(pl.col(c))).to_series()).alias(c))
         elif "phone" in low:
             country = pl.col("country") if "country" in df.columns else pl.lit(None, pl.String)
-            df = df.with_columns(hmac_hex(pepper, df.select(normalise_phone(pl.col(c), country)).to_series()).alias(c))
+            df = df.with_columns(
+                hmac_hex(pepper, df.select(normalise_phone(pl.col(c), country)).to_series()).alias(c)
+            )
         else:
             df = df.with_columns(mask_text(pl.col(c)))
     return df

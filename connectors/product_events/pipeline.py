@@ -71,7 +71,14 @@ class IngestSummary:
         """Add one batch's manifest rows to the totals."""
         self.batches += 1
         self.files_loaded += manifest.height
-        for c in ("lines_read", "loaded", "duplicates_dropped", "dead_letters", "erased_dropped", "replaced_earlier"):
+        for c in (
+            "lines_read",
+            "loaded",
+            "duplicates_dropped",
+            "dead_letters",
+            "erased_dropped",
+            "replaced_earlier",
+        ):
             setattr(self, c, getattr(self, c) + int(manifest[c].sum()))
 
 
@@ -99,9 +106,10 @@ def _fetch(cur: Any) -> pl.DataFrame:
 
 
 def _query(pipeline: Any, sql: str, *args: Any) -> pl.DataFrame:
-    with pipeline.sql_client() as c, c.execute_query(
-        sql.format(**{t: _qualified(c, t) for t in _TABLE_NAMES}), *args
-    ) as cur:
+    with (
+        pipeline.sql_client() as c,
+        c.execute_query(sql.format(**{t: _qualified(c, t) for t in _TABLE_NAMES}), *args) as cur,
+    ):
         return _fetch(cur)
 
 
@@ -120,7 +128,10 @@ def seen_file_keys(pipeline: Any, manifest_table: str = S.T_MANIFEST) -> pl.Seri
     """Keys of the files already recorded in a manifest table (empty before the first load)."""
     if not _has_rows_table(pipeline, manifest_table):
         return pl.Series("file_key", [], dtype=pl.String)
-    with pipeline.sql_client() as c, c.execute_query(f"select file_key from {_qualified(c, manifest_table)}") as cur:
+    with (
+        pipeline.sql_client() as c,
+        c.execute_query(f"select file_key from {_qualified(c, manifest_table)}") as cur,
+    ):
         df = _fetch(cur)
     return df["file_key"].cast(pl.String) if df.height else pl.Series("file_key", [], dtype=pl.String)
 
@@ -214,7 +225,9 @@ def transform_batch(
     parsed = parse_lines(file_lines)
     valid = pii.hash_pii(parsed.valid, pepper)
     valid = pii.hash_extra_pii(valid, parsed.extras, pepper)
-    valid = valid.with_columns(event_date=pl.col("event_ts").dt.date(), _row=pl.int_range(pl.len(), dtype=pl.Int64))
+    valid = valid.with_columns(
+        event_date=pl.col("event_ts").dt.date(), _row=pl.int_range(pl.len(), dtype=pl.Int64)
+    )
 
     # 1. erased subjects never load, whatever the file's age
     is_erased = valid.select(_erased_mask(valid, erased)).to_series()
@@ -278,13 +291,18 @@ def transform_batch(
         count(erased_rows, "erased_dropped"),
         count(repl_rows.select("_file_key"), "replaced_earlier"),
     ]
-    man = files.select(
-        "file_key", "file_url", "size_bytes", pl.col("modified_at").cast(TS)
-    )
+    man = files.select("file_key", "file_url", "size_bytes", pl.col("modified_at").cast(TS))
     truncated = {f.file_key for f in file_lines if f.truncated}
     for p in parts:
         man = man.join(p.rename({"_file_key": "file_key"}), on="file_key", how="left")
-    counts = ["lines_read", "loaded", "duplicates_dropped", "dead_letters", "erased_dropped", "replaced_earlier"]
+    counts = [
+        "lines_read",
+        "loaded",
+        "duplicates_dropped",
+        "dead_letters",
+        "erased_dropped",
+        "replaced_earlier",
+    ]
     man = man.with_columns(
         [pl.col(c).fill_null(0) for c in counts],
     ).with_columns(truncated=pl.col("file_key").is_in(list(truncated)))
@@ -324,13 +342,14 @@ def _route(valid: pl.DataFrame, extras: list[str]) -> dict[str, pl.DataFrame]:
 
 
 def _identity_rows(pipeline: Any, merges: pl.DataFrame) -> pl.DataFrame:
-    new = merges.select(
-        "from_user_id", "to_user_id", pl.col("event_ts").alias("merged_at"), "event_id"
-    ).cast(identity.EDGE_SCHEMA)  # type: ignore[arg-type]
+    new = merges.select("from_user_id", "to_user_id", pl.col("event_ts").alias("merged_at"), "event_id").cast(
+        identity.EDGE_SCHEMA
+    )  # type: ignore[arg-type]
     existing = pl.DataFrame(schema={**identity.EDGE_SCHEMA, "canonical_user_id": pl.String})
     if _has_rows_table(pipeline, S.T_IDENTITY):
         existing = _query(
-            pipeline, "select from_user_id, to_user_id, merged_at, event_id, canonical_user_id from {identity_map}"
+            pipeline,
+            "select from_user_id, to_user_id, merged_at, event_id, canonical_user_id from {identity_map}",
         ).cast({**identity.EDGE_SCHEMA, "canonical_user_id": pl.String})  # type: ignore[arg-type]
     resolved = identity.resolve(pl.concat([existing.select(list(identity.EDGE_SCHEMA)), new]))
     return identity.changed_rows(existing, resolved)

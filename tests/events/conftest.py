@@ -49,7 +49,9 @@ def erase(wh: Any, subject_type: str, subject_id: str) -> None:
         "create table if not exists raw_events.erased_subjects (subject_type varchar not null, "
         "subject_id varchar not null, erased_at timestamp with time zone, request_id varchar)"
     )
-    cur.execute("insert into raw_events.erased_subjects values (?, ?, now(), 'test')", [subject_type, subject_id])
+    cur.execute(
+        "insert into raw_events.erased_subjects values (?, ?, now(), 'test')", [subject_type, subject_id]
+    )
 
 
 @pytest.fixture(scope="session")

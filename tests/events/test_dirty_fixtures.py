@@ -75,7 +75,9 @@ def test_rerun_adds_nothing(dirty_loaded: Loaded) -> None:
 
 
 def test_schema_v1_and_v2_side_by_side_with_new_columns(dirty_loaded: Loaded) -> None:
-    ev = dirty_loaded.sql("select event_id, schema_version, app_version, consent, user_agent from raw_events.events")
+    ev = dirty_loaded.sql(
+        "select event_id, schema_version, app_version, consent, user_agent from raw_events.events"
+    )
     rows = {r["event_id"]: r for r in ev.iter_rows(named=True)}
     assert rows["e10"]["schema_version"] == 2 and rows["e10"]["app_version"] == "5.13.0"
     assert '"marketing":false' in rows["e10"]["consent"].replace(" ", "")
@@ -110,7 +112,9 @@ def test_pii_is_hashed_and_normalised(dirty_loaded: Loaded) -> None:
     assert h["e2"]["email_hash"] == mac("alice.smith@example.com")
     assert h["e2"]["phone_hash"] == mac("+14155550101")
     assert h["e3"]["phone_hash"] == mac("+447700900123")  # GB national, trunk 0 dropped
-    assert h["e10"]["phone_hash"] == mac("+4915123456789") and h["e10"]["email_hash"] == mac("dora@example.com")
+    assert h["e10"]["phone_hash"] == mac("+4915123456789") and h["e10"]["email_hash"] == mac(
+        "dora@example.com"
+    )
     assert h["e12"]["phone_hash"] == mac("+34612345678")  # ES has no trunk prefix
     cols = dirty_loaded.sql("select * from raw_events.events limit 0").columns
     assert "email" not in cols and "phone" not in cols

@@ -71,7 +71,10 @@ def _edges(rows: list[tuple[str, str, int]]) -> pl.DataFrame:
 def test_identity_chains_resolve_transitively() -> None:
     out = identity.resolve(_edges([("a", "b", 1), ("b", "c", 2), ("c", "d", 3), ("x", "y", 1)]))
     assert dict(out.select("from_user_id", "canonical_user_id").iter_rows()) == {
-        "a": "d", "b": "d", "c": "d", "x": "y"
+        "a": "d",
+        "b": "d",
+        "c": "d",
+        "x": "y",
     }
 
 
@@ -82,7 +85,9 @@ def test_identity_latest_merge_of_a_user_wins_and_cycles_break_at_the_oldest_edg
 
 
 def test_batches_respect_file_and_byte_limits() -> None:
-    files = pl.DataFrame({"file_key": [f"k{i}" for i in range(7)], "size_bytes": [10, 10, 50, 10, 200, 10, 10]})
+    files = pl.DataFrame(
+        {"file_key": [f"k{i}" for i in range(7)], "size_bytes": [10, 10, 50, 10, 200, 10, 10]}
+    )
     got = [b["file_key"].to_list() for b in batches(files, max_files=3, max_bytes=60)]
     assert got == [["k0", "k1"], ["k2", "k3"], ["k4"], ["k5", "k6"]]
     assert sum(len(b) for b in got) == 7
@@ -103,19 +108,27 @@ def test_parse_gives_one_reason_per_bad_line_and_keeps_line_numbers() -> None:
         '{"event_id":"x","event_type":"purchase","event_ts":"2026-01-01T00:00:00.000Z",'
         '"received_at":"2026-01-01T00:00:01.000Z","schema_version":1,"user_id":"u","revenue":1}'
     )
-    text = "\n".join([good, "{oops", good.replace('"purchase"', '"ping"'), good.replace("2026-01-01T00:00:00.000Z", "soon")])
+    text = "\n".join(
+        [
+            good,
+            "{oops",
+            good.replace('"purchase"', '"ping"'),
+            good.replace("2026-01-01T00:00:00.000Z", "soon"),
+        ]
+    )
     parsed = parse_lines([split_lines("f", (text + "\n").encode())])
     assert parsed.valid["_line_no"].to_list() == [1]
     assert parsed.dead.select("_line_no", "reason").rows() == [
-        (2, "malformed_json"), (3, "unknown_event_type:ping"), (4, "wrong_type:event_ts")
+        (2, "malformed_json"),
+        (3, "unknown_event_type:ping"),
+        (4, "wrong_type:event_ts"),
     ]
 
 
 def test_missing_pepper_is_one_line_error(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from connectors.product_events import load_events
     from roi.errors import ConfigError
     from roi.settings import Settings
-
-    from connectors.product_events import load_events
 
     with pytest.raises(ConfigError) as exc:
         Settings(pii_pepper=None).require_pepper()

@@ -92,7 +92,9 @@ def test_same_through_s3_on_moto(world: Path, moto_s3: str, tmp_path: Path, worl
     files = sorted((world / "landing").rglob("*.jsonl.gz"))
 
     def put(f: Path) -> None:
-        s3.put_object(Bucket="landing", Key=f"prod/{f.relative_to(world / 'landing').as_posix()}", Body=f.read_bytes())
+        s3.put_object(
+            Bucket="landing", Key=f"prod/{f.relative_to(world / 'landing').as_posix()}", Body=f.read_bytes()
+        )
 
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(put, files))
@@ -102,7 +104,10 @@ def test_same_through_s3_on_moto(world: Path, moto_s3: str, tmp_path: Path, worl
         s = load_events(pipe, "s3://landing/prod", PEPPER, batch_files=400)
         again = load_events(pipe, "s3://landing/prod", PEPPER, batch_files=400)
         q = "select {c} from raw_events.{t} order by all"
-        for t, c in (("events", "event_id, received_at, email_hash"), ("landing_manifest", "file_key, lines_read, loaded")):
+        for t, c in (
+            ("events", "event_id, received_at, email_hash"),
+            ("landing_manifest", "file_key, lines_read, loaded"),
+        ):
             local = world_loaded.sql(q.format(c=c, t=t))
             remote = wh.connection().cursor().sql(q.format(c=c, t=t)).pl()
             assert local.equals(remote), t
