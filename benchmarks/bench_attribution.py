@@ -184,9 +184,13 @@ def bench_files(scale: float) -> tuple[dict[str, Path], date]:
         return files, BENCH_DAY
     import polars as pl
 
-    got = bench_parquet(CACHE, days=SIM_DAYS, seed=7, scale=scale)
+    import simulator.bench_data as bench_data
+
+    # Our own cache folder, so nobody else's clean-up of .roi/bench removes it mid-run.
+    got = bench_parquet(CACHE / "attribution", days=SIM_DAYS, seed=7, scale=scale)
     day = BENCH_START + timedelta(days=SIM_DAYS - 1)
-    derived = CACHE / f"attribution_sim_d{SIM_DAYS}_s7_x{scale:g}"
+    tag = getattr(bench_data, "BENCH_VERSION", 0)
+    derived = CACHE / "attribution" / f"derived_v{tag}_d{SIM_DAYS}_s7_x{scale:g}"
     files = {"signups": derived / "signups.parquet", "touches": Path(got["touches"]), "skan": derived / "skan.parquet"}
     if not (files["signups"].exists() and files["skan"].exists()):
         derived.mkdir(parents=True, exist_ok=True)
