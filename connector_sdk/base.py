@@ -44,6 +44,7 @@ import requests
 from connector_sdk.exceptions import ConnectorConfigError, ConnectorError, InvalidRunError
 from connector_sdk.http import (
     ApiSession,
+    Decoder,
     RetryPolicy,
     SessionStats,
     Verdict,
@@ -271,8 +272,10 @@ class Connector(ABC):
             self._creds_cache = creds
         return self._creds_cache
 
-    def session(self, account_id: str | None = None, *, refreshable: bool = True) -> ApiSession:
-        """An :class:`ApiSession` throttled per (platform, account)."""
+    def session(
+        self, account_id: str | None = None, *, refreshable: bool = True, decoder: Decoder | None = None
+    ) -> ApiSession:
+        """An :class:`ApiSession` throttled per (platform, account); ``decoder`` parses accepted bodies."""
         limiter = limiter_for(self.name, account_id or "*", self.rps, self.burst) if self.rps > 0 else None
         return ApiSession(
             self.name,
@@ -281,6 +284,7 @@ class Connector(ABC):
             limiter=limiter,
             refresh_auth=self._refresh_headers if refreshable else None,
             stats=self.stats,
+            decoder=decoder,
         )
 
     def _refresh_headers(self) -> dict[str, str]:
@@ -298,8 +302,13 @@ class Connector(ABC):
         paginator: Any = None,
         data_selector: Any = None,
         headers: Mapping[str, str] | None = None,
+        decoder: Decoder | None = None,
     ) -> Any:
-        """A dlt ``RESTClient`` on this platform's base URL, sending through :meth:`session`."""
+        """A dlt ``RESTClient`` on this platform's base URL, sending through :meth:`session`.
+
+        ``decoder`` (bytes -> JSON-like) replaces the JSON parse of accepted responses, so a
+        report can be decoded straight into Arrow; dlt's paginator and data selector read it.
+        """
         from dlt.sources.helpers.rest_client.client import RESTClient
 
         with self._auth_lock:
@@ -309,7 +318,7 @@ class Connector(ABC):
             headers={**auth, **(headers or {})},
             paginator=paginator,
             data_selector=data_selector,
-            session=self.session(account_id),
+            session=self.session(account_id, decoder=decoder),
         )
 
     def paginate(
@@ -323,9 +332,14 @@ class Connector(ABC):
         params: dict[str, Any] | None = None,
         json: dict[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
+        decoder: Decoder | None = None,
     ) -> Iterator[list[Any]]:
-        """Pages of items from ``path``, to the last page (dlt paginator + our retrying session)."""
-        client = self.client(account_id, headers=headers)
+        """Pages of items from ``path``, to the last page (dlt paginator + our retrying session).
+
+        With a ``decoder`` whose result holds an Arrow array under ``data_selector``, each page is
+        a one-element list holding that array (dlt wraps non-list selections).
+        """
+        client = self.client(account_id, headers=headers, decoder=decoder)
         yield from client.paginate(
             path, method=method, params=params, json=json, paginator=paginator, data_selector=data_selector
         )
@@ -348,14 +362,19 @@ class Connector(ABC):
         return {k: (v if k.endswith("_ids") or (k.endswith("_id") and "client" not in k) else v + "x")
                 for k, v in credentials.items()}  # fmt: skip
 
-    def page_table(self, columns: Mapping[str, Sequence[Any]]) -> pa.Table:
-        """An Arrow table in ``report.schema`` from column lists (missing columns become null)."""
+    def page_table(self, columns: Mapping[str, Sequence[Any] | pa.Array]) -> pa.Table:
+        """An Arrow table in ``report.schema`` from column lists or Arrow arrays (missing become null)."""
         schema = self.report.schema
         n = len(next(iter(columns.values()))) if columns else 0
         arrays = []
         for fld in schema:
             values = columns.get(fld.name)
-            arrays.append(pa.nulls(n, fld.type) if values is None else pa.array(values, fld.type))
+            if values is None:
+                arrays.append(pa.nulls(n, fld.type))
+            elif isinstance(values, pa.Array):
+                arrays.append(values if values.type == fld.type else pc.cast(values, fld.type))
+            else:
+                arrays.append(pa.array(values, fld.type))
         return pa.Table.from_arrays(arrays, schema=schema)
 
     # -- the run ----------------------------------------------------------------------------
@@ -401,7 +420,7 @@ class Connector(ABC):
                 continue
             page = page.append_column("_row_key", row_keys(self.name, page, self.report.grain))
             page = page.append_column(
-                "_extracted_at", pa.array([extracted] * page.num_rows, EXTRACTED_AT_TYPE)
+                "_extracted_at", pa.repeat(pa.scalar(extracted, EXTRACTED_AT_TYPE), page.num_rows)
             )
             pages.append(page)
         return SliceResult(account, window, pages)
@@ -501,7 +520,7 @@ class Connector(ABC):
             return str(dlt.current.load_package_state()["load_id"])
 
         def with_meta(table: pa.Table, lid: str) -> pa.Table:
-            return table.append_column("_load_id", pa.array([lid] * table.num_rows, pa.string()))
+            return table.append_column("_load_id", pa.repeat(pa.scalar(lid, pa.string()), table.num_rows))
 
         def tombstones(lid: str) -> pa.Table:
             keys = sorted(slice_counts)
@@ -522,21 +541,26 @@ class Connector(ABC):
 
         merge_hints: Any = {"disposition": "merge", "strategy": "delete-insert"}
 
+        # The slice (merge_key) alone drives the delete: an OR with a primary key would turn
+        # dlt's delete into a nested-loop join, and its primary-key dedup window costs a sort
+        # of every pulled row. Keys are made unique in Arrow instead (:func:`_unique_rows`).
         @dlt.resource(
             name=names["current"],
             write_disposition=merge_hints,
-            primary_key="_row_key",
             merge_key=list(spec.slice_columns),
-            columns={TOMBSTONE: {"data_type": "bool", "hard_delete": True, "nullable": True}},
+            columns={
+                TOMBSTONE: {"data_type": "bool", "hard_delete": True, "nullable": True},
+                "_row_key": {"data_type": "text", "nullable": False, "unique": True},
+            },
         )
         def current() -> Iterator[pa.Table]:
             lid = load_id()
             target: pa.Schema | None = None
-            for p in pages:
-                t = with_meta(p, lid)
+            if pages:
+                # one table, not one per page: fewer files for dlt to write, normalize and copy
+                t = with_meta(_unique_rows(pa.concat_tables(pages)), lid)
                 t = t.append_column(TOMBSTONE, pa.nulls(t.num_rows, pa.bool_()))
-                if target is None:
-                    target = _keys_not_null(t.schema, (*spec.slice_columns, "_row_key"))
+                target = _keys_not_null(t.schema, (*spec.slice_columns, "_row_key"))
                 yield t.cast(target)
             if slice_counts:
                 t = tombstones(lid)  # same column order as the pages
@@ -546,9 +570,8 @@ class Connector(ABC):
 
         @dlt.resource(name=names["history"], write_disposition="append")
         def history() -> Iterator[pa.Table]:
-            lid = load_id()
-            for p in pages:
-                yield with_meta(p, lid)
+            if pages:
+                yield with_meta(pa.concat_tables(pages), load_id())
 
         @dlt.resource(name=names["slices"], write_disposition="append")
         def slices() -> Iterator[pa.Table]:
@@ -651,6 +674,16 @@ def loader(cls: type[Connector]) -> Callable[..., LoadSummary]:
         "connector (credentials, retry, page_size, max_concurrency, requests_per_second)."
     )
     return load
+
+
+def _unique_rows(table: pa.Table) -> pa.Table:
+    """``table`` with one row per ``_row_key``, the last one pulled (pages that overlapped)."""
+    keys = table.column("_row_key")
+    if pc.count_distinct(keys).as_py() == table.num_rows:
+        return table
+    indexed = table.append_column("_i", pa.array(range(table.num_rows), pa.int64()))
+    last = indexed.group_by("_row_key").aggregate([("_i", "max")]).column("_i_max")
+    return table.take(pc.sort_indices(last))
 
 
 def _keys_not_null(schema: pa.Schema, keys: Sequence[str]) -> pa.Schema:

@@ -2,25 +2,31 @@
 
 REST JSON quirks handled here: camelCase keys, int64 metrics as strings, zero or empty
 fields left out of a row entirely (so a missing ``hour`` is hour 0 and a missing
-``costMicros`` is 0), rate limits as 429 with a ``retryDelay`` duration string, expired
-access tokens as 401 UNAUTHENTICATED (refreshed once with the refresh token).
+``costMicros`` is 0), rate limits as 429 with a ``retryDelay`` duration string (retried after
+it), the daily operations quota as 429 *without* a delay (fatal: retrying cannot help before
+the quota resets), expired access tokens as 401 UNAUTHENTICATED (refreshed once).
+
+Report pages are decoded straight from the response bytes into Arrow (``pyarrow.json``, C++,
+no Python object per row) and converted column-wise; see :func:`decode_search_page`.
 """
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Iterator, Sequence
-from datetime import date
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.json as pj
 import requests
 from dlt.sources.helpers.rest_client.paginators import JSONResponseCursorPaginator
 
 from connector_sdk import Account, Connector, DateWindow, EntitySpec, ReportSpec, register
 from connector_sdk.base import loader
 from connector_sdk.exceptions import AuthenticationError
-from connector_sdk.http import Verdict, body_excerpt, cached_json, default_classifier
+from connector_sdk.http import Decoder, Verdict, body_excerpt, cached_json, default_classifier, fast_loads
 from connectors.google_ads import settings as S
 
 REPORT_SCHEMA = pa.schema(
@@ -40,6 +46,95 @@ REPORT_SCHEMA = pa.schema(
     ]
 )
 
+# One search result row as the REST API sends it (fields we read; others are ignored).
+_RESULT = pa.struct(
+    [
+        ("campaign", pa.struct([("id", pa.string())])),
+        ("adGroup", pa.struct([("id", pa.string())])),
+        ("adGroupAd", pa.struct([("ad", pa.struct([("id", pa.string())]))])),
+        ("segments", pa.struct([("date", pa.string()), ("hour", pa.int64())])),
+        (
+            "metrics",
+            pa.struct(
+                [
+                    ("impressions", pa.string()),
+                    ("clicks", pa.string()),
+                    ("costMicros", pa.string()),
+                    ("conversions", pa.float64()),
+                ]
+            ),
+        ),
+    ]
+)
+_PAGE = pa.schema([("results", pa.list_(_RESULT)), ("nextPageToken", pa.string())])
+# report column <- path in a result row, and the value a missing (zero/empty) field stands for
+_LEAVES: dict[str, tuple[tuple[str, ...], Any]] = {
+    "campaign_id": (("campaign", "id"), None),
+    "ad_group_id": (("adGroup", "id"), None),
+    "ad_id": (("adGroupAd", "ad", "id"), None),
+    "report_date": (("segments", "date"), None),
+    "report_hour": (("segments", "hour"), 0),
+    "impressions": (("metrics", "impressions"), 0),
+    "clicks": (("metrics", "clicks"), 0),
+    "cost_micros": (("metrics", "costMicros"), 0),
+    "conversions": (("metrics", "conversions"), 0.0),
+}
+
+
+def decode_search_page(body: bytes) -> dict[str, Any]:
+    """A ``googleAds:search`` page as ``{"results": <Arrow StructArray>, "nextPageToken": str|None}``.
+
+    ``pyarrow.json`` parses the bytes in C++ (one JSON object, pretty-printed or not); when a
+    field has an unexpected JSON type (a number where Google documents a string), the page is
+    parsed with orjson and Arrow infers the types instead, and :func:`results_columns` casts.
+    """
+    if not body:
+        return {"results": pa.array([], _RESULT), "nextPageToken": None}
+    try:
+        table = pj.read_json(
+            io.BytesIO(body),
+            read_options=pj.ReadOptions(block_size=len(body) + 64, use_threads=False),
+            parse_options=pj.ParseOptions(
+                explicit_schema=_PAGE, unexpected_field_behavior="ignore", newlines_in_values=True
+            ),
+        )
+    except pa.ArrowInvalid:
+        doc = fast_loads(body)
+        rows = doc.get("results") or []
+        results = pa.array(rows) if rows else pa.array([], _RESULT)
+        return {"results": results, "nextPageToken": doc.get("nextPageToken")}
+    lists = table.column("results").combine_chunks()
+    results = lists.flatten() if len(lists) else pa.array([], _RESULT)
+    token = table.column("nextPageToken")[0].as_py() if table.num_rows else None
+    return {"results": results, "nextPageToken": token}
+
+
+def _leaf(results: pa.StructArray, path: tuple[str, ...]) -> pa.Array | None:
+    arr: pa.Array = results
+    for name in path:
+        if not isinstance(arr.type, pa.StructType) or arr.type.get_field_index(name) < 0:
+            return None
+        arr = pc.struct_field(arr, name)
+    return arr
+
+
+def results_columns(results: pa.StructArray, schema: pa.Schema) -> dict[str, pa.Array]:
+    """Report columns from result rows, column-wise: int64 strings cast, omitted zeros filled."""
+    n = len(results)
+    out: dict[str, pa.Array] = {}
+    for column, (path, missing) in _LEAVES.items():
+        target = schema.field(column).type
+        arr = _leaf(results, path)
+        if arr is None:
+            arr = pa.nulls(n, target)
+        elif pa.types.is_floating(arr.type) and pa.types.is_string(target):
+            arr = pc.cast(pc.cast(arr, pa.int64()), target)  # an id that arrived as a JSON number
+        else:
+            arr = pc.cast(arr, target)
+        out[column] = pc.fill_null(arr, pa.scalar(missing, target)) if missing is not None else arr
+    return out
+
+
 _DURATION = re.compile(r"^\s*([0-9.]+)s\s*$")
 
 
@@ -56,6 +151,21 @@ def retry_delay(body: Any) -> float | None:
     except (AttributeError, KeyError, TypeError, ValueError):
         return None
     return None
+
+
+def _is_resource_exhausted(body: Any) -> bool:
+    """True for a Google error body that says RESOURCE_EXHAUSTED (status or quotaError code)."""
+    if not isinstance(body, dict) or not isinstance(body.get("error"), dict):
+        return False
+    err = body["error"]
+    if err.get("status") == "RESOURCE_EXHAUSTED":
+        return True
+    try:
+        return any(
+            "quotaError" in (e.get("errorCode") or {}) for d in err.get("details", []) for e in d.get("errors", [])
+        )
+    except (AttributeError, TypeError):
+        return False
 
 
 @register
@@ -136,13 +246,20 @@ class GoogleAdsConnector(Connector):
 
     # -- errors -----------------------------------------------------------------------------
     def classify(self, response: requests.Response) -> Verdict:
-        """429 RESOURCE_EXHAUSTED honours ``retryDelay``; 400 names the GAQL error."""
+        """429 with ``retryDelay`` waits that long; 429 RESOURCE_EXHAUSTED without one is the daily
+        quota (fatal); 400 names the GAQL error."""
         status = response.status_code
         if status == 429:
             try:
-                delay = retry_delay(cached_json(response))
+                body = cached_json(response)
             except ValueError:
-                delay = None
+                body = None
+            delay = retry_delay(body)
+            if delay is None and _is_resource_exhausted(body):
+                return Verdict.fatal(
+                    "daily API quota exhausted (HTTP 429 RESOURCE_EXHAUSTED without retryDelay); "
+                    "retry tomorrow after the quota resets (midnight Pacific)"
+                )
             return Verdict.retry("HTTP 429 RESOURCE_EXHAUSTED", delay, rate_limited=True)
         if status == 400:
             return Verdict.fatal(f"request refused (HTTP 400): {body_excerpt(response)}")
@@ -154,12 +271,13 @@ class GoogleAdsConnector(Connector):
         return default_classifier(response)
 
     # -- data -------------------------------------------------------------------------------
-    def _search(self, customer_id: str, query: str) -> Iterator[list[dict[str, Any]]]:
+    def _search(self, customer_id: str, query: str, decoder: Decoder | None = None) -> Iterator[list[Any]]:
         path = f"/{S.API_VERSION}/customers/{customer_id}/googleAds:search"
         paginator = JSONResponseCursorPaginator(cursor_path="nextPageToken", cursor_body_path="pageToken")
         yield from self.paginate(
-            customer_id, path, method="POST", json={"query": query}, paginator=paginator, data_selector="results"
-        )
+            customer_id, path, method="POST", json={"query": query}, paginator=paginator, data_selector="results",
+            decoder=decoder,
+        )  # fmt: skip
 
     def list_accounts(self) -> list[Account]:
         """Each customer id in SOURCES__GOOGLE_ADS__CUSTOMER_IDS with its currency and time zone."""
@@ -171,28 +289,18 @@ class GoogleAdsConnector(Connector):
         return accounts
 
     def fetch_report(self, account: Account, window: DateWindow) -> Iterator[pa.Table]:
-        """Ad x hour rows of one customer and window, a table per page."""
+        """Ad x hour rows of one customer and window, a table per page (decoded column-wise)."""
         query = S.REPORT_QUERY.format(first=window.first.isoformat(), last=window.last.isoformat())
-        for page in self._search(account.account_id, query):
-            n = len(page)
-            seg = [r.get("segments", {}) for r in page]
-            met = [r.get("metrics", {}) for r in page]
-            yield self.page_table(
-                {
-                    "account_id": [account.account_id] * n,
-                    "campaign_id": [str(r["campaign"]["id"]) for r in page],
-                    "ad_group_id": [str(r["adGroup"]["id"]) for r in page],
-                    "ad_id": [str(r["adGroupAd"]["ad"]["id"]) for r in page],
-                    "report_date": [date.fromisoformat(s["date"]) for s in seg],
-                    "report_hour": [int(s.get("hour", 0)) for s in seg],
-                    "currency": [account.currency] * n,
-                    "time_zone": [account.time_zone] * n,
-                    "impressions": [int(m.get("impressions", 0)) for m in met],
-                    "clicks": [int(m.get("clicks", 0)) for m in met],
-                    "cost_micros": [int(m.get("costMicros", 0)) for m in met],
-                    "conversions": [float(m.get("conversions", 0.0)) for m in met],
-                }
-            )
+        schema = self.report.schema
+        for page in self._search(account.account_id, query, decoder=decode_search_page):
+            # the decoder hands dlt's paginator one Arrow array per page instead of a list of dicts
+            results: pa.StructArray = page[0] if page else pa.array([], _RESULT)
+            n = len(results)
+            cols = results_columns(results, schema)
+            cols["account_id"] = pa.repeat(pa.scalar(account.account_id, pa.string()), n)
+            cols["currency"] = pa.repeat(pa.scalar(account.currency, pa.string()), n)
+            cols["time_zone"] = pa.repeat(pa.scalar(account.time_zone, pa.string()), n)
+            yield self.page_table(cols)
 
     def fetch_entities(self, accounts: Sequence[Account]) -> dict[str, list[dict[str, Any]]]:
         """Campaigns and ad groups of every customer (current state; history kept by scd2)."""
