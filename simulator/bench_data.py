@@ -1,7 +1,8 @@
 """Touches and sign-ups straight to Parquet for benchmarks (no JSON), cached by (days, seed, scale).
 
-The attribution benchmark needs 9 days at scale 1.0: ~6M clicks and ~1.7M views a day and
-800K sign-ups a day. They come from the same journeys as the landing files
+The attribution benchmark reads 8 days at scale 1.0: 800K sign-ups a day and, in the 7 days
+before the attributed day, ~42M clicks and ~12M views (~6M and ~1.7M a day; `Mix` is tuned
+for it). They come from the same journeys as the landing files
 (:func:`simulator.events.journeys.simulate_day`), so their shape (touch paths, windows, spam)
 is the world's; only the JSON encoding, dirt and landing layout are skipped.
 """
@@ -24,6 +25,9 @@ from simulator.events.generate import PART_SIGNUPS
 from simulator.events.journeys import Catalog, WorldCtx, simulate_day
 
 BENCH_START = date(2026, 10, 5)
+# Part of the cache key: bump it whenever the journeys or volumes change, so a cache of an
+# older world is not silently reused (2: volumes tuned to ~6M clicks and ~1.7M views a day).
+BENCH_VERSION = 2
 UTC_MS = pl.Datetime("ms", "UTC")
 TOUCH_COLUMNS = ("user_id", "touch_ts", "touch_type", "platform", "campaign_id", "ad_group_id", "ad_id",
                  "is_spam", "touch_id")  # fmt: skip
@@ -68,9 +72,9 @@ def bench_parquet(cache_dir: Path, days: int, seed: int, scale: float) -> dict[s
 
     touches: user_id, touch_ts, touch_type, platform, campaign_id, ad_group_id, ad_id, is_spam, touch_id.
     signups: user_id, signup_ts, signup_date, device_platform, country. A later call with the same
-    (days, seed, scale) returns the cached files.
+    (days, seed, scale) returns the cached files (the folder name also carries ``BENCH_VERSION``).
     """
-    folder = Path(cache_dir) / f"bench_events_d{days}_s{seed}_x{scale:g}"
+    folder = Path(cache_dir) / f"bench_events_v{BENCH_VERSION}_d{days}_s{seed}_x{scale:g}"
     paths = {"touches": folder / "touches.parquet", "signups": folder / "signups.parquet"}
     if (folder / "_DONE").exists():
         return paths

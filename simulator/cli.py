@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -44,6 +44,12 @@ def _parse_ts(value: str, option: str) -> datetime:
             f"{value!r} is not a timestamp; use e.g. 2026-10-25T12:00:00Z", param_hint=option
         ) from None
     return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+
+
+def _fail(message: str) -> NoReturn:
+    """Print ``error: <message>`` on one line (no wrapping, no traceback) and exit with code 2."""
+    console.print(f"error: {message}".replace("\n", " "), highlight=False, soft_wrap=True, markup=False)
+    raise typer.Exit(2)
 
 
 def _world_dir(world: Path) -> Path:
@@ -99,6 +105,11 @@ def serve(
         run_server(world, port, ts)
     except KeyboardInterrupt:
         console.print("stopped")
+    except FileNotFoundError as exc:  # a world generated without its ad side (or a half-deleted one)
+        _fail(f"{exc}")
+    except OSError as exc:  # port in use, or not ours to bind
+        reason = exc.strerror or str(exc)
+        _fail(f"cannot listen on 127.0.0.1:{port}: {reason}; pick another --port (0 = any free port)")
 
 
 @app.command()
@@ -118,8 +129,7 @@ def publish(
         res = do_publish(world, to, ts)
     except Exception as exc:  # S3 errors (no bucket, bad credentials) are the user's to fix
         if type(exc).__module__.startswith(("botocore", "boto3")):
-            console.print(f"error: cannot publish to {to}: {exc}".replace("\n", " "), highlight=False)
-            raise typer.Exit(2) from None
+            _fail(f"cannot publish to {to}: {exc}")
         raise
     console.print(
         f"published {res.copied} new files to {to} ({res.skipped} already there, {res.pending} not arrived yet)"

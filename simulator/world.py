@@ -15,6 +15,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from simulator.events import DirtRates, EventsConfig, generate_events
 from simulator.events.config import TAIL_MS
+from simulator.events.generate import PART_SIGNUPS
 from simulator.events.publish import PublishResult, publish
 
 __all__ = ["PublishResult", "generate_world", "publish", "read_world"]
@@ -29,9 +30,11 @@ def generate_world(
     dirt: DirtRates | None = None,
     events_config: EventsConfig | None = None,
     show_progress: bool = True,
+    part_signups: int = PART_SIGNUPS,
 ) -> None:
     """Write a world to ``out``: ``landing/``, ``landing_manifest.parquet``, ``truth/``, ``state/``, ``sim.env``,
-    ``world.json``. ``dirt`` overrides the landing files' dirt rates (default: ``DirtRates()``)."""
+    ``world.json``. ``dirt`` overrides the landing files' dirt rates (default: ``DirtRates()``);
+    ``part_signups`` is the event side's slice size (sign-ups per slice of a day; lower only in tests)."""
     if days < 1:
         raise ValueError(f"days must be at least 1, got {days}")
     if not scale > 0:
@@ -63,7 +66,9 @@ def generate_world(
                 tasks[phase] = bar.add_task(phase, total=total)
             bar.update(tasks[phase], completed=done, total=total)
 
-        counts = generate_events(out, start, days, seed, scale, cfg, progress=on_progress)
+        counts = generate_events(
+            out, start, days, seed, scale, cfg, progress=on_progress, part_signups=part_signups
+        )
     end = start + timedelta(days=days)
     start_dt = datetime(start.year, start.month, start.day, tzinfo=UTC)
     meta = {

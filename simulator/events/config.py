@@ -57,8 +57,10 @@ class Mix:
     """Daily volumes at scale 1.0 and the journey mix."""
 
     signups_per_day: float = 800_000.0
-    landings_per_day: float = 4_800_000.0  # every `landing` event, converting or not
-    mmp_touches_per_day: float = 3_600_000.0  # every mmp_touch event (clicks and views)
+    landings_per_day: float = 4_600_000.0  # every `landing` event, converting or not
+    mmp_touches_per_day: float = 4_700_000.0  # every mmp_touch event (clicks and views)
+    visitor_paid: float = 0.95  # non-converting web visitors who arrive from an ad click (the rest: direct)
+    device_view_share: float = 0.42  # non-installing MMP devices' touches that are views (the rest: clicks)
     device_split: tuple[float, float, float] = (0.45, 0.25, 0.30)  # web, android, ios sign-ups
     paid_web: float = 0.6  # web sign-ups that clicked an ad
     paid_app: float = 0.65  # app sign-ups that touched an ad

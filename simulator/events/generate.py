@@ -38,11 +38,16 @@ def generate_events(
     scale: float,
     cfg: EventsConfig | None = None,
     progress: Progress | None = None,
+    part_signups: int = PART_SIGNUPS,
 ) -> dict[str, int]:
     """Write ``out/landing/events/...``, ``out/landing_manifest.parquet`` and ``out/truth/*`` (event side).
 
-    Returns counts (events per type, lines, files) for the caller's summary.
+    A day is drawn in slices of at most ``part_signups`` sign-ups (memory bound); tests lower it
+    to get a multi-slice world at a small scale. Returns counts (events per type, lines, files)
+    for the caller's summary.
     """
+    if part_signups < 1:
+        raise ValueError(f"part_signups must be at least 1, got {part_signups}")
     cfg = cfg or EventsConfig()
     progress = progress or _noop
     ctx = WorldCtx(
@@ -59,7 +64,7 @@ def generate_events(
     }
     counts: dict[str, int] = {}
     # slices of at most ~80K sign-ups keep a scale-1.0 day inside a few GB
-    parts = max(1, math.ceil(scale * cfg.mix.signups_per_day / PART_SIGNUPS))
+    parts = max(1, math.ceil(scale * cfg.mix.signups_per_day / part_signups))
     steps = days * parts
     for d in range(days):
         v2_share = cfg.dirt.schema_v2_final * (d + 1) / days

@@ -531,7 +531,7 @@ def simulate_day(ctx: WorldCtx, d: int, part: int = 0, parts: int = 1) -> DayOut
     v_n = len(vk)
     v_pid = np.repeat(np.arange(v_n), vk)
     vm = len(v_pid)
-    v_paid = (rng.random(v_n) < 0.8)[v_pid]
+    v_paid = (rng.random(v_n) < mix.visitor_paid)[v_pid]
     v_ci = np.where(
         rng.random(vm) < 0.6, np.repeat(cat.pick(rng, cat.web_pool, v_n), vk), cat.pick(rng, cat.web_pool, vm)
     )
@@ -558,7 +558,7 @@ def simulate_day(ctx: WorldCtx, d: int, part: int = 0, parts: int = 1) -> DayOut
     d_ts = np.repeat(_diurnal(rng, day0, d_n), dk) - _group_rank(dk) * rng.integers(
         MINUTE_MS, 6 * HOUR_MS, dm
     )
-    d_view = rng.random(dm) < 0.55
+    d_view = rng.random(dm) < mix.device_view_share
     d_spam = np.zeros(dm, dtype=bool)
     dburst = np.flatnonzero(rng.random(d_n) < cfg.dirt.spam_burst)
     dbk = rng.integers(6, 11, len(dburst))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import socket
 from datetime import date
 from pathlib import Path
 
@@ -12,6 +13,9 @@ import polars as pl
 from typer.testing import CliRunner
 
 from simulator.cli import app
+from simulator.events import EventsConfig
+from simulator.events.generate import generate_events
+from simulator.events.journeys import WorldCtx, day_signup_count
 from simulator.world import generate_world
 
 
@@ -45,6 +49,27 @@ def test_same_seed_and_args_give_byte_identical_worlds(tmp_path: Path) -> None:
         assert required in fa, required
     assert fa == fb  # every file, byte for byte, and every landing file's mtime
     assert fa["truth/signups.parquet"] != fc["truth/signups.parquet"]  # the seed matters
+
+
+def test_multi_slice_generation_is_byte_identical_and_keeps_the_day_totals(tmp_path: Path) -> None:
+    # Scale 0.001 is ~800 sign-ups a day; 250 a slice draws each day in 4 independent slices,
+    # the code path a scale-1.0 day takes with its 80K-sign-up slices.
+    start = date(2026, 10, 24)
+    steps: set[int] = set()
+
+    def progress(phase: str, done: int, total: int) -> None:
+        if phase == "journeys":
+            steps.add(total)
+
+    for out in (tmp_path / "a", tmp_path / "b"):
+        generate_events(out, start, 2, 11, 0.001, part_signups=250, progress=progress)
+    assert steps == {8}  # 2 days x 4 slices
+    fa, fb = _fingerprint(tmp_path / "a"), _fingerprint(tmp_path / "b")
+    assert len(fa) > 50 and fa == fb
+    ctx = WorldCtx(11, 0.001, start, 2, EventsConfig(), catalog=None)  # type: ignore[arg-type]
+    # the slices split each day's sign-ups exactly: one canonical user per person
+    expected = sum(sum(day_signup_count(ctx, d)) for d in range(2))
+    assert pl.read_parquet(tmp_path / "a/truth/signups.parquet").height == expected
 
 
 def test_world_crossing_dst_has_every_utc_hour(events_world: Path) -> None:
@@ -104,3 +129,26 @@ def test_cli_publish_bad_timestamp(events_world: Path, tmp_path: Path) -> None:
         app, ["publish", "--world", str(events_world), "--to", str(tmp_path), "--until", "soon"]
     )
     assert res.exit_code == 2 and "timestamp" in res.output
+
+
+def _one_line_error(res: object) -> str:
+    out = res.output.strip()  # type: ignore[attr-defined]
+    assert res.exit_code == 2, out  # type: ignore[attr-defined]
+    assert "Traceback" not in out and "\n" not in out and out.startswith("error: "), out
+    return out
+
+
+def test_cli_serve_world_without_ad_state_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    (tmp_path / "world.json").write_text("{}\n")  # an event-only or half-deleted world
+    res = CliRunner().invoke(app, ["serve", "--world", str(tmp_path), "--port", "0"])
+    assert "no ad state" in _one_line_error(res)
+
+
+def test_cli_serve_port_in_use_is_one_line_and_exit_2(events_world: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        res = CliRunner().invoke(app, ["serve", "--world", str(events_world), "--port", str(port)])
+    msg = _one_line_error(res)
+    assert f"127.0.0.1:{port}" in msg and "--port" in msg
