@@ -1,0 +1,86 @@
+"""Slice semantics without a simulator: vanished rows and slices disappear, hourly dates in the
+account's zone (across a DST change), and a backfill leaves incremental state alone."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from connector_sdk import Account
+from connector_sdk.testing import _pipeline, read_rows
+from tests.connectors.fakes import FakeConnector
+
+D1, D2, D3 = date(2026, 10, 23), date(2026, 10, 24), date(2026, 10, 25)
+AT = datetime(2026, 10, 25, 12, tzinfo=UTC)
+
+
+def _run(pipe: Any, data: dict[tuple[str, date], list[tuple[str, float]]], mode: str, at: datetime,
+         start: date | None = None, end: date | None = None) -> FakeConnector:  # fmt: skip
+    conn = FakeConnector(lookback_days=2)
+    conn.data = data
+    conn.load(pipe, mode=mode, logical_time=at, start=start, end=end)
+    return conn
+
+
+def _current(pipe: Any) -> list[tuple[Any, ...]]:
+    return read_rows(pipe, "fake_ads__items", ["report_date", "item_id", "spend"])
+
+
+def test_vanished_row_and_vanished_slice_are_removed(tmp_path: Path) -> None:
+    """Pull 1 has rows x, y on D1 and z on D2; pull 2 returns only x (changed) on D1 and nothing on D2."""
+    pipe = _pipeline(tmp_path, "v")
+    _run(pipe, {("a1", D1): [("x", 1.0), ("y", 2.0)], ("a1", D2): [("z", 3.0)]}, "lookback", AT)
+    before = _current(pipe)
+    assert before == [(D1, "x", 1.0), (D1, "y", 2.0), (D2, "z", 3.0)]  # both existed
+
+    _run(pipe, {("a1", D1): [("x", 1.5)]}, "lookback", AT)
+    assert _current(pipe) == [(D1, "x", 1.5)]  # y (vanished row) and all of D2 (vanished slice) gone
+    # every pull stays in history, and the slice log records D2's empty second pull
+    hist = read_rows(pipe, "fake_ads__items_history", ["report_date", "item_id", "spend"])
+    assert hist == sorted([*before, (D1, "x", 1.5)])
+    log = read_rows(pipe, "fake_ads__slices", ["report_date", "row_count", "_load_id"])
+    d2 = [(n) for d, n, _ in log if d == D2]
+    assert sorted(d2) == [0, 1]
+
+
+@pytest.mark.parametrize(
+    ("tz", "at", "expected"),
+    [
+        ("UTC", datetime(2026, 10, 25, 12, tzinfo=UTC), [D2, D3]),
+        # Berlin leaves summer time on 2026-10-25: 22:30 UTC is 23:30 CET, still the 25th
+        ("Europe/Berlin", datetime(2026, 10, 25, 22, 30, tzinfo=UTC), [D2, D3]),
+        # ... and 23:30 UTC is already the 26th there
+        ("Europe/Berlin", datetime(2026, 10, 25, 23, 30, tzinfo=UTC), [D3, date(2026, 10, 26)]),
+        # Los Angeles is 7 h behind: 05:00 UTC on the 25th is the evening of the 24th
+        ("America/Los_Angeles", datetime(2026, 10, 25, 5, tzinfo=UTC), [D1, D2]),
+        # Sydney enters summer time on 2026-10-04 (UTC+11): 13:30 UTC on the 3rd is 23:30 on the 3rd
+        ("Australia/Sydney", datetime(2026, 10, 3, 13, 30, tzinfo=UTC), [date(2026, 10, 2), date(2026, 10, 3)]),
+    ],
+)
+def test_hourly_pulls_today_and_yesterday_in_account_zone(tz: str, at: datetime, expected: list[date]) -> None:
+    """An hourly run requests exactly yesterday and today as the account's clock sees them."""
+    conn = FakeConnector()
+    conn.accounts = (Account("a1", tz),)
+    conn.extract("hourly", at)
+    assert sorted(d for _, w in conn.windows for d in w.dates()) == expected
+
+
+def test_backfill_leaves_incremental_state_untouched(tmp_path: Path) -> None:
+    """After an hourly run, a backfill of older dates moves neither dlt state nor the newer slices."""
+    pipe = _pipeline(tmp_path, "b")
+    data = {("a1", D2): [("p", 1.0)], ("a1", D3): [("q", 2.0)], ("a1", date(2026, 10, 1)): [("old", 9.0)]}
+    _run(pipe, data, "hourly", AT)
+    state_before = dict(pipe.state["sources"]["fake_ads"])
+    assert state_before["last_logical_time"] == AT.isoformat()
+    current_before = _current(pipe)
+
+    later = datetime(2026, 10, 27, tzinfo=UTC)
+    conn = _run(pipe, data, "backfill", later, date(2026, 10, 1), date(2026, 10, 2))
+    assert sorted(d for _, w in conn.windows for d in w.dates()) == [date(2026, 10, 1), date(2026, 10, 2)]
+    assert dict(pipe.state["sources"]["fake_ads"]) == state_before  # incremental state unchanged
+    assert _current(pipe) == sorted([*current_before, (date(2026, 10, 1), "old", 9.0)])
+    modes = read_rows(pipe, "fake_ads__slices", ["report_date", "mode"])
+    assert {m for d, m in modes if d >= D2} == {"hourly"}  # the hourly slices keep their latest pull
