@@ -104,9 +104,15 @@ def eligible_touches(
     # Sign-ups are few and touches many: a set-membership filter on the user id lets the
     # Parquet reader drop other users' touches before decoding their remaining (string)
     # columns, and is much cheaper than probing a hash join with every touch.
-    users = s.get_column("user_id").unique().implode()
+    # The key range goes first: a comparison with literals is evaluated inside the Parquet
+    # decoder (DuckDB pushes the same min/max join filter into its scan), so touches of users
+    # outside the range are skipped before their strings are materialised. Same rows either way.
+    user_col = s.get_column("user_id")
+    users = user_col.unique().implode()
+    lo_user, hi_user = user_col.min(), user_col.max()
     t = _utc_naive(_lazy(touches).select(TOUCH_COLUMNS), "touch_ts")
     t = t.filter(
+        pl.col("user_id").is_between(pl.lit(lo_user, pl.String), pl.lit(hi_user, pl.String)),
         pl.col("user_id").is_in(users),
         pl.col("touch_ts").is_between(lo - config.max_window, hi, closed="left"),
         ~pl.col("is_spam").fill_null(False),
@@ -169,7 +175,9 @@ def _credit_rows(pairs: pl.LazyFrame, config: AttributionConfig) -> pl.LazyFrame
         # Relative to the group's most recent touch, so the largest weight is 1 and nothing underflows.
         rel = pl.col("age").dt.total_microseconds() - pl.col("age").dt.total_microseconds().min().over("_sidx")
         w = pl.lit(2.0).pow(-rel.cast(pl.Float64) / hl_us)
-        return pairs.with_columns(w.alias("_w")).with_columns(
+        # Float sums depend on order: sort by time (touches at one instant weigh the same) so
+        # every run adds the same numbers in the same order and gives bit-identical credits.
+        return pairs.sort("_sidx", "touch_ts").with_columns(w.alias("_w")).with_columns(
             (pl.col("_w") / pl.col("_w").sum().over("_sidx")).alias("credit")
         ).drop("_w")
     # position_based: only the first and last positions of the journey matter. Journey order
@@ -226,8 +234,9 @@ def allocate_skan(
     ``unattributed``: when N > P shares are scaled down to the pool; when N < P the rest stays
     unattributed. Per sign-up the credits sum to 1 and per day the modeled total is min(N, P).
     """
+    # Rounded so that the order in which fractional credits were summed cannot change a bit.
     credited = deterministic_ios.group_by("signup_date", "platform", "campaign_id").agg(
-        pl.col("credit").sum().alias("_det")
+        pl.col("credit").sum().round(9).alias("_det")
     )
     net = (
         _lazy(skan)
@@ -242,7 +251,11 @@ def allocate_skan(
         .select("signup_date", "platform", "campaign_id", "_net")
     )
     pool_size = ios_pool.group_by("signup_date").agg(pl.len().cast(pl.Float64).alias("_p"))
-    totals = net.group_by("signup_date").agg(pl.col("_net").sum().alias("_n")).join(
+    totals = (
+        net.sort("signup_date", "platform", "campaign_id")
+        .group_by("signup_date")
+        .agg(pl.col("_net").sum().round(9).alias("_n"))
+    ).join(
         pool_size, on="signup_date", how="inner"
     )
     shares = net.join(totals, on="signup_date", how="inner").select(

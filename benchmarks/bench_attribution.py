@@ -311,6 +311,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--models", default=",".join(MODELS))
+    parser.add_argument("--with-asof", action="store_true", help="also time DuckDB's two-ASOF-join variant (slow)")
     parser.add_argument("--repeat", type=int, default=1, help="runs per engine (interleaved); the best counts")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -330,7 +331,7 @@ def main() -> None:
         raise SystemExit(f"error: unknown model(s) {', '.join(bad)}; choose from {', '.join(MODELS)}")
     console = Console(width=120)
     # last_touch:no_skan = exactly the rules of the DuckDB SQL (the like-for-like ratio).
-    names = ["duckdb_window", "duckdb_asof", "last_touch:no_skan", *models]
+    names = ["duckdb_window", *(["duckdb_asof"] if args.with_asof else []), "last_touch:no_skan", *models]
     best: dict[str, dict[str, Any]] = {}
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("preparing bench Parquet", total=len(names) * args.repeat + 1)
