@@ -24,9 +24,20 @@ class Settings(BaseSettings):
 
     warehouse: Literal["duckdb", "snowflake"] = "duckdb"
     duckdb_path: Path = Path(".roi/warehouse.duckdb")
+    # The embedded warehouse shares the machine with Polars and dlt: cap DuckDB's buffer pool.
+    duckdb_memory_limit: str = "3GB"
     landing_url: str = ".roi/landing"
     pii_pepper: SecretStr | None = None
     api_base_url: str | None = None
+
+    @field_validator("duckdb_memory_limit")
+    @classmethod
+    def _memory(cls, v: str) -> str:
+        import re
+
+        if not re.fullmatch(r"\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)", v.strip(), flags=re.IGNORECASE):
+            raise ValueError("must be a size such as 3GB or 512MB")
+        return v.strip()
 
     @field_validator("api_base_url")
     @classmethod

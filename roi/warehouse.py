@@ -119,6 +119,9 @@ class Warehouse:
 
                     self.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
                     self._duckdb = duckdb.connect(str(self.duckdb_path))
+                    # A SET (not a connect-time config) so dbt-duckdb, which opens the same
+                    # file in this process with its own config, still maps to this instance.
+                    self._duckdb.execute(f"set memory_limit = '{self.settings.duckdb_memory_limit}'")
                 return self._duckdb
         import snowflake.connector
 
