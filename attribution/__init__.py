@@ -5,7 +5,13 @@ connection passed in by the caller.
 """
 
 from attribution.config import AttributionConfig, load_config
-from attribution.engine import allocate_skan, attribute, deterministic_credit, eligible_touches
+from attribution.engine import (
+    allocate_skan,
+    attribute,
+    attribute_batches,
+    deterministic_credit,
+    eligible_touches,
+)
 from attribution.errors import ConfigError
 
 __all__ = [
@@ -13,6 +19,7 @@ __all__ = [
     "ConfigError",
     "allocate_skan",
     "attribute",
+    "attribute_batches",
     "deterministic_credit",
     "eligible_touches",
     "load_config",

@@ -20,6 +20,7 @@ of days, so callers can run days in parallel. No per-row Python.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta
 
 import polars as pl
@@ -217,12 +218,8 @@ def _credit_rows(pairs: pl.LazyFrame, config: AttributionConfig) -> pl.LazyFrame
     )
 
 
-def allocate_skan(
-    ios_pool: pl.LazyFrame,
-    deterministic_ios: pl.LazyFrame,
-    skan: Frame,
-) -> pl.LazyFrame:
-    """SKAdNetwork modeling for iOS sign-ups that have no user-level touch.
+def skan_shares(ios_pool: pl.LazyFrame, deterministic_ios: pl.LazyFrame, skan: Frame) -> pl.DataFrame:
+    """Per day and campaign, the SKAN-modeled credit each pool sign-up of that day receives.
 
     ``ios_pool``: signup_id, signup_date of iOS sign-ups left unattributed (the pool).
     ``deterministic_ios``: signup_date, platform, campaign_id, credit of deterministic rows of
@@ -230,9 +227,9 @@ def allocate_skan(
 
     Per day, each campaign's net postbacks = max(0, SKAN sign-ups − deterministic iOS credit
     already given to it). With N = Σ net and P = pool size, every pool sign-up gets
-    ``net / max(N, P)`` of credit per campaign (``skan_modeled``) and ``max(0, 1 − N/P)``
-    ``unattributed``: when N > P shares are scaled down to the pool; when N < P the rest stays
-    unattributed. Per sign-up the credits sum to 1 and per day the modeled total is min(N, P).
+    ``net / max(N, P)`` of credit per campaign: when N > P shares are scaled down to the
+    pool; when N < P the rest, ``max(0, 1 − N/P)``, stays unattributed (:func:`skan_remainder`).
+    Columns: signup_date, platform, campaign_id, credit (a small frame: days × campaigns).
     """
     # Rounded so that the order in which fractional credits were summed cannot change a bit.
     credited = deterministic_ios.group_by("signup_date", "platform", "campaign_id").agg(
@@ -255,27 +252,28 @@ def allocate_skan(
         net.sort("signup_date", "platform", "campaign_id")
         .group_by("signup_date")
         .agg(pl.col("_net").sum().round(9).alias("_n"))
-    ).join(
-        pool_size, on="signup_date", how="inner"
-    )
-    shares = net.join(totals, on="signup_date", how="inner").select(
-        "signup_date",
-        "platform",
-        "campaign_id",
-        (pl.col("_net") / pl.max_horizontal("_n", "_p")).alias("credit"),
-    )
-    modeled = ios_pool.join(shares, on="signup_date", how="inner").with_columns(
-        pl.lit(None, pl.String).alias("touch_id"), pl.lit(METHOD_SKAN).alias("method")
-    )
-    remainder = (
-        ios_pool.join(totals, on="signup_date", how="left")
-        .with_columns(
-            pl.when(pl.col("_n").is_null())
-            .then(1.0)
-            .otherwise(((pl.col("_p") - pl.col("_n")) / pl.col("_p")).clip(lower_bound=0.0))
-            .alias("credit")
+    ).join(pool_size, on="signup_date", how="inner")
+    return (
+        net.join(totals, on="signup_date", how="inner")
+        .select(
+            "signup_date",
+            "platform",
+            "campaign_id",
+            (pl.col("_net") / pl.max_horizontal("_n", "_p")).alias("credit"),
         )
-        .filter(pl.col("credit") > 0)
+        .sort("signup_date", "platform", "campaign_id")
+        .collect()
+    )
+
+
+def skan_remainder(ios_pool: pl.LazyFrame, shares: pl.DataFrame) -> pl.LazyFrame:
+    """The ``unattributed`` row of each pool sign-up: 1 − its modeled credit (none when that is 0)."""
+    modeled = shares.lazy().group_by("signup_date").agg(pl.col("credit").sum().alias("_m"))
+    return (
+        ios_pool.join(modeled, on="signup_date", how="left")
+        .with_columns((1.0 - pl.col("_m").fill_null(0.0)).alias("credit"))
+        # Below float noise the pool was fully allocated (N >= P): no remainder row.
+        .filter(pl.col("credit") > 1e-9)
         .select(
             "signup_id",
             "signup_date",
@@ -286,8 +284,29 @@ def allocate_skan(
             pl.lit(METHOD_UNATTRIBUTED).alias("method"),
         )
     )
-    cols = ["signup_id", "signup_date", "touch_id", "platform", "campaign_id", "credit", "method"]
-    return pl.concat([modeled.select(cols), remainder.select(cols)])
+
+
+def skan_modeled_rows(ios_pool: pl.LazyFrame, shares: pl.DataFrame) -> pl.LazyFrame:
+    """The ``skan_modeled`` rows: every pool sign-up × every campaign with a share that day."""
+    return ios_pool.join(shares.lazy(), on="signup_date", how="inner").select(
+        "signup_id",
+        "signup_date",
+        pl.lit(None, pl.String).alias("touch_id"),
+        "platform",
+        "campaign_id",
+        "credit",
+        pl.lit(METHOD_SKAN).alias("method"),
+    )
+
+
+def allocate_skan(ios_pool: pl.LazyFrame, deterministic_ios: pl.LazyFrame, skan: Frame) -> pl.LazyFrame:
+    """SKAdNetwork modeling for iOS sign-ups without a user-level touch (see :func:`skan_shares`).
+
+    Every pool sign-up gets ``skan_modeled`` rows and, when the postbacks fall short, one
+    ``unattributed`` row; its credits sum to 1 and per day the modeled total is min(N, P).
+    """
+    shares = skan_shares(ios_pool, deterministic_ios, skan)
+    return pl.concat([skan_modeled_rows(ios_pool, shares), skan_remainder(ios_pool, shares)])
 
 
 def deterministic_credit(pairs: pl.LazyFrame, config: AttributionConfig) -> pl.LazyFrame:
@@ -305,7 +324,20 @@ def deterministic_credit(pairs: pl.LazyFrame, config: AttributionConfig) -> pl.L
     )
 
 
-def attribute(
+_COLS = ["signup_id", "signup_date", "touch_id", "platform", "campaign_id", "credit", "method"]
+
+
+def _finish(frame: pl.LazyFrame, config: AttributionConfig, run_id: str) -> pl.LazyFrame:
+    out = frame.select(_COLS).select(
+        pl.lit(run_id).alias("attribution_run_id"),
+        pl.lit(config.attribution_version).alias("attribution_version"),
+        pl.lit(config.model).alias("model"),
+        *_COLS,
+    )
+    return out.cast(OUTPUT_SCHEMA)  # type: ignore[arg-type]
+
+
+def attribute_batches(
     signups: Frame,
     touches: Frame,
     config: AttributionConfig,
@@ -314,16 +346,14 @@ def attribute(
     *,
     skan: Frame | None = None,
     run_id: str = "",
-    sort: bool = True,
-) -> pl.DataFrame:
-    """Attribute the sign-ups whose ``signup_date`` is in [start_date, end_date] (one day if no end).
+    batch_rows: int = 2_000_000,
+) -> Iterator[pl.DataFrame]:
+    """:func:`attribute`'s rows as a sequence of frames of at most about ``batch_rows`` rows.
 
-    ``touches`` may hold any range (a lazy ``scan_parquet`` of billions of rows is fine: the
-    join with the days' sign-ups streams); only touches within the longest window before the
-    days are read. Returns one row per (sign-up, credited touch) with ``OUTPUT_SCHEMA``
-    columns and credit summing to 1 per sign-up. The rows are the same for the same inputs
-    whatever ``sort`` says; ``sort=True`` also fixes their order (by ``SORT_KEYS``), which
-    costs a multi-column string sort: writers that do not care about order pass ``False``.
+    The first frame holds the deterministic and unattributed rows; SKAN-modeled rows follow
+    in batches of pool sign-ups. Modeling gives every pool sign-up one row per campaign with
+    net postbacks (at scale 1.0 some 200K sign-ups × 250 campaigns a day), so writers should
+    stream these batches instead of holding them all at once.
     """
     end = start_date if end_date is None else end_date
     if end < start_date:
@@ -339,13 +369,15 @@ def attribute(
     pairs = eligible_touches(s, touches, config, start_date, end).collect(engine="streaming")
     det = deterministic_credit(pairs.lazy(), config).collect()
     unattributed = s.join(det.lazy().select("signup_id").unique(), on="signup_id", how="anti")
-    cols = ["signup_id", "signup_date", "touch_id", "platform", "campaign_id", "credit", "method"]
     parts: list[pl.LazyFrame] = [det.lazy()]
+    pool: pl.DataFrame | None = None
+    shares: pl.DataFrame | None = None
     if config.skan_enabled and skan is not None:
         ios = pl.col("device_platform") == "ios"
-        pool = unattributed.filter(ios).select("signup_id", "signup_date")
+        pool = unattributed.filter(ios).select("signup_id", "signup_date").collect()
         det_ios = det.lazy().join(s.filter(ios).select("signup_id"), on="signup_id", how="semi")
-        parts.append(allocate_skan(pool, det_ios, skan))
+        shares = skan_shares(pool.lazy(), det_ios, skan)
+        parts.append(skan_remainder(pool.lazy(), shares))
         unattributed = unattributed.filter(~ios)
     parts.append(
         unattributed.select(
@@ -358,13 +390,36 @@ def attribute(
             pl.lit(METHOD_UNATTRIBUTED).alias("method"),
         )
     )
-    out = pl.concat([p.select(cols) for p in parts]).select(
-        pl.lit(run_id).alias("attribution_run_id"),
-        pl.lit(config.attribution_version).alias("attribution_version"),
-        pl.lit(config.model).alias("model"),
-        *cols,
-    )
-    out = out.cast(OUTPUT_SCHEMA)  # type: ignore[arg-type]
-    if sort:
-        out = out.sort(list(SORT_KEYS), nulls_last=True)
-    return out.collect()
+    yield _finish(pl.concat([p.select(_COLS) for p in parts]), config, run_id).collect()
+    if pool is None or shares is None or shares.height == 0 or pool.height == 0:
+        return
+    per_day = shares.group_by("signup_date").len().select(pl.col("len").max()).item()
+    step = max(1, batch_rows // max(1, per_day))
+    for offset in range(0, pool.height, step):
+        chunk = pool.slice(offset, step).lazy()
+        yield _finish(skan_modeled_rows(chunk, shares), config, run_id).collect()
+
+
+def attribute(
+    signups: Frame,
+    touches: Frame,
+    config: AttributionConfig,
+    start_date: date,
+    end_date: date | None = None,
+    *,
+    skan: Frame | None = None,
+    run_id: str = "",
+    sort: bool = True,
+) -> pl.DataFrame:
+    """Attribute the sign-ups whose ``signup_date`` is in [start_date, end_date] (one day if no end).
+
+    ``touches`` may hold any range (a lazy ``scan_parquet`` of billions of rows is fine: the
+    pass over them streams); only touches within the longest window before the days are
+    read. Returns one row per (sign-up, credited touch or modeled campaign) with
+    ``OUTPUT_SCHEMA`` columns and credit summing to 1 per sign-up. The rows are the same for
+    the same inputs whatever ``sort`` says; ``sort=True`` also fixes their order (by
+    ``SORT_KEYS``). For large SKAN pools prefer :func:`attribute_batches`.
+    """
+    frames = list(attribute_batches(signups, touches, config, start_date, end_date, skan=skan, run_id=run_id))
+    out = pl.concat(frames) if len(frames) > 1 else frames[0]
+    return out.sort(list(SORT_KEYS), nulls_last=True) if sort else out

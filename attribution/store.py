@@ -15,9 +15,9 @@ moving an Arrow table in and out, is :func:`_fetch_arrow` / :func:`_insert_arrow
 
 from __future__ import annotations
 
-import time
 import uuid
-from dataclasses import asdict, dataclass
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,7 @@ import polars as pl
 import pyarrow as pa
 
 from attribution.config import AttributionConfig, load_config
-from attribution.engine import OUTPUT_SCHEMA, attribute
+from attribution.engine import OUTPUT_SCHEMA, attribute_batches
 from attribution.errors import AttributionInputError
 
 FACT_TABLE = "analytics.fact_attribution"
@@ -155,25 +155,48 @@ def ensure_tables(con: Any) -> None:
     cur.execute(f"CREATE TABLE IF NOT EXISTS {RUNS_TABLE} (\n    {runs})")
 
 
-def write_attribution(con: Any, rows: pl.DataFrame, summary: RunSummary) -> None:
-    """Replace the version's rows for the run's sign-up dates, append history and the run, atomically."""
+def write_attribution(
+    con: Any, rows: pl.DataFrame | Iterable[pl.DataFrame], summary: RunSummary
+) -> RunSummary:
+    """Replace the version's rows for the run's sign-up dates, append history and the run, atomically.
+
+    ``rows`` may be one frame or the batches of :func:`attribution.attribute_batches`; each
+    batch goes in via Arrow as it comes. The run row gets the counted ``rows_out``, credit
+    per method and ``finished_at``; the completed summary is returned.
+    """
     ensure_tables(con)
-    data = rows.select(list(OUTPUT_SCHEMA)).to_arrow()
-    run_row = pa.Table.from_pylist([asdict(summary)])
+    batches = [rows] if isinstance(rows, pl.DataFrame) else rows
     cur = _cursor(con)
+    n_rows = 0
+    by_method: dict[str, float] = {}
     cur.execute("BEGIN TRANSACTION")
     try:
         cur.execute(
             f"DELETE FROM {FACT_TABLE} WHERE attribution_version = {_sql_str(summary.attribution_version)}"
             f" AND signup_date BETWEEN {_sql_date(summary.start_date)} AND {_sql_date(summary.end_date)}"
         )
-        _insert_arrow(cur, FACT_TABLE, data)
-        _insert_arrow(cur, HISTORY_TABLE, data)
-        _insert_arrow(cur, RUNS_TABLE, run_row)
+        for batch in batches:
+            data = batch.select(list(OUTPUT_SCHEMA)).to_arrow()
+            _insert_arrow(cur, FACT_TABLE, data)
+            _insert_arrow(cur, HISTORY_TABLE, data)
+            n_rows += batch.height
+            for method, credit in batch.group_by("method").agg(pl.col("credit").sum()).iter_rows():
+                by_method[method] = by_method.get(method, 0.0) + float(credit)
+        done = replace(
+            summary,
+            rows_out=n_rows,
+            deterministic_credit=by_method.get("deterministic", 0.0),
+            skan_modeled_credit=by_method.get("skan_modeled", 0.0),
+            unattributed_credit=by_method.get("unattributed", 0.0),
+            # Audit time only (never decides what data a run takes), so the wall clock is fine.
+            finished_at=max(summary.started_at, datetime.now(UTC).replace(tzinfo=None)),
+        )
+        _insert_arrow(cur, RUNS_TABLE, pa.Table.from_pylist([asdict(done)]))
         cur.execute("COMMIT")
     except BaseException:
         cur.execute("ROLLBACK")
         raise
+    return done
 
 
 @dataclass(frozen=True)
@@ -266,14 +289,12 @@ def run_attribution(
         raise AttributionInputError(f"end date {end_date} is before start date {start_date}")
     config = load_config(config_path)
     started_at = datetime.now(UTC).replace(tzinfo=None)
-    t0 = time.monotonic()
     run = run_id or f"attr-{started_at:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
     ensure_tables(con)
     inputs = read_inputs(con, start_date, end_date, config)
-    rows = attribute(
-        inputs.signups, inputs.touches, config, start_date, end_date, skan=inputs.skan, run_id=run, sort=False
+    batches = attribute_batches(
+        inputs.signups, inputs.touches, config, start_date, end_date, skan=inputs.skan, run_id=run
     )
-    by_method = dict(rows.group_by("method").agg(pl.col("credit").sum()).iter_rows())
     summary = RunSummary(
         attribution_run_id=run,
         attribution_version=config.attribution_version,
@@ -288,13 +309,11 @@ def run_attribution(
         max_touch_load_id=_max_str(inputs.touches, "_load_id"),
         max_signup_ts=_max_ts(inputs.signups, "signup_ts"),
         max_touch_ts=_max_ts(inputs.touches, "touch_ts"),
-        rows_out=rows.height,
-        deterministic_credit=float(by_method.get("deterministic", 0.0)),
-        skan_modeled_credit=float(by_method.get("skan_modeled", 0.0)),
-        unattributed_credit=float(by_method.get("unattributed", 0.0)),
+        rows_out=0,
+        deterministic_credit=0.0,
+        skan_modeled_credit=0.0,
+        unattributed_credit=0.0,
         started_at=started_at,
-        # Wall-clock duration added to the start, so the audit row never goes backwards.
-        finished_at=started_at + timedelta(seconds=time.monotonic() - t0),
+        finished_at=started_at,
     )
-    write_attribution(con, rows, summary)
-    return summary
+    return write_attribution(con, batches, summary)

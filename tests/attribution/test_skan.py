@@ -119,3 +119,17 @@ def test_skan_disabled_or_absent_keeps_ios_unattributed() -> None:
     off = attribute(su, tt, load_config().__class__.from_mapping({"name": "x", "skan": {"enabled": False}}), DAY, skan=sk)
     assert set(off["method"]) == {"unattributed"}
     assert set(attribute(su, tt, load_config(), DAY)["method"]) == {"unattributed"}
+
+
+def test_batches_hold_the_same_rows_as_one_frame() -> None:
+    from attribution import attribute_batches
+
+    su, tt = ios_day(n_pool=25, n_det=3)
+    sk = skan(*[("meta_ads", f"m{i}", 2) for i in range(6)])
+    whole = attribute(su, tt, load_config("linear_v1"), DAY, skan=sk)
+    batches = list(attribute_batches(su, tt, load_config("linear_v1"), DAY, skan=sk, batch_rows=24))
+    assert len(batches) > 3 and all(b.height <= 30 for b in batches[1:])
+    assert pl.concat(batches).sort(whole.columns[3:], nulls_last=True).select(whole.columns).equals(
+        whole.sort(whole.columns[3:], nulls_last=True)
+    )
+    assert_credit_sums_to_one(pl.concat(batches))
