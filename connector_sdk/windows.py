@@ -62,7 +62,11 @@ def report_dates(
     """The report dates (in ``tz``) a run pulls for one account.
 
     - ``hourly``: today and yesterday (late data and the partial current day).
-    - ``lookback``: today and the ``lookback_days`` days before it (the restatement window).
+    - ``lookback``: today and the ``lookback_days + 1`` days before it. A platform restates a
+      day for ``lookback_days`` after the day *ends*, so a daily lookback at local time t
+      sees the oldest day of its window still open (age < window); one more day back is the
+      first pull at which that day is final, and only then does the raw table hold the
+      platform's last word on it.
     - ``backfill``: ``start`` .. ``end`` inclusive, clipped to today (the future has no data).
     """
     today = local_date(logical_time, tz)
@@ -71,7 +75,7 @@ def report_dates(
     if mode == "lookback":
         if lookback_days < 0:
             raise InvalidRunError(f"lookback_days must be >= 0, got {lookback_days}")
-        return [today - timedelta(days=i) for i in range(lookback_days, -1, -1)]
+        return [today - timedelta(days=i) for i in range(lookback_days + 1, -1, -1)]
     if mode == "backfill":
         if start is None or end is None:
             raise InvalidRunError("a backfill needs both start and end dates")
