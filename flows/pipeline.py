@@ -49,9 +49,23 @@ def logical_end(window_end: datetime | None) -> datetime:
     return as_utc(ts).replace(minute=0, second=0, microsecond=0)
 
 
-def _event_dates(summary: dict[str, Any]) -> tuple[date | None, date | None]:
-    lo, hi = summary.get("min_event_date"), summary.get("max_event_date")
-    return (date.fromisoformat(lo) if lo else None, date.fromisoformat(hi) if hi else None)
+def first_event_date(load_ids: list[str]) -> date | None:
+    """The earliest UTC event date among the rows of these loads (late files reach old days)."""
+    if not load_ids:
+        return None
+    from roi.warehouse import get_warehouse
+
+    cur = get_warehouse().connection().cursor()
+    try:
+        marks = ", ".join("?" for _ in load_ids)
+        sql = " union all ".join(
+            f"select min(cast({col} as date)) from raw_events.{table} where _dlt_load_id in ({marks})"
+            for table, col in (("events", "event_ts"), ("mmp_touches", "touch_ts"), ("skan_postbacks", "received_at"))
+        )
+        days = [r[0] for r in cur.execute(sql, load_ids * 3).fetchall() if r[0] is not None]
+    finally:
+        cur.close()
+    return min(days) if days else None
 
 
 def _transform(run: Any, start: date, end: date, report_date: date) -> None:
@@ -82,7 +96,7 @@ def hourly_incremental(window_start: datetime | None = None, window_end: datetim
         end_date = (end - timedelta(microseconds=1)).date() + timedelta(days=1)
         first = min(start.date(), end_date - timedelta(days=HOURLY_AD_DAYS + 1))
         first = min(first, end_date - timedelta(days=ATTRIBUTION_TRAILING_DAYS))
-        lo, _ = _event_dates(events)
+        lo = first_event_date(list(events.get("load_ids", [])))
         if lo is not None:
             first = min(first, lo)
         _transform(run, first, end_date, (end - timedelta(microseconds=1)).date())
@@ -94,7 +108,8 @@ def restatement_lookback(window_end: datetime | None = None) -> str:
     """Daily before the close: re-pull every platform's restatement window, rebuild those days."""
     end = logical_end(window_end)
     end_date = (end - timedelta(microseconds=1)).date() + timedelta(days=1)
-    start_date = end_date - timedelta(days=LOOKBACK_DAYS + 1)
+    # The connectors pull today and LOOKBACK_DAYS + 1 local days back; in UTC that reaches one more day.
+    start_date = end_date - timedelta(days=LOOKBACK_DAYS + 3)
     with record_run("restatement_lookback", datetime.combine(start_date, datetime.min.time()), end) as run:
         for source in ad_sources():
             summary = load_ads(source, "lookback", end)
