@@ -29,6 +29,7 @@ from roi.runs import record_run
 # Hourly runs refresh "today and yesterday" in each account's time zone; in UTC that spans
 # up to three dates (an account 10 h behind UTC is still on yesterday at 09:00 UTC).
 HOURLY_AD_DAYS = 2
+FX_SOURCE = "fx_rates"
 # The platforms' default restatement window (CONTRACTS.md); the lookback rebuilds that many days.
 LOOKBACK_DAYS = 7
 
@@ -89,7 +90,10 @@ def hourly_incremental(window_start: datetime | None = None, window_end: datetim
         raise UserInputError(f"window start {start:%Y-%m-%dT%H:%M} is not before its end {end:%Y-%m-%dT%H:%M}")
     with record_run("hourly_incremental", start, end) as run:
         for source in ad_sources():
-            summary = load_ads(source, "hourly", end)
+            # FX is nine small requests: every hourly run refreshes its whole window, so a
+            # provisional (not yet published) rate is replaced as soon as the real one exists.
+            mode = "lookback" if source == FX_SOURCE else "hourly"
+            summary = load_ads(source, mode, end)
             run.count(f"ads_{source}", summary.get("rows", 0))
         events = load_events()
         run.count("events_loaded", events.get("loaded", 0))
