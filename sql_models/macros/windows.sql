@@ -79,3 +79,16 @@
   {%- endif -%}
   {{ return(none) }}
 {%- endmacro %}
+
+{#- Pre-hook of the mart: before the first attribution run the mart shows spend under the
+    placeholder attribution version 'none'; once fact_attribution has rows, every 'none' row
+    goes (on any date, not only the window's), so no placeholder lingers beside real versions. -#}
+{% macro delete_placeholder_version() -%}
+  {%- if is_incremental() -%}
+    delete from {{ this }}
+    where attribution_version = 'none'
+        and exists (select 1 from {{ source('attribution', 'fact_attribution') }})
+  {%- else -%}
+    select 1
+  {%- endif -%}
+{%- endmacro %}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -53,3 +53,53 @@ def rows(wh: Any, sql: str) -> list[tuple[Any, ...]]:
         return cur.execute(sql).fetchall()
     finally:
         cur.close()
+
+
+@pytest.fixture(scope="session")
+def sim(session_dir: Path) -> Iterator[Any]:
+    """A simulated 10-day world loaded by the real connectors and run through incremental
+    checkpoints (tests/sql_models/sim_world.py), then snapshotted into schema ``incr`` and
+    rebuilt by a full refresh, so the tests compare the two table for table."""
+    from attribution.store import run_attribution
+    from flows.checks import run_all_checks
+    from flows.dbt_runner import build_facts, build_mart
+    from roi.settings import reset_settings
+    from roi.warehouse import get_warehouse, reset_warehouse
+    from tests.sql_models import sim_world
+
+    root = session_dir / "sql_models_sim"
+    old = {k: os.environ.get(k) for k in ("ROI_DUCKDB_PATH",)}
+    os.environ["ROI_DUCKDB_PATH"] = str(root / "warehouse.duckdb")
+    reset_settings()
+    reset_warehouse()
+    wh = get_warehouse()
+    wh.bootstrap()
+    run = sim_world.run_world(root, wh)
+    con = wh.connection()
+    con.execute("create schema if not exists incr")
+    for t in SIM_COMPARED:
+        con.execute(f"create or replace table incr.{t} as select * from analytics.{t}")
+    run.checks = run_all_checks(sim_world.START, sim_world.LAST_DAY + timedelta(days=1))
+    import time
+
+    t0 = time.perf_counter()
+    run.full_facts = build_facts(full_refresh=True)
+    run.time("build_facts_full", time.perf_counter() - t0)
+    run_attribution(con, sim_world.START - timedelta(days=1), sim_world.LAST_DAY)
+    t0 = time.perf_counter()
+    run.full_mart = build_mart(full_refresh=True)
+    run.time("build_mart_full", time.perf_counter() - t0)
+    yield run
+    reset_warehouse()
+    for k, v in old.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+    reset_settings()
+
+
+# the incremental tables compared with a full refresh (fact_attribution is the engine's, rerun)
+SIM_COMPARED = (
+    "fact_ad_spend", "fact_signups", "fact_touchpoints", "dim_campaign", "mart_marketing_roi_daily",
+)  # fmt: skip

@@ -98,6 +98,29 @@ def ts(s: str) -> datetime:
     return datetime.fromisoformat(s)
 
 
+def landed_shape(name: str, df: pl.DataFrame) -> pl.DataFrame:
+    """``df`` with the bookkeeping columns the real loaders add to table ``name``.
+
+    Ad reports (connector_sdk): ``_dlt_load_id`` beside our ``_load_id``, and the current
+    tables' ``_tombstone`` (dlt hard-delete; null on live rows). Product events: dlt's
+    ``_dlt_load_id`` only (the loader names its load id that way), ``_file_key`` / ``_line_no``.
+    """
+    schema, table = name.split(".")
+    if schema == "raw_ads":
+        if "_load_id" in df.columns and "_dlt_load_id" not in df.columns:
+            df = df.with_columns(pl.col("_load_id").alias("_dlt_load_id"))
+        if not table.endswith(("__campaigns", "__ad_groups", "__ads")):
+            df = df.with_columns(pl.lit(None, pl.Boolean).alias("_tombstone"))
+    elif schema == "raw_events":
+        df = df.rename({"_load_id": "_dlt_load_id"}) if "_load_id" in df.columns else df
+        if table in ("events", "mmp_touches", "skan_postbacks"):
+            df = df.with_columns(
+                pl.lit("events/dt=2024-11-01/hour=00/part-0.jsonl.gz").alias("_file_key"),
+                pl.int_range(pl.len(), dtype=pl.Int32).alias("_line_no"),
+            )
+    return df
+
+
 @dataclass
 class RawWorld:
     """The raw tables as polars frames, keyed by 'schema.table'."""
@@ -111,7 +134,7 @@ class RawWorld:
             for schema in ("raw_ads", "raw_events", "analytics"):
                 cur.execute(f"create schema if not exists {schema}")
             for name, df in self.tables.items():
-                cur.register("_df", df.to_arrow())
+                cur.register("_df", landed_shape(name, df).to_arrow())
                 cur.execute(f"create or replace table {name} as select * from _df")
                 cur.unregister("_df")
         finally:
@@ -176,8 +199,8 @@ def build_raw_world() -> RawWorld:
             "_row_key": f"a{i}", "_load_id": LOAD_1, "_extracted_at": datetime(2024, 11, 5, 9, tzinfo=UTC),
             "account_id": iacc, "action_id": f"19816.5000.{100000 + i}", "campaign_id": icamp,
             "media_partner_id": partners[i % 2], "state": "REVERSED" if i % 9 == 4 else ("APPROVED" if i < 20 else "PENDING"),
-            "event_ts": t, "locking_date": (t + timedelta(days=8)).date(), "amount": 50 + i, "payout": 5 + i / 4,
-            "currency": icur,
+            "event_ts": t, "locking_date": (t + timedelta(days=8)).replace(hour=0, minute=0), "amount": 50 + i, "payout": 5 + i / 4,
+            "currency": icur, "report_date": t.date(),
         })  # fmt: skip
     w.tables["raw_ads.impact__actions"] = pl.DataFrame(actions).with_columns(
         pl.col("amount", "payout").cast(dec)
@@ -374,5 +397,6 @@ def _events(w: RawWorld) -> None:
         skan, schema_overrides={"conversion_value": pl.Int64, "coarse_conversion_value": pl.String}
     )
     w.tables["raw_events.identity_map"] = pl.DataFrame(
-        {"from_user_id": ["u5"], "to_user_id": ["u4"], "event_id": ["e-m5"], "_load_id": [LOAD_1]}
+        {"from_user_id": ["u5"], "to_user_id": ["u4"], "canonical_user_id": ["u4"],
+         "merged_at": [datetime(2024, 11, 1, 8, tzinfo=UTC)], "event_id": ["e-m5"], "_load_id": [LOAD_1]}
     )

@@ -123,6 +123,9 @@ first_revenue as (
     select
         c.canonical_user_id,
         c.event_ts,
+        cast(c.revenue as decimal(38, 6)) as revenue_local,
+        c.currency,
+        -- a missing rate leaves revenue_usd null: assert_revenue_fx_rate_present fails on it
         cast(
             case when c.currency = 'USD' then c.revenue else c.revenue / r.rate end
             as decimal(38, 6)
@@ -152,6 +155,16 @@ final as (
                 and fr.event_ts <= {{ dbt.dateadd('day', var('first_revenue_days'), 's.event_ts') }}
                 then fr.revenue_usd
         end as first_revenue_usd,
+        case
+            when fr.event_ts >= s.event_ts
+                and fr.event_ts <= {{ dbt.dateadd('day', var('first_revenue_days'), 's.event_ts') }}
+                then fr.revenue_local
+        end as first_revenue_local,
+        case
+            when fr.event_ts >= s.event_ts
+                and fr.event_ts <= {{ dbt.dateadd('day', var('first_revenue_days'), 's.event_ts') }}
+                then fr.currency
+        end as first_revenue_currency,
         s.anonymous_id,
         s.device_id,
         s._load_id

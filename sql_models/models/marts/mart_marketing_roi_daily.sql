@@ -5,7 +5,7 @@
     unique_key='mart_key',
     on_schema_change='fail',
     tags=['after_attribution'],
-    pre_hook="{{ delete_window('report_date') }}"
+    pre_hook=["{{ delete_window('report_date') }}", "{{ delete_placeholder_version() }}"]
   )
 }}
 -- One row per UTC report date x platform x campaign x attribution version: spend from

@@ -3,7 +3,18 @@ with
 
 source as (
 
-    select * from {{ source('raw_ads', 'apple_search_ads__ad_group_performance') }}
+    {{ raw_source('raw_ads', 'apple_search_ads__ad_group_performance', [
+        ['account_id', 'string'],
+        ['campaign_id', 'string'],
+        ['ad_group_id', 'string'],
+        ['report_date', 'date'],
+        ['currency', 'string'],
+        ['impressions', 'bigint'],
+        ['taps', 'bigint'],
+        ['tap_installs', 'bigint'],
+        ['local_spend', 'money'],
+        ['_load_id', 'string'],
+    ]) }}
 
 ),
 

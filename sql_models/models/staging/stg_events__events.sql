@@ -3,7 +3,34 @@ with
 
 source as (
 
-    select * from {{ source('raw_events', 'events') }}
+    {{ raw_source('raw_events', 'events', [
+        ['event_id', 'string'],
+        ['event_type', 'string'],
+        ['event_ts', 'ts'],
+        ['received_at', 'ts'],
+        ['schema_version', 'bigint'],
+        ['anonymous_id', 'string'],
+        ['utm_source', 'string'],
+        ['utm_medium', 'string'],
+        ['utm_campaign', 'string'],
+        ['utm_content', 'string'],
+        ['utm_term', 'string'],
+        ['gclid', 'string'],
+        ['fbclid', 'string'],
+        ['ttclid', 'string'],
+        ['device_id', 'string'],
+        ['device_platform', 'string'],
+        ['user_id', 'string'],
+        ['country', 'string'],
+        ['is_test_account', 'boolean'],
+        ['revenue', 'double'],
+        ['currency', 'string'],
+        ['from_user_id', 'string'],
+        ['to_user_id', 'string'],
+        ['_file_key', 'string'],
+        ['_line_no', 'integer'],
+        ['_load_id', 'string', ['_load_id', '_dlt_load_id']],
+    ]) }}
 
 ),
 

@@ -3,7 +3,21 @@ with
 
 source as (
 
-    select * from {{ source('raw_events', 'mmp_touches') }}
+    {{ raw_source('raw_events', 'mmp_touches', [
+        ['event_id', 'string'],
+        ['event_ts', 'ts'],
+        ['received_at', 'ts'],
+        ['device_id', 'string'],
+        ['platform', 'string'],
+        ['campaign_id', 'string'],
+        ['ad_group_id', 'string'],
+        ['ad_id', 'string'],
+        ['touch_type', 'string'],
+        ['touch_ts', 'ts'],
+        ['_file_key', 'string'],
+        ['_line_no', 'integer'],
+        ['_load_id', 'string', ['_load_id', '_dlt_load_id']],
+    ]) }}
 
 ),
 

@@ -3,7 +3,20 @@ with
 
 source as (
 
-    select * from {{ source('raw_events', 'skan_postbacks') }}
+    {{ raw_source('raw_events', 'skan_postbacks', [
+        ['event_id', 'string'],
+        ['event_ts', 'ts'],
+        ['received_at', 'ts'],
+        ['postback_id', 'string'],
+        ['ad_network_id', 'string'],
+        ['platform', 'string'],
+        ['source_identifier', 'string'],
+        ['conversion_value', 'bigint'],
+        ['coarse_conversion_value', 'string'],
+        ['postback_sequence', 'bigint'],
+        ['did_win', 'boolean'],
+        ['_load_id', 'string', ['_load_id', '_dlt_load_id']],
+    ]) }}
 
 ),
 

@@ -3,7 +3,14 @@ with
 
 source as (
 
-    select * from {{ source('raw_ads', 'fx_rates') }}
+    {{ raw_source('raw_ads', 'fx_rates', [
+        ['rate_date', 'date'],
+        ['base', 'string'],
+        ['currency', 'string'],
+        ['rate', 'double'],
+        ['published_date', 'date'],
+        ['_load_id', 'string'],
+    ]) }}
 
 ),
 

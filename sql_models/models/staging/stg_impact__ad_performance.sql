@@ -5,7 +5,20 @@ with
 
 source as (
 
-    select * from {{ source('raw_ads', 'impact__actions') }}
+    {{ raw_source('raw_ads', 'impact__actions', [
+        ['account_id', 'string'],
+        ['action_id', 'string'],
+        ['campaign_id', 'string'],
+        ['media_partner_id', 'string'],
+        ['state', 'string'],
+        ['event_ts', 'ts'],
+        ['locking_date', 'ts'],
+        ['amount', 'money'],
+        ['payout', 'money'],
+        ['currency', 'string'],
+        ['report_date', 'date'],
+        ['_load_id', 'string'],
+    ]) }}
 
 ),
 

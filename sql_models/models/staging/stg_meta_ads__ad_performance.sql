@@ -3,7 +3,21 @@ with
 
 source as (
 
-    select * from {{ source('raw_ads', 'meta_ads__ad_performance') }}
+    {{ raw_source('raw_ads', 'meta_ads__ad_performance', [
+        ['account_id', 'string'],
+        ['campaign_id', 'string'],
+        ['adset_id', 'string'],
+        ['ad_id', 'string'],
+        ['report_date', 'date'],
+        ['report_hour', 'integer'],
+        ['currency', 'string'],
+        ['time_zone', 'string'],
+        ['impressions', 'bigint'],
+        ['clicks', 'bigint'],
+        ['spend', 'money'],
+        ['conversions', 'double'],
+        ['_load_id', 'string'],
+    ]) }}
 
 ),
 
