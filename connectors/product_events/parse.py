@@ -125,6 +125,85 @@ def _quote(s: str) -> str:
     return "'" + s.replace("'", "''") + "'"
 
 
+def _parse_sql(extras: list[str]) -> str:
+    """One DuckDB pass over ``lines``: the first failing rule of each line (``_reason``), its text
+    when it fails (``_line``), and every contract field and extra as a typed column.
+
+    Each line is parsed a few times by DuckDB's JSON reader (valid, root type, field types,
+    typed transform), all inside the engine's vectorised, multithreaded execution; nothing
+    per line reaches Python.
+    """
+    struct = {f: _DUCK_TYPE[S.FIELD_KINDS[f]] for f in _FIELDS} | {e: "VARCHAR" for e in extras}
+    struct_sql = _quote("{" + ",".join(f'"{k}":"{v}"' for k, v in struct.items()) + "}")
+    paths = "[" + ",".join(_quote(f"$.{f}") for f in _FIELDS) + "]"
+    idx = {f: i + 1 for i, f in enumerate(_FIELDS)}  # DuckDB lists are 1-based
+
+    def present(f: str) -> str:
+        return f"_p{idx[f]}"
+
+    def lit(s: str) -> str:
+        return _quote(s)
+
+    # (condition, reason) in rule order: one CASE, so each line stops at its first failing rule
+    rules: list[tuple[str, str]] = [
+        ("_empty", lit(S.R_EMPTY)),
+        ("_badutf", lit(S.R_ENCODING)),
+        ("not _ok", lit(S.R_MALFORMED)),
+        ("_root <> 'OBJECT'", lit(S.R_NOT_OBJECT)),
+    ]
+    rules += [(f"not {present(f)}", lit(f"{S.R_MISSING}:{f}")) for f in S.COMMON_REQUIRED]
+    for f in _FIELDS:
+        allowed = ",".join(lit(t) for t in _ALLOWED_JSON_TYPES[S.FIELD_KINDS[f]])
+        # a string that is not a timestamp fails the typed transform: null value though present
+        rules.append(
+            (
+                f'{present(f)} and (_t{idx[f]} not in ({allowed}) or _v."{f}" is null)',
+                lit(f"{S.R_WRONG_TYPE}:{f}"),
+            )
+        )
+    et = '_v."event_type"'
+    types = ",".join(lit(t) for t in S.EVENT_TYPES)
+    rules.append((f"{et} not in ({types})", f"{lit(S.R_UNKNOWN_TYPE + ':')} || left({et}, 40)"))
+    for etype, req in S.REQUIRED.items():
+        rules += [(f"{et} = {lit(etype)} and not {present(f)}", lit(f"{S.R_MISSING}:{f}")) for f in req]
+    rules.append(
+        (
+            f"{et} = 'user_signup' and not ({present('anonymous_id')} or {present('device_id')})",
+            lit(S.R_MISSING + ":anonymous_id|device_id"),
+        )
+    )
+    reason = "case " + " ".join(f"when {c} then {r}" for c, r in rules) + " end"
+    cols = ", ".join(f'_v."{c}" as "{c}"' for c in struct)
+    # unpack the type list once, so the rules read plain columns
+    unpack = ", ".join(f"_t[{i}] as _t{i}, coalesce(_t[{i}] <> 'NULL', false) as _p{i}" for i in idx.values())
+    return f"""
+        select _f, _line_no, _reason, case when _reason is not null then line end as _line, {cols}
+        from (
+            select *, {reason} as _reason
+            from (
+              select *, {unpack}
+              from (
+                select *,
+                       case when _root = 'OBJECT' then json_type(line, {paths}) end as _t,
+                       case when _root = 'OBJECT' then json_transform(line, {struct_sql}) end as _v
+                from (
+                    select *, case when _ok then json_type(line) end as _root
+                    from (
+                        select _f, _line_no, line,
+                               json_valid(line) as _ok,
+                               -- blank text is never valid JSON: trim (a copy of each line) only the invalid ones
+                               case when json_valid(line) then false
+                                    else line is null or trim(line, chr(10) || chr(13) || ' ') = '' end as _empty,
+                               contains(line, chr(65533)) as _badutf
+                        from lines
+                    )
+                )
+              )
+            )
+        )
+    """
+
+
 def parse_lines(files: list[FileLines]) -> Parsed:
     """Validate and type every line of a batch of files (vectorised; see module docstring)."""
     tbl, keys = _lines_table(files)
@@ -137,90 +216,23 @@ def parse_lines(files: list[FileLines]) -> Parsed:
             "where json_valid(line) and json_type(line) = 'OBJECT'"
         ).fetchall()
         extras = sorted(k for (k,) in found if k not in S.FIELD_KINDS and k.isidentifier())
-        struct = {f: _DUCK_TYPE[S.FIELD_KINDS[f]] for f in _FIELDS} | {e: "VARCHAR" for e in extras}
-        struct_sql = _quote("{" + ",".join(f'"{k}":"{v}"' for k, v in struct.items()) + "}")
-        paths = "[" + ",".join(_quote(f"$.{f}") for f in _FIELDS) + "]"
-        res = con.sql(
-            f"""
-            select _f, _line_no,
-                   json_valid(line) as _ok,
-                   case when _ok then json_type(line) end as _root,
-                   case when _root = 'OBJECT' then json_type(line, {paths}) end as _types,
-                   case when _root = 'OBJECT' then json_transform(line, {struct_sql}) end as _v,
-                   (line is null or trim(line, chr(10) || chr(13) || ' ') = '') as _empty,
-                   contains(line, chr(65533)) as _badutf
-            from lines
-            """
-        ).to_arrow_table()
+        res = con.sql(_parse_sql(extras)).to_arrow_table()
+        con.unregister("lines")
     finally:
         con.close()
+    del tbl
     df = pl.from_arrow(res)
+    del res
     assert isinstance(df, pl.DataFrame)
-    df = df.unnest("_v") if "_v" in df.columns and df.schema["_v"] != pl.Null else df
     key_col = pl.Series("_file_key", keys, dtype=pl.String)
     df = df.with_columns(_file_key=key_col.gather(df["_f"]) if len(keys) else pl.lit(None, pl.String))
-
-    reason = _reasons(df)
-    df = df.with_columns(_reason=reason)
     lines_read = df.group_by("_file_key").agg(pl.len().alias("lines_read"))
-    bad = df.filter(pl.col("_reason").is_not_null()).select("_f", "_file_key", "_line_no", "_reason")
-    if bad.height:
-        text = pl.from_arrow(tbl.take(pa.array(_global_rows(tbl, bad), pa.int64())).column("line"))
-        assert isinstance(text, pl.Series)
-        bad = bad.with_columns(line=text.str.strip_chars_end("\r\n"))
-    else:
-        bad = bad.with_columns(line=pl.lit(None, pl.String))
-    dead = bad.select("_file_key", "_line_no", pl.col("_reason").alias("reason"), "line")
-    valid = df.filter(pl.col("_reason").is_null()).drop(
-        "_f", "_ok", "_root", "_types", "_empty", "_badutf", "_reason"
+    is_bad = pl.col("_reason").is_not_null()
+    dead = df.filter(is_bad).select(
+        "_file_key",
+        "_line_no",
+        pl.col("_reason").alias("reason"),
+        pl.col("_line").str.strip_chars_end("\r\n").alias("line"),
     )
+    valid = df.filter(~is_bad).drop("_f", "_reason", "_line")
     return Parsed(valid=valid, dead=dead, lines_read=lines_read, extras=extras)
-
-
-def _global_rows(tbl: pa.Table, bad: pl.DataFrame) -> np.ndarray:
-    """Row positions of (file index, line number) pairs in the concatenated lines table."""
-    sizes = np.bincount(tbl.column("_f").to_numpy(), minlength=int(bad["_f"].max()) + 1)
-    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-    f = bad["_f"].to_numpy()
-    return starts[f] + bad["_line_no"].to_numpy() - 1
-
-
-def _reasons(df: pl.DataFrame) -> pl.Expr:
-    """The first failing rule of each line, or null for a valid line."""
-    t = pl.col("_types")
-
-    def jtype(i: int) -> pl.Expr:
-        return t.list.get(i, null_on_oob=True)
-
-    present = {f: jtype(i).is_not_null() & (jtype(i) != "NULL") for i, f in enumerate(_FIELDS)}
-    wrong = []
-    for i, f in enumerate(_FIELDS):
-        kind = S.FIELD_KINDS[f]
-        bad_json = present[f] & ~jtype(i).is_in(list(_ALLOWED_JSON_TYPES[kind]))
-        # a string that is not a timestamp fails the typed transform: null value though present
-        bad_value = present[f] & pl.col(f).is_null()
-        wrong.append(pl.when(bad_json | bad_value).then(pl.lit(f"{S.R_WRONG_TYPE}:{f}")))
-    missing_common = [pl.when(~present[f]).then(pl.lit(f"{S.R_MISSING}:{f}")) for f in S.COMMON_REQUIRED]
-    et = pl.col("event_type")
-    missing_specific = []
-    for etype, req in S.REQUIRED.items():
-        for f in req:
-            missing_specific.append(pl.when((et == etype) & ~present[f]).then(pl.lit(f"{S.R_MISSING}:{f}")))
-    signup_ids = present["anonymous_id"] | present["device_id"]
-    missing_specific.append(
-        pl.when((et == "user_signup") & ~signup_ids).then(pl.lit(f"{S.R_MISSING}:anonymous_id|device_id"))
-    )
-    unknown = pl.when(~et.is_in(list(S.EVENT_TYPES))).then(
-        pl.lit(S.R_UNKNOWN_TYPE + ":") + et.str.slice(0, 40)
-    )
-    return (
-        pl.when(pl.col("_empty"))
-        .then(pl.lit(S.R_EMPTY))
-        .when(pl.col("_badutf"))
-        .then(pl.lit(S.R_ENCODING))
-        .when(~pl.col("_ok"))
-        .then(pl.lit(S.R_MALFORMED))
-        .when(pl.col("_root") != "OBJECT")
-        .then(pl.lit(S.R_NOT_OBJECT))
-        .otherwise(pl.coalesce(*missing_common, *wrong, unknown, *missing_specific))
-    )

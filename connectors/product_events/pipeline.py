@@ -14,7 +14,7 @@ on ``event_id``, dead letters on (file, line), the manifest on the file key, ide
 
 from __future__ import annotations
 
-import contextlib
+import gc
 import logging
 import os
 import time
@@ -23,8 +23,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import polars as pl
+import pyarrow as pa
 
-from connectors.product_events import identity, pii
+from connectors.product_events import identity, pii, tables
 from connectors.product_events import settings as S
 from connectors.product_events.discovery import batches, list_landing_files, new_files, read_batch
 from connectors.product_events.parse import parse_lines
@@ -266,17 +267,17 @@ def transform_batch(
         valid = valid.filter(~pl.col("_row").is_in(skip.implode()))
 
     # 4. route
-    tables = _route(valid, parsed.extras)
+    out = _route(valid, parsed.extras)
     merges = valid.filter(pl.col("event_type") == "user_merged")
     if merges.height:
-        tables[S.T_IDENTITY] = _identity_rows(pipeline, merges)
+        out[S.T_IDENTITY] = _identity_rows(pipeline, merges)
 
     # 5. dead letters: PII masked in the raw text, whatever shape the line had
     dead = parsed.dead.with_columns(line=pii.mask_text(pl.col("line"))).rename(
         {"_file_key": "file_key", "_line_no": "line_no"}
     )
     if dead.height:
-        tables[S.T_DEAD] = dead
+        out[S.T_DEAD] = tables.conform(S.T_DEAD, dead)
 
     # 6. manifest with per-file reconciliation
     def count(df: pl.DataFrame, name: str) -> pl.DataFrame:
@@ -306,7 +307,7 @@ def transform_batch(
     man = man.with_columns(
         [pl.col(c).fill_null(0) for c in counts],
     ).with_columns(truncated=pl.col("file_key").is_in(list(truncated)))
-    return BatchResult(tables=tables, manifest=man, new_columns=parsed.extras)
+    return BatchResult(tables=out, manifest=tables.conform(S.T_MANIFEST, man), new_columns=parsed.extras)
 
 
 def _lex_less_ex() -> pl.Expr:
@@ -316,28 +317,19 @@ def _lex_less_ex() -> pl.Expr:
     return (re < r) | ((re == r) & (fe < f)) | ((re == r) & (fe == f) & (ne < n))
 
 
-_EVENT_FIELDS = tuple(
-    f for f in S.FIELD_KINDS if f not in S.MMP_COLUMNS and f not in S.SKAN_COLUMNS and f not in S.PII_FIELDS
-)
-
-
 def _route(valid: pl.DataFrame, extras: list[str]) -> dict[str, pl.DataFrame]:
-    """Split valid rows into the events, mmp_touches and skan_postbacks tables."""
+    """Split valid rows into the events, mmp_touches and skan_postbacks tables (contract columns,
+    then the new fields that carry a value in that table's rows, then lineage)."""
     out: dict[str, pl.DataFrame] = {}
-    lineage = [*S.LINEAGE_COLUMNS]
-    specs = {
-        S.T_EVENTS: [*_EVENT_FIELDS, "email_hash", "phone_hash"],
-        S.T_MMP: [*S.COMMON_REQUIRED, *S.MMP_COLUMNS],
-        S.T_SKAN: [*S.COMMON_REQUIRED, *S.SKAN_COLUMNS],
-    }
-    for table, cols in specs.items():
+    for table in tables.EVENT_TABLES:
         types = [t for t, tb in S.TABLE_OF_TYPE.items() if tb == table]
         part = valid.filter(pl.col("event_type").is_in(types))
         if part.height == 0:
             continue
         ex = [e for e in extras if e in part.columns and part[e].null_count() < part.height]
-        keep = list(dict.fromkeys([*cols, "event_date", *ex, *lineage]))
-        out[table] = part.select(keep)
+        out[table] = tables.conform(
+            table, part.select([*tables.SCHEMAS[table].keys() & set(part.columns), *ex])
+        )
     return out
 
 
@@ -352,58 +344,65 @@ def _identity_rows(pipeline: Any, merges: pl.DataFrame) -> pl.DataFrame:
             "select from_user_id, to_user_id, merged_at, event_id, canonical_user_id from {identity_map}",
         ).cast({**identity.EDGE_SCHEMA, "canonical_user_id": pl.String})  # type: ignore[arg-type]
     resolved = identity.resolve(pl.concat([existing.select(list(identity.EDGE_SCHEMA)), new]))
-    return identity.changed_rows(existing, resolved)
+    return tables.conform(S.T_IDENTITY, identity.changed_rows(existing, resolved))
 
 
 # -- dlt ----------------------------------------------------------------------------------------
 
-_DISPOSITION: dict[str, tuple[dict[str, Any] | str, Any]] = {
-    S.T_EVENTS: ({"disposition": "merge", "strategy": "delete-insert"}, "event_id"),
-    S.T_MMP: ({"disposition": "merge", "strategy": "delete-insert"}, "event_id"),
-    S.T_SKAN: ({"disposition": "merge", "strategy": "delete-insert"}, "event_id"),
-    S.T_IDENTITY: ({"disposition": "merge", "strategy": "delete-insert"}, "from_user_id"),
-    S.T_DEAD: ({"disposition": "merge", "strategy": "delete-insert"}, ["file_key", "line_no"]),
-    S.T_MANIFEST: ({"disposition": "merge", "strategy": "delete-insert"}, "file_key"),
-}
+# Arrow items get dlt's own ``_dlt_load_id`` only with this normalizer option (FIELD_NOTES); set
+# for the process, as connector_sdk does, so every load of raw_events carries it.
+os.environ.setdefault("NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID", "true")
+
+_MERGE: dict[str, Any] = {"disposition": "merge", "strategy": "delete-insert"}
+_ALL_TABLES = (S.T_EVENTS, S.T_MMP, S.T_SKAN, S.T_IDENTITY, S.T_DEAD, S.T_MANIFEST)
 
 
-@contextlib.contextmanager
-def _arrow_load_ids() -> Iterator[None]:
-    """Arrow items get ``_dlt_load_id`` only when the parquet normalizer is told so."""
-    key = "NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID"
-    old = os.environ.get(key)
-    os.environ[key] = "true"
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = old
+def _materialized(pipeline: Any) -> set[str]:
+    """Tables of the pipeline's schema that already exist in the destination (have seen data)."""
+    from dlt.common.schema.utils import has_table_seen_data
+
+    if not pipeline.default_schema_name:
+        return set()
+    return {n for n, t in pipeline.default_schema.tables.items() if has_table_seen_data(t)}
 
 
-def _resources(result: BatchResult) -> list[Any]:
+def _resources(pipeline: Any, result: BatchResult) -> list[Any]:
+    """One Arrow resource per table of the batch, plus an empty one for each table not yet created,
+    so every raw_events table and contract column exists from the first load on.
+
+    Keys are unique within a batch by construction (dedupe, one manifest row per file, one
+    identity row per user), so the merge uses ``merge_key`` alone: dlt then skips the
+    primary-key dedup window (a sort of the whole package) in its insert.
+    """
     import dlt
 
+    frames = dict(result.tables) | {S.T_MANIFEST: result.manifest}
+    for table in set(_ALL_TABLES) - frames.keys() - _materialized(pipeline):
+        frames[table] = tables.empty(table)
     res = []
-    for table, df in [*result.tables.items(), (S.T_MANIFEST, result.manifest)]:
-        disposition, key = _DISPOSITION[table]
+    for table, df in frames.items():
+        at = tables.to_arrow(table, df)
+
+        def rows(at: pa.Table = at) -> Iterator[pa.Table]:
+            lid = str(dlt.current.load_package_state()["load_id"])
+            yield at.append_column(tables.LOAD_ID, pa.repeat(pa.scalar(lid, pa.string()), at.num_rows))
+
         res.append(
             dlt.resource(
-                [df.to_arrow()],
+                rows,
                 name=table,
                 table_name=table,
-                write_disposition=disposition,  # type: ignore[arg-type]
-                primary_key=key,
-            )
+                write_disposition=_MERGE,
+                merge_key=list(tables.KEYS[table]),
+                columns=tables.column_hints(table),
+            )()
         )
     return res
 
 
 def load_batch(pipeline: Any, result: BatchResult) -> str:
     """Write one batch as one dlt load package; returns its load id."""
-    with _arrow_load_ids():
-        info = pipeline.run(_resources(result))
+    info = pipeline.run(_resources(pipeline, result))
     info.raise_on_failed_jobs()
     return str(info.loads_ids[-1]) if info.loads_ids else ""
 
@@ -450,6 +449,9 @@ def load_events(
         summary.load_ids.append(load_id)
         summary.new_columns = sorted(set(summary.new_columns) | set(result.new_columns))
         done += files.height
+        # a batch's frames are garbage now: release them before the next batch is read
+        del result
+        gc.collect()
         log.info("product_events: batch %d loaded %d files (load %s)", i + 1, files.height, load_id)
         if progress is not None:
             progress(done, total)

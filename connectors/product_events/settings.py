@@ -106,7 +106,28 @@ TABLE_OF_TYPE: dict[str, str] = {t: T_EVENTS for t in EVENT_TYPES} | {
     "skan_postback": T_SKAN,
 }
 
-# Columns of each target table (besides the common ones and schema-v2 extras).
+# Columns of each target table (besides the common ones and schema-v2 extras). ``events`` keeps
+# device_id (app installs and app sign-ups join MMP touches through it); email/phone become hashes.
+EVENT_COLUMNS = (
+    "anonymous_id",
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "utm_content",
+    "utm_term",
+    "gclid",
+    "fbclid",
+    "ttclid",
+    "device_id",
+    "device_platform",
+    "user_id",
+    "country",
+    "is_test_account",
+    "revenue",
+    "currency",
+    "from_user_id",
+    "to_user_id",
+)
 MMP_COLUMNS = ("device_id", "platform", "campaign_id", "ad_group_id", "ad_id", "touch_type", "touch_ts")
 SKAN_COLUMNS = (
     "postback_id",
