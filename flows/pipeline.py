@@ -69,15 +69,14 @@ def first_event_date(load_ids: list[str]) -> date | None:
     return min(days) if days else None
 
 
-def _transform(run: Any, start: date, end: date, report_date: date) -> None:
-    """Facts -> attribution -> mart -> checks -> artifact, for the UTC dates [start, end)."""
+def _transform(run: Any, start: date, end: date, window_end: datetime) -> None:
+    """Facts -> attribution -> mart for the UTC dates [start, end), then checks and the artifact."""
     run.count("dbt_facts_nodes", build_facts(start, end))
     attr = attribute(start, end)
     run.count("attribution_rows", attr.get("rows_out", 0))
     run.count("dbt_mart_nodes", build_mart(start, end))
-    checks = run_checks()
-    run.count("checks", len(checks) if isinstance(checks, list) else 0)
-    publish_roi_artifact(report_date)
+    run.count("checks", run_checks(datetime.combine(start, datetime.min.time(), UTC), window_end))
+    publish_roi_artifact((window_end - timedelta(microseconds=1)).date())
 
 
 @flow(name="hourly_incremental", log_prints=True)
@@ -103,7 +102,7 @@ def hourly_incremental(window_start: datetime | None = None, window_end: datetim
         lo = first_event_date(list(events.get("load_ids", [])))
         if lo is not None:
             first = min(first, lo)
-        _transform(run, first, end_date, (end - timedelta(microseconds=1)).date())
+        _transform(run, first, end_date, end)
     return run.run_id
 
 
@@ -118,7 +117,7 @@ def restatement_lookback(window_end: datetime | None = None) -> str:
         for source in ad_sources():
             summary = load_ads(source, "lookback", end)
             run.count(f"ads_{source}", summary.get("rows", 0))
-        _transform(run, start_date, end_date, end_date - timedelta(days=1))
+        _transform(run, start_date, end_date, end)
     return run.run_id
 
 
@@ -149,7 +148,6 @@ def backfill(start: date, end: date) -> str:
             run.count("attribution_rows", attr.get("rows_out", 0))
             run.count("dbt_mart_nodes", build_mart(day, next_day))
             day = next_day
-        checks = run_checks()
-        run.count("checks", len(checks) if isinstance(checks, list) else 0)
+        run.count("checks", run_checks(window_start, window_end))
         publish_roi_artifact(end)
     return run.run_id
