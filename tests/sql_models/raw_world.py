@@ -397,6 +397,12 @@ def _events(w: RawWorld) -> None:
         skan, schema_overrides={"conversion_value": pl.Int64, "coarse_conversion_value": pl.String}
     )
     w.tables["raw_events.identity_map"] = pl.DataFrame(
-        {"from_user_id": ["u5"], "to_user_id": ["u4"], "canonical_user_id": ["u4"],
-         "merged_at": [datetime(2024, 11, 1, 8, tzinfo=UTC)], "event_id": ["e-m5"], "_load_id": [LOAD_1]}
+        {
+            "from_user_id": ["u5"],
+            "to_user_id": ["u4"],
+            "canonical_user_id": ["u4"],
+            "merged_at": [datetime(2024, 11, 1, 8, tzinfo=UTC)],
+            "event_id": ["e-m5"],
+            "_load_id": [LOAD_1],
+        }
     )

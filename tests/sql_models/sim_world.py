@@ -49,7 +49,7 @@ def read_env(path: Path) -> dict[str, str]:
     out = {}
     for line in path.read_text().splitlines():
         if line.startswith("export ") and "=" in line:
-            k, v = line[len("export "):].split("=", 1)
+            k, v = line[len("export ") :].split("=", 1)
             out[k.strip()] = v.strip().strip("'\"")
     return out
 
@@ -78,7 +78,9 @@ def run_world(root: Path, warehouse: Any) -> SimRun:
             for name in AD_SOURCES:
                 pipe = warehouse.dlt_pipeline(f"{name}_sqlm", "raw_ads")
                 span = {"start": START - timedelta(days=1), "end": LAST_DAY} if mode == "backfill" else {}
-                connectors.run_connector(name, pipe, mode=mode, logical_time=logical, base_url=srv.url, **span)
+                connectors.run_connector(
+                    name, pipe, mode=mode, logical_time=logical, base_url=srv.url, **span
+                )
             run.time("ads", time.perf_counter() - t)
             t = time.perf_counter()
             publish(world, str(landing), logical)

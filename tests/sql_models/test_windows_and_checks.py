@@ -150,3 +150,21 @@ def test_missing_fx_rate_fails_dbt_and_the_checks(built):
         "select distinct fx_rate_date from analytics.fact_ad_spend"
         " where currency = 'EUR' and spend_date = '2024-10-30'",
     ) == [(date(2024, 10, 30),)]
+
+
+def test_missing_fx_rate_for_revenue_fails_a_test(built):
+    from flows.dbt_runner import run_dbt
+
+    con = built.connection()
+    target = rows(built, "select event_id, currency from raw_events.events where event_type in ('first_ride', 'first_order')"
+                         " and revenue > 0 order by event_ts limit 1")  # fmt: skip
+    eid, cur = target[0]
+    con.execute("update raw_events.events set currency = 'JPY' where event_id = ?", [eid])
+    try:
+        run = run_dbt(["build", "--select", "fact_signups", "assert_revenue_fx_rate_present", "--full-refresh"],
+                      raise_on_failure=False)  # fmt: skip
+        failed = {n.name for n in run.failed}
+        assert "assert_revenue_fx_rate_present" in failed
+    finally:
+        con.execute("update raw_events.events set currency = ? where event_id = ?", [cur, eid])
+        run_dbt(["build", "--select", "fact_signups", "--full-refresh"])
