@@ -11,6 +11,7 @@ from attribution.engine import (
     attribute_batches,
     deterministic_credit,
     eligible_touches,
+    skan_allocation,
 )
 from attribution.errors import ConfigError
 
@@ -23,4 +24,5 @@ __all__ = [
     "deterministic_credit",
     "eligible_touches",
     "load_config",
+    "skan_allocation",
 ]

@@ -218,95 +218,152 @@ def _credit_rows(pairs: pl.LazyFrame, config: AttributionConfig) -> pl.LazyFrame
     )
 
 
-def skan_shares(ios_pool: pl.LazyFrame, deterministic_ios: pl.LazyFrame, skan: Frame) -> pl.DataFrame:
-    """Per day and campaign, the SKAN-modeled credit each pool sign-up of that day receives.
+# The splitmix64 finalizer (Steele et al.): a fixed, published mixer, so the order of pool sign-ups below
+# does not depend on the Polars version (``Expr.hash`` is only stable within one version).
+_MIX1 = 0xBF58476D1CE4E5B9
+_MIX2 = 0x94D049BB133111EB
+_HASH_SEED = 0x9E3779B97F4A7C15
+_HEX_CHUNK = 15  # hex digits per 60-bit block: fits an Int64 parse
+
+
+def _u64(value: int) -> pl.Expr:
+    return pl.lit(value, pl.UInt64)
+
+
+def _splitmix(x: pl.Expr) -> pl.Expr:
+    # UInt64 products wrap modulo 2**64 (as in the reference); floor division by 2**k is x >> k.
+    x = (x ^ (x // _u64(2**30))) * _u64(_MIX1)
+    x = (x ^ (x // _u64(2**27))) * _u64(_MIX2)
+    return x ^ (x // _u64(2**31))
+
+
+def with_stable_hash(frame: pl.LazyFrame, column: str, out: str, max_len: int) -> pl.LazyFrame:
+    """Add ``out``: a 64-bit hash of the string ``column``, the same in every Polars version.
+
+    The UTF-8 bytes, as hex, are cut into 60-bit blocks folded with the splitmix64 finalizer,
+    then the byte length is mixed in. ``max_len`` is the longest value's byte length (the
+    number of fold steps; each step is its own column, so the plan stays linear in it).
+    Python reference: ``tests/attribution/test_skan.py::reference_hash``.
+    """
+    blocks = pl.col("_blocks")
+    frame = frame.with_columns(
+        pl.col(column).str.encode("hex").str.extract_all(f".{{1,{_HEX_CHUNK}}}").alias("_blocks"),
+        _u64(_HASH_SEED).alias(out),
+    )
+    for j in range(-(-2 * max_len // _HEX_CHUNK)):
+        block = blocks.list.get(j, null_on_oob=True).str.to_integer(base=16).cast(pl.UInt64)
+        frame = frame.with_columns(
+            pl.when(blocks.list.len() > j).then(_splitmix(pl.col(out) ^ block)).otherwise(pl.col(out)).alias(out)
+        )
+    length = pl.col(column).str.len_bytes().cast(pl.UInt64)
+    return frame.with_columns(_splitmix(pl.col(out) ^ length).alias(out)).drop("_blocks")
+
+
+def skan_allocation(ios_pool: pl.LazyFrame, deterministic_ios: pl.LazyFrame, skan: Frame) -> pl.DataFrame:
+    """Per day and campaign, how many pool sign-ups are SKAN-modeled to it (whole numbers).
 
     ``ios_pool``: signup_id, signup_date of iOS sign-ups left unattributed (the pool).
     ``deterministic_ios``: signup_date, platform, campaign_id, credit of deterministic rows of
     iOS sign-ups. ``skan``: install_date, platform, campaign_id, skan_signups.
 
-    Per day, each campaign's net postbacks = max(0, SKAN sign-ups − deterministic iOS credit
-    already given to it). With N = Σ net and P = pool size, every pool sign-up gets
-    ``net / max(N, P)`` of credit per campaign: when N > P shares are scaled down to the
-    pool; when N < P the rest, ``max(0, 1 − N/P)``, stays unattributed (:func:`skan_remainder`).
-    Columns: signup_date, platform, campaign_id, credit (a small frame: days × campaigns).
+    Per day, each campaign's net postbacks ``n = floor(max(0, SKAN sign-ups − deterministic iOS
+    credit already given to it)))`` (deterministic credit is fractional under multi-touch
+    models; the floor models no sign-up for a fraction, after rounding away float noise). With
+    N = Σ n and P = pool size: if N <= P each campaign gets n sign-ups and P − N stay
+    unattributed; if N > P the n are scaled to P by the largest-remainder method (floor of
+    n·P/N, then one more to the largest remainders, ties by platform, campaign_id), so the
+    day's counts sum to exactly P. Integer arithmetic throughout: the result is exact.
+    Columns: signup_date, platform, campaign_id, net_postbacks, modeled (Int64; modeled > 0 only).
     """
-    # Rounded so that the order in which fractional credits were summed cannot change a bit.
-    credited = deterministic_ios.group_by("signup_date", "platform", "campaign_id").agg(
-        pl.col("credit").sum().round(9).alias("_det")
-    )
+    keys = ["signup_date", "platform", "campaign_id"]
+    credited = deterministic_ios.group_by(keys).agg(pl.col("credit").sum().round(9).alias("_det"))
     net = (
         _lazy(skan)
         .select(SKAN_COLUMNS)
         .group_by(pl.col("install_date").alias("signup_date"), "platform", "campaign_id")
         .agg(pl.col("skan_signups").cast(pl.Float64).sum())
-        .join(credited, on=["signup_date", "platform", "campaign_id"], how="left")
+        .join(credited, on=keys, how="left")
         .with_columns(
-            (pl.col("skan_signups") - pl.col("_det").fill_null(0.0)).clip(lower_bound=0.0).alias("_net")
+            (pl.col("skan_signups") - pl.col("_det").fill_null(0.0))
+            .clip(lower_bound=0.0)
+            .round(6)
+            .floor()
+            .cast(pl.Int64)
+            .alias("net_postbacks")
         )
-        .filter(pl.col("_net") > 0)
-        .select("signup_date", "platform", "campaign_id", "_net")
+        .filter(pl.col("net_postbacks") > 0)
+        .select(*keys, "net_postbacks")
     )
-    pool_size = ios_pool.group_by("signup_date").agg(pl.len().cast(pl.Float64).alias("_p"))
-    totals = (
-        net.sort("signup_date", "platform", "campaign_id")
-        .group_by("signup_date")
-        .agg(pl.col("_net").sum().round(9).alias("_n"))
-    ).join(pool_size, on="signup_date", how="inner")
-    return (
-        net.join(totals, on="signup_date", how="inner")
-        .select(
-            "signup_date",
-            "platform",
-            "campaign_id",
-            (pl.col("_net") / pl.max_horizontal("_n", "_p")).alias("credit"),
+    pool_size = ios_pool.group_by("signup_date").agg(pl.len().cast(pl.Int64).alias("_p"))
+    day = pl.col("signup_date")
+    n, p = pl.col("net_postbacks"), pl.col("_p")
+    total = n.sum().over(day)
+    scaled = (
+        net.join(pool_size, on="signup_date", how="inner")
+        .with_columns(total.alias("_n"))
+        .with_columns(
+            pl.when(pl.col("_n") <= p).then(n).otherwise(n * p // pl.col("_n")).alias("_floor"),
+            pl.when(pl.col("_n") <= p).then(pl.lit(0, pl.Int64)).otherwise(n * p % pl.col("_n")).alias("_rem"),
         )
-        .sort("signup_date", "platform", "campaign_id")
+        # Only a scaled-down day has sign-ups left to hand out (P − Σ floors < number of campaigns).
+        .with_columns(
+            pl.when(pl.col("_n") > p).then(p - pl.col("_floor").sum().over(day)).otherwise(0).alias("_left")
+        )
+        # Largest remainders first; equal remainders in platform, campaign order.
+        .sort("signup_date", "_rem", "platform", "campaign_id", descending=[False, True, False, False])
+        .with_columns(
+            (pl.col("_floor") + (pl.int_range(pl.len()).over(day) < pl.col("_left")).cast(pl.Int64)).alias("modeled")
+        )
+    )
+    return (
+        scaled.filter(pl.col("modeled") > 0)
+        .select(*keys, "net_postbacks", "modeled")
+        .sort(keys)
         .collect()
     )
 
 
-def skan_remainder(ios_pool: pl.LazyFrame, shares: pl.DataFrame) -> pl.LazyFrame:
-    """The ``unattributed`` row of each pool sign-up: 1 − its modeled credit (none when that is 0)."""
-    modeled = shares.lazy().group_by("signup_date").agg(pl.col("credit").sum().alias("_m"))
-    return (
-        ios_pool.join(modeled, on="signup_date", how="left")
-        .with_columns((1.0 - pl.col("_m").fill_null(0.0)).alias("credit"))
-        # Below float noise the pool was fully allocated (N >= P): no remainder row.
-        .filter(pl.col("credit") > 1e-9)
-        .select(
-            "signup_id",
-            "signup_date",
-            pl.lit(None, pl.String).alias("touch_id"),
-            pl.lit(UNATTRIBUTED).alias("platform"),
-            pl.lit(UNATTRIBUTED).alias("campaign_id"),
-            "credit",
-            pl.lit(METHOD_UNATTRIBUTED).alias("method"),
-        )
+def allocate_skan(ios_pool: pl.LazyFrame, deterministic_ios: pl.LazyFrame, skan: Frame) -> pl.LazyFrame:
+    """One row per pool sign-up: ``skan_modeled`` to a campaign, or ``unattributed``; credit 1 each.
+
+    The day's pool sign-ups are ordered by a stable hash (:func:`with_stable_hash`) of ``signup_id`` (then the id)
+    and dealt out in that order to the campaigns of :func:`skan_allocation`, taken in
+    (platform, campaign_id) order, each receiving its count; the rest stay unattributed.
+    Which sign-up lands on which campaign carries no information (the sign-ups have no
+    user-level touch): only each campaign's daily count does. Same inputs, same rows.
+    """
+    pool = ios_pool.select("signup_id", "signup_date").collect()
+    alloc = skan_allocation(pool.lazy(), deterministic_ios, skan)
+    max_len = int(pool.get_column("signup_id").str.len_bytes().max() or 0)  # type: ignore[arg-type]
+    # Each sign-up's rank in the day's hash order (ties, i.e. equal hashes, by id).
+    ranked = (
+        with_stable_hash(pool.lazy(), "signup_id", "_h", max_len)
+        .sort("signup_date", "_h", "signup_id")
+        .with_columns(pl.int_range(pl.len(), dtype=pl.Int64).over("signup_date").alias("_k"))
+        .drop("_h")
     )
-
-
-def skan_modeled_rows(ios_pool: pl.LazyFrame, shares: pl.DataFrame) -> pl.LazyFrame:
-    """The ``skan_modeled`` rows: every pool sign-up × every campaign with a share that day."""
-    return ios_pool.join(shares.lazy(), on="signup_date", how="inner").select(
+    hi = pl.col("modeled").cum_sum().over("signup_date")
+    slots = (
+        alloc.lazy()
+        .with_columns(hi.alias("_hi"))
+        .select(
+            "signup_date",
+            "platform",
+            "campaign_id",
+            pl.int_ranges(pl.col("_hi") - pl.col("modeled"), pl.col("_hi"), dtype=pl.Int64).alias("_k"),
+        )
+        .explode("_k")
+    )
+    modeled = pl.col("campaign_id").is_not_null()
+    return ranked.join(slots, on=["signup_date", "_k"], how="left").select(
         "signup_id",
         "signup_date",
         pl.lit(None, pl.String).alias("touch_id"),
-        "platform",
-        "campaign_id",
-        "credit",
-        pl.lit(METHOD_SKAN).alias("method"),
+        pl.when(modeled).then(pl.col("platform")).otherwise(pl.lit(UNATTRIBUTED)).alias("platform"),
+        pl.when(modeled).then(pl.col("campaign_id")).otherwise(pl.lit(UNATTRIBUTED)).alias("campaign_id"),
+        pl.lit(1.0).alias("credit"),
+        pl.when(modeled).then(pl.lit(METHOD_SKAN)).otherwise(pl.lit(METHOD_UNATTRIBUTED)).alias("method"),
     )
-
-
-def allocate_skan(ios_pool: pl.LazyFrame, deterministic_ios: pl.LazyFrame, skan: Frame) -> pl.LazyFrame:
-    """SKAdNetwork modeling for iOS sign-ups without a user-level touch (see :func:`skan_shares`).
-
-    Every pool sign-up gets ``skan_modeled`` rows and, when the postbacks fall short, one
-    ``unattributed`` row; its credits sum to 1 and per day the modeled total is min(N, P).
-    """
-    shares = skan_shares(ios_pool, deterministic_ios, skan)
-    return pl.concat([skan_modeled_rows(ios_pool, shares), skan_remainder(ios_pool, shares)])
 
 
 def deterministic_credit(pairs: pl.LazyFrame, config: AttributionConfig) -> pl.LazyFrame:
@@ -348,13 +405,14 @@ def attribute_batches(
     run_id: str = "",
     batch_rows: int = 2_000_000,
 ) -> Iterator[pl.DataFrame]:
-    """:func:`attribute`'s rows as a sequence of frames of at most about ``batch_rows`` rows.
+    """:func:`attribute`'s rows as a sequence of frames of at most ``batch_rows`` rows each.
 
-    The first frame holds the deterministic and unattributed rows; SKAN-modeled rows follow
-    in batches of pool sign-ups. Modeling gives every pool sign-up one row per campaign with
-    net postbacks (at scale 1.0 some 200K sign-ups × 250 campaigns a day), so writers should
-    stream these batches instead of holding them all at once.
+    Every sign-up has one row per credited touch (one when unattributed or SKAN-modeled), so
+    the output is about the size of the sign-ups; the batches only bound the size of each
+    warehouse insert.
     """
+    if batch_rows < 1:
+        raise ValueError(f"batch_rows must be positive, got {batch_rows}")
     end = start_date if end_date is None else end_date
     if end < start_date:
         raise ValueError(f"end date {end} is before start date {start_date}")
@@ -370,14 +428,10 @@ def attribute_batches(
     det = deterministic_credit(pairs.lazy(), config).collect()
     unattributed = s.join(det.lazy().select("signup_id").unique(), on="signup_id", how="anti")
     parts: list[pl.LazyFrame] = [det.lazy()]
-    pool: pl.DataFrame | None = None
-    shares: pl.DataFrame | None = None
     if config.skan_enabled and skan is not None:
         ios = pl.col("device_platform") == "ios"
-        pool = unattributed.filter(ios).select("signup_id", "signup_date").collect()
         det_ios = det.lazy().join(s.filter(ios).select("signup_id"), on="signup_id", how="semi")
-        shares = skan_shares(pool.lazy(), det_ios, skan)
-        parts.append(skan_remainder(pool.lazy(), shares))
+        parts.append(allocate_skan(unattributed.filter(ios), det_ios, skan))
         unattributed = unattributed.filter(~ios)
     parts.append(
         unattributed.select(
@@ -390,14 +444,9 @@ def attribute_batches(
             pl.lit(METHOD_UNATTRIBUTED).alias("method"),
         )
     )
-    yield _finish(pl.concat([p.select(_COLS) for p in parts]), config, run_id).collect()
-    if pool is None or shares is None or shares.height == 0 or pool.height == 0:
-        return
-    per_day = shares.group_by("signup_date").len().select(pl.col("len").max()).item()
-    step = max(1, batch_rows // max(1, per_day))
-    for offset in range(0, pool.height, step):
-        chunk = pool.slice(offset, step).lazy()
-        yield _finish(skan_modeled_rows(chunk, shares), config, run_id).collect()
+    out = _finish(pl.concat([p.select(_COLS) for p in parts]), config, run_id).collect()
+    for offset in range(0, max(out.height, 1), batch_rows):
+        yield out.slice(offset, batch_rows)
 
 
 def attribute(
@@ -418,7 +467,7 @@ def attribute(
     read. Returns one row per (sign-up, credited touch or modeled campaign) with
     ``OUTPUT_SCHEMA`` columns and credit summing to 1 per sign-up. The rows are the same for
     the same inputs whatever ``sort`` says; ``sort=True`` also fixes their order (by
-    ``SORT_KEYS``). For large SKAN pools prefer :func:`attribute_batches`.
+    ``SORT_KEYS``).
     """
     frames = list(attribute_batches(signups, touches, config, start_date, end_date, skan=skan, run_id=run_id))
     out = pl.concat(frames) if len(frames) > 1 else frames[0]

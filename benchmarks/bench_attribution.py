@@ -211,8 +211,8 @@ def _worker_polars(model: str, files: dict[str, Path], day: date) -> int:
     model, _, variant = model.partition(":")
     config = load_config(f"{model}_v1")
     rows, credit = 0, 0.0
-    # Batches as the warehouse writer consumes them: the SKAN-modeled fan-out (pool sign-ups x
-    # campaigns) never sits in memory whole. Output order is unspecified, as the SQL's is.
+    # Batches as the warehouse writer consumes them (one row per sign-up and credited touch;
+    # SKAN-modeled sign-ups are whole rows). Output order is unspecified, as the SQL's is.
     for batch in attribute_batches(
         pl.scan_parquet(files["signups"]),
         pl.scan_parquet(files["touches"]),
@@ -372,7 +372,7 @@ def main() -> None:
     console.print(table)
     console.print(
         "rows: duckdb = sign-ups with an eligible touch (asof: every sign-up); polars = output rows"
-        " (deterministic + unattributed + SKAN-modeled rows: pool sign-ups x campaigns with net postbacks)"
+        " (deterministic + unattributed + SKAN-modeled rows: one per sign-up without a touch)"
     )
 
 
