@@ -234,6 +234,11 @@ def package_version() -> str:
         return "0+unknown"
 
 
+def config_names() -> list[Path]:
+    """The packaged configuration files (``configs/*.yaml``), sorted by name."""
+    return sorted(CONFIG_DIR.glob("*.yaml"))
+
+
 def load_config(path: str | Path | None = None) -> AttributionConfig:
     """Load and validate a YAML configuration (default: ``configs/last_touch_v1.yaml``).
 
@@ -243,7 +248,10 @@ def load_config(path: str | Path | None = None) -> AttributionConfig:
         p = DEFAULT_CONFIG
     else:
         p = Path(path)
-        if not p.suffix and not p.exists() and (CONFIG_DIR / f"{p.name}.yaml").exists():
+        if not p.suffix and not p.exists():
+            if not (CONFIG_DIR / f"{p.name}.yaml").exists():
+                known = ", ".join(c.stem for c in config_names())
+                raise ConfigError(f"unknown attribution config {str(path)!r}: use one of {known} or a YAML path")
             p = CONFIG_DIR / f"{p.name}.yaml"
     try:
         text = p.read_text(encoding="utf-8")

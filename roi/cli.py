@@ -151,6 +151,74 @@ from connector_sdk.cli import app as _connector_app  # noqa: E402
 app.add_typer(_connector_app, name="connector")
 app.command(name="checks")(__import__("flows.checks", fromlist=["checks_command"]).checks_command)
 
+# --- attribution (the engine imports nothing of ours, so its commands live here) -------------
+_attribution_app = typer.Typer(help="Attribution runs and versions.", no_args_is_help=True)
+app.add_typer(_attribution_app, name="attribution")
+
+
+@_attribution_app.command("run")
+def attribution_run(
+    start: Annotated[str, typer.Option("--start", help="First sign-up day (YYYY-MM-DD, UTC).")],
+    end: Annotated[str, typer.Option("--end", help="Last sign-up day, included.")],
+    config: Annotated[
+        str | None, typer.Option("--config", help="Config name (e.g. linear_v1) or YAML path; default last_touch_v1.")
+    ] = None,
+) -> None:
+    """Re-attribute the sign-ups of [start, end] and replace that version's rows for those days."""
+    from rich.table import Table
+
+    from attribution.config import load_config
+    from attribution.errors import AttributionInputError
+    from attribution.errors import ConfigError as AttributionConfigError
+    from attribution.store import run_attribution
+
+    first, last = _parse_date(start, "--start"), _parse_date(end, "--end")
+    if last < first:
+        raise UserInputError(f"--end {end} is before --start {start}: both days are included, start first")
+    try:
+        load_config(config)  # a bad name fails before the warehouse is opened
+        with console.status(f"attributing sign-ups of {first} .. {last}"):
+            s = run_attribution(get_warehouse().connection(), first, last, config)
+    except (AttributionConfigError, AttributionInputError) as exc:
+        raise UserInputError(str(exc)) from None
+    table = Table(title=f"attribution run {s.attribution_run_id}")
+    table.add_column("field")
+    table.add_column("value", justify="right")
+    for field, value in (
+        ("version", s.attribution_version),
+        ("sign-up days", f"{s.start_date} .. {s.end_date}"),
+        ("sign-ups in", f"{s.signups_in:,}"),
+        ("touches in", f"{s.touches_in:,}"),
+        ("SKAN rows in", f"{s.skan_rows_in:,}"),
+        ("rows out", f"{s.rows_out:,}"),
+        ("deterministic credit", f"{s.deterministic_credit:,.2f}"),
+        ("SKAN-modeled credit", f"{s.skan_modeled_credit:,.2f}"),
+        ("unattributed credit", f"{s.unattributed_credit:,.2f}"),
+        ("seconds", f"{(s.finished_at - s.started_at).total_seconds():.1f}"),
+    ):
+        table.add_row(field, value)
+    console.print(table)
+
+
+@_attribution_app.command("versions")
+def attribution_versions() -> None:
+    """List the packaged attribution configs with their model and attribution_version."""
+    from rich.table import Table
+
+    from attribution.config import CONFIG_DIR, config_names, load_config
+    from attribution.errors import ConfigError as AttributionConfigError
+
+    table = Table(title=f"attribution configs ({CONFIG_DIR})")
+    for col in ("config", "model", "attribution_version"):
+        table.add_column(col)
+    for path in config_names():
+        try:
+            cfg = load_config(path)
+            table.add_row(path.stem, cfg.model, cfg.attribution_version)
+        except AttributionConfigError as exc:
+            table.add_row(path.stem, "invalid", str(exc))
+    console.print(table)
+
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app and turn user errors into one line and an exit code."""
