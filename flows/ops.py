@@ -40,9 +40,9 @@ create table if not exists analytics.ops_campaign_15min (
 # are mapped by the dbt seed when it is loaded, else by the platform's own canonical name.
 _OPS_SQL = """
 with new_days as (
-    select distinct cast(event_ts as date) as d from raw_events.events where _load_id in ({load_ids})
+    select distinct cast(event_ts as date) as d from raw_events.events where _dlt_load_id in ({load_ids})
     union
-    select distinct cast(touch_ts as date) from raw_events.mmp_touches where _load_id in ({load_ids})
+    select distinct cast(touch_ts as date) from raw_events.mmp_touches where _dlt_load_id in ({load_ids})
 ),
 events as (
     select * from raw_events.events
@@ -133,8 +133,8 @@ def refresh_ops_table(load_ids: list[str], now: datetime | None = None) -> int:
         days = [
             r[0]
             for r in cur.execute(
-                f"select distinct cast(event_ts as date) from raw_events.events where _load_id in ({ids}) "
-                f"union select distinct cast(touch_ts as date) from raw_events.mmp_touches where _load_id in ({ids})"
+                f"select distinct cast(event_ts as date) from raw_events.events where _dlt_load_id in ({ids}) "
+                f"union select distinct cast(touch_ts as date) from raw_events.mmp_touches where _dlt_load_id in ({ids})"
             ).fetchall()
         ]
         cur.execute("begin transaction")
@@ -156,15 +156,14 @@ def refresh_ops_table(load_ids: list[str], now: datetime | None = None) -> int:
 
 @task(**TASK_RETRY, timeout_seconds=600)
 def refresh_ops(load_ids: list[str]) -> int:
-    """Task wrapper of :func:`refresh_ops_table`, holding the write slot."""
-    with warehouse_write():
-        return refresh_ops_table(load_ids)
+    """Task wrapper of :func:`refresh_ops_table`."""
+    return refresh_ops_table(load_ids)
 
 
 @flow(name="ops_refresh", log_prints=True)
 def ops_refresh() -> str:
     """New landing files -> ``raw_events`` -> ``analytics.ops_campaign_15min`` (15-minute buckets)."""
-    with record_run("ops_refresh") as run:
+    with warehouse_write(), record_run("ops_refresh") as run:
         events = load_events()
         run.count("events_loaded", events.get("loaded", 0))
         run.count("ops_rows", refresh_ops(list(events.get("load_ids", []))))

@@ -12,6 +12,7 @@ from typing import Any
 from prefect import flow
 from prefect.runtime import flow_run
 
+from flows.locks import warehouse_write
 from flows.tasks import (
     ATTRIBUTION_TRAILING_DAYS,
     ad_sources,
@@ -61,7 +62,11 @@ def first_event_date(load_ids: list[str]) -> date | None:
         marks = ", ".join("?" for _ in load_ids)
         sql = " union all ".join(
             f"select min(cast({col} as date)) from raw_events.{table} where _dlt_load_id in ({marks})"
-            for table, col in (("events", "event_ts"), ("mmp_touches", "touch_ts"), ("skan_postbacks", "received_at"))
+            for table, col in (
+                ("events", "event_ts"),
+                ("mmp_touches", "touch_ts"),
+                ("skan_postbacks", "received_at"),
+            )
         )
         days = [r[0] for r in cur.execute(sql, load_ids * 3).fetchall() if r[0] is not None]
     finally:
@@ -86,8 +91,10 @@ def hourly_incremental(window_start: datetime | None = None, window_end: datetim
     end = logical_end(window_end)
     start = as_utc(window_start) if window_start is not None else end - timedelta(hours=1)
     if start >= end:
-        raise UserInputError(f"window start {start:%Y-%m-%dT%H:%M} is not before its end {end:%Y-%m-%dT%H:%M}")
-    with record_run("hourly_incremental", start, end) as run:
+        raise UserInputError(
+            f"window start {start:%Y-%m-%dT%H:%M} is not before its end {end:%Y-%m-%dT%H:%M}"
+        )
+    with warehouse_write(), record_run("hourly_incremental", start, end) as run:
         for source in ad_sources():
             # FX is nine small requests: every hourly run refreshes its whole window, so a
             # provisional (not yet published) rate is replaced as soon as the real one exists.
@@ -113,7 +120,10 @@ def restatement_lookback(window_end: datetime | None = None) -> str:
     end_date = (end - timedelta(microseconds=1)).date() + timedelta(days=1)
     # The connectors pull today and LOOKBACK_DAYS + 1 local days back; in UTC that reaches one more day.
     start_date = end_date - timedelta(days=LOOKBACK_DAYS + 3)
-    with record_run("restatement_lookback", datetime.combine(start_date, datetime.min.time()), end) as run:
+    with (
+        warehouse_write(),
+        record_run("restatement_lookback", datetime.combine(start_date, datetime.min.time()), end) as run,
+    ):
         for source in ad_sources():
             summary = load_ads(source, "lookback", end)
             run.count(f"ads_{source}", summary.get("rows", 0))
@@ -140,13 +150,15 @@ def backfill(start: date, end: date) -> str:
             logical = datetime.combine(next_day, datetime.min.time(), UTC)
             # Platforms report in account-local days: UTC day d needs local days d-1..d+1.
             first_local = day - timedelta(days=1) if day == start else day
-            for source in ad_sources():
-                summary = load_ads(source, "backfill", logical, start=first_local, end=next_day)
-                run.count(f"ads_{source}", summary.get("rows", 0))
-            run.count("dbt_facts_nodes", build_facts(day, next_day))
-            attr = attribute(day, next_day)
-            run.count("attribution_rows", attr.get("rows_out", 0))
-            run.count("dbt_mart_nodes", build_mart(day, next_day))
+            # One day at a time holds the write slot, so an hourly run can slip in between days.
+            with warehouse_write():
+                for source in ad_sources():
+                    summary = load_ads(source, "backfill", logical, start=first_local, end=next_day)
+                    run.count(f"ads_{source}", summary.get("rows", 0))
+                run.count("dbt_facts_nodes", build_facts(day, next_day))
+                attr = attribute(day, next_day)
+                run.count("attribution_rows", attr.get("rows_out", 0))
+                run.count("dbt_mart_nodes", build_mart(day, next_day))
             day = next_day
         run.count("checks", run_checks(window_start, window_end))
         publish_roi_artifact(end)

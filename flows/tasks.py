@@ -15,7 +15,6 @@ from prefect import task
 from prefect.artifacts import create_table_artifact
 
 from flows.common import TASK_RETRY
-from flows.locks import warehouse_write
 from roi.settings import get_settings
 from roi.warehouse import get_warehouse
 
@@ -63,17 +62,16 @@ def load_ads(
     from connectors import run_connector
 
     settings = get_settings()
-    with warehouse_write():
-        pipeline = get_warehouse().dlt_pipeline(f"roi_ads_{platform}", "raw_ads")
-        summary = run_connector(
-            platform,
-            pipeline,
-            mode=mode,
-            logical_time=logical_time,
-            start=start,
-            end=end,
-            base_url=settings.api_base_url,
-        )
+    pipeline = get_warehouse().dlt_pipeline(f"roi_ads_{platform}", "raw_ads")
+    summary = run_connector(
+        platform,
+        pipeline,
+        mode=mode,
+        logical_time=logical_time,
+        start=start,
+        end=end,
+        base_url=settings.api_base_url,
+    )
     return _summary(summary)
 
 
@@ -84,9 +82,8 @@ def load_events() -> dict[str, Any]:
 
     settings = get_settings()
     pepper = settings.require_pepper()
-    with warehouse_write():
-        pipeline = get_warehouse().dlt_pipeline("roi_product_events", "raw_events")
-        summary = _load_events(pipeline, settings.landing_url, pepper)
+    pipeline = get_warehouse().dlt_pipeline("roi_product_events", "raw_events")
+    summary = _load_events(pipeline, settings.landing_url, pepper)
     return _summary(summary)
 
 
@@ -95,8 +92,7 @@ def build_facts(start: date, end: date) -> int:
     """dbt: staging, intermediate, facts and dim_campaign for [start, end), with their tests."""
     from flows import dbt_runner
 
-    with warehouse_write():
-        run = dbt_runner.build_facts(start, end)
+    run = dbt_runner.build_facts(start, end)
     return len(run.nodes)
 
 
@@ -105,8 +101,7 @@ def attribute(start: date, end: date) -> dict[str, Any]:
     """Re-attribute the sign-ups of [start, end) under the default attribution config."""
     from attribution.store import run_attribution
 
-    with warehouse_write():
-        summary = run_attribution(get_warehouse().connection(), start, end - timedelta(days=1))
+    summary = run_attribution(get_warehouse().connection(), start, end - timedelta(days=1))
     return _summary(summary)
 
 
@@ -115,8 +110,7 @@ def build_mart(start: date, end: date) -> int:
     """dbt: ``mart_marketing_roi_daily`` for [start, end), with its identity tests."""
     from flows import dbt_runner
 
-    with warehouse_write():
-        run = dbt_runner.build_mart(start, end)
+    run = dbt_runner.build_mart(start, end)
     return len(run.nodes)
 
 

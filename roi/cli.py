@@ -224,8 +224,6 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app and turn user errors into one line and an exit code."""
     # Flow progress is shown by our own rich output; Prefect's INFO lines would bury it.
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-    # Prefect's local API starts in a subprocess; on a busy 2-core machine 20 s is not enough.
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
     try:
         # Without standalone mode click returns a typer.Exit's code instead of raising it.
         rv = app(args=argv, standalone_mode=False, prog_name="roi")

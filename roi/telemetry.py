@@ -1,4 +1,4 @@
-"""Turn off every third-party tool's telemetry, in one place.
+"""Turn off every third-party tool's telemetry, in one place (and set Prefect's runtime defaults).
 
 Imported (and applied) by ``roi/__init__.py`` before dlt, dbt, Soda or Prefect are imported,
 so nothing the pipeline runs calls out: the production network allows no egress to vendors,
@@ -25,7 +25,14 @@ TELEMETRY_OFF: dict[str, str] = {
 }
 
 
+# Operational defaults for Prefect, applied the same way (an operator's value wins).
+PREFECT_DEFAULTS: dict[str, str] = {
+    # Prefect's local API starts in a subprocess; on a busy 2-core machine 20 s is not enough.
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
+}
+
+
 def disable_telemetry() -> None:
     """Set the opt-out variables of dlt, dbt, Soda and Prefect unless already set."""
-    for key, value in TELEMETRY_OFF.items():
+    for key, value in {**TELEMETRY_OFF, **PREFECT_DEFAULTS}.items():
         os.environ.setdefault(key, value)

@@ -22,12 +22,10 @@ os.environ["ROI_LANDING_URL"] = str(_SESSION_DIR / "landing")
 os.environ.setdefault("ROI_PII_PEPPER", "test-pepper-not-a-secret-0123456789")
 os.environ["PREFECT_HOME"] = str(_SESSION_DIR / "prefect")
 os.environ["PREFECT_LOGGING_LEVEL"] = "WARNING"
-os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"] = "180"
 os.environ["DLT_DATA_DIR"] = str(_SESSION_DIR / "dlt-data")
 os.environ.pop("ROI_API_BASE_URL", None)
 os.environ.pop("ROI_WAREHOUSE", None)
 
-import roi  # noqa: E402  (sets the telemetry opt-outs)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
