@@ -74,9 +74,41 @@ def first_event_date(load_ids: list[str]) -> date | None:
     return min(days) if days else None
 
 
+def first_affected_signup_date(start: date) -> date:
+    """The earliest sign-up date the last facts build may have changed, at most ``start``.
+
+    ``fact_signups`` re-derives every user with an event in the window, and a late sign-up or
+    a merge can move a user's first sign-up to, or away from, a date before the window. The
+    attribution and the mart must then redo that date too, or the mart would count the user
+    on the old date and the new one.
+    """
+    from roi.warehouse import get_warehouse
+
+    cur = get_warehouse().connection().cursor()
+    try:
+        has_attr = cur.execute(
+            "select count(*) from information_schema.tables "
+            "where table_schema = 'analytics' and table_name = 'fact_attribution'"
+        ).fetchone()[0]
+        sql = (
+            "select min(signup_date) from analytics.fact_signups "
+            "where signup_id in (select user_id from analytics.int_signup_users__affected)"
+        )
+        if has_attr:
+            sql += (
+                " union all select min(signup_date) from analytics.fact_attribution "
+                "where signup_id in (select user_id from analytics.int_signup_users__affected)"
+            )
+        days: list[date] = [r[0] for r in cur.execute(sql).fetchall() if r[0] is not None]
+    finally:
+        cur.close()
+    return min([start, *days])
+
+
 def _transform(run: Any, start: date, end: date, window_end: datetime) -> None:
     """Facts -> attribution -> mart for the UTC dates [start, end), then checks and the artifact."""
     run.count("dbt_facts_nodes", build_facts(start, end))
+    start = first_affected_signup_date(start)
     attr = attribute(start, end)
     run.count("attribution_rows", attr.get("rows_out", 0))
     run.count("dbt_mart_nodes", build_mart(start, end))
@@ -156,9 +188,10 @@ def backfill(start: date, end: date) -> str:
                     summary = load_ads(source, "backfill", logical, start=first_local, end=next_day)
                     run.count(f"ads_{source}", summary.get("rows", 0))
                 run.count("dbt_facts_nodes", build_facts(day, next_day))
-                attr = attribute(day, next_day)
+                first = first_affected_signup_date(day)
+                attr = attribute(first, next_day)
                 run.count("attribution_rows", attr.get("rows_out", 0))
-                run.count("dbt_mart_nodes", build_mart(day, next_day))
+                run.count("dbt_mart_nodes", build_mart(first, next_day))
             day = next_day
         run.count("checks", run_checks(window_start, window_end))
         publish_roi_artifact(end)
