@@ -33,9 +33,13 @@ def _con():
 
 
 def test_every_run_recorded(history) -> None:
-    rows = _con().execute(
-        "select flow_name, status, row_counts from audit.pipeline_runs where flow_name <> 'bootstrap_warehouse'"
-    ).fetchall()
+    rows = (
+        _con()
+        .execute(
+            "select flow_name, status, row_counts from audit.pipeline_runs where flow_name <> 'bootstrap_warehouse'"
+        )
+        .fetchall()
+    )
     assert len(rows) == len(history.runs)
     assert {r[1] for r in rows} == {"succeeded"}
     assert all('"dbt_facts_nodes"' in r[2] and '"attribution_rows"' in r[2] for r in rows)
@@ -54,12 +58,14 @@ def test_spend_past_the_window_equals_truth(history) -> None:
             "spend_local from analytics.fact_ad_spend where spend_date <= ?",
             [last_final_utc],
         )
-        .arrow()
+        .to_arrow_table()
     )
     expected = truth.filter(pl.col("spend_date") <= last_final_utc)
     assert expected.height > 100, "the world should have spend on the compared days"
     keys = ["platform", "account_id", "campaign_id", "ad_group_id", "ad_id", "spend_date", "spend_hour"]
-    fact = fact.with_columns((pl.col("spend_local").cast(pl.Decimal(38, 6)) * 1_000_000).cast(pl.Int64).alias("micros"))
+    fact = fact.with_columns(
+        (pl.col("spend_local").cast(pl.Decimal(38, 6)) * 1_000_000).cast(pl.Int64).alias("micros")
+    )
     joined = expected.select([*keys, "currency", "spend_micros"]).join(
         fact.select([*keys, pl.col("currency").alias("fact_currency"), "micros"]),
         on=keys,

@@ -1,0 +1,141 @@
+"""Helpers of ``test_resilience.py``: a child process that runs the hourly flow (and can die).
+
+Run as ``python -m tests.e2e.resilience_helpers --start ISO --end ISO --marker FILE
+[--kill-at PIPELINE]``, with ``ROI_*`` and ``PREFECT_API_URL`` in the environment. With
+``--kill-at``, the process SIGKILLs itself inside dlt's ``Pipeline.load`` of that pipeline
+while a normalized load package is still pending on disk: the crash a power cut or an OOM
+kill gives, in the middle of a task, not between tasks. Everything is patched in this
+process only; production code carries no test hook.
+
+The marker file (JSON) tells the parent what happened: the pending load ids at the moment
+of the kill and the Prefect concurrency leases the process took (a killed process never
+releases them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import roi  # noqa: F401  (telemetry off before dlt, dbt and Prefect are imported)
+
+
+def fast_retries() -> None:
+    """Connectors retry with the same logic but without real sleeping (``FAST_RETRY``)."""
+    import connector_sdk.base as base
+    from connector_sdk.http import FAST_RETRY
+
+    base.RetryPolicy = lambda: FAST_RETRY  # type: ignore[assignment,misc]
+
+
+def _write(marker: Path, state: dict[str, Any]) -> None:
+    tmp = marker.with_name(marker.name + ".tmp")
+    tmp.write_text(json.dumps(state))
+    tmp.replace(marker)
+
+
+def _record_leases(marker: Path, state: dict[str, Any]) -> None:
+    """Note every concurrency lease this process takes (the parent releases a dead one's)."""
+    import prefect.concurrency._sync as psync
+
+    acquire = psync.acquire_concurrency_slots_with_lease
+
+    def recording(*args: Any, **kwargs: Any) -> Any:
+        resp = acquire(*args, **kwargs)
+        state["lease_ids"].append(str(resp.lease_id))
+        _write(marker, state)
+        return resp
+
+    psync.acquire_concurrency_slots_with_lease = recording  # type: ignore[assignment]
+
+
+def _arm_kill(pipeline_name: str, marker: Path, state: dict[str, Any]) -> None:
+    """SIGKILL this process when ``pipeline_name`` starts loading a normalized package."""
+    from dlt.pipeline.pipeline import Pipeline
+
+    load = Pipeline.load
+
+    def killing_load(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if self.pipeline_name == pipeline_name:
+            pending = list(self.list_normalized_load_packages())
+            if pending:
+                state["killed_with_pending"] = pending
+                state["pipeline"] = pipeline_name
+                _write(marker, state)
+                os.kill(os.getpid(), signal.SIGKILL)
+        return load(self, *args, **kwargs)
+
+    Pipeline.load = killing_load  # type: ignore[method-assign]
+
+
+def main() -> None:
+    """Run one hourly window (see the module docstring)."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--start", required=True)
+    parser.add_argument("--end", required=True)
+    parser.add_argument("--marker", required=True, type=Path)
+    parser.add_argument("--kill-at", default=None)
+    args = parser.parse_args()
+    state: dict[str, Any] = {"lease_ids": [], "killed_with_pending": None, "pipeline": None}
+    _write(args.marker, state)
+    fast_retries()
+    _record_leases(args.marker, state)
+    if args.kill_at:
+        _arm_kill(args.kill_at, args.marker, state)
+    from flows.pipeline import hourly_incremental
+
+    run_id = hourly_incremental(
+        window_start=datetime.fromisoformat(args.start), window_end=datetime.fromisoformat(args.end)
+    )
+    state["run_id"] = run_id
+    _write(args.marker, state)
+
+
+# Columns that name a pull, a load or a place rather than data: left out when comparing raw tables.
+RAW_RUN_COLUMNS = (
+    "_dlt_load_id", "_load_id", "_extracted_at", "_dlt_valid_from", "_dlt_valid_to", "_dlt_id", "pulled_at",
+    "file_url",
+)  # fmt: skip
+
+
+def current_raw_hashes(con: Any, schema: str) -> dict[str, tuple[int, str]]:
+    """Row count and sorted-row hash of each *current* raw table of ``schema``.
+
+    Current: the tables that hold the latest state (not ``*_history`` nor ``*__slices``, which
+    log every pull, nor dlt's ``_dlt_*`` bookkeeping); scd2 entity tables by their open versions.
+    """
+    tables = [
+        r[0]
+        for r in con.execute(
+            "select table_name from information_schema.tables where table_schema = ? and table_type = 'BASE TABLE' "
+            "and table_name not like '\\_dlt%' escape '\\' and table_name not like '%history' "
+            "and table_name not like '%\\_\\_slices' escape '\\' order by 1",
+            [schema],
+        ).fetchall()
+    ]
+    out = {}
+    for t in tables:
+        cols = [
+            r[0]
+            for r in con.execute(
+                "select column_name from information_schema.columns where table_schema = ? and table_name = ? "
+                "order by ordinal_position",
+                [schema, t],
+            ).fetchall()
+        ]
+        where = "where _dlt_valid_to is null" if "_dlt_valid_to" in cols else ""
+        select = ", ".join(f'"{c}"' for c in cols if c not in RAW_RUN_COLUMNS)
+        out[t] = con.execute(
+            f"select count(*), coalesce(md5(string_agg(r, '|' order by r)), '') "
+            f"from (select cast(row({select}) as varchar) as r from {schema}.{t} {where})"
+        ).fetchone()
+    return out
+
+
+if __name__ == "__main__":
+    main()
