@@ -291,7 +291,9 @@ def prepare(scale: float, console: Any) -> tuple[Path, Path, dict[str, Any]]:
 def _copy_state(state: Path, to: Path) -> None:
     shutil.rmtree(to, ignore_errors=True)
     to.mkdir(parents=True)
-    shutil.copy2(state / "warehouse.duckdb", to / "warehouse.duckdb")
+    # a process that ends without closing DuckDB leaves its last writes in the WAL: copy it too
+    for db in state.glob("warehouse.duckdb*"):
+        shutil.copy2(db, to / db.name)
     shutil.copytree(state / "dlt", to / "dlt")
     # landing files are never modified in place (publish renames new ones in): hard links suffice
     shutil.copytree(state / "landing", to / "landing", copy_function=os.link)
