@@ -461,6 +461,7 @@ class Connector(ABC):
         """Run the connector into ``pipeline`` (a dlt pipeline on dataset ``raw_ads``)."""
         t0 = time.perf_counter()
         logical_time = as_utc(logical_time)
+        finish_pending_loads(pipeline)
         accounts, results, entities = self.extract(mode, logical_time, start, end)
         source, counts = self._source(results, entities, mode, logical_time)
         try:
@@ -648,6 +649,21 @@ class Connector(ABC):
             merge_key="account_id",
             columns={c: {"data_type": "text", "nullable": True} for c in cols},
         )()
+
+
+def finish_pending_loads(pipeline: Any) -> list[str]:
+    """Load the packages a killed run left behind, before any new data is extracted.
+
+    A run killed between dlt's normalize and load leaves a complete package on disk. Given
+    new data, dlt 1.31's ``run()`` loads the old package and drops the new data (with a
+    warning), so a rerun would land the stale pull. Finishing the old package first, then
+    pulling, keeps slice replacement in time order: the fresh pull replaces the stale one.
+    """
+    if not pipeline.has_pending_data:
+        return []
+    pipeline.normalize()
+    info = pipeline.load()
+    return [str(i) for i in (info.loads_ids or [])]
 
 
 def loader(cls: type[Connector]) -> Callable[..., LoadSummary]:

@@ -26,6 +26,9 @@ from prefect.concurrency.sync import concurrency
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
 WRITE_LIMIT = "warehouse-writer"
+# Prefect renews a held lease in the background; a killed process stops renewing, and its
+# slot frees itself when the lease lapses, so keep it short.
+LEASE_SECONDS = 120
 _ensured: set[str] = set()
 
 
@@ -46,7 +49,7 @@ def ensure_write_limit(name: str = WRITE_LIMIT, limit: int = 1) -> None:
 def warehouse_write(name: str = WRITE_LIMIT) -> Iterator[None]:
     """Hold the warehouse write slot for the block (waits for it while another flow holds it)."""
     ensure_write_limit(name)
-    with concurrency(name, occupy=1, strict=True, lease_duration=3600):
+    with concurrency(name, occupy=1, strict=True, lease_duration=LEASE_SECONDS):
         yield
 
 

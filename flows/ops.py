@@ -6,9 +6,9 @@ landing files with the same incremental loader as the hourly flow (one manifest 
 seen, so nothing is loaded twice), then recomputes ``analytics.ops_campaign_15min`` for the
 UTC days those files touched: delete + insert of whole days, so a rerun changes nothing.
 
-Attribution here is a deliberately simple last click/view before the conversion (web via
-``anonymous_id``, app via ``device_id``), not the versioned engine: it is a monitoring
-signal, labelled as such in docs/operations.md.
+Attribution here is a deliberately simple last click/view in the 7 days before the
+conversion (web via ``anonymous_id``, app via ``device_id``), not the versioned engine: it
+is a monitoring signal, labelled as such in docs/operations.md.
 """
 
 from __future__ import annotations
@@ -44,10 +44,14 @@ with new_days as (
     union
     select distinct cast(touch_ts as date) from raw_events.mmp_touches where _dlt_load_id in ({load_ids})
 ),
+bounds as (
+    select min(d) - 7 as lo, max(d) as hi from new_days
+),
 events as (
     select * from raw_events.events
     where cast(event_ts as date) in (select d from new_days)
-       or (event_type = 'landing' and cast(event_ts as date) in (select d - 7 from new_days))
+       or (event_type = 'landing'
+           and cast(event_ts as date) between (select lo from bounds) and (select hi from bounds))
 ),
 web_clicks as (
     select event_ts as touch_ts, anonymous_id,
@@ -63,26 +67,39 @@ web_clicks as (
 app_touches as (
     select touch_ts, device_id, platform, campaign_id, touch_type
     from raw_events.mmp_touches
-    where cast(touch_ts as date) in (select d from new_days)
-       or cast(touch_ts as date) in (select d - 7 from new_days)
+    where cast(touch_ts as date) between (select lo from bounds) and (select hi from bounds)
 ),
 installs as (
     select e.event_ts, t.platform, t.campaign_id,
            row_number() over (partition by e.event_id order by t.touch_ts desc, t.platform, t.campaign_id) as rn
     from events e
-    join app_touches t on t.device_id = e.device_id and t.touch_ts <= e.event_ts
+    join app_touches t
+      on t.device_id = e.device_id and t.touch_ts <= e.event_ts and t.touch_ts >= e.event_ts - interval '7 days'
     where e.event_type = 'app_install' and cast(e.event_ts as date) in (select d from new_days)
 ),
+signup_events as (
+    select event_id, event_ts, anonymous_id, device_id from events
+    where event_type = 'user_signup' and cast(event_ts as date) in (select d from new_days)
+),
+-- Two equi-joins (web by anonymous_id, app by device_id), not one join on an OR: an OR join
+-- is a nested loop, minutes at a promotion's volume.
+signup_touches as (
+    select s.event_id, s.event_ts, c.touch_ts, c.platform, c.campaign_id
+    from signup_events s
+    join web_clicks c
+      on c.anonymous_id = s.anonymous_id and c.touch_ts <= s.event_ts
+     and c.touch_ts >= s.event_ts - interval '7 days'
+    union all
+    select s.event_id, s.event_ts, t.touch_ts, t.platform, t.campaign_id
+    from signup_events s
+    join app_touches t
+      on t.device_id = s.device_id and t.touch_ts <= s.event_ts
+     and t.touch_ts >= s.event_ts - interval '7 days'
+),
 signups as (
-    select e.event_ts, c.platform, c.campaign_id,
-           row_number() over (partition by e.event_id order by c.touch_ts desc, c.platform, c.campaign_id) as rn
-    from events e
-    join (
-        select touch_ts, anonymous_id, cast(null as varchar) as device_id, platform, campaign_id from web_clicks
-        union all
-        select touch_ts, cast(null as varchar), device_id, platform, campaign_id from app_touches
-    ) c on ((c.anonymous_id = e.anonymous_id) or (c.device_id = e.device_id)) and c.touch_ts <= e.event_ts
-    where e.event_type = 'user_signup' and cast(e.event_ts as date) in (select d from new_days)
+    select event_ts, platform, campaign_id,
+           row_number() over (partition by event_id order by touch_ts desc, platform, campaign_id) as rn
+    from signup_touches
 ),
 counted as (
     select touch_ts as ts, platform, campaign_id, 1 as clicks, 0 as installs, 0 as signups

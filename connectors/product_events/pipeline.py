@@ -25,6 +25,7 @@ from typing import Any
 import polars as pl
 import pyarrow as pa
 
+from connector_sdk.base import finish_pending_loads
 from connectors.product_events import identity, pii, tables
 from connectors.product_events import settings as S
 from connectors.product_events.discovery import batches, list_landing_files, new_files, read_batch
@@ -434,6 +435,9 @@ def load_events(
     t0 = time.perf_counter()
     summary = IngestSummary()
     ensure_erased_subjects(pipeline)
+    # A killed run's pending package holds files and their manifest rows: land it first, so
+    # those files count as seen and the new listing continues after them.
+    finish_pending_loads(pipeline)
     listing = list_landing_files(landing_url)
     summary.files_listed = listing.height
     todo = new_files(listing, seen_file_keys(pipeline))

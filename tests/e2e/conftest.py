@@ -64,7 +64,11 @@ class Timeline:
 
 
 def table_hashes(con: Any, schema: str = "analytics") -> dict[str, tuple[int, str]]:
-    """Row count and a hash of the sorted rows of every base table in ``schema``."""
+    """Row count and a hash of the sorted rows of every result table in ``schema``.
+
+    ``int_*__affected`` tables are left out: they are each run's scratch list of the keys it
+    re-derives (their content is the run's window by design), not results.
+    """
     tables = [
         r[0]
         for r in con.execute(
@@ -72,6 +76,7 @@ def table_hashes(con: Any, schema: str = "analytics") -> dict[str, tuple[int, st
             "order by 1",
             [schema],
         ).fetchall()
+        if not (r[0].startswith("int_") and r[0].endswith("__affected"))
     ]
     out = {}
     for t in tables:
