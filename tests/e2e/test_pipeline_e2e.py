@@ -131,3 +131,29 @@ def test_incremental_equals_full_rebuild(history) -> None:
     assert after.keys() == before.keys()
     diffs = {t: (before[t], after[t]) for t in before if before[t] != after[t]}
     assert not diffs
+
+
+def test_last_touch_through_the_warehouse_agrees_with_truth(history) -> None:
+    """Issue 7's bar, end to end: landing files -> dbt touches -> engine, against the truth."""
+    truth = pl.read_parquet(history.world / "truth" / "attribution_last_touch.parquet")
+    signups = pl.read_parquet(history.world / "truth" / "signups.parquet")
+    real = signups.filter(~pl.col("is_test")).select("user_id")
+    expected = truth.join(real, on="user_id").filter(pl.col("platform").is_not_null())
+    got = pl.from_arrow(
+        _con()
+        .execute(
+            "select signup_id as user_id, platform as got_platform, campaign_id as got_campaign "
+            "from analytics.fact_attribution where method = 'deterministic' and model = 'last_touch'"
+        )
+        .to_arrow_table()
+    )
+    joined = expected.join(got, on="user_id", how="left")
+    agree = joined.filter(
+        (pl.col("platform") == pl.col("got_platform")) & (pl.col("campaign_id") == pl.col("got_campaign"))
+    ).height
+    assert expected.height > 50
+    share = agree / expected.height
+    print(f"last touch agrees with truth for {agree}/{expected.height} deterministic sign-ups ({share:.4%})")
+    assert share >= 0.999, joined.filter(
+        pl.col("got_platform").is_null() | (pl.col("platform") != pl.col("got_platform"))
+    ).head(10)
