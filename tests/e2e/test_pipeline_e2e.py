@@ -157,3 +157,14 @@ def test_last_touch_through_the_warehouse_agrees_with_truth(history) -> None:
     assert share >= 0.999, joined.filter(
         pl.col("got_platform").is_null() | (pl.col("platform") != pl.col("got_platform"))
     ).head(10)
+
+
+def test_a_restated_day_shows_before_and_after_with_load_ids(history, capsys) -> None:
+    from roi.cli import main
+
+    day = (T0 + timedelta(days=4)).date().isoformat()
+    assert main(["restatements", "--platform", "google_ads", "--date", day]) == 0
+    out = capsys.readouterr().out
+    assert "restated:" in out
+    load_ids = {line.split()[1] for line in out.splitlines() if line.startswith("│ 1")}
+    assert len(load_ids) >= 2, out
