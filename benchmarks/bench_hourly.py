@@ -90,7 +90,8 @@ def _instrument(steps: list[tuple[str, float]]) -> None:
             return f"ads {kwargs.get('platform', args[0] if args else '?')}"
         return {"load_events": "events load", "build_facts": "dbt facts", "attribute": "attribution",
                 "build_mart": "dbt mart", "run_checks": "checks (Soda)", "publish_roi_artifact": "ROI artifact",
-                "first_event_date": "first event date (query)"}.get(name, name)  # fmt: skip
+                "first_event_date": "first event date (query)",
+            "first_affected_signup_date": "affected sign-up dates (query)"}.get(name, name)  # fmt: skip
 
     def timed(name: str, fn: Any) -> Any:
         @functools.wraps(fn)
@@ -107,7 +108,10 @@ def _instrument(steps: list[tuple[str, float]]) -> None:
                  "publish_roi_artifact"):  # fmt: skip
         task = getattr(T, name)
         task.fn = timed(name, task.fn)
-    P.first_event_date = timed("first_event_date", P.first_event_date)
+    # the flow's own warehouse queries between tasks (not Prefect tasks, so not overhead either)
+    for name in ("first_event_date", "first_affected_signup_date"):
+        if hasattr(P, name):
+            setattr(P, name, timed(name, getattr(P, name)))
 
 
 def _set_as_of(url: str, ts: datetime) -> None:
