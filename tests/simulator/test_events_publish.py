@@ -81,19 +81,19 @@ def test_publish_to_s3_is_idempotent_and_respects_until(events_world: Path, moto
     import boto3
 
     s3 = boto3.client("s3", endpoint_url=moto_s3)
-    s3.create_bucket(Bucket="landing")
+    s3.create_bucket(Bucket="sim-publish")
     until = datetime(2026, 10, 22, 12, 0, tzinfo=UTC)
-    r1 = publish(events_world, "s3://landing/prod/raw", until)
+    r1 = publish(events_world, "s3://sim-publish/prod/raw", until)
     expected = _manifest(events_world).filter(pl.col("arrival_ts") <= until)
     keys = {
         o["Key"]: o["Size"]
-        for p in s3.get_paginator("list_objects_v2").paginate(Bucket="landing")
+        for p in s3.get_paginator("list_objects_v2").paginate(Bucket="sim-publish")
         for o in p.get("Contents", [])
     }
     assert set(keys) == {f"prod/raw/{k}" for k in expected["key"]}
     assert r1.copied == expected.height > 50
     assert all(keys[f"prod/raw/{k}"] == s for k, s in expected.select("key", "size_bytes").iter_rows())
-    r2 = publish(events_world, "s3://landing/prod/raw", until)
+    r2 = publish(events_world, "s3://sim-publish/prod/raw", until)
     assert (r2.copied, r2.skipped) == (0, expected.height)
-    body = s3.get_object(Bucket="landing", Key=f"prod/raw/{expected['key'][0]}")["Body"].read()
+    body = s3.get_object(Bucket="sim-publish", Key=f"prod/raw/{expected['key'][0]}")["Body"].read()
     assert body == (events_world / "landing" / expected["key"][0]).read_bytes()
