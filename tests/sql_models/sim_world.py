@@ -19,12 +19,12 @@ from typing import Any
 START = date(2026, 10, 24)
 DAYS = 10
 SEED = 7
-SCALE = 0.002
+SCALE = 0.001
 AD_SOURCES = ("google_ads", "meta_ads", "tiktok_ads", "apple_search_ads", "impact", "fx_rates")
-# (logical time, connector mode, dbt window start): two daily-lookback runs, then the settle-up.
+# (logical time, connector mode, dbt window start): a daily-lookback run, then the settle-up.
+# (The hourly history with every daily lookback is exercised end to end in tests/e2e.)
 CHECKPOINTS = (
     (datetime(2026, 10, 28, 6, tzinfo=UTC), "lookback", date(2026, 10, 23)),
-    (datetime(2026, 11, 1, 6, tzinfo=UTC), "lookback", date(2026, 10, 24)),
     (datetime(2026, 11, 12, 6, tzinfo=UTC), "backfill", date(2026, 10, 23)),
 )
 LAST_DAY = START + timedelta(days=DAYS)  # the last UTC date with spend (local days end later)
