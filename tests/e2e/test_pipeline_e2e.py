@@ -134,26 +134,46 @@ def test_incremental_equals_full_rebuild(history) -> None:
 
 
 def test_last_touch_through_the_warehouse_agrees_with_truth(history) -> None:
-    """Issue 7's bar, end to end: landing files -> dbt touches -> engine, against the truth."""
+    """Issue 7's bar, end to end: landing files -> dbt touches -> engine, against the truth.
+
+    The truth knows every sign-up and touch of the world, including events that land after
+    the last run (late files arrive up to three days after the world ends). Those cannot be
+    in the warehouse yet: they are counted and listed as the explanation, and the bar applies
+    to the sign-ups whose sign-up and deciding touch had landed.
+    """
     truth = pl.read_parquet(history.world / "truth" / "attribution_last_touch.parquet")
     signups = pl.read_parquet(history.world / "truth" / "signups.parquet")
     real = signups.filter(~pl.col("is_test")).select("user_id")
     expected = truth.join(real, on="user_id").filter(pl.col("platform").is_not_null())
+    con = _con()
+    seen = pl.from_arrow(
+        con.execute("select signup_id as user_id from analytics.fact_signups").to_arrow_table()
+    )
+    landed = pl.from_arrow(
+        con.execute(
+            "select event_id as touch_event_id from raw_events.events "
+            "union all select event_id from raw_events.mmp_touches"
+        ).to_arrow_table()
+    )
+    arrived = expected.join(seen, on="user_id", how="semi").join(landed, on="touch_event_id", how="semi")
+    late = expected.height - arrived.height
     got = pl.from_arrow(
-        _con()
-        .execute(
+        con.execute(
             "select signup_id as user_id, platform as got_platform, campaign_id as got_campaign "
             "from analytics.fact_attribution where method = 'deterministic' and model = 'last_touch'"
-        )
-        .to_arrow_table()
+        ).to_arrow_table()
     )
-    joined = expected.join(got, on="user_id", how="left")
+    joined = arrived.join(got, on="user_id", how="left")
     agree = joined.filter(
         (pl.col("platform") == pl.col("got_platform")) & (pl.col("campaign_id") == pl.col("got_campaign"))
     ).height
-    assert expected.height > 50
-    share = agree / expected.height
-    print(f"last touch agrees with truth for {agree}/{expected.height} deterministic sign-ups ({share:.4%})")
+    assert arrived.height > 50
+    assert late < 0.01 * expected.height, "only events landing after the last run may be missing"
+    share = agree / arrived.height
+    print(
+        f"last touch agrees with truth for {agree}/{arrived.height} deterministic sign-ups ({share:.4%}); "
+        f"{late} more had their sign-up or deciding touch land after the last run"
+    )
     assert share >= 0.999, joined.filter(
         pl.col("got_platform").is_null() | (pl.col("platform") != pl.col("got_platform"))
     ).head(10)
