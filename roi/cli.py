@@ -172,7 +172,9 @@ def restatements(
 def _print_roi(report_date: date) -> None:
     from roi.report import roi_table
 
-    console.print(roi_table(report_date))
+    # Piped or in CI the console is 80 columns; the ROI table needs ~130 to stay readable.
+    out = console if console.is_terminal else Console(width=140)
+    out.print(roi_table(report_date))
 
 
 # Sub-commands of other areas register here, one line each.

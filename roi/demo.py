@@ -88,7 +88,7 @@ def run_demo(
         raise UserInputError("--scale must be positive")
     base = Path(".roi/demo").resolve()
     world = (world or base / "world").resolve()
-    start = date(2026, 10, 29)  # crosses the US daylight-saving change on 1 Nov 2026
+    start = date(2026, 10, 29)  # with --days 4 or more the world crosses the US clock change (1 Nov 2026)
     meta_ok = False
     if (world / "world.json").is_file():
         meta = read_world(world)
