@@ -4,13 +4,25 @@ A platform connector subclasses :class:`Connector` and declares its particulars;
 ``docs/connectors.md``. This package imports nothing of the project's own.
 """
 
-from connector_sdk.base import Account, Connector, EntitySpec, LoadSummary, ReportSpec
+from connector_sdk.base import (
+    AD_GROUPS,
+    ADS,
+    CAMPAIGNS,
+    Account,
+    Connector,
+    EntitySpec,
+    LoadSummary,
+    ReportSpec,
+)
 from connector_sdk.exceptions import ConnectorError
 from connector_sdk.http import RetryPolicy, Verdict
 from connector_sdk.registry import connector_names, get_connector, register, run_connector
 from connector_sdk.windows import DateWindow
 
 __all__ = [
+    "ADS",
+    "AD_GROUPS",
+    "CAMPAIGNS",
     "Account",
     "Connector",
     "ConnectorError",

@@ -101,6 +101,25 @@ class EntitySpec:
     columns: tuple[str, ...]
 
 
+# The metadata tables every ad platform maps onto, in one shape (dim_campaign reads these
+# columns): a connector lists the ones its platform has.
+CAMPAIGNS = EntitySpec(
+    "campaigns",
+    ("account_id", "campaign_id"),
+    ("account_id", "campaign_id", "name", "status", "objective", "currency", "time_zone"),
+)
+AD_GROUPS = EntitySpec(
+    "ad_groups",
+    ("account_id", "ad_group_id"),
+    ("account_id", "campaign_id", "ad_group_id", "name", "status", "currency", "time_zone"),
+)
+ADS = EntitySpec(
+    "ads",
+    ("account_id", "ad_id"),
+    ("account_id", "campaign_id", "ad_group_id", "ad_id", "name", "status", "currency", "time_zone"),
+)
+
+
 @dataclass
 class SliceResult:
     """What one (account, window) fetch produced."""

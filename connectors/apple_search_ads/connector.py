@@ -12,7 +12,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from connector_sdk import Account, Connector, DateWindow, EntitySpec, ReportSpec, register
+from connector_sdk import AD_GROUPS, CAMPAIGNS, Account, Connector, DateWindow, ReportSpec, register
 from connector_sdk.base import loader
 from connector_sdk.exceptions import AuthenticationError
 from connector_sdk.http import cached_json
@@ -47,12 +47,7 @@ class AppleSearchAdsConnector(Connector):
         grain=("account_id", "campaign_id", "ad_group_id", "report_date"),
         spend_column="local_spend",
     )
-    entities = (
-        EntitySpec("campaigns", ("account_id", "campaign_id"),
-                   ("account_id", "campaign_id", "name", "status", "objective", "currency", "time_zone")),
-        EntitySpec("ad_groups", ("account_id", "ad_group_id"),
-                   ("account_id", "campaign_id", "ad_group_id", "name", "status", "currency", "time_zone")),
-    )  # fmt: skip
+    entities = (CAMPAIGNS, AD_GROUPS)
     credential_keys = ("client_id", "client_secret", "org_id")
     lookback_days = S.LOOKBACK_DAYS
     max_span_days = S.MAX_SPAN_DAYS

@@ -23,7 +23,7 @@ import pyarrow.json as pj
 import requests
 from dlt.sources.helpers.rest_client.paginators import JSONResponseCursorPaginator
 
-from connector_sdk import Account, Connector, DateWindow, EntitySpec, ReportSpec, register
+from connector_sdk import AD_GROUPS, CAMPAIGNS, Account, Connector, DateWindow, ReportSpec, register
 from connector_sdk.base import loader
 from connector_sdk.exceptions import AuthenticationError
 from connector_sdk.http import Decoder, Verdict, body_excerpt, cached_json, default_classifier, fast_loads
@@ -181,12 +181,7 @@ class GoogleAdsConnector(Connector):
         spend_column="cost_micros",
         spend_divisor=1_000_000,
     )
-    entities = (
-        EntitySpec("campaigns", ("account_id", "campaign_id"),
-                   ("account_id", "campaign_id", "name", "status", "objective", "currency", "time_zone")),
-        EntitySpec("ad_groups", ("account_id", "ad_group_id"),
-                   ("account_id", "campaign_id", "ad_group_id", "name", "status", "currency", "time_zone")),
-    )  # fmt: skip
+    entities = (CAMPAIGNS, AD_GROUPS)
     credential_keys = (
         "developer_token", "client_id", "client_secret", "refresh_token", "customer_ids",
     )  # fmt: skip

@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 import requests
 from dlt.sources.helpers.rest_client.paginators import PageNumberPaginator
 
-from connector_sdk import Account, Connector, DateWindow, EntitySpec, ReportSpec, register
+from connector_sdk import CAMPAIGNS, Account, Connector, DateWindow, ReportSpec, register
 from connector_sdk.base import loader
 from connector_sdk.http import Verdict, default_classifier
 from connectors.impact import settings as S
@@ -56,10 +56,7 @@ class ImpactConnector(Connector):
         grain=("account_id", "action_id"),
         spend_column="payout",
     )
-    entities = (
-        EntitySpec("campaigns", ("account_id", "campaign_id"),
-                   ("account_id", "campaign_id", "name", "status", "objective", "currency", "time_zone")),
-    )  # fmt: skip
+    entities = (CAMPAIGNS,)
     credential_keys = ("account_sid", "auth_token")
     lookback_days = S.LOOKBACK_DAYS
     max_span_days = S.MAX_SPAN_DAYS

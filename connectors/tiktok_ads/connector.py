@@ -14,7 +14,7 @@ import pyarrow.compute as pc
 import requests
 from dlt.sources.helpers.rest_client.paginators import PageNumberPaginator
 
-from connector_sdk import Account, Connector, DateWindow, EntitySpec, ReportSpec, register
+from connector_sdk import AD_GROUPS, ADS, CAMPAIGNS, Account, Connector, DateWindow, ReportSpec, register
 from connector_sdk.base import loader
 from connector_sdk.http import Verdict, cached_json, default_classifier
 from connectors.tiktok_ads import settings as S
@@ -54,15 +54,7 @@ class TikTokAdsConnector(Connector):
         grain=("account_id", "campaign_id", "adgroup_id", "ad_id", "report_date", "report_hour"),
         spend_column="spend",
     )
-    entities = (
-        EntitySpec("campaigns", ("account_id", "campaign_id"),
-                   ("account_id", "campaign_id", "name", "status", "objective", "currency", "time_zone")),
-        EntitySpec("ad_groups", ("account_id", "ad_group_id"),
-                   ("account_id", "campaign_id", "ad_group_id", "name", "status", "currency", "time_zone")),
-        EntitySpec("ads", ("account_id", "ad_id"),
-                   ("account_id", "campaign_id", "ad_group_id", "ad_id", "name", "status", "currency",
-                    "time_zone")),
-    )  # fmt: skip
+    entities = (CAMPAIGNS, AD_GROUPS, ADS)
     credential_keys = ("access_token", "advertiser_ids")
     lookback_days = S.LOOKBACK_DAYS
     max_span_days = S.MAX_SPAN_DAYS
