@@ -91,7 +91,10 @@ def _handle(ctx: Context, req: Request) -> Response:
     page = _int(q, "page", 1, 1, 10**6)
     page_size = _int(q, "page_size", 10, 1, MAX_PAGE_SIZE)
     if endpoint == "report/integrated/get":
-        rows = ctx.memo(("tiktok", tuple(sorted(q.items())), ctx.as_of), lambda: _report(ctx, acc_idx, q))
+        # Pages of one report share the built rows: the key leaves out the paging parameters, or
+        # every page would rebuild (and re-sort) the whole report and a pull would be O(pages^2).
+        report_q = tuple(sorted((k, v) for k, v in q.items() if k not in ("page", "page_size")))
+        rows = ctx.memo(("tiktok", report_q, ctx.as_of), lambda: _report(ctx, acc_idx, q))
     elif endpoint in ("campaign/get", "adgroup/get", "ad/get"):
         rows = _entities(ctx, advertiser, endpoint.split("/")[0])
     else:

@@ -99,3 +99,20 @@ def test_restatement_window_and_entities(ads_server, ads_env, ads_state) -> None
                 page=1, page_size=2)  # fmt: skip
     assert body["code"] == 0 and body["data"]["page_info"]["total_page"] >= 2
     assert {"campaign_id", "campaign_name", "operation_status"} <= set(body["data"]["list"][0])
+
+
+def test_pages_of_one_report_are_built_once(ads_server, ads_env, ads_state, monkeypatch) -> None:
+    """Every page slices one built report (a pull is linear in its pages) and paging loses nothing."""
+    from simulator.ads import api_tiktok
+
+    ads_server.set_as_of(datetime.fromtimestamp(ads_state.end_utc + 9 * 86400, UTC))
+    acc = ads_state.entities["tiktok_ads"].accounts.to_dicts()[1]
+    params = _report(ads_server, ads_env, acc["account_id"], "2026-10-26", "2026-10-26")
+    whole, _ = _all_pages(ads_server, ads_env, params)
+    builds = []
+    real = api_tiktok._report
+    monkeypatch.setattr(api_tiktok, "_report", lambda *a: builds.append(1) or real(*a))
+    ads_server.set_page_size(7)
+    rows, pages = _all_pages(ads_server, ads_env, params)
+    assert pages > 3 and len(builds) <= 1
+    assert rows == whole
