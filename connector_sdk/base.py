@@ -231,7 +231,11 @@ class Connector(ABC):
         """
 
     def fetch_entities(self, accounts: Sequence[Account]) -> dict[str, list[dict[str, Any]]]:
-        """Metadata rows per entity table name (override when ``entities`` is declared)."""
+        """Metadata rows per entity table name (override when ``entities`` is declared).
+
+        The base calls it once per account, concurrently with the reports, and concatenates the
+        answers in account order: rows of one account must not depend on the other accounts.
+        """
         return {}
 
     def classify(self, response: requests.Response) -> Verdict:
@@ -456,16 +460,29 @@ class Connector(ABC):
             raise InvalidRunError(f"unknown mode {mode!r}: use one of {', '.join(MODES)}", platform=self.name)
         accounts = self.list_accounts()
         tasks = self.plan(accounts, mode, logical_time, start, end)
+        # Metadata is the platform's current state: a backfill cannot pull it as of the past.
+        with_entities = bool(self.entities) and mode != "backfill"
         with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix=self.name) as pool:
             futures = [pool.submit(self._fetch_one, acc, w) for acc, w in tasks]
+            # One metadata task per account, queued behind the reports: an account's lists start
+            # as soon as a worker is free instead of after every report of every account, and the
+            # accounts' lists run side by side (each account has its own rate limiter).
+            ent_futures = [pool.submit(self.fetch_entities, [acc]) for acc in accounts] if with_entities else []
             try:
                 results = [f.result() for f in futures]
+                parts = [f.result() for f in ent_futures]
             except BaseException:
                 for f in futures:
                     f.cancel()
+                for e in ent_futures:
+                    e.cancel()
                 raise
-        # Metadata is the platform's current state: a backfill cannot pull it as of the past.
-        entities = self.fetch_entities(accounts) if (self.entities and mode != "backfill") else {}
+        entities: dict[str, list[dict[str, Any]]] = {}
+        if with_entities and not accounts:
+            entities = self.fetch_entities(accounts)
+        for part in parts:
+            for table, rows in part.items():
+                entities.setdefault(table, []).extend(rows)  # account order, as one call would give
         return accounts, results, entities
 
     def load(

@@ -218,3 +218,20 @@ def test_transport_error_is_retried() -> None:
         s.get("http://127.0.0.1:9/x", timeout=0.5)  # port 9 (discard) is closed here
     assert len(slept) == POLICY.max_attempts - 1 and "connection error" in str(err.value)
     assert isinstance(err.value.__cause__, (requests.ConnectionError, type(None)))
+
+
+def test_meta_report_run_polls_soon_then_every_two_base_delays(
+    server: FakeServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A quick report run is read after a short wait; a slow one is polled every ``2 * base_delay``."""
+    from connector_sdk import Account
+    from connectors.meta_ads import connector as meta
+
+    running = (200, {}, {"async_status": "Job Running", "async_percent_completion": 10})
+    server.script(*[running] * 6, (200, {}, {"async_status": "Job Completed", "async_percent_completion": 100}))
+    slept: list[float] = []
+    monkeypatch.setattr(meta.time, "sleep", slept.append)
+    conn = MetaAdsConnector(base_url=server.url, credentials={"access_token": "t", "account_ids": "1"},
+                            retry=RetryPolicy(base_delay=1.0), requests_per_second=0)  # fmt: skip
+    assert conn._wait(Account("1"), "6000") is True
+    assert slept == [0.25, 0.5, 1.0, 2.0, 2.0, 2.0]
