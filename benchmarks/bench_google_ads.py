@@ -15,7 +15,8 @@ in a fresh interpreter (its own peak memory):
 - ``dicts, live`` / ``dicts, replay``: the baseline, the same pull with every row a dict
   (stdlib JSON, per-row conversion and md5, dlt dict rows with parquet loader files) into
   the same current (merge by slice) and history tables.
-- ``before`` (with ``--before DIR``, a checkout of older code): the arrow path of that code.
+- ``before-replay`` / ``before-live`` (with ``--before DIR``, an export of older code): the arrow
+  path of that code on the same recorded responses / the same live server.
 
 Prints rows/s, seconds (fetch / load / total) and peak memory as a rich table.
 """
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import socket
 import subprocess
 import sys
@@ -138,8 +140,11 @@ t0 = time.perf_counter()
 if kind in ("arrow", "before"):
     accounts, results, ents = conn.extract("backfill", logical, day, day)
     t1 = time.perf_counter()
-    source, counts = conn._source(results, ents, "backfill", logical)
-    pipe.run(source)
+    if hasattr(conn, "land"):
+        _, counts = conn.land(pipe, results, ents, "backfill", logical)
+    else:  # older code (--before): dlt's merge does the whole load
+        source, counts = conn._source(results, ents, "backfill", logical)
+        pipe.run(source)
     rows = counts["rows"]
 else:
     import hashlib
@@ -238,8 +243,12 @@ def main() -> None:
                 with console.status(f"measuring {path}"):
                     results[path] = child(path, url, world, out)
             if args.before is not None:
+                bout = out / "before"
+                bout.mkdir()
+                shutil.copy(out / "responses.pickle", bout / "responses.pickle")
                 with console.status("measuring the arrow path of the older code"):
-                    results["before-live"] = child("arrow-live", url, world, out / "..", cwd=args.before.resolve())
+                    results["before-replay"] = child("arrow-replay", url, world, bout, cwd=args.before.resolve())
+                    results["before-live"] = child("arrow-live", url, world, bout, cwd=args.before.resolve())
         finally:
             server.terminate()
             server.wait(timeout=10)

@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -60,6 +61,7 @@ os.environ.setdefault("NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID", "true")
 os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
 
 META_COLUMNS: tuple[str, ...] = ("_row_key", "_load_id", "_extracted_at")
+_LOAD_ID = re.compile(r"[0-9]+(\.[0-9]+)?")  # dlt's load ids: epoch seconds
 TOMBSTONE = "_tombstone"
 EXTRACTED_AT_TYPE = pa.timestamp("us", tz="UTC")
 
@@ -498,15 +500,9 @@ class Connector(ABC):
         t0 = time.perf_counter()
         logical_time = as_utc(logical_time)
         finish_pending_loads(pipeline)
+        self.restore_current(pipeline)
         accounts, results, entities = self.extract(mode, logical_time, start, end)
-        source, counts = self._source(results, entities, mode, logical_time)
-        try:
-            info = pipeline.run(source)
-        except Exception as exc:
-            # nothing half-extracted may be loaded by the next run
-            with contextlib.suppress(Exception):
-                pipeline.drop_pending_packages()
-            raise ConnectorError(f"loading into the warehouse failed: {_first_line(exc)}", platform=self.name) from exc
+        info, counts = self.land(pipeline, results, entities, mode, logical_time)
         load_id = info.loads_ids[-1] if getattr(info, "loads_ids", None) else None
         return LoadSummary(
             platform=self.name,
@@ -526,6 +522,94 @@ class Connector(ABC):
             seconds=time.perf_counter() - t0,
             tables=self.table_names,
         )
+
+    def land(
+        self,
+        pipeline: Any,
+        results: list[SliceResult],
+        entities: dict[str, list[dict[str, Any]]],
+        mode: str,
+        logical_time: datetime,
+    ) -> tuple[Any, dict[str, int]]:
+        """Load what :meth:`extract` pulled: one dlt load, then the current table's rows (dlt's load info, counts)."""
+        source, counts = self._source(results, entities, mode, logical_time)
+        try:
+            info = pipeline.run(source)
+        except Exception as exc:
+            # nothing half-extracted may be loaded by the next run
+            with contextlib.suppress(Exception):
+                pipeline.drop_pending_packages()
+            raise ConnectorError(f"loading into the warehouse failed: {_first_line(exc)}", platform=self.name) from exc
+        load_id = info.loads_ids[-1] if getattr(info, "loads_ids", None) else None
+        if counts["derive_current"] and load_id is not None:
+            try:
+                self.fill_current(pipeline, str(load_id))
+            except Exception as exc:
+                # the load is complete; the next run's restore_current copies the rows
+                raise ConnectorError(
+                    f"filling {self.report_table} failed: {_first_line(exc)}; the next run completes it",
+                    platform=self.name,
+                ) from exc
+        return info, counts
+
+    def fill_current(self, pipeline: Any, load_id: str) -> None:
+        """Copy the history rows of load ``load_id`` into the current table (one INSERT, atomic).
+
+        dlt's merge of that load has already emptied every slice it pulled (the tombstones), so
+        after this statement the current table holds exactly the latest pull of each slice.
+        Plain ``INSERT ... SELECT`` with quoted, case-folded names from dlt's SQL client: the
+        same statement runs on DuckDB and Snowflake.
+        """
+        if not _LOAD_ID.fullmatch(load_id):
+            raise ConnectorError(f"unexpected load id {load_id!r}", platform=self.name)
+        names = self.table_names
+        with pipeline.sql_client() as client:
+            cols = ", ".join(client.escape_column_name(c) for c in (*self.report.schema.names, *META_COLUMNS,
+                                                                     "_dlt_load_id"))  # fmt: skip
+            client.execute_sql(
+                f"INSERT INTO {client.make_qualified_table_name(names['current'])} ({cols}) SELECT {cols} "
+                f"FROM {client.make_qualified_table_name(names['history'])} "
+                f"WHERE {client.escape_column_name('_load_id')} = '{load_id}'"
+            )
+
+    def restore_current(self, pipeline: Any) -> str | None:
+        """Finish a run killed between its dlt load and :meth:`fill_current`; the load id filled, if any.
+
+        Only the latest completed load can be unfilled (every run restores before it loads):
+        when it has history rows but the current table has none of it, its merge already
+        emptied its slices and the copy never ran, so it runs now. Loads dlt never completed
+        (not in ``_dlt_loads``) are left alone, as before.
+        """
+        from dlt.destinations.exceptions import DatabaseUndefinedRelation
+
+        names = self.table_names
+        with pipeline.sql_client() as client:
+            q = client.escape_column_name
+            lid_col = q("_load_id")
+            try:
+                latest = client.execute_sql(
+                    f"SELECT {q('load_id')} FROM {client.make_qualified_table_name('_dlt_loads')} "
+                    f"WHERE {q('schema_name')} = '{self.name}' AND {q('status')} = 0 "
+                    f"ORDER BY {q('inserted_at')} DESC LIMIT 1"
+                )
+                if not latest:
+                    return None
+                load_id = str(latest[0][0])
+                if not _LOAD_ID.fullmatch(load_id):
+                    return None
+
+                def has_rows(table: str) -> bool:
+                    found = client.execute_sql(
+                        f"SELECT 1 FROM {client.make_qualified_table_name(table)} WHERE {lid_col} = '{load_id}' LIMIT 1"
+                    )
+                    return bool(found)
+
+                if not has_rows(names["history"]) or has_rows(names["current"]):
+                    return None
+            except DatabaseUndefinedRelation:
+                return None  # nothing loaded yet
+        self.fill_current(pipeline, load_id)
+        return load_id
 
     def _source(
         self,
@@ -577,6 +661,15 @@ class Connector(ABC):
             return pa.table(cols)
 
         merge_hints: Any = {"disposition": "merge", "strategy": "delete-insert"}
+        # one table, not one per page: fewer files for dlt to write, normalize and copy
+        pulled = pa.concat_tables(pages) if pages else None
+        unique = _unique_rows(pulled) if pulled is not None else None
+        # With no key pulled twice (the usual case) the current table's rows are exactly this
+        # load's history rows: dlt gets only the tombstones for the current table (its merge
+        # empties every pulled slice) and :meth:`fill_current` copies the rows inside the
+        # warehouse, so they are written once, not staged and then copied (half the load's
+        # cost). Keys pulled twice (pages that overlapped) go through dlt's merge as before.
+        derive_current = pulled is not None and unique is pulled
 
         # The slice (merge_key) alone drives the delete: an OR with a primary key would turn
         # dlt's delete into a nested-loop join, and its primary-key dedup window costs a sort
@@ -593,12 +686,14 @@ class Connector(ABC):
         def current() -> Iterator[pa.Table]:
             lid = load_id()
             target: pa.Schema | None = None
-            if pages:
-                # one table, not one per page: fewer files for dlt to write, normalize and copy
-                t = with_meta(_unique_rows(pa.concat_tables(pages)), lid)
-                t = t.append_column(TOMBSTONE, pa.nulls(t.num_rows, pa.bool_()))
-                target = _keys_not_null(t.schema, (*spec.slice_columns, "_row_key"))
-                yield t.cast(target)
+            if pulled is not None:
+                target = _keys_not_null(
+                    pa.schema([*pulled.schema, pa.field("_load_id", pa.string()), pa.field(TOMBSTONE, pa.bool_())]),
+                    (*spec.slice_columns, "_row_key"),
+                )
+                if not derive_current:
+                    t = with_meta(unique, lid)
+                    yield t.append_column(TOMBSTONE, pa.nulls(t.num_rows, pa.bool_())).cast(target)
             if slice_counts:
                 t = tombstones(lid)  # same column order as the pages
                 if target is None:
@@ -607,8 +702,8 @@ class Connector(ABC):
 
         @dlt.resource(name=names["history"], write_disposition="append")
         def history() -> Iterator[pa.Table]:
-            if pages:
-                yield with_meta(pa.concat_tables(pages), load_id())
+            if pulled is not None:
+                yield with_meta(pulled, load_id())
 
         @dlt.resource(name=names["slices"], write_disposition="append")
         def slices() -> Iterator[pa.Table]:
@@ -643,6 +738,7 @@ class Connector(ABC):
             return resources
 
         counts = {
+            "derive_current": int(derive_current),
             "slices": len(slice_counts),
             "empty_slices": sum(1 for v in slice_counts.values() if v == 0),
             "rows": sum(p.num_rows for p in pages),
@@ -735,7 +831,8 @@ def _unique_rows(table: pa.Table) -> pa.Table:
         return table
     indexed = table.append_column("_i", pa.array(range(table.num_rows), pa.int64()))
     last = indexed.group_by("_row_key").aggregate([("_i", "max")]).column("_i_max")
-    return table.take(pc.sort_indices(last))
+    # the rows at those positions, in pull order (not the positions of the sorted positions)
+    return table.take(pc.take(last, pc.sort_indices(last)))
 
 
 def _keys_not_null(schema: pa.Schema, keys: Sequence[str]) -> pa.Schema:

@@ -84,3 +84,38 @@ def test_backfill_leaves_incremental_state_untouched(tmp_path: Path) -> None:
     assert _current(pipe) == sorted([*current_before, (date(2026, 10, 1), "old", 9.0)])
     modes = read_rows(pipe, "fake_ads__slices", ["report_date", "mode"])
     assert {m for d, m in modes if d >= D2} == {"hourly"}  # the hourly slices keep their latest pull
+
+
+def test_key_pulled_twice_keeps_the_last_pull(tmp_path: Path) -> None:
+    """Overlapping pages (x twice): the current table keeps x's last value, history keeps both pulls."""
+    pipe = _pipeline(tmp_path, "dup")
+    _run(pipe, {("a1", D1): [("x", 1.0), ("y", 2.0), ("x", 1.25)]}, "lookback", AT)
+    assert _current(pipe) == [(D1, "x", 1.25), (D1, "y", 2.0)]
+    assert len(read_rows(pipe, "fake_ads__items_history", ["item_id"])) == 3
+    _run(pipe, {("a1", D1): [("y", 2.5)]}, "lookback", AT)  # unique keys: the rows are copied in the warehouse
+    assert _current(pipe) == [(D1, "y", 2.5)]
+
+
+def test_run_killed_between_load_and_fill_is_completed_by_the_next(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """dlt's load (history, tombstones) committed, the copy into the current table never ran: the
+    next run restores that load's rows before it pulls, then replaces them as usual."""
+    from connector_sdk.exceptions import ConnectorError
+
+    pipe = _pipeline(tmp_path, "k")
+    _run(pipe, {("a1", D1): [("x", 1.0)], ("a1", D2): [("z", 3.0)]}, "lookback", AT)
+
+    def killed(self: Any, pipeline: Any, load_id: str) -> None:
+        raise RuntimeError("killed")
+
+    with monkeypatch.context() as m:
+        m.setattr(FakeConnector, "fill_current", killed)
+        with pytest.raises(ConnectorError, match="the next run completes it"):
+            _run(pipe, {("a1", D1): [("x", 2.0), ("y", 4.0)], ("a1", D2): [("z", 3.5)]}, "lookback", AT)
+    assert _current(pipe) == []  # the slices were emptied, their rows not yet copied
+    assert FakeConnector(lookback_days=2).restore_current(pipe) is not None
+    assert _current(pipe) == [(D1, "x", 2.0), (D1, "y", 4.0), (D2, "z", 3.5)]
+    assert FakeConnector(lookback_days=2).restore_current(pipe) is None  # nothing left to do
+    _run(pipe, {("a1", D1): [("x", 5.0)]}, "lookback", AT)
+    assert _current(pipe) == [(D1, "x", 5.0)]
