@@ -508,22 +508,58 @@ def _to_wire(df: pl.DataFrame, fields: list[str], resource: str, customer: str) 
     out_fields = list(dict.fromkeys([res_key, *fields]))
     paths = [[_camel(p) for p in f.split(".")] for f in out_fields]
     kinds = [FIELDS[f][1] for f in out_fields]
-    columns = [df[f].to_list() for f in out_fields]
-    rows: list[dict[str, Any]] = []
-    for values in zip(*columns, strict=True):
-        row: dict[str, Any] = {}
-        for path, kind, v in zip(paths, kinds, values, strict=True):
-            if v is None or v == "" or v == 0:
-                continue
-            if kind == "int64":
-                v = str(int(v))
-            elif kind == "int32":
-                v = int(v)
-            elif kind == "double":
-                v = float(v)
-            node = row
-            for p in path[:-1]:
-                node = node.setdefault(p, {})
-            node[path[-1]] = v
-        rows.append(row)
-    return rows
+    columns = [_wire_values(df[f].to_list(), kind) for f, kind in zip(out_fields, kinds, strict=True)]
+    build = _row_builder(paths, tuple(None not in c for c in columns))
+    return [build(*values) for values in zip(*columns, strict=True)]
+
+
+def _wire_values(values: list[Any], kind: str) -> list[Any]:
+    """One column in wire form, ``None`` where the row leaves the field out (null, empty or zero)."""
+    if kind == "int64":
+        return [None if v is None or v == "" or v == 0 else str(int(v)) for v in values]
+    if kind == "int32":
+        return [None if v is None or v == "" or v == 0 else int(v) for v in values]
+    if kind == "double":
+        return [None if v is None or v == "" or v == 0 else float(v) for v in values]
+    return [None if v is None or v == "" or v == 0 else v for v in values]
+
+
+_BUILDERS: dict[tuple[Any, ...], Any] = {}
+
+
+def _row_builder(paths: list[list[str]], always: tuple[bool, ...]) -> Any:
+    """A compiled ``(*values) -> row``: the generic nested-insert loop unrolled for these fields.
+
+    The generic loop (for each present value: walk ``setdefault`` down its path, set the leaf)
+    was most of a report's cost (~3 s for a 90K-row account-day). Unrolled, a field's objects
+    are local variables once they surely exist (an earlier field of theirs is never omitted:
+    ``always``), and ``setdefault`` is kept only where existence depends on the row, so keys
+    are inserted in exactly the loop's order and the JSON is byte-identical.
+    """
+    key = (tuple(tuple(p) for p in paths), always)
+    build = _BUILDERS.get(key)
+    if build is not None:
+        return build
+    lines = [f"def build({', '.join(f'v{i}' for i in range(len(paths)))}):", "    row = {}"]
+    known: dict[tuple[str, ...], str] = {(): "row"}  # object path -> local variable, when it surely exists
+    for i, (path, sure) in enumerate(zip(paths, always, strict=True)):
+        *parents, leaf = path
+        depth = 0
+        while depth < len(parents) and tuple(parents[: depth + 1]) in known:
+            depth += 1
+        expr = known[tuple(parents[:depth])]
+        if sure:
+            for n in range(depth, len(parents)):
+                var = f"o{len(known)}"
+                lines.append(f"    {var} = {expr}.setdefault({parents[n]!r}, {{}})")
+                known[tuple(parents[: n + 1])] = expr = var
+            lines.append(f"    {expr}[{leaf!r}] = v{i}")
+        else:
+            for n in range(depth, len(parents)):
+                expr = f"{expr}.setdefault({parents[n]!r}, {{}})"
+            lines.append(f"    if v{i} is not None: {expr}[{leaf!r}] = v{i}")
+    lines.append("    return row")
+    namespace: dict[str, Any] = {}
+    exec("\n".join(lines), namespace)  # the source is generated above from field names only
+    build = _BUILDERS[key] = namespace["build"]
+    return build
