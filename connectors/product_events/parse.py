@@ -2,9 +2,10 @@
 
 Lines are cut out of the decompressed buffer with numpy (zero-copy Arrow strings), DuckDB's
 JSON functions validate and type them in one vectorised pass (``json_valid``, ``json_type``
-over every contract path, one ``json_transform`` into typed columns, ``json_keys`` to find new
-fields), and Polars applies the rules: the first failing rule of a line is its dead-letter
-reason, so every bad line has exactly one reason.
+over every contract path, one ``json_transform`` into typed columns; a ``json_keys`` pass
+before it finds new fields), and the rules run in the same query as one ``CASE``: the first
+failing rule of a line is its dead-letter reason, so every bad line has exactly one reason.
+One in-memory DuckDB connection (:class:`LineParser`) serves every batch of a load.
 """
 
 from __future__ import annotations
@@ -187,14 +188,16 @@ def _parse_sql(extras: list[str]) -> str:
                        case when _root = 'OBJECT' then json_type(line, {paths}) end as _t,
                        case when _root = 'OBJECT' then json_transform(line, {struct_sql}) end as _v
                 from (
-                    select *, case when _ok then json_type(line) end as _root
+                    select *,
+                           -- a valid document that opens with a brace is an object: no second parse
+                           case when _ok then
+                               case when starts_with(line, '{{') then 'OBJECT' else json_type(line) end
+                           end as _root,
+                           -- blank text is never valid JSON: trim (a copy of each line) only the invalid ones
+                           case when _ok then false
+                                else line is null or trim(line, chr(10) || chr(13) || ' ') = '' end as _empty
                     from (
-                        select _f, _line_no, line,
-                               json_valid(line) as _ok,
-                               -- blank text is never valid JSON: trim (a copy of each line) only the invalid ones
-                               case when json_valid(line) then false
-                                    else line is null or trim(line, chr(10) || chr(13) || ' ') = '' end as _empty,
-                               contains(line, chr(65533)) as _badutf
+                        select _f, _line_no, line, json_valid(line) as _ok, contains(line, chr(65533)) as _badutf
                         from lines
                     )
                 )
@@ -204,35 +207,83 @@ def _parse_sql(extras: list[str]) -> str:
     """
 
 
-def parse_lines(files: list[FileLines]) -> Parsed:
-    """Validate and type every line of a batch of files (vectorised; see module docstring)."""
-    tbl, keys = _lines_table(files)
-    con = duckdb.connect()
-    try:
-        con.execute("set TimeZone='UTC'")
+# Lines per parsing query: bounds the query's working set (its typed result is ~4x the text),
+# so a batch of any size is parsed in steps and only the compact typed frames accumulate.
+CHUNK_LINES = 200_000
+
+
+class LineParser:
+    """Parses batches of lines with one in-memory DuckDB connection, kept for the whole load
+    (opening one per batch costs a catalog and thread pool each time)."""
+
+    def __init__(self) -> None:
+        self._con: duckdb.DuckDBPyConnection | None = None
+
+    def _connection(self) -> duckdb.DuckDBPyConnection:
+        if self._con is None:
+            self._con = duckdb.connect()
+            self._con.execute("set TimeZone='UTC'")
+        return self._con
+
+    def close(self) -> None:
+        """Release the DuckDB connection (the parser reopens one if used again)."""
+        if self._con is not None:
+            self._con.close()
+            self._con = None
+
+    def __enter__(self) -> LineParser:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _query(self, tbl: pa.Table, sql: str) -> pa.Table:
+        con = self._connection()
         con.register("lines", tbl)
-        found = con.sql(
-            "select distinct unnest(json_keys(line)) as k from lines "
-            "where json_valid(line) and json_type(line) = 'OBJECT'"
-        ).fetchall()
-        extras = sorted(k for (k,) in found if k not in S.FIELD_KINDS and k.isidentifier())
-        res = con.sql(_parse_sql(extras)).to_arrow_table()
-        con.unregister("lines")
-    finally:
-        con.close()
-    del tbl
-    df = pl.from_arrow(res)
-    del res
-    assert isinstance(df, pl.DataFrame)
-    key_col = pl.Series("_file_key", keys, dtype=pl.String)
-    df = df.with_columns(_file_key=key_col.gather(df["_f"]) if len(keys) else pl.lit(None, pl.String))
-    lines_read = df.group_by("_file_key").agg(pl.len().alias("lines_read"))
-    is_bad = pl.col("_reason").is_not_null()
-    dead = df.filter(is_bad).select(
-        "_file_key",
-        "_line_no",
-        pl.col("_reason").alias("reason"),
-        pl.col("_line").str.strip_chars_end("\r\n").alias("line"),
-    )
-    valid = df.filter(~is_bad).drop("_f", "_reason", "_line")
-    return Parsed(valid=valid, dead=dead, lines_read=lines_read, extras=extras)
+        try:
+            return con.sql(sql).to_arrow_table()
+        finally:
+            con.unregister("lines")
+
+    def parse(self, files: list[FileLines]) -> Parsed:
+        """Validate and type every line of a batch of files (vectorised; see module docstring)."""
+        tbl, keys = _lines_table(files)
+        # json_keys of a valid document that is not an object is empty: no root-type test needed
+        found = self._query(
+            tbl, "select distinct unnest(json_keys(line)) as k from lines where json_valid(line)"
+        ).column("k")
+        extras = sorted(k for k in found.to_pylist() if k not in S.FIELD_KINDS and k.isidentifier())
+        sql = _parse_sql(extras)
+        frames = []
+        for start in range(0, max(tbl.num_rows, 1), CHUNK_LINES):
+            res = self._query(tbl.slice(start, CHUNK_LINES), sql)
+            df = pl.from_arrow(res)
+            del res
+            assert isinstance(df, pl.DataFrame)
+            frames.append(df)
+        del tbl
+        df = pl.concat(frames, rechunk=False) if len(frames) > 1 else frames[0]
+        del frames
+        key_col = pl.Series("_file_key", keys, dtype=pl.String)
+        df = df.with_columns(_file_key=key_col.gather(df["_f"]) if len(keys) else pl.lit(None, pl.String))
+        lines_read = pl.DataFrame(
+            {"_file_key": keys, "lines_read": [len(f.lines) for f in files]},
+            schema={"_file_key": pl.String, "lines_read": pl.UInt32},
+        ).filter(pl.col("lines_read") > 0)
+        is_bad = pl.col("_reason").is_not_null()
+        dead = df.filter(is_bad).select(
+            "_file_key",
+            "_line_no",
+            pl.col("_reason").alias("reason"),
+            pl.col("_line").str.strip_chars_end("\r\n").alias("line"),
+        )
+        valid = df.filter(~is_bad).drop("_f", "_reason", "_line")
+        return Parsed(valid=valid, dead=dead, lines_read=lines_read, extras=extras)
+
+
+def parse_lines(files: list[FileLines], parser: LineParser | None = None) -> Parsed:
+    """Validate and type every line of a batch of files (``parser``: a connection to reuse)."""
+    if parser is not None:
+        return parser.parse(files)
+    with LineParser() as own:
+        return own.parse(files)

@@ -29,7 +29,7 @@ from connector_sdk.base import finish_pending_loads
 from connectors.product_events import identity, pii, tables
 from connectors.product_events import settings as S
 from connectors.product_events.discovery import batches, list_landing_files, new_files, read_batch
-from connectors.product_events.parse import parse_lines
+from connectors.product_events.parse import LineParser, parse_lines
 
 log = logging.getLogger(__name__)
 
@@ -219,12 +219,17 @@ def _sort_key() -> list[str]:
 
 
 def transform_batch(
-    pipeline: Any, landing_url: str, files: pl.DataFrame, pepper: bytes, erased: pl.DataFrame
+    pipeline: Any,
+    landing_url: str,
+    files: pl.DataFrame,
+    pepper: bytes,
+    erased: pl.DataFrame,
+    parser: LineParser | None = None,
 ) -> BatchResult:
     """Read, parse, hash, filter, dedupe and route one batch of files (no writes)."""
     # remote reads wait on the network, not the CPU: more threads than cores pay off
     file_lines = read_batch(landing_url, files, threads=2 if "://" not in landing_url else 8)
-    parsed = parse_lines(file_lines)
+    parsed = parse_lines(file_lines, parser)
     valid = pii.hash_pii(parsed.valid, pepper)
     valid = pii.hash_extra_pii(valid, parsed.extras, pepper)
     valid = valid.with_columns(
@@ -444,20 +449,21 @@ def load_events(
     erased = erased_subjects(pipeline)
     done = 0
     total = todo.height
-    for i, files in enumerate(batches(todo, batch_files, batch_bytes)):
-        if max_batches is not None and i >= max_batches:
-            break
-        result = transform_batch(pipeline, landing_url, files, pepper, erased)
-        load_id = load_batch(pipeline, result)
-        summary.add(result.manifest)
-        summary.load_ids.append(load_id)
-        summary.new_columns = sorted(set(summary.new_columns) | set(result.new_columns))
-        done += files.height
-        # a batch's frames are garbage now: release them before the next batch is read
-        del result
-        gc.collect()
-        log.info("product_events: batch %d loaded %d files (load %s)", i + 1, files.height, load_id)
-        if progress is not None:
-            progress(done, total)
+    with LineParser() as parser:
+        for i, files in enumerate(batches(todo, batch_files, batch_bytes)):
+            if max_batches is not None and i >= max_batches:
+                break
+            result = transform_batch(pipeline, landing_url, files, pepper, erased, parser)
+            load_id = load_batch(pipeline, result)
+            summary.add(result.manifest)
+            summary.load_ids.append(load_id)
+            summary.new_columns = sorted(set(summary.new_columns) | set(result.new_columns))
+            done += files.height
+            # a batch's frames are garbage now: release them before the next batch is read
+            del result
+            gc.collect()
+            log.info("product_events: batch %d loaded %d files (load %s)", i + 1, files.height, load_id)
+            if progress is not None:
+                progress(done, total)
     summary.seconds = time.perf_counter() - t0
     return summary
