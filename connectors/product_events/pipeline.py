@@ -19,6 +19,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,7 +30,7 @@ from connector_sdk.base import finish_pending_loads
 from connectors.product_events import identity, pii, tables
 from connectors.product_events import settings as S
 from connectors.product_events.discovery import batches, list_landing_files, new_files, read_batch
-from connectors.product_events.parse import LineParser, parse_lines
+from connectors.product_events.parse import FileLines, LineParser, parse_lines
 
 log = logging.getLogger(__name__)
 
@@ -225,12 +226,19 @@ def transform_batch(
     pepper: bytes,
     erased: pl.DataFrame,
     parser: LineParser | None = None,
+    file_lines: list[FileLines] | None = None,
 ) -> BatchResult:
-    """Read, parse, hash, filter, dedupe and route one batch of files (no writes)."""
-    # remote reads wait on the network, not the CPU: more threads than cores pay off
-    file_lines = read_batch(landing_url, files, threads=2 if "://" not in landing_url else 8)
+    """Read (unless ``file_lines`` holds the batch already read), parse, hash, filter, dedupe and
+    route one batch of files (no writes). ``file_lines`` is emptied once parsed: the raw text is
+    the batch's biggest object and nothing needs it after parsing."""
+    if file_lines is None:
+        file_lines = _read(landing_url, files)
+    truncated = {f.file_key for f in file_lines if f.truncated}
     parsed = parse_lines(file_lines, parser)
+    # the raw text and the untyped frame are the batch's biggest objects: drop them as soon as used
+    file_lines.clear()
     valid = pii.hash_pii(parsed.valid, pepper)
+    parsed.valid = parsed.valid.clear()
     valid = pii.hash_extra_pii(valid, parsed.extras, pepper)
     valid = valid.with_columns(
         event_date=pl.col("event_ts").dt.date(), _row=pl.int_range(pl.len(), dtype=pl.Int64)
@@ -299,7 +307,6 @@ def transform_batch(
         count(repl_rows.select("_file_key"), "replaced_earlier"),
     ]
     man = files.select("file_key", "file_url", "size_bytes", pl.col("modified_at").cast(TS))
-    truncated = {f.file_key for f in file_lines if f.truncated}
     for p in parts:
         man = man.join(p.rename({"_file_key": "file_key"}), on="file_key", how="left")
     counts = [
@@ -314,6 +321,11 @@ def transform_batch(
         [pl.col(c).fill_null(0) for c in counts],
     ).with_columns(truncated=pl.col("file_key").is_in(list(truncated)))
     return BatchResult(tables=out, manifest=tables.conform(S.T_MANIFEST, man), new_columns=parsed.extras)
+
+
+def _read(landing_url: str, files: pl.DataFrame) -> list[FileLines]:
+    # remote reads wait on the network, not the CPU: more threads than cores pay off
+    return read_batch(landing_url, files, threads=2 if "://" not in landing_url else 8)
 
 
 def _lex_less_ex() -> pl.Expr:
@@ -382,12 +394,15 @@ def _resources(pipeline: Any, result: BatchResult) -> list[Any]:
     """
     import dlt
 
-    frames = dict(result.tables) | {S.T_MANIFEST: result.manifest}
+    # the result hands its frames over: each is dropped once converted, so a batch is never held
+    # twice (Polars and Arrow) while dlt writes it
+    frames, result.tables = result.tables, {}
+    frames[S.T_MANIFEST] = result.manifest
     for table in set(_ALL_TABLES) - frames.keys() - _materialized(pipeline):
         frames[table] = tables.empty(table)
     res = []
-    for table, df in frames.items():
-        at = tables.to_arrow(table, df)
+    for table in list(frames):
+        at = tables.to_arrow(table, frames.pop(table))
 
         def rows(at: pa.Table = at) -> Iterator[pa.Table]:
             lid = str(dlt.current.load_package_state()["load_id"])
@@ -407,7 +422,8 @@ def _resources(pipeline: Any, result: BatchResult) -> list[Any]:
 
 
 def load_batch(pipeline: Any, result: BatchResult) -> str:
-    """Write one batch as one dlt load package; returns its load id."""
+    """Write one batch as one dlt load package; returns its load id. The batch's tables are handed
+    to dlt (``result.tables`` is empty afterwards; ``result.manifest`` stays)."""
     info = pipeline.run(_resources(pipeline, result))
     info.raise_on_failed_jobs()
     return str(info.loads_ids[-1]) if info.loads_ids else ""
@@ -449,11 +465,18 @@ def load_events(
     erased = erased_subjects(pipeline)
     done = 0
     total = todo.height
-    with LineParser() as parser:
-        for i, files in enumerate(batches(todo, batch_files, batch_bytes)):
-            if max_batches is not None and i >= max_batches:
-                break
-            result = transform_batch(pipeline, landing_url, files, pepper, erased, parser)
+    todo_batches = list(batches(todo, batch_files, batch_bytes))
+    if max_batches is not None:
+        todo_batches = todo_batches[:max_batches]
+    # The next batch is read (gunzip and S3 I/O release the GIL) while this one is parsed and
+    # loaded: one batch of raw text ahead, no more, so memory stays bounded.
+    with LineParser() as parser, ThreadPoolExecutor(max_workers=1) as reader:
+        ahead = [reader.submit(_read, landing_url, todo_batches[0])] if todo_batches else []
+        for i, files in enumerate(todo_batches):
+            fut = ahead.pop()
+            if i + 1 < len(todo_batches):
+                ahead.append(reader.submit(_read, landing_url, todo_batches[i + 1]))
+            result = transform_batch(pipeline, landing_url, files, pepper, erased, parser, fut.result())
             load_id = load_batch(pipeline, result)
             summary.add(result.manifest)
             summary.load_ids.append(load_id)
