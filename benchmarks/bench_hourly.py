@@ -91,7 +91,9 @@ def _instrument(steps: list[tuple[str, float]]) -> None:
         return {"load_events": "events load", "build_facts": "dbt facts", "attribute": "attribution",
                 "build_mart": "dbt mart", "run_checks": "checks (Soda)", "publish_roi_artifact": "ROI artifact",
                 "first_event_date": "first event date (query)",
-            "first_affected_signup_date": "affected sign-up dates (query)"}.get(name, name)  # fmt: skip
+            "first_affected_signup_date": "affected sign-up dates (query)",
+            "pending_event_loads": "pending event loads (query)",
+            "mark_event_loads_folded": "fold event loads (query)"}.get(name, name)  # fmt: skip
 
     def timed(name: str, fn: Any) -> Any:
         @functools.wraps(fn)
@@ -109,7 +111,7 @@ def _instrument(steps: list[tuple[str, float]]) -> None:
         task = getattr(T, name)
         task.fn = timed(name, task.fn)
     # the flow's own warehouse queries between tasks (not Prefect tasks, so not overhead either)
-    for name in ("first_event_date", "first_affected_signup_date"):
+    for name in ("first_event_date", "first_affected_signup_date", "pending_event_loads", "mark_event_loads_folded"):
         if hasattr(P, name):
             setattr(P, name, timed(name, getattr(P, name)))
 
@@ -268,15 +270,21 @@ def prepare(scale: float, console: Any) -> tuple[Path, Path, dict[str, Any]]:
     world, state, done = root / "world", root / "state", root / "prepared.json"
     if done.exists():
         return world, state, json.loads(done.read_text())
-    shutil.rmtree(root, ignore_errors=True)
-    root.mkdir(parents=True)
-    promo = Promo(
-        day=DAYS - 1, start_minute=PROMO_START_MINUTE, minutes=PROMO_MINUTES, peak_per_minute=PROMO_PEAK
-    )
-    t0 = time.perf_counter()
-    console.print(f"generating a {DAYS}-day world at scale {scale:g} (cached in {root})")
-    generate_world(world, START, DAYS, seed=SEED, scale=scale, events_config=EventsConfig(promo=promo))
-    gen_s = time.perf_counter() - t0
+    generated = root / "generated.json"
+    if generated.exists():  # the world outlives a preparation that was stopped or changed
+        gen_s = float(json.loads(generated.read_text())["generate_s"])
+    else:
+        shutil.rmtree(root, ignore_errors=True)
+        root.mkdir(parents=True)
+        promo = Promo(
+            day=DAYS - 1, start_minute=PROMO_START_MINUTE, minutes=PROMO_MINUTES, peak_per_minute=PROMO_PEAK
+        )
+        t0 = time.perf_counter()
+        console.print(f"generating a {DAYS}-day world at scale {scale:g} (cached in {root})")
+        generate_world(world, START, DAYS, seed=SEED, scale=scale, events_config=EventsConfig(promo=promo))
+        gen_s = time.perf_counter() - t0
+        generated.write_text(json.dumps({"generate_s": gen_s}))
+    shutil.rmtree(state, ignore_errors=True)
     state.mkdir()
     with Server(world) as srv, console.status(f"preparing the warehouse up to {T_STATE:%a %H:%M} UTC"):
         t0 = time.perf_counter()

@@ -74,6 +74,51 @@ def first_event_date(load_ids: list[str]) -> date | None:
     return min(days) if days else None
 
 
+def pending_event_loads() -> list[str]:
+    """Product-event loads not yet folded into the facts (``audit.facts_event_loads``), oldest first.
+
+    Every loader of ``raw_events`` counts (the hourly run's and ``ops_refresh``'s alike), so a
+    file that ops loaded between two hourly runs still reaches the facts, and loads of a run that
+    failed before its models finished are picked up by the next one.
+    """
+    from roi.warehouse import FACTS_EVENT_LOADS_DDL, get_warehouse
+
+    cur = get_warehouse().connection().cursor()
+    try:
+        has_loads = cur.execute(
+            "select count(*) from information_schema.tables "
+            "where table_schema = 'raw_events' and table_name = '_dlt_loads'"
+        ).fetchone()[0]
+        if not has_loads:
+            return []
+        cur.execute(FACTS_EVENT_LOADS_DDL)
+        rows = cur.execute(
+            "select load_id from raw_events._dlt_loads where status = 0 "
+            "and load_id not in (select load_id from audit.facts_event_loads) order by load_id"
+        ).fetchall()
+    finally:
+        cur.close()
+    return [str(r[0]) for r in rows]
+
+
+def mark_event_loads_folded(load_ids: list[str], run_id: str) -> None:
+    """Record ``load_ids`` as folded into the facts (after the run's models succeeded)."""
+    if not load_ids:
+        return
+    from roi.warehouse import FACTS_EVENT_LOADS_DDL, get_warehouse
+
+    cur = get_warehouse().connection().cursor()
+    try:
+        cur.execute(FACTS_EVENT_LOADS_DDL)
+        now = datetime.now(UTC).replace(tzinfo=None)
+        cur.executemany(
+            "insert into audit.facts_event_loads (load_id, run_id, folded_at) values (?, ?, ?)",
+            [(load_id, run_id, now) for load_id in load_ids],
+        )
+    finally:
+        cur.close()
+
+
 def first_affected_signup_date(start: date) -> date:
     """The earliest sign-up date the last facts build may have changed, at most ``start``.
 
@@ -105,9 +150,15 @@ def first_affected_signup_date(start: date) -> date:
     return min([start, *days])
 
 
-def _transform(run: Any, start: date, end: date, window_end: datetime) -> None:
-    """Facts -> attribution -> mart for the UTC dates [start, end), then checks and the artifact."""
-    run.count("dbt_facts_nodes", build_facts(start, end))
+def _transform(
+    run: Any, start: date, end: date, window_end: datetime, event_load_ids: list[str] | None = None
+) -> None:
+    """Facts -> attribution -> mart for the UTC dates [start, end), then checks and the artifact.
+
+    With ``event_load_ids`` the touchpoints re-derive only the identifiers of those event loads
+    (dates still bound spend, sign-ups, attribution and the mart); without, every touch of the window.
+    """
+    run.count("dbt_facts_nodes", build_facts(start, end, event_load_ids))
     start = first_affected_signup_date(start)
     attr = attribute(start, end)
     run.count("attribution_rows", attr.get("rows_out", 0))
@@ -135,13 +186,17 @@ def hourly_incremental(window_start: datetime | None = None, window_end: datetim
             run.count(f"ads_{source}", summary.get("rows", 0))
         events = load_events()
         run.count("events_loaded", events.get("loaded", 0))
+        pending = pending_event_loads()
+        run.count("event_loads_folded", len(pending))
         end_date = (end - timedelta(microseconds=1)).date() + timedelta(days=1)
         first = min(start.date(), end_date - timedelta(days=HOURLY_AD_DAYS + 1))
         first = min(first, end_date - timedelta(days=ATTRIBUTION_TRAILING_DAYS))
-        lo = first_event_date(list(events.get("load_ids", [])))
+        # late files (this run's, or loaded by ops_refresh since the last run) reach old days
+        lo = first_event_date(pending)
         if lo is not None:
             first = min(first, lo)
-        _transform(run, first, end_date, end)
+        _transform(run, first, end_date, end, event_load_ids=pending)
+        mark_event_loads_folded(pending, run.run_id)
     return run.run_id
 
 
@@ -159,7 +214,13 @@ def restatement_lookback(window_end: datetime | None = None) -> str:
         for source in ad_sources():
             summary = load_ads(source, "lookback", end)
             run.count(f"ads_{source}", summary.get("rows", 0))
-        _transform(run, start_date, end_date, end)
+        # the lookback re-pulls ads only: touches need re-deriving just for event loads not yet folded
+        pending = pending_event_loads()
+        lo = first_event_date(pending)
+        if lo is not None:
+            start_date = min(start_date, lo)
+        _transform(run, start_date, end_date, end, event_load_ids=pending)
+        mark_event_loads_folded(pending, run.run_id)
     return run.run_id
 
 

@@ -88,11 +88,14 @@ def load_events() -> dict[str, Any]:
 
 
 @task(**TASK_RETRY, timeout_seconds=3600)
-def build_facts(start: date, end: date) -> int:
-    """dbt: staging, intermediate, facts and dim_campaign for [start, end), with their tests."""
+def build_facts(start: date, end: date, event_load_ids: list[str] | None = None) -> int:
+    """dbt: staging, intermediate, facts and dim_campaign for [start, end), with their tests.
+
+    ``event_load_ids``: the event loads whose touches to re-derive (None: every touch of the window).
+    """
     from flows import dbt_runner
 
-    run = dbt_runner.build_facts(start, end)
+    run = dbt_runner.build_facts(start, end, event_load_ids=event_load_ids)
     return len(run.nodes)
 
 

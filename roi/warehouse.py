@@ -37,6 +37,16 @@ create table if not exists audit.pipeline_runs (
 )
 """
 
+# The product-event loads already folded into the facts: an hourly run re-derives only the
+# touches of loads not listed here (written by flows/pipeline.py once a run's models succeed).
+FACTS_EVENT_LOADS_DDL = """
+create table if not exists audit.facts_event_loads (
+    load_id varchar not null,
+    run_id varchar not null,
+    folded_at timestamp not null
+)
+"""
+
 # Snowflake credentials follow dlt's conventions: DESTINATION__SNOWFLAKE__CREDENTIALS__<FIELD>
 # (or one connection string in DESTINATION__SNOWFLAKE__CREDENTIALS).
 SNOWFLAKE_REQUIRED = ("database", "host", "username", "warehouse")
@@ -233,6 +243,7 @@ class Warehouse:
             for schema in SCHEMAS:
                 cur.execute(f"create schema if not exists {schema}")
             cur.execute(PIPELINE_RUNS_DDL)
+            cur.execute(FACTS_EVENT_LOADS_DDL)
         finally:
             cur.close()
 

@@ -69,6 +69,21 @@
   md5({% for p in parts %}coalesce(cast({{ p }} as {{ dbt.type_string() }}), '~'){% if not loop.last %} || '|' || {% endif %}{% endfor %})
 {%- endmacro %}
 
+{#- A touch's id from the columns of int_touches__unioned: a web landing's click id (the same
+    click id seen twice is one touch; a landing without one is its own touch), an MMP callback's
+    natural key (callbacks carry no click id; one sent twice has the same key). Kept out of the
+    unioned rows so the (md5) key is computed only for the touches a run re-derives. -#}
+{% macro touch_id(alias='') -%}
+  {%- set p = alias ~ '.' if alias else '' -%}
+  case
+    when {{ p }}source = 'web' and {{ p }}click_id is not null
+        then {{ surrogate_key(["'web'", p ~ 'platform', p ~ 'click_id']) }}
+    when {{ p }}source = 'web' then {{ surrogate_key(["'web'", p ~ 'event_id']) }}
+    else {{ surrogate_key(["'mmp'", p ~ 'identifier', p ~ 'platform', p ~ 'campaign_id', p ~ 'ad_group_id',
+                           p ~ 'ad_id', p ~ 'touch_type', p ~ 'touch_ts']) }}
+  end
+{%- endmacro %}
+
 {#- A bit test (conversion_value bit 0 and the like). -#}
 {% macro bit_set(expr, bit) -%}
   (floor({{ expr }} / {{ 2 ** bit }}) % 2 = 1)

@@ -92,3 +92,21 @@
     select 1
   {%- endif -%}
 {%- endmacro %}
+
+{#- A predicate: the row belongs to the run's new event data. With var event_load_ids (the flows
+    pass the event loads not yet folded into the facts) that is exactly the rows of those loads
+    (`_load_id`); without it, the rows inside the date window by event or arrival date. -#}
+{% macro in_new_event_data() -%}
+  {%- set load_ids = var('event_load_ids', none) -%}
+  {%- if load_ids is none -%}
+    ({{ in_window('event_date') }} or {{ in_window('received_date') }})
+  {%- elif load_ids | length == 0 -%}
+    (1 = 0)
+  {%- else -%}
+    (_load_id in (
+      {%- for load_id in load_ids -%}
+        '{{ load_id | string | replace("'", "") }}'{{ ", " if not loop.last }}
+      {%- endfor -%}
+    ))
+  {%- endif -%}
+{%- endmacro %}

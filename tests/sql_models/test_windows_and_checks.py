@@ -82,6 +82,34 @@ def test_incremental_run_rewrites_only_its_dates(built):
         con.execute("insert into analytics.fact_ad_spend select * from analytics._full_fact_ad_spend")
 
 
+def test_event_load_scope_rederives_the_touches_of_those_loads(built):
+    """var event_load_ids: a late click in a new load re-derives its device's touches, outside the dates."""
+    from flows.dbt_runner import run_dbt, window_vars
+
+    con = built.connection()
+    dev8 = "select count(*), count(*) filter (where is_spam) from analytics.fact_touchpoints where identifier = 'dev8'"
+    assert rows(built, dev8) == [(5, 0)]  # 5 clicks in 40 s: not a burst
+    # a sixth click 45 s after the first, in a load of its own, landing on 3 Nov (outside the window)
+    con.execute(
+        "insert into raw_events.mmp_touches select * replace ('m-8-late' as event_id,"
+        " touch_ts + interval 5 second as touch_ts, 'load-late' as _dlt_load_id)"
+        " from raw_events.mmp_touches where event_id = 'm-8-4'"
+    )
+    later = window_vars(date(2024, 11, 5), date(2024, 11, 6), lookback_days=0)
+    try:
+        run_dbt(["run", "--select", *WINDOW_MODELS], {**later, "event_load_ids": []})
+        assert rows(built, dev8) == [(5, 0)]  # no new loads: the device is not re-derived
+        run_dbt(["run", "--select", *WINDOW_MODELS], {**later, "event_load_ids": ["load-late"]})
+        assert rows(built, dev8) == [(6, 6)]  # the new click, and its neighbours now a burst
+        _snapshot(built, "fact_touchpoints")
+        run_dbt(["run", "--select", *WINDOW_MODELS, "--full-refresh"])
+        assert _differences(built, "fact_touchpoints") == 0
+    finally:
+        con.execute("delete from raw_events.mmp_touches where event_id = 'm-8-late'")
+        run_dbt(["run", "--select", *WINDOW_MODELS, "--full-refresh"])
+    assert rows(built, dev8) == [(5, 0)]
+
+
 CHECK_WINDOW = (datetime(2024, 11, 2), datetime(2024, 11, 3, 12))
 
 

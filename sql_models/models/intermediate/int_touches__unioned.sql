@@ -1,7 +1,8 @@
 {{ config(materialized='ephemeral') }}
 -- Every marketing touch candidate before de-duplication: web landings carrying a click id or a
 -- known utm_source, and MMP touch callbacks. `identifier` is the id a touch joins users by:
--- anonymous_id for web, device_id for app.
+-- anonymous_id for web, device_id for app. The touch id is macro touch_id() over these columns,
+-- computed by fact_touchpoints after it narrows to the identifiers a run re-derives.
 with
 
 events as (
@@ -43,10 +44,6 @@ landings as (
 web as (
 
     select
-        case
-            when click_id is not null then {{ surrogate_key(["'web'", 'platform', 'click_id']) }}
-            else {{ surrogate_key(["'web'", 'event_id']) }}
-        end as touch_id,
         'web' as source,
         anonymous_id as identifier,
         event_ts as touch_ts,
@@ -70,9 +67,6 @@ web as (
 app as (
 
     select
-        -- no click id in MMP callbacks: a callback sent twice has the same natural key
-        {{ surrogate_key(["'mmp'", 'device_id', 'platform', 'campaign_id', 'ad_group_id', 'ad_id',
-                          'touch_type', 'touch_ts']) }} as touch_id,
         'mmp' as source,
         device_id as identifier,
         touch_ts,

@@ -4,7 +4,7 @@
     incremental_strategy=incremental_strategy(),
     unique_key='touch_id',
     on_schema_change='fail',
-    pre_hook="{% if is_incremental() %}delete from {{ this }} where source || ':' || identifier in (select source || ':' || identifier from {{ ref('int_touch_identifiers__affected') }}){% else %}select 1{% endif %}"
+    pre_hook="{% if is_incremental() %}delete from {{ this }} where (source, identifier) in (select source, identifier from {{ ref('int_touch_identifiers__affected') }}){% else %}select 1{% endif %}"
   )
 }}
 -- depends_on: {{ ref('int_touch_identifiers__affected') }}
@@ -40,7 +40,9 @@ affected as (
 
 scoped as (
 
-    select t.*
+    select
+        {{ touch_id('t') }} as touch_id,
+        t.*
     from touches as t
     {% if is_incremental() %}
     inner join affected as a on a.source = t.source and a.identifier = t.identifier
@@ -138,6 +140,10 @@ identifier_users as (
         inner join users as u on u.user_id = e.user_id
         where e.event_type = 'user_signup'
             and coalesce(e.anonymous_id, e.device_id) is not null
+            {% if is_incremental() %}
+            -- whole partitions: every sign-up of each identifier being re-derived
+            and coalesce(e.anonymous_id, e.device_id) in (select identifier from affected)
+            {% endif %}
     ) as ranked
     where signup_rank = 1
 
