@@ -1,7 +1,7 @@
 """Benchmark: the ads pull of one hourly run (today + yesterday) per platform, simulator in its own process.
 
 Run: ``.venv/bin/python -m benchmarks.bench_ads_pull [--scale 0.25] [--platforms tiktok_ads,meta_ads]
-[--before DIR]``.
+[--before DIR] [--world DIR] [--repeat N]``.
 
 A three-day world is generated (ads only); the simulator serves it from a child process
 with its clock at the third day 17:00 UTC, as ``bench_hourly`` does. Each platform then
@@ -144,6 +144,8 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=0.25)
     parser.add_argument("--platforms", default=",".join(PLATFORMS))
     parser.add_argument("--before", type=Path, default=None, help="an export of older code to measure too")
+    parser.add_argument("--world", type=Path, default=None, help="reuse (or generate once into) this world dir")
+    parser.add_argument("--repeat", type=int, default=1, help="pull each platform this many times per code")
     args = parser.parse_args()
     platforms = [p.strip() for p in args.platforms.split(",") if p.strip()]
     console = Console(width=150)
@@ -152,25 +154,28 @@ def main() -> None:
     codes: list[tuple[str, Path | None]] = [("now", None)]
     if args.before is not None:
         codes.insert(0, ("before", args.before.resolve()))
-    results: dict[tuple[str, str], dict[str, Any]] = {}
+    results: dict[tuple[str, str, int], dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-pull-") as tmp:
-        world = Path(tmp) / "world"
-        with console.status(f"generating a {DAYS}-day scale-{args.scale} ads world"):
-            generate_ads(world, START, DAYS, 7, args.scale)
-        for label, cwd in codes:
-            with _Server(world, cwd) as srv:
-                for p in platforms:
-                    with console.status(f"{label}: pulling {p}"):
-                        load = _load_average()
-                        results[(label, p)] = pull(p, srv.url, world, Path(tmp) / label, cwd) | {"load": load}
+        world = args.world or Path(tmp) / "world"
+        if not (world / "sim.env").exists():
+            with console.status(f"generating a {DAYS}-day scale-{args.scale} ads world"):
+                generate_ads(world, START, DAYS, 7, args.scale)
+        for rep in range(args.repeat):
+            for label, cwd in codes:
+                with _Server(world, cwd) as srv:
+                    for p in platforms:
+                        with console.status(f"{label}: pulling {p}"):
+                            load = _load_average()
+                            out = Path(tmp) / f"{label}-{rep}"
+                            results[(label, p, rep)] = pull(p, srv.url, world, out, cwd) | {"load": load}
     table = Table(
         title=f"Hourly-run ads pull (today + yesterday, as of {AS_OF:%a %H:%M} UTC), scale {args.scale}"
     )
     for col in ("code", "platform", "rows", "requests", "fetch s", "load s", "total s", "rows/s", "peak MB",
                 "load avg", "vs before"):  # fmt: skip
         table.add_column(col, justify="right")
-    for (label, p), r in results.items():
-        before = results.get(("before", p))
+    for (label, p, rep), r in results.items():
+        before = results.get(("before", p, rep))
         ratio = f"{before['total_s'] / r['total_s']:.1f}x" if before and label != "before" else "-"
         table.add_row(label, p, f"{r['rows']:,}", f"{r['requests']:,}", f"{r['fetch_s']:.2f}", f"{r['load_s']:.2f}",
                       f"{r['total_s']:.2f}", f"{r['rows'] / r['total_s']:,.0f}", f"{r['peak_mb']:.0f}", r["load"],

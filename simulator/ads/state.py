@@ -17,6 +17,7 @@ without storing versions, and the same as-of time always gives the same answer.
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 from dataclasses import dataclass
@@ -49,6 +50,12 @@ def day_number(d: date) -> int:
 def day_date(n: int) -> date:
     """The date ``n`` days after 1970-01-01."""
     return EPOCH_DATE + timedelta(days=int(n))
+
+
+@functools.lru_cache(maxsize=4096)
+def day_iso(n: int) -> str:
+    """``YYYY-MM-DD`` of :func:`day_date` (cached: report rows repeat a few days many times)."""
+    return day_date(n).isoformat()
 
 
 @dataclass
