@@ -12,7 +12,7 @@ Each measurement runs in a fresh subprocess (its own seconds and peak RSS):
   project's ``memory_limit`` (``ROI_DUCKDB_MEMORY_LIMIT``);
 - ``ceiling``: ``pl.read_ndjson`` of every file, nothing else.
 
-    .venv/bin/python -m benchmarks.bench_events [--scale 1.0] [--batch-files N]
+    .venv/bin/python -m benchmarks.bench_events [--scale 1.0] [--batch-files N] [--batch-mb MB]
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def world_dir(scale: float) -> Path:
     return out
 
 
-def _child_ingest(world: Path, work: Path, batch_files: int) -> dict[str, float]:
+def _child_ingest(world: Path, work: Path, batch_files: int, batch_mb: int) -> dict[str, float]:
     from connectors.product_events import load_events
     from roi.settings import Settings
     from roi.warehouse import Warehouse
@@ -56,7 +56,9 @@ def _child_ingest(world: Path, work: Path, batch_files: int) -> dict[str, float]
     wh.bootstrap()
     pipe = wh.dlt_pipeline("product_events_bench", "raw_events")
     t = time.perf_counter()
-    s = load_events(pipe, str(world / "landing"), PEPPER, batch_files=batch_files)
+    s = load_events(
+        pipe, str(world / "landing"), PEPPER, batch_files=batch_files, batch_bytes=batch_mb * 2**20
+    )
     secs = time.perf_counter() - t
     wh.close()
     return {
@@ -90,6 +92,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--scale", type=float, default=1.0)
     ap.add_argument("--batch-files", type=int, default=None)
+    ap.add_argument("--batch-mb", type=int, default=None, help="compressed MB per batch (default: settings)")
     ap.add_argument("--child", choices=["ingest", "ceiling"], default=None)
     ap.add_argument("--world", default=None)
     ap.add_argument("--work", default=None)
@@ -97,9 +100,10 @@ def main() -> None:
     from connectors.product_events import settings as S
 
     batch_files = a.batch_files or S.DEFAULT_BATCH_FILES
+    batch_mb = a.batch_mb or S.DEFAULT_BATCH_BYTES // 2**20
     if a.child:
         res = (
-            _child_ingest(Path(a.world), Path(a.work), batch_files)
+            _child_ingest(Path(a.world), Path(a.work), batch_files, batch_mb)
             if a.child == "ingest"
             else _child_ceiling(Path(a.world))
         )
@@ -117,7 +121,11 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench_events_", dir=CACHE))
     try:
         ing = _run_child(
-            "ingest", ["--world", str(world), "--work", str(work), "--batch-files", str(batch_files)]
+            "ingest",
+            [
+                *("--world", str(world), "--work", str(work)),
+                *("--batch-files", str(batch_files), "--batch-mb", str(batch_mb)),
+            ],
         )
         ceil = _run_child("ceiling", ["--world", str(world)])
     finally:
@@ -132,7 +140,7 @@ def main() -> None:
     for col in ("run", "lines", "seconds", "lines/s", "peak MB", "vs ceiling"):
         table.add_column(col, justify="right" if col != "run" else "left")
     table.add_row(
-        f"load_events (batches of {batch_files} files: {int(ing['batches'])} packages)",
+        f"load_events (batches of ≤{batch_files} files / {batch_mb} MB: {int(ing['batches'])} packages)",
         f"{int(ing['lines']):,}",
         f"{ing['seconds']:.1f}",
         f"{ing['lines'] / ing['seconds']:,.0f}",

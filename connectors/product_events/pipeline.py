@@ -169,41 +169,52 @@ def _erased_mask(valid: pl.DataFrame, erased: pl.DataFrame) -> pl.Expr:
     return pl.any_horizontal(conds) if conds else pl.lit(False)
 
 
-def _existing_copies(pipeline: Any, table: str, incoming: pl.DataFrame) -> pl.DataFrame:
-    """Already loaded copies (``event_id, received_at, _file_key, _line_no``) of incoming event ids."""
+def _existing_copies(pipeline: Any, table: str, incoming: pl.DataFrame) -> tuple[pl.DataFrame, bool]:
+    """Already loaded copies (``event_id, received_at, _file_key, _line_no``) of incoming event ids
+    whose ``event_date`` is in the batch's range, and whether a copy may exist outside that range
+    (then only the key merge, which deletes by ``event_id`` whatever the date, treats it as before)."""
     empty = pl.DataFrame(
         schema={"event_id": pl.String, "received_at": TS, "_file_key": pl.String, "_line_no": pl.Int32}
     )
     if incoming.height == 0 or not _has_rows_table(pipeline, table):
-        return empty
+        return empty, False
     lo, hi = incoming["event_date"].min(), incoming["event_date"].max()
     with pipeline.sql_client() as c:
         qt = _qualified(c, table)
-        sql = (
-            f"select t.event_id, t.received_at, t._file_key, t._line_no from {qt} t "
-            "where t.event_date between ? and ?"
-        )
         native = getattr(c, "native_connection", None)
         if pipeline.destination.destination_name == "duckdb" and native is not None:
-            # DuckDB: join inside the engine against the registered Arrow ids (no id list in Python)
+            # DuckDB: join inside the engine against the registered Arrow ids (no id list in Python);
+            # one scan finds the copies in the range and tells whether any lies outside it
             ids = incoming.select("event_id").to_arrow()
             native.register("_pe_incoming_ids", ids)
             try:
                 res = native.sql(
-                    sql + " and t.event_id in (select event_id from _pe_incoming_ids)", params=[lo, hi]
+                    "select t.event_id, t.received_at, t._file_key, t._line_no, "
+                    "coalesce(t.event_date between ? and ?, false) as _in_range "
+                    f"from {qt} t where t.event_id in (select event_id from _pe_incoming_ids)",
+                    params=[lo, hi],
                 ).to_arrow_table()
             finally:
                 native.unregister("_pe_incoming_ids")
             df = pl.from_arrow(res)
+            assert isinstance(df, pl.DataFrame)
+            outside = not bool(df["_in_range"].all())
+            df = df.filter("_in_range").drop("_in_range")
         else:
-            # Other warehouses: the date range bounds the scan; the key join happens here.
+            # Other warehouses: the date range bounds the scan; the key join happens here. Copies
+            # outside the range are not looked for: the key merge stays on.
+            sql = (
+                f"select t.event_id, t.received_at, t._file_key, t._line_no from {qt} t "
+                "where t.event_date between ? and ?"
+            )
             with c.execute_query(sql, lo, hi) as cur:
                 df = _fetch(cur)
+            outside = True
             if df.height == 0:
-                return empty
+                return empty, outside
             df = df.join(incoming.select("event_id"), on="event_id", how="semi")
     assert isinstance(df, pl.DataFrame)
-    return df.cast(empty.schema)  # type: ignore[arg-type]
+    return df.cast(empty.schema), outside  # type: ignore[arg-type]
 
 
 @dataclass
@@ -213,6 +224,8 @@ class BatchResult:
     tables: dict[str, pl.DataFrame]
     manifest: pl.DataFrame
     new_columns: list[str]
+    # event tables whose rows may replace rows already loaded (see ``_resources``)
+    key_merge: set[str] = field(default_factory=lambda: set(tables.EVENT_TABLES))
 
 
 def _sort_key() -> list[str]:
@@ -261,10 +274,13 @@ def transform_batch(
     dropped_vs_existing = []
     replaced = []
     already = []
+    key_merge = set()
     for table in (S.T_EVENTS, S.T_MMP, S.T_SKAN):
         types = [t for t, tb in S.TABLE_OF_TYPE.items() if tb == table]
         part = valid.filter(pl.col("event_type").is_in(types))
-        ex = _existing_copies(pipeline, table, part.select("event_id", "event_date"))
+        ex, outside = _existing_copies(pipeline, table, part.select("event_id", "event_date"))
+        if outside:
+            key_merge.add(table)
         if ex.height == 0:
             continue
         cmp = part.select("event_id", "_row", *_sort_key()).join(ex, on="event_id", suffix="_ex")
@@ -272,7 +288,10 @@ def transform_batch(
         older_wins = ~same & _lex_less_ex()
         dropped_vs_existing.append(cmp.filter(older_wins).select("_file_key", "_row"))
         already.append(cmp.filter(same).select("_file_key", "_row"))
-        replaced.append(cmp.filter(~same & ~_lex_less_ex()).select("_file_key", "_row"))
+        repl = cmp.filter(~same & ~_lex_less_ex()).select("_file_key", "_row")
+        if repl.height:
+            key_merge.add(table)
+        replaced.append(repl)
     drop_rows = pl.concat(dropped_vs_existing) if dropped_vs_existing else losers.clear()
     same_rows = pl.concat(already) if already else losers.clear()
     repl_rows = pl.concat(replaced) if replaced else losers.clear()
@@ -320,7 +339,12 @@ def transform_batch(
     man = man.with_columns(
         [pl.col(c).fill_null(0) for c in counts],
     ).with_columns(truncated=pl.col("file_key").is_in(list(truncated)))
-    return BatchResult(tables=out, manifest=tables.conform(S.T_MANIFEST, man), new_columns=parsed.extras)
+    return BatchResult(
+        tables=out,
+        manifest=tables.conform(S.T_MANIFEST, man),
+        new_columns=parsed.extras,
+        key_merge=key_merge,
+    )
 
 
 def _read(landing_url: str, files: pl.DataFrame) -> list[FileLines]:
@@ -391,6 +415,11 @@ def _resources(pipeline: Any, result: BatchResult) -> list[Any]:
     Keys are unique within a batch by construction (dedupe, one manifest row per file, one
     identity row per user), so the merge uses ``merge_key`` alone: dlt then skips the
     primary-key dedup window (a sort of the whole package) in its insert.
+
+    An event table whose incoming rows replace no loaded row (``transform_batch`` compared every
+    incoming id with the table: copies that lose or were already loaded are not in the batch) is
+    appended: the ``delete-insert`` merge would delete nothing, and costs a staging copy of the
+    rows plus a scan of the whole table. Batches with replacements merge on ``event_id``.
     """
     import dlt
 
@@ -413,7 +442,9 @@ def _resources(pipeline: Any, result: BatchResult) -> list[Any]:
                 rows,
                 name=table,
                 table_name=table,
-                write_disposition=_MERGE,
+                write_disposition=(
+                    "append" if table in tables.EVENT_TABLES and table not in result.key_merge else _MERGE
+                ),
                 merge_key=list(tables.KEYS[table]),
                 columns=tables.column_hints(table),
             )()
