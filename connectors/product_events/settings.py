@@ -20,12 +20,13 @@ T_MANIFEST = "landing_manifest"
 T_ERASED = "erased_subjects"
 
 # Backpressure: one load package holds at most this many files / compressed bytes. Bytes bind
-# first on busy days: measured at scale 1.0, 96 MB of gzip (~800K events) peaks at ~5 GB RSS
-# (DuckDB json_transform into ~45 typed columns, then Polars), so 32 MB (~270K events, ~1.7 GB)
+# first on busy days: measured at scale 1.0 (8.5M lines), 64 MB of gzip (~530K events) per
+# package peaks at ~2.8 GB RSS for the whole load, DuckDB warehouse cache included (the parser
+# works in chunks and each batch's raw text and frames are dropped as soon as used), which
 # keeps a 4 GB budget; the file count bounds backlogs of tiny late files. Each package costs
 # dlt ~1 s of fixed work, so packages should not be tiny.
 DEFAULT_BATCH_FILES = 1000
-DEFAULT_BATCH_BYTES = 32 * 1024 * 1024
+DEFAULT_BATCH_BYTES = 64 * 1024 * 1024
 
 # JSON value kinds, as DuckDB's json_type names them.
 STRING = "string"
