@@ -564,11 +564,21 @@ class Connector(ABC):
             raise ConnectorError(f"unexpected load id {load_id!r}", platform=self.name)
         names = self.table_names
         with pipeline.sql_client() as client:
-            cols = ", ".join(client.escape_column_name(c) for c in (*self.report.schema.names, *META_COLUMNS,
-                                                                     "_dlt_load_id"))  # fmt: skip
+            current = client.make_qualified_table_name(names["current"])
+            history = client.make_qualified_table_name(names["history"])
+
+            def columns(table: str) -> list[str]:
+                with client.execute_query(f"SELECT * FROM {table} WHERE 1 = 0") as cursor:
+                    return [str(d[0]) for d in cursor.description]
+
+            # every column the two tables share, as the warehouse names them (``_dlt_load_id``
+            # only where dlt's normalizer added it; ``_tombstone`` stays NULL)
+            in_history = set(columns(history))
+            cols = ", ".join(
+                client.escape_column_name(c, casefold=False) for c in columns(current) if c in in_history
+            )
             client.execute_sql(
-                f"INSERT INTO {client.make_qualified_table_name(names['current'])} ({cols}) SELECT {cols} "
-                f"FROM {client.make_qualified_table_name(names['history'])} "
+                f"INSERT INTO {current} ({cols}) SELECT {cols} FROM {history} "
                 f"WHERE {client.escape_column_name('_load_id')} = '{load_id}'"
             )
 

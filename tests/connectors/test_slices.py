@@ -119,3 +119,12 @@ def test_run_killed_between_load_and_fill_is_completed_by_the_next(
     assert FakeConnector(lookback_days=2).restore_current(pipe) is None  # nothing left to do
     _run(pipe, {("a1", D1): [("x", 5.0)]}, "lookback", AT)
     assert _current(pipe) == [(D1, "x", 5.0)]
+
+
+def test_tables_without_dlt_load_id_are_filled_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With dlt's normalizer not adding ``_dlt_load_id`` the copy uses the columns the tables have."""
+    monkeypatch.setenv("NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID", "false")
+    pipe = _pipeline(tmp_path, "nolid")
+    _run(pipe, {("a1", D1): [("x", 1.0)]}, "lookback", AT)
+    _run(pipe, {("a1", D1): [("x", 2.0), ("y", 3.0)]}, "lookback", AT)
+    assert _current(pipe) == [(D1, "x", 2.0), (D1, "y", 3.0)]
