@@ -12,6 +12,7 @@ which DuckDB maps to the same instance.
 
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -167,9 +168,15 @@ class Warehouse:
         return dlt.destinations.snowflake()
 
     def dlt_pipeline(self, pipeline_name: str, dataset_name: str, **kwargs: Any) -> Any:
-        """A dlt pipeline on this warehouse, with its working folder under ``.roi/dlt``."""
+        """A dlt pipeline on this warehouse, with its working folder under ``.roi/dlt``.
+
+        Every loader hands dlt Arrow tables, which get dlt's ``_dlt_load_id`` only with this
+        normalizer option (FIELD_NOTES); the flows select new rows by it. Set at every call, not
+        once at import: a caller that restores its environment later would drop it.
+        """
         import dlt
 
+        os.environ.setdefault("NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID", "true")
         pipelines_dir = self.duckdb_path.parent / "dlt"
         return dlt.pipeline(
             pipeline_name=pipeline_name,
