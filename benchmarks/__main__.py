@@ -19,6 +19,7 @@ BENCHMARKS: tuple[str, ...] = (
     "bench_sim_ads",
     "bench_sim_events",
     "bench_google_ads",
+    "bench_ads_pull",
     "bench_events",
     "bench_attribution",
     "bench_hourly",
