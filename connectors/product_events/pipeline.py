@@ -392,8 +392,11 @@ def _identity_rows(pipeline: Any, merges: pl.DataFrame) -> pl.DataFrame:
 # -- dlt ----------------------------------------------------------------------------------------
 
 # Arrow items get dlt's own ``_dlt_load_id`` only with this normalizer option (FIELD_NOTES); set
-# for the process, as connector_sdk does, so every load of raw_events carries it.
-os.environ.setdefault("NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID", "true")
+# for the process, as connector_sdk does, so every load of raw_events carries it (the flows
+# select new rows by it). Set again at every call: a caller that restores its environment
+# after this module was imported (the e2e fixtures do) would otherwise load without it.
+_ADD_LOAD_ID = "NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID"
+os.environ.setdefault(_ADD_LOAD_ID, "true")
 
 _MERGE: dict[str, Any] = {"disposition": "merge", "strategy": "delete-insert"}
 _ALL_TABLES = (S.T_EVENTS, S.T_MMP, S.T_SKAN, S.T_IDENTITY, S.T_DEAD, S.T_MANIFEST)
@@ -485,6 +488,7 @@ def load_events(
 
         raise ConfigError("ROI_PII_PEPPER is not set: export a secret of at least 16 characters")
     t0 = time.perf_counter()
+    os.environ.setdefault(_ADD_LOAD_ID, "true")
     summary = IngestSummary()
     ensure_erased_subjects(pipeline)
     # A killed run's pending package holds files and their manifest rows: land it first, so
