@@ -20,6 +20,7 @@ import polars as pl
 import pyarrow as pa
 
 from connectors.product_events import settings as S
+from connectors.product_events import tables
 
 # DuckDB json_type names accepted for each contract kind (numbers may be written as 12 or 12.0).
 _ALLOWED_JSON_TYPES: dict[str, tuple[str, ...]] = {
@@ -37,6 +38,82 @@ _DUCK_TYPE: dict[str, str] = {
     S.BOOLEAN: "BOOLEAN",
 }
 _FIELDS = tuple(S.FIELD_KINDS)
+
+# Column names a new field must not take: contract fields, every column the connector writes,
+# dlt's own columns, and the parser's and pipeline's working columns.
+_RESERVED = (
+    set(S.FIELD_KINDS)
+    | {c for t in tables.EVENT_TABLES for c in tables.SCHEMAS[t]}
+    | {"_f", "_line_no", "_reason", "_line", "_row", "_load_id", "_dlt_load_id", "_dlt_id"}
+)
+
+
+def _ascii_lower(name: str) -> str:
+    # DuckDB compares struct keys case-insensitively in ASCII only ("evé" and "evÉ" differ)
+    return "".join(c.lower() if c.isascii() else c for c in name)
+
+
+def _column_name(name: str) -> str:
+    """The warehouse column a field name becomes (dlt's default snake_case naming convention)."""
+    from dlt.common.normalizers.naming.snake_case import NamingConvention
+
+    return str(NamingConvention().normalize_identifier(name))
+
+
+def _name_keys(name: str) -> tuple[str, str]:
+    """Two names clash when they are equal for DuckDB (ASCII case) or as warehouse columns (dlt)."""
+    return _ascii_lower(name), _column_name(name)
+
+
+_RESERVED_KEYS = {k for r in _RESERVED for k in _name_keys(r)}
+
+
+@dataclass(frozen=True)
+class NewFields:
+    """The new fields (outside the contract) of a batch, sorted into what the parser does with them.
+
+    ``plain``: fields that become a text column of their own (the common case).
+    ``groups``: one column fed by several spellings of a field that are the same name to DuckDB or
+    the warehouse (``promoCode``/``PromoCode``); a line carrying two of them is a dead letter.
+    ``clashing``: fields whose name is a contract or connector column's but for case or separators
+    (``event_ID``, ``eventId``, ``email_hash``); a line carrying one is a dead letter.
+    """
+
+    plain: tuple[str, ...] = ()
+    groups: tuple[tuple[str, ...], ...] = ()
+    clashing: tuple[str, ...] = ()
+
+    @property
+    def columns(self) -> list[str]:
+        """The new columns of the batch (a group is named after its first spelling)."""
+        return sorted([*self.plain, *(g[0] for g in self.groups)])
+
+
+def classify_new_fields(keys: list[str]) -> NewFields:
+    """Sort the distinct keys of a batch: contract fields and non-identifiers (ignored) aside, each
+    new field is plain, one spelling of a group, or clashing with a contract/connector column."""
+    new = sorted({k for k in keys if k not in S.FIELD_KINDS and k.isidentifier()})
+    clashing = [k for k in new if not _RESERVED_KEYS.isdisjoint(_name_keys(k))]
+    rest = [k for k in new if k not in clashing]
+    # union of spellings that share either name key (transitively)
+    group_of: dict[str, int] = {}
+    groups: list[set[str]] = []
+    for k in rest:
+        hits = {group_of[n] for n in _name_keys(k) if n in group_of}
+        g: set[str] = {k}
+        for i in sorted(hits):
+            g |= groups[i]
+            groups[i] = set()
+        groups.append(g)
+        for member in g:
+            for n in _name_keys(member):
+                group_of[n] = len(groups) - 1
+    real = sorted(tuple(sorted(g)) for g in groups if g)
+    return NewFields(
+        plain=tuple(g[0] for g in real if len(g) == 1),
+        groups=tuple(g for g in real if len(g) > 1),
+        clashing=tuple(clashing),
+    )
 
 
 @dataclass(frozen=True)
@@ -126,7 +203,7 @@ def _quote(s: str) -> str:
     return "'" + s.replace("'", "''") + "'"
 
 
-def _parse_sql(extras: list[str]) -> str:
+def _parse_sql(new: NewFields) -> str:
     """One DuckDB pass over ``lines``: the first failing rule of each line (``_reason``), its text
     when it fails (``_line``), and every contract field and extra as a typed column.
 
@@ -134,10 +211,16 @@ def _parse_sql(extras: list[str]) -> str:
     typed transform), all inside the engine's vectorised, multithreaded execution; nothing
     per line reaches Python.
     """
-    struct = {f: _DUCK_TYPE[S.FIELD_KINDS[f]] for f in _FIELDS} | {e: "VARCHAR" for e in extras}
+    struct = {f: _DUCK_TYPE[S.FIELD_KINDS[f]] for f in _FIELDS} | {e: "VARCHAR" for e in new.plain}
     struct_sql = _quote("{" + ",".join(f'"{k}":"{v}"' for k, v in struct.items()) + "}")
-    paths = "[" + ",".join(_quote(f"$.{f}") for f in _FIELDS) + "]"
-    idx = {f: i + 1 for i, f in enumerate(_FIELDS)}  # DuckDB lists are 1-based
+    # spellings of a group cannot share one struct (DuckDB keys are case-insensitive): one each
+    spellings = [k for g in new.groups for k in g]
+    # presence of clashing names and spellings is read from the same json_type call
+    watched = [*new.clashing, *spellings]
+    paths = (
+        "[" + ",".join(_quote(f'$."{f}"' if f in watched else f"$.{f}") for f in (*_FIELDS, *watched)) + "]"
+    )
+    idx = {f: i + 1 for i, f in enumerate((*_FIELDS, *watched))}  # DuckDB lists are 1-based
 
     def present(f: str) -> str:
         return f"_p{idx[f]}"
@@ -152,6 +235,11 @@ def _parse_sql(extras: list[str]) -> str:
         ("not _ok", lit(S.R_MALFORMED)),
         ("_root <> 'OBJECT'", lit(S.R_NOT_OBJECT)),
     ]
+    # a key that is present, whatever its value, makes the line ambiguous
+    rules += [(f"_t{idx[k]} is not null", lit(f"{S.R_NAME_CLASH}:{k}")) for k in new.clashing]
+    for g in new.groups:
+        n_present = " + ".join(f"(_t{idx[k]} is not null)::int" for k in g)
+        rules.append((f"{n_present} > 1", lit(f"{S.R_NAME_CLASH}:{','.join(g)}")))
     rules += [(f"not {present(f)}", lit(f"{S.R_MISSING}:{f}")) for f in S.COMMON_REQUIRED]
     for f in _FIELDS:
         allowed = ",".join(lit(t) for t in _ALLOWED_JSON_TYPES[S.FIELD_KINDS[f]])
@@ -174,7 +262,18 @@ def _parse_sql(extras: list[str]) -> str:
         )
     )
     reason = "case " + " ".join(f"when {c} then {r}" for c, r in rules) + " end"
-    cols = ", ".join(f'_v."{c}" as "{c}"' for c in struct)
+    out = {c: f'_v."{c}"' for c in struct}
+    for g in new.groups:
+        out[g[0]] = "coalesce(" + ", ".join(f"_s{idx[k]}" for k in g) + ")"
+    cols = ", ".join(f'{e} as "{c}"' for c, e in out.items() if c in _FIELDS) + "".join(
+        f', {out[c]} as "{c}"' for c in new.columns
+    )
+    one = "".join(
+        ", case when _root = 'OBJECT' then json_transform(line, "
+        + _quote('{"' + k + '":"VARCHAR"}')
+        + f')."{k}" end as _s{idx[k]}'
+        for k in spellings
+    )
     # unpack the type list once, so the rules read plain columns
     unpack = ", ".join(f"_t[{i}] as _t{i}, coalesce(_t[{i}] <> 'NULL', false) as _p{i}" for i in idx.values())
     return f"""
@@ -186,7 +285,7 @@ def _parse_sql(extras: list[str]) -> str:
               from (
                 select *,
                        case when _root = 'OBJECT' then json_type(line, {paths}) end as _t,
-                       case when _root = 'OBJECT' then json_transform(line, {struct_sql}) end as _v
+                       case when _root = 'OBJECT' then json_transform(line, {struct_sql}) end as _v{one}
                 from (
                     select *,
                            -- a valid document that opens with a brace is an object: no second parse
@@ -252,8 +351,9 @@ class LineParser:
         found = self._query(
             tbl, "select distinct unnest(json_keys(line)) as k from lines where json_valid(line)"
         ).column("k")
-        extras = sorted(k for k in found.to_pylist() if k not in S.FIELD_KINDS and k.isidentifier())
-        sql = _parse_sql(extras)
+        new = classify_new_fields(found.to_pylist())
+        extras = new.columns
+        sql = _parse_sql(new)
         frames = []
         for start in range(0, max(tbl.num_rows, 1), CHUNK_LINES):
             res = self._query(tbl.slice(start, CHUNK_LINES), sql)

@@ -178,3 +178,6 @@ R_MISSING = "missing_field"
 R_WRONG_TYPE = "wrong_type"
 R_UNKNOWN_TYPE = "unknown_event_type"
 R_TRUNCATED_FILE = "truncated_file"
+# A new field named like a contract/connector column but for case or separators (``event_ID``),
+# or a line with two spellings of one new field (``promoCode`` and ``PromoCode``).
+R_NAME_CLASH = "field_name_clash"
