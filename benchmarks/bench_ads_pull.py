@@ -17,12 +17,7 @@ Prints rows, requests, seconds (fetch / load / total), rows/s and peak memory as
 from __future__ import annotations
 
 import argparse
-import json
-import socket
-import subprocess
-import sys
 import tempfile
-import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -31,19 +26,13 @@ from rich.console import Console
 from rich.table import Table
 
 import roi  # noqa: F401  (telemetry off before anything else)
+from benchmarks.simproc import SimulatorProcess, run_script
 
 START = date(2026, 10, 22)
 DAYS = 3
 AS_OF = datetime.combine(START + timedelta(days=DAYS - 1), datetime.min.time(), UTC) + timedelta(hours=17)
 PLATFORMS = ("tiktok_ads", "meta_ads", "apple_search_ads", "google_ads")
 
-_SERVER = r"""
-import sys
-from datetime import datetime
-from pathlib import Path
-from simulator.server import run_server
-run_server(Path(sys.argv[1]), int(sys.argv[2]), datetime.fromisoformat(sys.argv[3]))
-"""
 
 _CHILD = r"""
 import json, resource, sys, time
@@ -79,56 +68,10 @@ print(json.dumps({"rows": summary.rows, "requests": summary.requests, "retries":
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-class _Server:
-    """The simulator in its own process, run from the code in ``cwd``."""
-
-    def __init__(self, world: Path, cwd: Path | None) -> None:
-        self.world, self.cwd = world, cwd
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.url = ""
-
-    def __enter__(self) -> _Server:
-        import requests
-
-        port = _free_port()
-        self.proc = subprocess.Popen([sys.executable, "-c", _SERVER, str(self.world), str(port), AS_OF.isoformat()],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=self.cwd)  # fmt: skip
-        self.url = f"http://127.0.0.1:{port}"
-        for _ in range(600):
-            try:
-                requests.get(f"{self.url}/_sim/stats", timeout=1)
-                return self
-            except requests.ConnectionError:
-                if self.proc.poll() is not None:
-                    err = self.proc.stderr.read().decode()[-500:] if self.proc.stderr else ""
-                    raise SystemExit(f"simulator server failed: {err}") from None
-                time.sleep(0.1)
-        raise SystemExit("simulator server did not start in 60 s")
-
-    def __exit__(self, *exc: object) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            self.proc.wait(timeout=30)
-
-
 def pull(platform: str, url: str, world: Path, out: Path, cwd: Path | None) -> dict[str, Any]:
     """One platform's hourly pull in a fresh interpreter; its measurements."""
     out.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.run(
-        [sys.executable, "-c", _CHILD, platform, url, str(world), str(out), AS_OF.isoformat()],
-        capture_output=True, text=True, check=False, cwd=cwd,
-    )  # fmt: skip
-    if proc.returncode != 0:
-        raise SystemExit(f"{platform} pull failed: {proc.stderr.strip().splitlines()[-3:]}")
-    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
-    return result
+    return run_script(_CHILD, [platform, url, str(world), str(out), AS_OF.isoformat()], f"{platform} pull", cwd)
 
 
 def _load_average() -> str:
@@ -162,7 +105,7 @@ def main() -> None:
                 generate_ads(world, START, DAYS, 7, args.scale)
         for rep in range(args.repeat):
             for label, cwd in codes:
-                with _Server(world, cwd) as srv:
+                with SimulatorProcess(world, AS_OF, cwd) as srv:
                     for p in platforms:
                         with console.status(f"{label}: pulling {p}"):
                             load = _load_average()

@@ -24,30 +24,19 @@ Prints rows/s, seconds (fetch / load / total) and peak memory as a rich table.
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
-import socket
-import subprocess
-import sys
 import tempfile
-import time
 from datetime import date
 from pathlib import Path
 
-import requests
 from rich.console import Console
 from rich.table import Table
 
 import roi  # noqa: F401  (telemetry off before anything else)
+from benchmarks.simproc import SimulatorProcess, run_script
 
 DAY = date(2026, 10, 24)
 
-_SERVER = r"""
-import sys
-from pathlib import Path
-from simulator.server import run_server
-run_server(Path(sys.argv[1]), int(sys.argv[2]), None)
-"""
 
 _CHILD = r"""
 import json, pickle, resource, sys, time
@@ -195,21 +184,10 @@ print(json.dumps({"rows": rows, "stored": stored[0], "with_load_id": min(stored[
 
 def child(path: str, url: str, world: Path, out: Path, cwd: Path | None = None) -> dict[str, float]:
     """Run one path in a fresh interpreter (``cwd``: the code checkout to import) and return its measurements."""
-    proc = subprocess.run(
-        [sys.executable, "-c", _CHILD, path, url, str(world), str(out), DAY.isoformat()],
-        capture_output=True, text=True, check=False, cwd=cwd,
-    )  # fmt: skip
-    if proc.returncode != 0:
-        raise SystemExit(f"{path} path failed: {proc.stderr.strip().splitlines()[-3:]}")
-    result: dict[str, float] = json.loads(proc.stdout.strip().splitlines()[-1])
+    result: dict[str, float] = run_script(
+        _CHILD, [path, url, str(world), str(out), DAY.isoformat()], f"{path} path", cwd
+    )
     return result
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def main() -> None:
@@ -226,17 +204,8 @@ def main() -> None:
         out.mkdir()
         with console.status(f"generating a scale-{args.scale} day"):
             generate_ads(world, DAY, 1, 7, args.scale)
-        port = _free_port()
-        server = subprocess.Popen([sys.executable, "-c", _SERVER, str(world), str(port)],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
-        url = f"http://127.0.0.1:{port}"
-        try:
-            for _ in range(200):
-                try:
-                    requests.get(f"{url}/_sim/stats", timeout=1)
-                    break
-                except requests.ConnectionError:
-                    time.sleep(0.05)
+        with SimulatorProcess(world) as sim:
+            url = sim.url
             paths = ["http", "arrow-live", "arrow-replay", "dicts-live", "dicts-replay"]
             results: dict[str, dict[str, float]] = {}
             for path in paths:
@@ -249,9 +218,6 @@ def main() -> None:
                 with console.status("measuring the arrow path of the older code"):
                     results["before-replay"] = child("arrow-replay", url, world, bout, cwd=args.before.resolve())
                     results["before-live"] = child("arrow-live", url, world, bout, cwd=args.before.resolve())
-        finally:
-            server.terminate()
-            server.wait(timeout=10)
     rows = results["arrow-live"]["rows"]
     table = Table(title=f"Google Ads, one scale-{args.scale} day at ad x hour ({rows:,.0f} rows) -> DuckDB")
     for col in ("path", "fetch s", "load s", "total s", "rows/s (total)", "rows/s (load)", "peak MB", "load ids"):

@@ -34,7 +34,6 @@ import json
 import os
 import resource
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -43,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 import roi  # noqa: F401  (telemetry off before anything else is imported)
+from benchmarks.simproc import SimulatorProcess
 
 VERSION = 1
 CACHE = Path(".roi/bench")
@@ -60,13 +60,6 @@ PEPPER = "bench-pepper-not-a-secret-0123456789"
 TARGET_S = 600.0
 RESULT = "BENCH_RESULT "
 
-_SERVER = r"""
-import sys
-from pathlib import Path
-import roi
-from simulator.server import run_server
-run_server(Path(sys.argv[1]), int(sys.argv[2]), None)
-"""
 
 
 # -- child: one flow run, timed step by step ------------------------------------------------------
@@ -185,13 +178,6 @@ def child(mode: str, world: Path, url: str, start: datetime, end: datetime) -> d
 # -- parent: prepare (cached), serve, measure, print ----------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 def _sim_env(world: Path) -> dict[str, str]:
     import shlex
 
@@ -202,39 +188,6 @@ def _sim_env(world: Path) -> dict[str, str]:
             key, _, value = parts[1].partition("=")
             env[key] = value
     return env
-
-
-class Server:
-    """The simulator's APIs in their own process (its response building off the child's cores' GIL)."""
-
-    def __init__(self, world: Path) -> None:
-        self.world = world
-        self.url = ""
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def __enter__(self) -> Server:
-        import requests
-
-        port = _free_port()
-        self.proc = subprocess.Popen([sys.executable, "-c", _SERVER, str(self.world), str(port)],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
-        self.url = f"http://127.0.0.1:{port}"
-        for _ in range(600):
-            try:
-                requests.get(f"{self.url}/_sim/stats", timeout=1)
-                return self
-            except requests.ConnectionError:
-                if self.proc.poll() is not None:
-                    raise SystemExit(
-                        f"simulator server failed: {self.proc.stderr.read().decode()[-500:]}"
-                    ) from None
-                time.sleep(0.1)
-        raise SystemExit("simulator server did not start in 60 s")
-
-    def __exit__(self, *exc: object) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            self.proc.wait(timeout=30)
 
 
 def run_child(
@@ -286,7 +239,7 @@ def prepare(scale: float, console: Any) -> tuple[Path, Path, dict[str, Any]]:
         generated.write_text(json.dumps({"generate_s": gen_s}))
     shutil.rmtree(state, ignore_errors=True)
     state.mkdir()
-    with Server(world) as srv, console.status(f"preparing the warehouse up to {T_STATE:%a %H:%M} UTC"):
+    with SimulatorProcess(world) as srv, console.status(f"preparing the warehouse up to {T_STATE:%a %H:%M} UTC"):
         t0 = time.perf_counter()
         prep = run_child(
             "prep", world, state, srv.url, datetime.combine(START, datetime.min.time(), UTC), T_STATE
@@ -400,7 +353,7 @@ def measure(scale: float, console: Any) -> tuple[dict[str, dict[str, Any]], dict
     _copy_state(state, run_dir)
     results: dict[str, dict[str, Any]] = {}
     try:
-        with Server(world) as srv:
+        with SimulatorProcess(world) as srv:
             for name, (start, end) in HOURS.items():
                 with console.status(
                     f"scale {scale:g}, {name}: hourly_incremental {start:%H:%M}-{end:%H:%M} UTC"
