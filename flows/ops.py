@@ -22,7 +22,7 @@ from flows.common import TASK_RETRY
 from flows.locks import warehouse_write
 from flows.tasks import load_events
 from roi.runs import record_run
-from roi.warehouse import get_warehouse
+from roi.warehouse import get_warehouse, table_exists
 
 OPS_DDL = """
 create table if not exists analytics.ops_campaign_15min (
@@ -127,11 +127,7 @@ def _bucket_expr(kind: str) -> str:
 
 
 def _utm_platform(cur: Any) -> str:
-    has_seed = cur.execute(
-        "select count(*) from information_schema.tables "
-        "where table_schema = 'analytics' and table_name = 'utm_source_map'"
-    ).fetchone()[0]
-    if has_seed:
+    if table_exists(cur, "analytics", "utm_source_map"):
         return "(select m.platform from analytics.utm_source_map m where m.utm_source = lower(utm_source))"
     return "case when lower(utm_source) in ('google_ads','meta_ads','tiktok_ads','impact') then lower(utm_source) end"
 

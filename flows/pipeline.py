@@ -81,15 +81,11 @@ def pending_event_loads() -> list[str]:
     file that ops loaded between two hourly runs still reaches the facts, and loads of a run that
     failed before its models finished are picked up by the next one.
     """
-    from roi.warehouse import FACTS_EVENT_LOADS_DDL, get_warehouse
+    from roi.warehouse import FACTS_EVENT_LOADS_DDL, get_warehouse, table_exists
 
     cur = get_warehouse().connection().cursor()
     try:
-        has_loads = cur.execute(
-            "select count(*) from information_schema.tables "
-            "where table_schema = 'raw_events' and table_name = '_dlt_loads'"
-        ).fetchone()[0]
-        if not has_loads:
+        if not table_exists(cur, "raw_events", "_dlt_loads"):
             return []
         cur.execute(FACTS_EVENT_LOADS_DDL)
         rows = cur.execute(
@@ -127,14 +123,11 @@ def first_affected_signup_date(start: date) -> date:
     attribution and the mart must then redo that date too, or the mart would count the user
     on the old date and the new one.
     """
-    from roi.warehouse import get_warehouse
+    from roi.warehouse import get_warehouse, table_exists
 
     cur = get_warehouse().connection().cursor()
     try:
-        has_attr = cur.execute(
-            "select count(*) from information_schema.tables "
-            "where table_schema = 'analytics' and table_name = 'fact_attribution'"
-        ).fetchone()[0]
+        has_attr = table_exists(cur, "analytics", "fact_attribution")
         sql = (
             "select min(signup_date) from analytics.fact_signups "
             "where signup_id in (select user_id from analytics.int_signup_users__affected)"

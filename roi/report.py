@@ -7,7 +7,7 @@ from typing import Any
 
 from rich.table import Table
 
-from roi.warehouse import get_warehouse
+from roi.warehouse import get_warehouse, table_exists
 
 ROI_SQL = """
 select platform,
@@ -33,11 +33,7 @@ def roi_rows(report_date: date) -> list[dict[str, Any]]:
     """Mart rows of one UTC day, summed by platform and campaign."""
     cur = get_warehouse().connection().cursor()
     try:
-        exists = cur.execute(
-            "select count(*) from information_schema.tables "
-            "where table_schema = 'analytics' and table_name = 'mart_marketing_roi_daily'"
-        ).fetchone()[0]
-        if not exists:
+        if not table_exists(cur, "analytics", "mart_marketing_roi_daily"):
             return []
         res = cur.execute(ROI_SQL, [report_date, report_date])
         names = [d[0] for d in res.description]

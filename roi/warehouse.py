@@ -255,6 +255,19 @@ class Warehouse:
             cur.close()
 
 
+def table_exists(cursor: Any, schema: str, table: str) -> bool:
+    """Whether ``schema.table`` exists, asked through ``information_schema`` on either warehouse.
+
+    Compared case-insensitively: Snowflake stores unquoted identifiers in upper case.
+    """
+    row = cursor.execute(
+        "select count(*) from information_schema.tables "
+        "where lower(table_schema) = lower(?) and lower(table_name) = lower(?)",
+        [schema, table],
+    ).fetchone()
+    return bool(row and row[0])
+
+
 _WAREHOUSE: Warehouse | None = None
 _WAREHOUSE_LOCK = threading.Lock()
 
