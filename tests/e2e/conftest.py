@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.hashes import base_tables, table_hash
+
 WORLD_START = date(2026, 10, 24)
 WORLD_DAYS = 10
 WORLD_SCALE = 0.0005
@@ -69,32 +71,8 @@ def table_hashes(con: Any, schema: str = "analytics") -> dict[str, tuple[int, st
     ``int_*__affected`` tables are left out: they are each run's scratch list of the keys it
     re-derives (their content is the run's window by design), not results.
     """
-    tables = [
-        r[0]
-        for r in con.execute(
-            "select table_name from information_schema.tables where table_schema = ? and table_type = 'BASE TABLE' "
-            "order by 1",
-            [schema],
-        ).fetchall()
-        if not (r[0].startswith("int_") and r[0].endswith("__affected"))
-    ]
-    out = {}
-    for t in tables:
-        cols = [
-            r[0]
-            for r in con.execute(
-                "select column_name from information_schema.columns where table_schema = ? and table_name = ? "
-                "order by ordinal_position",
-                [schema, t],
-            ).fetchall()
-            if r[0] not in RUN_COLUMNS
-        ]
-        select = ", ".join(f'"{c}"' for c in cols)
-        out[t] = con.execute(
-            f"select count(*), coalesce(md5(string_agg(r, '|' order by r)), '') "
-            f"from (select cast(row({select}) as varchar) as r from {schema}.{t})"
-        ).fetchone()
-    return out
+    tables = [t for t in base_tables(con, schema) if not (t.startswith("int_") and t.endswith("__affected"))]
+    return {t: table_hash(con, schema, t, RUN_COLUMNS) for t in tables}
 
 
 @pytest.fixture(scope="module")

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import roi  # noqa: F401  (telemetry off before dlt, dbt and Prefect are imported)
+from tests.e2e.hashes import base_tables, has_column, table_hash
 
 
 def fast_retries() -> None:
@@ -109,32 +110,19 @@ def current_raw_hashes(con: Any, schema: str) -> dict[str, tuple[int, str]]:
     Current: the tables that hold the latest state (not ``*_history`` nor ``*__slices``, which
     log every pull, nor dlt's ``_dlt_*`` bookkeeping); scd2 entity tables by their open versions.
     """
-    tables = [
-        r[0]
-        for r in con.execute(
-            "select table_name from information_schema.tables where table_schema = ? and table_type = 'BASE TABLE' "
-            "and table_name not like '\\_dlt%' escape '\\' and table_name not like '%history' "
-            "and table_name not like '%\\_\\_slices' escape '\\' order by 1",
-            [schema],
-        ).fetchall()
-    ]
-    out = {}
-    for t in tables:
-        cols = [
-            r[0]
-            for r in con.execute(
-                "select column_name from information_schema.columns where table_schema = ? and table_name = ? "
-                "order by ordinal_position",
-                [schema, t],
-            ).fetchall()
-        ]
-        where = "where _dlt_valid_to is null" if "_dlt_valid_to" in cols else ""
-        select = ", ".join(f'"{c}"' for c in cols if c not in RAW_RUN_COLUMNS)
-        out[t] = con.execute(
-            f"select count(*), coalesce(md5(string_agg(r, '|' order by r)), '') "
-            f"from (select cast(row({select}) as varchar) as r from {schema}.{t} {where})"
-        ).fetchone()
-    return out
+    tables = base_tables(
+        con,
+        schema,
+        "and table_name not like '\\_dlt%' escape '\\' and table_name not like '%history' "
+        "and table_name not like '%\\_\\_slices' escape '\\'",
+    )
+    return {
+        t: table_hash(
+            con, schema, t, RAW_RUN_COLUMNS,
+            "where _dlt_valid_to is null" if has_column(con, schema, t, "_dlt_valid_to") else "",
+        )  # fmt: skip
+        for t in tables
+    }
 
 
 if __name__ == "__main__":
