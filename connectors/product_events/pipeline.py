@@ -92,13 +92,17 @@ def _qualified(client: Any, table: str) -> str:
     return str(client.make_qualified_table_name(table))
 
 
+def _table_exists(client: Any, table: str) -> bool:
+    try:
+        client.execute_sql(f"select 1 from {_qualified(client, table)} limit 0")
+        return True
+    except Exception:
+        return False
+
+
 def _has_rows_table(pipeline: Any, table: str) -> bool:
     with pipeline.sql_client() as c:
-        try:
-            c.execute_sql(f"select 1 from {_qualified(c, table)} limit 0")
-            return True
-        except Exception:
-            return False
+        return _table_exists(c, table)
 
 
 def _fetch(cur: Any) -> pl.DataFrame:
@@ -169,50 +173,50 @@ def _erased_mask(valid: pl.DataFrame, erased: pl.DataFrame) -> pl.Expr:
     return pl.any_horizontal(conds) if conds else pl.lit(False)
 
 
-def _existing_copies(pipeline: Any, table: str, incoming: pl.DataFrame) -> tuple[pl.DataFrame, bool]:
+def _existing_copies(pipeline: Any, c: Any, table: str, incoming: pl.DataFrame) -> tuple[pl.DataFrame, bool]:
     """Already loaded copies (``event_id, received_at, _file_key, _line_no``) of incoming event ids
     whose ``event_date`` is in the batch's range, and whether a copy may exist outside that range
-    (then only the key merge, which deletes by ``event_id`` whatever the date, treats it as before)."""
+    (then only the key merge, which deletes by ``event_id`` whatever the date, treats it as before).
+    ``c``: an open SQL client of the pipeline."""
     empty = pl.DataFrame(
         schema={"event_id": pl.String, "received_at": TS, "_file_key": pl.String, "_line_no": pl.Int32}
     )
-    if incoming.height == 0 or not _has_rows_table(pipeline, table):
+    if incoming.height == 0 or not _table_exists(c, table):
         return empty, False
     lo, hi = incoming["event_date"].min(), incoming["event_date"].max()
-    with pipeline.sql_client() as c:
-        qt = _qualified(c, table)
-        native = getattr(c, "native_connection", None)
-        if pipeline.destination.destination_name == "duckdb" and native is not None:
-            # DuckDB: join inside the engine against the registered Arrow ids (no id list in Python);
-            # one scan finds the copies in the range and tells whether any lies outside it
-            ids = incoming.select("event_id").to_arrow()
-            native.register("_pe_incoming_ids", ids)
-            try:
-                res = native.sql(
-                    "select t.event_id, t.received_at, t._file_key, t._line_no, "
-                    "coalesce(t.event_date between ? and ?, false) as _in_range "
-                    f"from {qt} t where t.event_id in (select event_id from _pe_incoming_ids)",
-                    params=[lo, hi],
-                ).to_arrow_table()
-            finally:
-                native.unregister("_pe_incoming_ids")
-            df = pl.from_arrow(res)
-            assert isinstance(df, pl.DataFrame)
-            outside = not bool(df["_in_range"].all())
-            df = df.filter("_in_range").drop("_in_range")
-        else:
-            # Other warehouses: the date range bounds the scan; the key join happens here. Copies
-            # outside the range are not looked for: the key merge stays on.
-            sql = (
-                f"select t.event_id, t.received_at, t._file_key, t._line_no from {qt} t "
-                "where t.event_date between ? and ?"
-            )
-            with c.execute_query(sql, lo, hi) as cur:
-                df = _fetch(cur)
-            outside = True
-            if df.height == 0:
-                return empty, outside
-            df = df.join(incoming.select("event_id"), on="event_id", how="semi")
+    qt = _qualified(c, table)
+    native = getattr(c, "native_connection", None)
+    if pipeline.destination.destination_name == "duckdb" and native is not None:
+        # DuckDB: join inside the engine against the registered Arrow ids (no id list in Python);
+        # one scan finds the copies in the range and tells whether any lies outside it
+        ids = incoming.select("event_id").to_arrow()
+        native.register("_pe_incoming_ids", ids)
+        try:
+            res = native.sql(
+                "select t.event_id, t.received_at, t._file_key, t._line_no, "
+                "coalesce(t.event_date between ? and ?, false) as _in_range "
+                f"from {qt} t where t.event_id in (select event_id from _pe_incoming_ids)",
+                params=[lo, hi],
+            ).to_arrow_table()
+        finally:
+            native.unregister("_pe_incoming_ids")
+        df = pl.from_arrow(res)
+        assert isinstance(df, pl.DataFrame)
+        outside = not bool(df["_in_range"].all())
+        df = df.filter("_in_range").drop("_in_range")
+    else:
+        # Other warehouses: the date range bounds the scan; the key join happens here. Copies
+        # outside the range are not looked for: the key merge stays on.
+        sql = (
+            f"select t.event_id, t.received_at, t._file_key, t._line_no from {qt} t "
+            "where t.event_date between ? and ?"
+        )
+        with c.execute_query(sql, lo, hi) as cur:
+            df = _fetch(cur)
+        outside = True
+        if df.height == 0:
+            return empty, outside
+        df = df.join(incoming.select("event_id"), on="event_id", how="semi")
     assert isinstance(df, pl.DataFrame)
     return df.cast(empty.schema), outside  # type: ignore[arg-type]
 
@@ -257,45 +261,52 @@ def transform_batch(
         event_date=pl.col("event_ts").dt.date(), _row=pl.int_range(pl.len(), dtype=pl.Int64)
     )
 
+    # Steps 1-3 decide which rows stay on a narrow frame of the columns they need; the wide
+    # frame is filtered once, after step 3 (each filter of it copies every column).
+    keys = valid.select("_row", "event_id", "event_type", "event_date", *_sort_key())
+
     # 1. erased subjects never load, whatever the file's age
     is_erased = valid.select(_erased_mask(valid, erased)).to_series()
-    erased_rows = valid.filter(is_erased).select("_file_key")
-    valid = valid.filter(~is_erased)
+    erased_rows = keys.filter(is_erased).select("_file_key", "_row")
+    if erased_rows.height:
+        keys = keys.filter(~is_erased)
 
     # 2. duplicates inside the batch: lowest (received_at, file key, line) wins
-    dupes = valid.filter(pl.col("event_id").is_duplicated())
+    dupes = keys.filter(pl.col("event_id").is_duplicated())
     losers = pl.DataFrame(schema={"_file_key": pl.String, "_row": pl.Int64})
     if dupes.height:
         dupes = dupes.sort(["event_id", *_sort_key()])
         losers = dupes.filter(~pl.col("event_id").is_first_distinct()).select("_file_key", "_row")
-        valid = valid.filter(~pl.col("_row").is_in(losers["_row"].implode()))
+        keys = keys.filter(~pl.col("_row").is_in(losers["_row"].implode()))
 
     # 3. duplicates of rows loaded earlier: the incoming copy is dropped unless it wins
     dropped_vs_existing = []
     replaced = []
     already = []
     key_merge = set()
-    for table in (S.T_EVENTS, S.T_MMP, S.T_SKAN):
-        types = [t for t, tb in S.TABLE_OF_TYPE.items() if tb == table]
-        part = valid.filter(pl.col("event_type").is_in(types))
-        ex, outside = _existing_copies(pipeline, table, part.select("event_id", "event_date"))
-        if outside:
-            key_merge.add(table)
-        if ex.height == 0:
-            continue
-        cmp = part.select("event_id", "_row", *_sort_key()).join(ex, on="event_id", suffix="_ex")
-        same = pl.all_horizontal([pl.col(c) == pl.col(f"{c}_ex") for c in _sort_key()])
-        older_wins = ~same & _lex_less_ex()
-        dropped_vs_existing.append(cmp.filter(older_wins).select("_file_key", "_row"))
-        already.append(cmp.filter(same).select("_file_key", "_row"))
-        repl = cmp.filter(~same & ~_lex_less_ex()).select("_file_key", "_row")
-        if repl.height:
-            key_merge.add(table)
-        replaced.append(repl)
+    with pipeline.sql_client() as client:
+        for table in (S.T_EVENTS, S.T_MMP, S.T_SKAN):
+            types = [t for t, tb in S.TABLE_OF_TYPE.items() if tb == table]
+            part = keys.filter(pl.col("event_type").is_in(types))
+            ex, outside = _existing_copies(pipeline, client, table, part.select("event_id", "event_date"))
+            if outside:
+                key_merge.add(table)
+            if ex.height == 0:
+                continue
+            cmp = part.select("event_id", "_row", *_sort_key()).join(ex, on="event_id", suffix="_ex")
+            same = pl.all_horizontal([pl.col(c) == pl.col(f"{c}_ex") for c in _sort_key()])
+            older_wins = ~same & _lex_less_ex()
+            dropped_vs_existing.append(cmp.filter(older_wins).select("_file_key", "_row"))
+            already.append(cmp.filter(same).select("_file_key", "_row"))
+            repl = cmp.filter(~same & ~_lex_less_ex()).select("_file_key", "_row")
+            if repl.height:
+                key_merge.add(table)
+            replaced.append(repl)
+    del keys
     drop_rows = pl.concat(dropped_vs_existing) if dropped_vs_existing else losers.clear()
     same_rows = pl.concat(already) if already else losers.clear()
     repl_rows = pl.concat(replaced) if replaced else losers.clear()
-    skip = pl.concat([drop_rows["_row"], same_rows["_row"]])
+    skip = pl.concat([erased_rows["_row"], losers["_row"], drop_rows["_row"], same_rows["_row"]])
     if skip.len():
         valid = valid.filter(~pl.col("_row").is_in(skip.implode()))
 
