@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Callable
 
 import polars as pl
 
@@ -82,25 +83,52 @@ def normalise_phone(phone: pl.Expr, country: pl.Expr) -> pl.Expr:
     return e164
 
 
+def _per_distinct(
+    inputs: pl.DataFrame, expr: pl.Expr, then: Callable[[pl.Series], pl.Series] | None = None
+) -> pl.Series:
+    """``expr`` (a function of ``inputs``' columns alone), then ``then`` of its result, evaluated
+    once per distinct row of ``inputs`` whose first column is set, and joined back to every row
+    (null where it is not).
+
+    A batch has ~300K rows but ~17K emails and phones and a few hundred user agents: string
+    work per distinct value instead of per row (the country lookups of phone normalisation over
+    every row cost ~7x the HMACs)."""
+    keys = inputs.columns
+    distinct = inputs.filter(pl.col(keys[0]).is_not_null()).unique()
+    out = distinct.select(expr).to_series()
+    mapped = distinct.with_columns(_out=then(out) if then is not None else out)
+    joined = inputs.join(mapped, on=keys, how="left", nulls_equal=True, maintain_order="left")
+    return joined["_out"]
+
+
+def _country(df: pl.DataFrame) -> pl.Series:
+    if "country" in df.columns:
+        return df["country"].cast(pl.String)
+    return pl.Series("country", [None] * df.height, dtype=pl.String)
+
+
+def _email_hash(df: pl.DataFrame, col: str, pepper: bytes) -> pl.Series:
+    email = df[col].cast(pl.String).rename("v")
+    return _per_distinct(email.to_frame(), normalise_email(pl.col("v")), lambda s: hmac_hex(pepper, s))
+
+
+def _phone_hash(df: pl.DataFrame, col: str, pepper: bytes) -> pl.Series:
+    inputs = pl.DataFrame([df[col].cast(pl.String).rename("v"), _country(df).rename("c")])
+    return _per_distinct(inputs, normalise_phone(pl.col("v"), pl.col("c")), lambda s: hmac_hex(pepper, s))
+
+
 def hash_pii(df: pl.DataFrame, pepper: bytes) -> pl.DataFrame:
     """Replace ``email``/``phone`` by ``email_hash``/``phone_hash`` (normalised, HMAC-SHA256 hex).
 
     Extra (schema-evolution) columns whose name says email or phone are hashed the same way;
     any other extra text column has email- and phone-looking substrings masked.
     """
-    country = pl.col("country").cast(pl.String) if "country" in df.columns else pl.lit(None, pl.String)
-    df = df.with_columns([pl.col(c).cast(pl.String) for c in S.PII_FIELDS if c in df.columns])
-    norm = df.select(
-        normalise_email(pl.col("email")).alias("email") if "email" in df.columns else pl.lit(None, pl.String),
-        normalise_phone(pl.col("phone"), country).alias("phone")
-        if "phone" in df.columns
-        else pl.lit(None, pl.String),
+    null = pl.Series([None] * df.height, dtype=pl.String)
+    email_hash = _email_hash(df, "email", pepper) if "email" in df.columns else null
+    phone_hash = _phone_hash(df, "phone", pepper) if "phone" in df.columns else null
+    return df.drop([c for c in S.PII_FIELDS if c in df.columns]).with_columns(
+        email_hash=email_hash, phone_hash=phone_hash
     )
-    out = df.drop([c for c in S.PII_FIELDS if c in df.columns]).with_columns(
-        email_hash=hmac_hex(pepper, norm["email"]),
-        phone_hash=hmac_hex(pepper, norm["phone"]),
-    )
-    return out
 
 
 def hash_extra_pii(df: pl.DataFrame, extras: list[str], pepper: bytes) -> pl.DataFrame:
@@ -110,14 +138,12 @@ def hash_extra_pii(df: pl.DataFrame, extras: list[str], pepper: bytes) -> pl.Dat
             continue
         low = c.lower()
         if "email" in low:
-            df = df.with_columns(hmac_hex(pepper, df.select(normalise_email(pl.col(c))).to_series()).alias(c))
+            out = _email_hash(df, c, pepper)
         elif "phone" in low:
-            country = pl.col("country") if "country" in df.columns else pl.lit(None, pl.String)
-            df = df.with_columns(
-                hmac_hex(pepper, df.select(normalise_phone(pl.col(c), country)).to_series()).alias(c)
-            )
+            out = _phone_hash(df, c, pepper)
         else:
-            df = df.with_columns(mask_text(pl.col(c)))
+            out = _per_distinct(df.select(pl.col(c).alias("v")), mask_text(pl.col("v")))
+        df = df.with_columns(out.alias(c))
     return df
 
 

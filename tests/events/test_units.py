@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from datetime import UTC, datetime
 
 import polars as pl
@@ -38,6 +40,39 @@ def test_email_normalised_and_hash_over_distinct_values() -> None:
     out = pii.hash_pii(df, b"p" * 16)
     assert out["email_hash"][0] == out["email_hash"][1] and out["email_hash"][2] is None
     assert "email" not in out.columns and len(out["email_hash"][0]) == 64
+
+
+def test_pii_hashed_per_distinct_value_equals_hashing_every_row() -> None:
+    """Normalisation and HMAC run once per distinct (value, country): the same national number
+    in two countries is two people, a missing country stays a key of its own, and extra fields
+    named like email/phone are hashed, other extra text masked, exactly as row by row."""
+    pep = b"p" * 16
+    df = pl.DataFrame(
+        {
+            "email": [" A@B.com", "a@b.COM ", None, "c@d.fr", None],
+            "phone": ["0151 23456789", "0151 23456789", "0151 23456789", None, "+1 415 555 0123"],
+            "country": ["DE", "GB", None, "FR", "DE"],
+            "backup_email": ["X@Y.com", None, "x@y.com ", None, None],
+            "work_phone": ["06 12 34 56 78", None, None, "06 12 34 56 78", None],
+            "note": ["mail me at a@b.com", None, "call +49 151 2345678", "ok", "ok"],
+        }
+    )
+    out = pii.hash_extra_pii(pii.hash_pii(df, pep), ["backup_email", "work_phone", "note"], pep)
+
+    def hashed(values: pl.Series) -> list[str | None]:
+        return [None if v is None else hmac.new(pep, v.encode(), hashlib.sha256).hexdigest() for v in values]
+
+    def each(expr: pl.Expr) -> pl.Series:
+        return df.select(expr).to_series()
+
+    c = pl.col("country")
+    assert out["email_hash"].to_list() == hashed(each(pii.normalise_email(pl.col("email"))))
+    assert out["phone_hash"].to_list() == hashed(each(pii.normalise_phone(pl.col("phone"), c)))
+    assert len(set(out["phone_hash"].to_list()[:3])) == 3  # DE, GB and unknown country differ
+    assert out["backup_email"].to_list() == hashed(each(pii.normalise_email(pl.col("backup_email"))))
+    assert out["work_phone"].to_list() == hashed(each(pii.normalise_phone(pl.col("work_phone"), c)))
+    assert out["note"].to_list() == each(pii.mask_text(pl.col("note"))).to_list()
+    assert out["note"][0] == "mail me at [email]" and "+49" not in out["note"][2]
 
 
 def test_mask_text_removes_emails_and_phones_even_in_broken_json() -> None:
@@ -101,6 +136,22 @@ def test_truncated_gzip_keeps_the_lines_before_the_cut() -> None:
     assert truncated and text.startswith(b'{"a":1}\n')
     whole, t2 = decompress(data)
     assert not t2 and len(split_lines("k", whole).lines) == 2001
+
+
+def test_gunzip_reads_what_the_standard_library_reads() -> None:
+    """The ISA-L inflate gives gzip.decompress's bytes: several members (a sink that appends),
+    an empty file; a stream with garbage after it or a corrupted body is kept up to the damage
+    and flagged, never an exception that would sink the batch."""
+    import gzip
+
+    body = b"".join(b'{"a":%d}\n' % i for i in range(3000))
+    one = gzip.compress(body)
+    assert len(one) > 2000
+    for data in (one, one + gzip.compress(b'{"b":2}\n'), b""):
+        assert decompress(data) == (gzip.decompress(data), False)
+    for damaged in (one + b"junk", one[:1000] + bytes(64) + one[1064:], b"not gzip"):
+        text, truncated = decompress(damaged)
+        assert truncated and body.startswith(text)
 
 
 def test_parse_gives_one_reason_per_bad_line_and_keeps_line_numbers() -> None:
