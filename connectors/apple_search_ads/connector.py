@@ -59,9 +59,7 @@ class AppleSearchAdsConnector(Connector):
     _campaigns: dict[str, list[dict[str, Any]]] | None = None
 
     def _fetch_token(self) -> str:
-        url = (
-            S.OAUTH_TOKEN_URL if self.base_url == self.default_host else f"{self.base_url}/auth/oauth2/token"
-        )
+        url = S.OAUTH_TOKEN_URL if self.base_url == self.default_host else f"{self.base_url}/auth/oauth2/token"
         form = {"grant_type": "client_credentials", "client_id": self.credential("client_id"),
                 "client_secret": self.credential("client_secret"), "scope": "searchadsorg"}  # fmt: skip
         from connector_sdk.exceptions import FatalAPIError
@@ -70,8 +68,7 @@ class AppleSearchAdsConnector(Connector):
             resp = self.session(refreshable=False).post(url, data=form)
         except FatalAPIError:
             raise AuthenticationError(
-                "OAuth token refused: check SOURCES__APPLE_SEARCH_ADS__CLIENT_ID / _CLIENT_SECRET",
-                platform=self.name,
+                "OAuth token refused: check SOURCES__APPLE_SEARCH_ADS__CLIENT_ID / _CLIENT_SECRET", platform=self.name
             ) from None
         token = cached_json(resp).get("access_token")
         if not token:
@@ -148,15 +145,12 @@ class AppleSearchAdsConnector(Connector):
                         "campaign_id": [str(m["campaignId"]) for m, _ in flat],
                         "ad_group_id": [str(m["adGroupId"]) for m, _ in flat],
                         "report_date": [date.fromisoformat(g["date"]) for _, g in flat],
-                        "currency": [
-                            g.get("localSpend", {}).get("currency") or account.currency for _, g in flat
-                        ],
+                        "currency": [g.get("localSpend", {}).get("currency") or account.currency for _, g in flat],
                         "impressions": [int(g.get("impressions") or 0) for _, g in flat],
                         "taps": [int(g.get("taps") or 0) for _, g in flat],
                         "tap_installs": [int(g.get("tapInstalls") or 0) for _, g in flat],
                         "local_spend": pc.cast(
-                            pa.array([str(g.get("localSpend", {}).get("amount") or "0") for _, g in flat]),
-                            SPEND,
+                            pa.array([str(g.get("localSpend", {}).get("amount") or "0") for _, g in flat]), SPEND
                         ),
                     }
                 )

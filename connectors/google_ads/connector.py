@@ -162,9 +162,7 @@ def _is_resource_exhausted(body: Any) -> bool:
         return True
     try:
         return any(
-            "quotaError" in (e.get("errorCode") or {})
-            for d in err.get("details", [])
-            for e in d.get("errors", [])
+            "quotaError" in (e.get("errorCode") or {}) for d in err.get("details", []) for e in d.get("errors", [])
         )
     except (AttributeError, TypeError):
         return False

@@ -80,9 +80,7 @@ class ImpactConnector(Connector):
                 delay = max(0.0, value - time.time()) if value > 1e9 else value
             return Verdict.retry("HTTP 429 rate limited", delay, rate_limited=True)
         if response.status_code == 401:
-            return Verdict.fatal(
-                "credentials refused (HTTP 401): check SOURCES__IMPACT__ACCOUNT_SID / _AUTH_TOKEN"
-            )
+            return Verdict.fatal("credentials refused (HTTP 401): check SOURCES__IMPACT__ACCOUNT_SID / _AUTH_TOKEN")
         return default_classifier(response)
 
     def list_accounts(self) -> list[Account]:

@@ -116,18 +116,14 @@ class MetaAdsConnector(Connector):
             if isinstance(err, dict):
                 code = int(err.get("code", 0) or 0)
                 if code in S.THROTTLE_CODES:
-                    return Verdict.retry(
-                        f"throttled (code {code})", regain_seconds(response), rate_limited=True
-                    )
+                    return Verdict.retry(f"throttled (code {code})", regain_seconds(response), rate_limited=True)
                 if err.get("is_transient") or code in (1, 2):
                     return Verdict.retry(f"transient error (code {code})")
                 if code in S.INVALID_TOKEN_CODES:
                     return Verdict.fatal(
                         f"access token refused (code {code}): check SOURCES__META_ADS__ACCESS_TOKEN"
                     )
-                return Verdict.fatal(
-                    f"request refused (HTTP {status}, code {code}): {err.get('message', '')}"
-                )
+                return Verdict.fatal(f"request refused (HTTP {status}, code {code}): {err.get('message', '')}")
             if status >= 400:
                 return Verdict.fatal(f"request refused (HTTP {status}): {body_excerpt(response)}")
             return Verdict.ok()
@@ -140,9 +136,7 @@ class MetaAdsConnector(Connector):
         """Each ad account with its currency and time zone (the account node)."""
         out = []
         for acc in self.id_list("account_ids"):
-            node = self.get_json(
-                acc, self._path(f"act_{acc}"), params={"fields": "account_id,currency,timezone_name"}
-            )
+            node = self.get_json(acc, self._path(f"act_{acc}"), params={"fields": "account_id,currency,timezone_name"})
             out.append(Account(acc, node.get("timezone_name") or "UTC", node.get("currency")))
         return out
 
@@ -178,9 +172,7 @@ class MetaAdsConnector(Connector):
             if self._wait(account, run_id):
                 break
         else:
-            raise RetriesExhaustedError(
-                f"report run for act_{account.account_id} kept failing", platform=self.name
-            )
+            raise RetriesExhaustedError(f"report run for act_{account.account_id} kept failing", platform=self.name)
         pages = self.paginate(
             account.account_id,
             self._path(f"{run_id}/insights"),

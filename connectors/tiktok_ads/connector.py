@@ -83,28 +83,18 @@ class TikTokAdsConnector(Connector):
         if code in S.TRANSIENT_CODES or 50000 <= code < 60000:
             return Verdict.retry(f"transient error (code {code})")
         if code in S.TOKEN_CODES:
-            return Verdict.fatal(
-                f"access token refused (code {code}): check SOURCES__TIKTOK_ADS__ACCESS_TOKEN"
-            )
+            return Verdict.fatal(f"access token refused (code {code}): check SOURCES__TIKTOK_ADS__ACCESS_TOKEN")
         return Verdict.fatal(f"request refused (code {code}): {message}")
 
     def list_accounts(self) -> list[Account]:
         """Advertisers with their currency and time zone (``advertiser/info``)."""
         ids = self.id_list("advertiser_ids")
-        body = self.get_json(
-            None, f"{S.API_PREFIX}/advertiser/info/", params={"advertiser_ids": json.dumps(ids)}
-        )
+        body = self.get_json(None, f"{S.API_PREFIX}/advertiser/info/", params={"advertiser_ids": json.dumps(ids)})
         info = {str(r["advertiser_id"]): r for r in body.get("data", {}).get("list", [])}
-        return [
-            Account(a, info.get(a, {}).get("timezone") or "UTC", info.get(a, {}).get("currency")) for a in ids
-        ]
+        return [Account(a, info.get(a, {}).get("timezone") or "UTC", info.get(a, {}).get("currency")) for a in ids]
 
-    def _pages(
-        self, account: Account, endpoint: str, params: dict[str, Any]
-    ) -> Iterator[list[dict[str, Any]]]:
-        paginator = PageNumberPaginator(
-            base_page=1, page_param="page", total_path="data.page_info.total_page"
-        )
+    def _pages(self, account: Account, endpoint: str, params: dict[str, Any]) -> Iterator[list[dict[str, Any]]]:
+        paginator = PageNumberPaginator(base_page=1, page_param="page", total_path="data.page_info.total_page")
         yield from self.paginate(
             account.account_id,
             f"{S.API_PREFIX}/{endpoint}/",
