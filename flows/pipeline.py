@@ -160,6 +160,22 @@ def _transform(
     publish_roi_artifact((window_end - timedelta(microseconds=1)).date())
 
 
+def _transform_folding_event_loads(run: Any, start: date, end: date, window_end: datetime) -> None:
+    """:func:`_transform` for the event loads not yet folded into the facts, then marks them folded.
+
+    The dates reach back to the oldest event of those loads (a late file, whether this run or
+    ``ops_refresh`` loaded it, reaches an old day); the loads are listed as folded only once
+    every model, attribution, the mart and the checks succeeded.
+    """
+    pending = pending_event_loads()
+    run.count("event_loads_folded", len(pending))
+    lo = first_event_date(pending)
+    if lo is not None:
+        start = min(start, lo)
+    _transform(run, start, end, window_end, event_load_ids=pending)
+    mark_event_loads_folded(pending, run.run_id)
+
+
 @flow(name="hourly_incremental", log_prints=True)
 def hourly_incremental(window_start: datetime | None = None, window_end: datetime | None = None) -> str:
     """Ads (today and yesterday), new landing files, models for the affected dates,
@@ -179,17 +195,10 @@ def hourly_incremental(window_start: datetime | None = None, window_end: datetim
             run.count(f"ads_{source}", summary.get("rows", 0))
         events = load_events()
         run.count("events_loaded", events.get("loaded", 0))
-        pending = pending_event_loads()
-        run.count("event_loads_folded", len(pending))
         end_date = (end - timedelta(microseconds=1)).date() + timedelta(days=1)
         first = min(start.date(), end_date - timedelta(days=HOURLY_AD_DAYS + 1))
         first = min(first, end_date - timedelta(days=ATTRIBUTION_TRAILING_DAYS))
-        # late files (this run's, or loaded by ops_refresh since the last run) reach old days
-        lo = first_event_date(pending)
-        if lo is not None:
-            first = min(first, lo)
-        _transform(run, first, end_date, end, event_load_ids=pending)
-        mark_event_loads_folded(pending, run.run_id)
+        _transform_folding_event_loads(run, first, end_date, end)
     return run.run_id
 
 
@@ -208,12 +217,7 @@ def restatement_lookback(window_end: datetime | None = None) -> str:
             summary = load_ads(source, "lookback", end)
             run.count(f"ads_{source}", summary.get("rows", 0))
         # the lookback re-pulls ads only: touches need re-deriving just for event loads not yet folded
-        pending = pending_event_loads()
-        lo = first_event_date(pending)
-        if lo is not None:
-            start_date = min(start_date, lo)
-        _transform(run, start_date, end_date, end, event_load_ids=pending)
-        mark_event_loads_folded(pending, run.run_id)
+        _transform_folding_event_loads(run, start_date, end_date, end)
     return run.run_id
 
 

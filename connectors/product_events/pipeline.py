@@ -100,7 +100,7 @@ def _table_exists(client: Any, table: str) -> bool:
         return False
 
 
-def _has_rows_table(pipeline: Any, table: str) -> bool:
+def _pipeline_has_table(pipeline: Any, table: str) -> bool:
     with pipeline.sql_client() as c:
         return _table_exists(c, table)
 
@@ -133,7 +133,7 @@ def ensure_erased_subjects(pipeline: Any) -> None:
 
 def seen_file_keys(pipeline: Any, manifest_table: str = S.T_MANIFEST) -> pl.Series:
     """Keys of the files already recorded in a manifest table (empty before the first load)."""
-    if not _has_rows_table(pipeline, manifest_table):
+    if not _pipeline_has_table(pipeline, manifest_table):
         return pl.Series("file_key", [], dtype=pl.String)
     with (
         pipeline.sql_client() as c,
@@ -148,7 +148,7 @@ def erased_subjects(pipeline: Any) -> pl.DataFrame:
     df = _query(pipeline, "select subject_type, subject_id from {erased_subjects}")
     df = df.with_columns(pl.col("subject_type").cast(pl.String), pl.col("subject_id").cast(pl.String))
     users = df.filter(pl.col("subject_type") == "user_id")["subject_id"]
-    if users.len() and _has_rows_table(pipeline, S.T_IDENTITY):
+    if users.len() and _pipeline_has_table(pipeline, S.T_IDENTITY):
         idm = _query(pipeline, "select from_user_id, canonical_user_id from {identity_map}")
         linked = idm.filter(
             pl.col("canonical_user_id").is_in(users.implode()) | pl.col("from_user_id").is_in(users.implode())
@@ -391,7 +391,7 @@ def _identity_rows(pipeline: Any, merges: pl.DataFrame) -> pl.DataFrame:
         identity.EDGE_SCHEMA
     )  # type: ignore[arg-type]
     existing = pl.DataFrame(schema={**identity.EDGE_SCHEMA, "canonical_user_id": pl.String})
-    if _has_rows_table(pipeline, S.T_IDENTITY):
+    if _pipeline_has_table(pipeline, S.T_IDENTITY):
         existing = _query(
             pipeline,
             "select from_user_id, to_user_id, merged_at, event_id, canonical_user_id from {identity_map}",
