@@ -376,18 +376,16 @@ class LineParser:
         ).filter(pl.col("lines_read") > 0)
         is_bad = pl.col("_reason").is_not_null()
         if df["_reason"].null_count() == df.height:  # no dead letter: no copy of the batch
-            valid = df.drop("_f", "_reason", "_line")
-            dead = pl.DataFrame(
-                schema={"_file_key": pl.String, "_line_no": pl.Int32, "reason": pl.String, "line": pl.String}
-            )
-            return Parsed(valid=valid, dead=dead, lines_read=lines_read, extras=extras)
-        dead = df.filter(is_bad).select(
+            bad, valid = df.clear(), df
+        else:
+            bad, valid = df.filter(is_bad), df.filter(~is_bad)
+        dead = bad.select(
             "_file_key",
             "_line_no",
             pl.col("_reason").alias("reason"),
             pl.col("_line").str.strip_chars_end("\r\n").alias("line"),
         )
-        valid = df.filter(~is_bad).drop("_f", "_reason", "_line")
+        valid = valid.drop("_f", "_reason", "_line")
         return Parsed(valid=valid, dead=dead, lines_read=lines_read, extras=extras)
 
 
