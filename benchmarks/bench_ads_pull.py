@@ -25,7 +25,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-import roi  # noqa: F401  (telemetry off before anything else)
+import roi.core  # noqa: F401  (telemetry off before anything else)
 from benchmarks.simproc import SimulatorProcess, run_script
 
 START = date(2026, 10, 22)
@@ -38,7 +38,7 @@ _CHILD = r"""
 import json, resource, sys, time
 from datetime import datetime
 from pathlib import Path
-import roi
+import roi.core
 import dlt
 import connectors
 from connector_sdk.registry import get_connector

@@ -25,7 +25,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import roi  # noqa: F401  (turns third-party telemetry off before anything else is imported)
+import roi.core  # noqa: F401  (turns third-party telemetry off before anything else is imported)
 
 CACHE = Path(".roi/bench")
 BENCH_DAY = date(2024, 6, 8)

@@ -26,7 +26,7 @@ import time
 from datetime import date
 from pathlib import Path
 
-import roi  # noqa: F401  (turns third-party telemetry off before anything else is imported)
+import roi.core  # noqa: F401  (turns third-party telemetry off before anything else is imported)
 
 CACHE = Path(".roi/bench")
 BENCH_DAY = date(2026, 3, 2)
@@ -49,8 +49,8 @@ def world_dir(scale: float) -> Path:
 
 def _child_ingest(world: Path, work: Path, batch_files: int, batch_mb: int) -> dict[str, float]:
     from connectors.product_events import load_events
-    from roi.settings import Settings
-    from roi.warehouse import Warehouse
+    from roi.core.settings import Settings
+    from roi.core.warehouse import Warehouse
 
     wh = Warehouse(Settings(duckdb_path=work / "warehouse.duckdb"))
     wh.bootstrap()
@@ -130,7 +130,7 @@ def main() -> None:
         ceil = _run_child("ceiling", ["--world", str(world)])
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    from roi.settings import get_settings
+    from roi.core.settings import get_settings
 
     limit = get_settings().duckdb_memory_limit
     table = Table(

@@ -32,7 +32,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-import roi  # noqa: F401  (telemetry off before anything else)
+import roi.core  # noqa: F401  (telemetry off before anything else)
 from benchmarks.simproc import SimulatorProcess, run_script
 
 DAY = date(2026, 10, 24)
@@ -43,7 +43,7 @@ import json, pickle, resource, sys, time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timedelta, UTC
 from pathlib import Path
-import roi
+import roi.core
 import dlt, duckdb, requests
 from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict

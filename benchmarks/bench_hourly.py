@@ -41,7 +41,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import roi  # noqa: F401  (telemetry off before anything else is imported)
+import roi.core  # noqa: F401  (telemetry off before anything else is imported)
 from benchmarks.simproc import SimulatorProcess
 
 VERSION = 1
@@ -133,7 +133,7 @@ def child(mode: str, world: Path, url: str, start: datetime, end: datetime) -> d
     warm_up()
     prefect_start = time.perf_counter() - t0
     import flows.pipeline as P
-    from roi.warehouse import get_warehouse
+    from roi.core.warehouse import get_warehouse
 
     steps: list[tuple[str, float]] = []
     _instrument(steps)

@@ -16,7 +16,7 @@ import tempfile
 from rich.console import Console
 from rich.table import Table
 
-import roi  # noqa: F401  (telemetry off before anything else)
+import roi.core  # noqa: F401  (telemetry off before anything else)
 
 _CHILD = """
 import json, resource, sys, time

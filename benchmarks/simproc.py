@@ -20,7 +20,7 @@ _SERVER = r"""
 import sys
 from datetime import datetime
 from pathlib import Path
-import roi  # telemetry off
+import roi.core  # noqa: F401  (telemetry off)
 from simulator.server import run_server
 run_server(Path(sys.argv[1]), int(sys.argv[2]), datetime.fromisoformat(sys.argv[3]) if sys.argv[3] else None)
 """

@@ -5,8 +5,8 @@ from __future__ import annotations
 from prefect import flow, task
 
 from flows.common import TASK_RETRY
-from roi.runs import record_run
-from roi.warehouse import SCHEMAS, get_warehouse
+from roi.core.runs import record_run
+from roi.core.warehouse import SCHEMAS, get_warehouse
 
 
 @task(**TASK_RETRY, timeout_seconds=120)

@@ -2,7 +2,7 @@
 
 One contract per fact table and the mart: keys (missing, duplicate), nulls, row counts for
 the run window, freshness, and the FX completeness rule. The data source comes from
-``roi.warehouse.get_warehouse().soda_data_source()`` (for DuckDB the process's shared
+``roi.core.warehouse.get_warehouse().soda_data_source()`` (for DuckDB the process's shared
 connection). Freshness is measured against the run's logical time, never the wall clock when
 a run is known: the ``end`` passed in, else the window end of the last successful run in
 ``audit.pipeline_runs``, else now.
@@ -21,9 +21,9 @@ from typing import Annotated, Any
 
 import typer
 
-import roi  # noqa: F401  (turns third-party telemetry off before Soda is imported)
-from roi.errors import RoiError, UserInputError
-from roi.warehouse import get_warehouse
+import roi.core  # noqa: F401  (turns third-party telemetry off before Soda is imported)
+from roi.core.errors import RoiError, UserInputError
+from roi.core.warehouse import get_warehouse
 
 CONTRACTS_DIR = Path(__file__).resolve().parent.parent / "soda_checks"
 

@@ -7,7 +7,7 @@ from typing import Any
 from prefect.tasks import exponential_backoff
 
 from connector_sdk.exceptions import ConnectorConfigError, FatalAPIError, InvalidRunError
-from roi.errors import RoiError
+from roi.core.errors import RoiError
 
 # Failures a retry cannot fix: bad input, missing credentials, an API refusing the request.
 NOT_RETRIABLE: tuple[type[BaseException], ...] = (RoiError, ConnectorConfigError, InvalidRunError, FatalAPIError)

@@ -1,6 +1,6 @@
 """Run the dbt project in ``sql_models/`` from Python (dbt's programmatic runner).
 
-The profile is written from ``roi.warehouse.get_warehouse().dbt_profile()`` into
+The profile is written from ``roi.core.warehouse.get_warehouse().dbt_profile()`` into
 ``<warehouse dir>/dbt/profiles.yml`` at every call, never edited by hand; dbt's target and log
 folders live beside it so the source tree stays clean and concurrent checkouts do not collide.
 DuckDB allows one writing process: dbt-duckdb opens the same file in this process, which DuckDB
@@ -21,9 +21,9 @@ from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
-import roi  # noqa: F401  (turns third-party telemetry off before dbt is imported)
-from roi.errors import RoiError
-from roi.warehouse import get_warehouse
+import roi.core  # noqa: F401  (turns third-party telemetry off before dbt is imported)
+from roi.core.errors import RoiError
+from roi.core.warehouse import get_warehouse
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent / "sql_models"
 AFTER_ATTRIBUTION = "tag:after_attribution"

@@ -21,8 +21,8 @@ from prefect import flow, task
 from flows.common import TASK_RETRY
 from flows.locks import warehouse_write
 from flows.tasks import load_events
-from roi.runs import record_run
-from roi.warehouse import get_warehouse, table_exists
+from roi.core.runs import record_run
+from roi.core.warehouse import get_warehouse, table_exists
 
 OPS_DDL = """
 create table if not exists analytics.ops_campaign_15min (

@@ -24,8 +24,8 @@ from flows.tasks import (
     publish_roi_artifact,
     run_checks,
 )
-from roi.errors import UserInputError
-from roi.runs import record_run
+from roi.core.errors import UserInputError
+from roi.core.runs import record_run
 
 # Hourly runs refresh "today and yesterday" in each account's time zone; in UTC that spans
 # up to three dates (an account 10 h behind UTC is still on yesterday at 09:00 UTC).
@@ -55,7 +55,7 @@ def first_event_date(load_ids: list[str]) -> date | None:
     """The earliest UTC event date among the rows of these loads (late files reach old days)."""
     if not load_ids:
         return None
-    from roi.warehouse import get_warehouse
+    from roi.core.warehouse import get_warehouse
 
     cur = get_warehouse().connection().cursor()
     try:
@@ -81,7 +81,7 @@ def pending_event_loads() -> list[str]:
     file that ops loaded between two hourly runs still reaches the facts, and loads of a run that
     failed before its models finished are picked up by the next one.
     """
-    from roi.warehouse import FACTS_EVENT_LOADS_DDL, get_warehouse, table_exists
+    from roi.core.warehouse import FACTS_EVENT_LOADS_DDL, get_warehouse, table_exists
 
     cur = get_warehouse().connection().cursor()
     try:
@@ -101,7 +101,7 @@ def mark_event_loads_folded(load_ids: list[str], run_id: str) -> None:
     """Record ``load_ids`` as folded into the facts (after the run's models succeeded)."""
     if not load_ids:
         return
-    from roi.warehouse import FACTS_EVENT_LOADS_DDL, get_warehouse
+    from roi.core.warehouse import FACTS_EVENT_LOADS_DDL, get_warehouse
 
     cur = get_warehouse().connection().cursor()
     try:
@@ -123,7 +123,7 @@ def first_affected_signup_date(start: date) -> date:
     attribution and the mart must then redo that date too, or the mart would count the user
     on the old date and the new one.
     """
-    from roi.warehouse import get_warehouse, table_exists
+    from roi.core.warehouse import get_warehouse, table_exists
 
     cur = get_warehouse().connection().cursor()
     try:

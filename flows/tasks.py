@@ -15,8 +15,8 @@ from prefect import task
 from prefect.artifacts import create_table_artifact
 
 from flows.common import TASK_RETRY
-from roi.settings import get_settings
-from roi.warehouse import get_warehouse
+from roi.core.settings import get_settings
+from roi.core.warehouse import get_warehouse
 
 
 def ad_sources() -> list[str]:
@@ -130,7 +130,7 @@ def run_checks(window_start: datetime, window_end: datetime) -> int:
 
 def roi_by_platform(report_date: date) -> list[dict[str, Any]]:
     """The day's ROI by platform, summed from the campaign rows of the ROI report."""
-    from roi.report import roi_rows
+    from flows.report import roi_rows
 
     totals: dict[str, dict[str, float]] = {}
     for r in roi_rows(report_date):

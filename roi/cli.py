@@ -17,11 +17,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-import roi
+import roi.core
 from connector_sdk.exceptions import ConnectorConfigError, ConnectorError, InvalidRunError
-from roi.errors import RoiError, UserInputError
-from roi.settings import get_settings
-from roi.warehouse import get_warehouse
+from roi.core.errors import RoiError, UserInputError
+from roi.core.settings import get_settings
+from roi.core.warehouse import get_warehouse
 
 console = Console()
 err_console = Console(stderr=True)
@@ -38,7 +38,7 @@ app = typer.Typer(
 
 def _version(value: bool) -> None:
     if value:
-        console.print(f"roi {roi.__version__}")
+        console.print(f"roi {roi.core.__version__}")
         raise typer.Exit()
 
 
@@ -170,7 +170,7 @@ def restatements(
 
 
 def _print_roi(report_date: date) -> None:
-    from roi.report import roi_table
+    from flows.report import roi_table
 
     # Piped or in CI the console is 80 columns; the ROI table needs ~130 to stay readable.
     out = console if console.is_terminal else Console(width=140)

@@ -25,7 +25,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from roi.errors import UserInputError
+from roi.core.errors import UserInputError
 
 DEMO_PEPPER = "demo-pepper-not-for-production-0001"
 
@@ -114,8 +114,8 @@ def run_demo(
     os.environ["ROI_LANDING_URL"] = str(landing)
     os.environ.setdefault("ROI_PII_PEPPER", DEMO_PEPPER)
 
-    from roi.settings import reset_settings
-    from roi.warehouse import get_warehouse, reset_warehouse
+    from roi.core.settings import reset_settings
+    from roi.core.warehouse import get_warehouse, reset_warehouse
 
     plan = plan_steps(start, days)
     t_start = time.perf_counter()

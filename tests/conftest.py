@@ -29,7 +29,7 @@ os.environ.pop("ROI_WAREHOUSE", None)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    from roi.warehouse import reset_warehouse
+    from roi.core.warehouse import reset_warehouse
 
     reset_warehouse()
     shutil.rmtree(_SESSION_DIR, ignore_errors=True)
@@ -53,8 +53,8 @@ def prefect_harness() -> Iterator[None]:
 @pytest.fixture
 def fresh_warehouse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """Point settings and the warehouse at an empty DuckDB file for one test."""
-    from roi.settings import reset_settings
-    from roi.warehouse import reset_warehouse
+    from roi.core.settings import reset_settings
+    from roi.core.warehouse import reset_warehouse
 
     path = tmp_path / "warehouse.duckdb"
     monkeypatch.setenv("ROI_DUCKDB_PATH", str(path))

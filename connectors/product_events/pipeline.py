@@ -513,7 +513,7 @@ def load_events(
     ``max_batches`` stops early (the rest waits for the next call). Rerunning loads nothing new.
     """
     if not pepper:
-        from roi.errors import ConfigError
+        from roi.core.errors import ConfigError
 
         raise ConfigError("ROI_PII_PEPPER is not set: export a secret of at least 16 characters")
     t0 = time.perf_counter()

@@ -14,7 +14,7 @@ from tests.attribution.test_store import _world
 def test_run_attributes_and_prints_the_summary(
     fresh_warehouse: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from roi.warehouse import get_warehouse
+    from roi.core.warehouse import get_warehouse
 
     con = get_warehouse().connection()
     _world(con.cursor())

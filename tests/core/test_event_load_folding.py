@@ -16,7 +16,7 @@ def _loads(con, *load_ids: str) -> None:
 
 def test_pending_loads_are_those_not_folded_by_a_finished_run(fresh_warehouse: Path) -> None:
     from flows.pipeline import mark_event_loads_folded, pending_event_loads
-    from roi.warehouse import get_warehouse
+    from roi.core.warehouse import get_warehouse
 
     wh = get_warehouse()
     wh.bootstrap()

@@ -66,8 +66,8 @@ def test_snowflake_without_credentials_names_what_is_missing() -> None:
 
 
 def test_missing_pepper_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
-    from roi.errors import ConfigError
-    from roi.settings import Settings
+    from roi.core.errors import ConfigError
+    from roi.core.settings import Settings
 
     monkeypatch.delenv("ROI_PII_PEPPER", raising=False)
     with pytest.raises(ConfigError, match="ROI_PII_PEPPER is not set"):
@@ -75,8 +75,8 @@ def test_missing_pepper_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_snowflake_profile_and_soda_source_come_from_dlt_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
-    from roi.settings import Settings
-    from roi.warehouse import Warehouse
+    from roi.core.settings import Settings
+    from roi.core.warehouse import Warehouse
 
     for key, value in {
         "DATABASE": "ROI",
@@ -111,7 +111,7 @@ def _snapshot(con) -> dict[str, list]:
 
 def test_bootstrap_flow_is_idempotent(prefect_harness, fresh_warehouse: Path) -> None:
     from flows.bootstrap import bootstrap_warehouse
-    from roi.warehouse import get_warehouse
+    from roi.core.warehouse import get_warehouse
 
     first_run = bootstrap_warehouse()
     con = get_warehouse().connection()
@@ -131,14 +131,14 @@ def test_bootstrap_flow_is_idempotent(prefect_harness, fresh_warehouse: Path) ->
 
 
 def roi_version() -> str:
-    import roi
+    import roi.core
 
-    return roi.__version__
+    return roi.core.__version__
 
 
 def test_failed_run_is_recorded_as_failed(fresh_warehouse: Path) -> None:
-    from roi.runs import record_run
-    from roi.warehouse import get_warehouse
+    from roi.core.runs import record_run
+    from roi.core.warehouse import get_warehouse
 
     get_warehouse().bootstrap()
     with pytest.raises(RuntimeError), record_run("demo_failure") as run:
@@ -170,7 +170,7 @@ def test_loopback_is_allowed() -> None:
 
 
 def test_telemetry_is_off_in_one_place() -> None:
-    from roi.telemetry import TELEMETRY_OFF
+    from roi.core.telemetry import TELEMETRY_OFF
 
     for key, value in TELEMETRY_OFF.items():
         assert os.environ[key] == value

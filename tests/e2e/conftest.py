@@ -78,8 +78,8 @@ def table_hashes(con: Any, schema: str = "analytics") -> dict[str, tuple[int, st
 @pytest.fixture(scope="module")
 def timeline(prefect_harness: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Timeline]:
     """A world served on 127.0.0.1, the pipeline pointed at it, its warehouse empty."""
-    from roi.settings import reset_settings
-    from roi.warehouse import get_warehouse, reset_warehouse
+    from roi.core.settings import reset_settings
+    from roi.core.warehouse import get_warehouse, reset_warehouse
     from simulator.server import SimServer
     from simulator.world import generate_world
 

@@ -22,7 +22,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import roi  # noqa: F401  (telemetry off before dlt, dbt and Prefect are imported)
+import roi.core  # noqa: F401  (telemetry off before dlt, dbt and Prefect are imported)
 from tests.e2e.hashes import base_tables, has_column, table_hash
 
 

@@ -27,7 +27,7 @@ def history(timeline):
 
 
 def _con():
-    from roi.warehouse import get_warehouse
+    from roi.core.warehouse import get_warehouse
 
     return get_warehouse().connection().cursor()
 
@@ -119,7 +119,7 @@ def test_backfill_of_loaded_days_changes_nothing(history) -> None:
 def test_incremental_equals_full_rebuild(history) -> None:
     from attribution.store import run_attribution
     from flows import dbt_runner
-    from roi.warehouse import get_warehouse
+    from roi.core.warehouse import get_warehouse
 
     before = table_hashes(_con())
     dbt_runner.build_facts(full_refresh=True)

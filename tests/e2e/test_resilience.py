@@ -41,8 +41,8 @@ KILLED_PIPELINE = "roi_product_events"
 
 def _point_at(monkeypatch: pytest.MonkeyPatch, folder: Path) -> Path:
     """Settings and the warehouse on ``folder`` (warehouse file, dlt working folder, landing)."""
-    from roi.settings import reset_settings
-    from roi.warehouse import get_warehouse, reset_warehouse
+    from roi.core.settings import reset_settings
+    from roi.core.warehouse import get_warehouse, reset_warehouse
 
     folder.mkdir(parents=True, exist_ok=True)
     monkeypatch.setenv("ROI_DUCKDB_PATH", str(folder / "warehouse.duckdb"))
@@ -78,8 +78,8 @@ def ad_world(
     """A small two-day world served on 127.0.0.1, its env exported, retries without sleeping."""
     import connector_sdk.base as base
     from connector_sdk.http import FAST_RETRY
-    from roi.settings import reset_settings
-    from roi.warehouse import reset_warehouse
+    from roi.core.settings import reset_settings
+    from roi.core.warehouse import reset_warehouse
     from simulator.server import SimServer
     from simulator.world import generate_world
 
@@ -106,8 +106,8 @@ def test_faults_and_a_killed_run_then_rerun_equal_a_clean_run(
 
     from flows.locks import WRITE_LIMIT
     from flows.pipeline import hourly_incremental
-    from roi.settings import reset_settings
-    from roi.warehouse import get_warehouse, reset_warehouse
+    from roi.core.settings import reset_settings
+    from roi.core.warehouse import get_warehouse, reset_warehouse
     from simulator.world import publish
 
     world, srv = ad_world
@@ -297,8 +297,8 @@ def test_ops_freshness_at_peak_rate(
 ) -> None:
     """A burst's landing files are queryable in the ops table well within 5 minutes."""
     from flows.ops import ops_refresh
-    from roi.settings import reset_settings
-    from roi.warehouse import get_warehouse, reset_warehouse
+    from roi.core.settings import reset_settings
+    from roi.core.warehouse import get_warehouse, reset_warehouse
     from simulator.world import publish
 
     world = tmp_path / "world"

@@ -34,8 +34,8 @@ class Loaded:
 
 def make_warehouse(folder: Path) -> Any:
     """A Warehouse on its own DuckDB file (not the process singleton: several coexist)."""
-    from roi.settings import Settings
-    from roi.warehouse import Warehouse
+    from roi.core.settings import Settings
+    from roi.core.warehouse import Warehouse
 
     wh = Warehouse(Settings(duckdb_path=folder / "warehouse.duckdb"))
     wh.bootstrap()

@@ -178,8 +178,8 @@ def test_parse_gives_one_reason_per_bad_line_and_keeps_line_numbers() -> None:
 
 def test_missing_pepper_is_one_line_error(tmp_path) -> None:  # type: ignore[no-untyped-def]
     from connectors.product_events import load_events
-    from roi.errors import ConfigError
-    from roi.settings import Settings
+    from roi.core.errors import ConfigError
+    from roi.core.settings import Settings
 
     with pytest.raises(ConfigError) as exc:
         Settings(pii_pepper=None).require_pepper()

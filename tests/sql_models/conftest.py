@@ -20,8 +20,8 @@ from tests.sql_models.raw_world import build_raw_world
 @pytest.fixture(scope="session")
 def built(session_dir: Path) -> Iterator[Any]:
     """The DuckDB connection of a fully built warehouse (facts, attribution, mart, dbt tests green)."""
-    from roi.settings import reset_settings
-    from roi.warehouse import get_warehouse, reset_warehouse
+    from roi.core.settings import reset_settings
+    from roi.core.warehouse import get_warehouse, reset_warehouse
 
     old = os.environ.get("ROI_DUCKDB_PATH")
     os.environ["ROI_DUCKDB_PATH"] = str(session_dir / "sql_models" / "warehouse.duckdb")
@@ -63,8 +63,8 @@ def sim(session_dir: Path) -> Iterator[Any]:
     from attribution.store import run_attribution
     from flows.checks import run_all_checks
     from flows.dbt_runner import build_facts, build_mart
-    from roi.settings import reset_settings
-    from roi.warehouse import get_warehouse, reset_warehouse
+    from roi.core.settings import reset_settings
+    from roi.core.warehouse import get_warehouse, reset_warehouse
     from tests.sql_models import sim_world
 
     root = session_dir / "sql_models_sim"

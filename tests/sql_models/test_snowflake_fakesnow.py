@@ -33,8 +33,8 @@ SUMMARY = (
 
 @pytest.fixture
 def snowflake_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    from roi.settings import reset_settings
-    from roi.warehouse import reset_warehouse
+    from roi.core.settings import reset_settings
+    from roi.core.warehouse import reset_warehouse
 
     for key, value in SNOWFLAKE_ENV.items():
         monkeypatch.setenv(key, value)

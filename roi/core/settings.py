@@ -14,7 +14,7 @@ from typing import Literal
 from pydantic import SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from roi.errors import ConfigError
+from roi.core.errors import ConfigError
 
 
 class Settings(BaseSettings):

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from roi.errors import ConfigError
-from roi.settings import Settings, get_settings
+from roi.core.errors import ConfigError
+from roi.core.settings import Settings, get_settings
 
 SCHEMAS: tuple[str, ...] = ("raw_ads", "raw_events", "analytics", "audit")
 

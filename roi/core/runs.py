@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import roi
-from roi.warehouse import Warehouse, get_warehouse
+import roi.core
+from roi.core.warehouse import Warehouse, get_warehouse
 
 
 def _now() -> datetime:
@@ -61,7 +61,7 @@ def record_run(
         wh,
         "insert into audit.pipeline_runs (run_id, flow_name, window_start, window_end, status, "
         "started_at, code_version) values (?, ?, ?, ?, 'running', ?, ?)",
-        (run.run_id, flow_name, run.window_start, run.window_end, _now(), roi.__version__),
+        (run.run_id, flow_name, run.window_start, run.window_end, _now(), roi.core.__version__),
     )
     try:
         yield run

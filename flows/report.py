@@ -7,7 +7,7 @@ from typing import Any
 
 from rich.table import Table
 
-from roi.warehouse import get_warehouse, table_exists
+from roi.core.warehouse import get_warehouse, table_exists
 
 ROI_SQL = """
 select platform,
