@@ -31,7 +31,10 @@ test: venv
 
 lint: venv
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/sqlfluff lint sql_models
+	$(VENV)/bin/lint-imports
 
 bench: venv
 	$(VENV)/bin/python -m benchmarks
