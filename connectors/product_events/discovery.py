@@ -22,16 +22,22 @@ from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
+from dlt.common.configuration import resolve_configuration
+from dlt.common.storages.fsspec_filesystem import fsspec_from_config
+from dlt.sources.filesystem import filesystem
+from dlt.sources.filesystem.helpers import FilesystemConfigurationResource
 
 from connectors.product_events import settings as S
 from connectors.product_events.parse import FileLines, decompress, split_lines
 
-LISTING_SCHEMA = {
-    "file_key": pl.String,
-    "file_url": pl.String,
-    "size_bytes": pl.Int64,
-    "modified_at": pl.Datetime("us", "UTC"),
-}
+LISTING_SCHEMA = pl.Schema(
+    {
+        "file_key": pl.String(),
+        "file_url": pl.String(),
+        "size_bytes": pl.Int64(),
+        "modified_at": pl.Datetime("us", "UTC"),
+    }
+)
 
 
 def normalise_url(landing_url: str) -> str:
@@ -43,8 +49,6 @@ def normalise_url(landing_url: str) -> str:
 
 def list_landing_files(landing_url: str, file_glob: str = S.FILE_GLOB) -> pl.DataFrame:
     """Every landing file under ``landing_url``: ``file_key`` (relative, POSIX), url, size, mtime."""
-    from dlt.sources.filesystem import filesystem
-
     url = normalise_url(landing_url)
     if "://" not in url and not os.path.isdir(url):
         return pl.DataFrame(schema=LISTING_SCHEMA)
@@ -94,12 +98,7 @@ class FileReader:
     landing_url: str
 
     def _fs(self) -> tuple[Any, str]:
-        from dlt.common.configuration import resolve_configuration
-        from dlt.common.storages.fsspec_filesystem import fsspec_from_config
-        from dlt.sources.filesystem.helpers import FilesystemConfigurationResource
-
         # Same config sections as dlt's filesystem resource, so one set of credentials serves both.
-
         cfg = resolve_configuration(
             FilesystemConfigurationResource(bucket_url=normalise_url(self.landing_url)),
             sections=("sources", "filesystem"),

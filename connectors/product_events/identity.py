@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import polars as pl
 
-EDGE_SCHEMA = {
-    "from_user_id": pl.String,
-    "to_user_id": pl.String,
-    "merged_at": pl.Datetime("us", "UTC"),
-    "event_id": pl.String,
-}
+EDGE_SCHEMA = pl.Schema(
+    {
+        "from_user_id": pl.String(),
+        "to_user_id": pl.String(),
+        "merged_at": pl.Datetime("us", "UTC"),
+        "event_id": pl.String(),
+    }
+)
 MAX_JUMPS = 64
 
 
@@ -89,5 +91,5 @@ def changed_rows(existing: pl.DataFrame, resolved: pl.DataFrame) -> pl.DataFrame
         gone = gone.with_columns(
             to_user_id=pl.col("from_user_id"), canonical_user_id=pl.col("from_user_id")
         ).select(resolved.columns)
-        diff = pl.concat([diff, gone.cast(resolved.schema)])  # type: ignore[arg-type]
+        diff = pl.concat([diff, gone.cast(resolved.schema)])
     return diff

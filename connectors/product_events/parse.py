@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import gzip
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 import duckdb
 import numpy as np
 import polars as pl
 import pyarrow as pa
+from dlt.common.normalizers.naming.snake_case import NamingConvention
 from isal import igzip, isal_zlib
 
 from connectors.product_events import settings as S
@@ -56,8 +59,6 @@ def _ascii_lower(name: str) -> str:
 
 def _column_name(name: str) -> str:
     """The warehouse column a field name becomes (dlt's default snake_case naming convention)."""
-    from dlt.common.normalizers.naming.snake_case import NamingConvention
-
     return str(NamingConvention().normalize_identifier(name))
 
 
@@ -126,14 +127,20 @@ class FileLines:
     truncated: bool
 
 
+# isal ships no annotation for igzip.decompress, and its stub declares isal_zlib.error as an
+# instance: typed here, as what they are at runtime.
+_gunzip: Callable[[bytes], bytes] = igzip.decompress
+_GUNZIP_ERRORS = (EOFError, gzip.BadGzipFile, zlib.error, cast(type[Exception], isal_zlib.error))
+
+
 def decompress(data: bytes) -> tuple[bytes, bool]:
     """Gunzip a landing file; a truncated upload keeps what decompresses and is flagged.
 
     ISA-L's inflate (``isal.igzip``, a drop-in for ``gzip.decompress``: same members, same
     errors) is ~2.5x faster than zlib's here; gunzip is a fifth of the load's CPU."""
     try:
-        return igzip.decompress(data), False
-    except (EOFError, gzip.BadGzipFile, zlib.error, isal_zlib.error):
+        return _gunzip(data), False
+    except _GUNZIP_ERRORS:
         d = zlib.decompressobj(wbits=47)
         try:
             out = d.decompress(data)
@@ -189,12 +196,15 @@ class Parsed:
 
 def _lines_table(files: list[FileLines]) -> tuple[pa.Table, list[str]]:
     keys = [f.file_key for f in files]
+    none = np.empty(0, dtype=np.int32)
     idx = (
         np.concatenate([np.full(len(f.lines), i, dtype=np.int32) for i, f in enumerate(files)])
         if files
-        else []
+        else none
     )
-    line_no = np.concatenate([np.arange(1, len(f.lines) + 1, dtype=np.int32) for f in files]) if files else []
+    line_no = (
+        np.concatenate([np.arange(1, len(f.lines) + 1, dtype=np.int32) for f in files]) if files else none
+    )
     chunks = [f.lines for f in files if len(f.lines)]
     lines = pa.chunked_array(chunks, pa.string()) if chunks else pa.chunked_array([], pa.string())
     tbl = pa.table(
@@ -225,14 +235,34 @@ def _parse_sql(new: NewFields) -> str:
         "[" + ",".join(_quote(f'$."{f}"' if f in watched else f"$.{f}") for f in (*_FIELDS, *watched)) + "]"
     )
     idx = {f: i + 1 for i, f in enumerate((*_FIELDS, *watched))}  # DuckDB lists are 1-based
+    reason = "case " + " ".join(f"when {c} then {r}" for c, r in _rules(new, idx)) + " end"
+    out = {c: f'_v."{c}"' for c in struct}
+    for g in new.groups:
+        out[g[0]] = "coalesce(" + ", ".join(f"_s{idx[k]}" for k in g) + ")"
+    cols = ", ".join(f'{e} as "{c}"' for c, e in out.items() if c in _FIELDS) + "".join(
+        f', {out[c]} as "{c}"' for c in new.columns
+    )
+    one = "".join(
+        ", case when _root = 'OBJECT' then json_transform(line, "
+        + _quote('{"' + k + '":"VARCHAR"}')
+        + f')."{k}" end as _s{idx[k]}'
+        for k in spellings
+    )
+    # unpack the type list once, so the rules read plain columns
+    unpack = ", ".join(f"_t[{i}] as _t{i}, coalesce(_t[{i}] <> 'NULL', false) as _p{i}" for i in idx.values())
+    return _PARSE_SQL.format(
+        cols=cols, reason=reason, unpack=unpack, paths=paths, struct_sql=struct_sql, one=one
+    )
+
+
+def _rules(new: NewFields, idx: dict[str, int]) -> list[tuple[str, str]]:
+    """(condition, reason) of every rule in rule order, over the unpacked ``_t<i>``/``_p<i>``
+    columns of ``idx``'s paths: one ``CASE``, so each line stops at its first failing rule."""
 
     def present(f: str) -> str:
         return f"_p{idx[f]}"
 
-    def lit(s: str) -> str:
-        return _quote(s)
-
-    # (condition, reason) in rule order: one CASE, so each line stops at its first failing rule
+    lit = _quote
     rules: list[tuple[str, str]] = [
         ("_empty", lit(S.R_EMPTY)),
         ("_badutf", lit(S.R_ENCODING)),
@@ -265,22 +295,14 @@ def _parse_sql(new: NewFields) -> str:
             lit(S.R_MISSING + ":anonymous_id|device_id"),
         )
     )
-    reason = "case " + " ".join(f"when {c} then {r}" for c, r in rules) + " end"
-    out = {c: f'_v."{c}"' for c in struct}
-    for g in new.groups:
-        out[g[0]] = "coalesce(" + ", ".join(f"_s{idx[k]}" for k in g) + ")"
-    cols = ", ".join(f'{e} as "{c}"' for c, e in out.items() if c in _FIELDS) + "".join(
-        f', {out[c]} as "{c}"' for c in new.columns
-    )
-    one = "".join(
-        ", case when _root = 'OBJECT' then json_transform(line, "
-        + _quote('{"' + k + '":"VARCHAR"}')
-        + f')."{k}" end as _s{idx[k]}'
-        for k in spellings
-    )
-    # unpack the type list once, so the rules read plain columns
-    unpack = ", ".join(f"_t[{i}] as _t{i}, coalesce(_t[{i}] <> 'NULL', false) as _p{i}" for i in idx.values())
-    return f"""
+    return rules
+
+
+# The parsing query, innermost first: validity and the UTF-8 marker; the root type (a valid
+# document that opens with a brace is an object: no second parse) and blank lines (trim, a copy
+# of each line, only on the invalid ones); the type list and typed struct of objects; the type
+# list unpacked; the first failing rule; the output columns.
+_PARSE_SQL = """
         select _f, _line_no, _reason, case when _reason is not null then line end as _line, {cols}
         from (
             select *, {reason} as _reason

@@ -27,6 +27,10 @@ T_ERASED = "erased_subjects"
 # dlt ~1 s of fixed work, so packages should not be tiny.
 DEFAULT_BATCH_FILES = 1000
 DEFAULT_BATCH_BYTES = 64 * 1024 * 1024
+# Threads reading a batch's files: local reads are bound by gunzip (two cores), remote reads
+# wait on the network, where more threads than cores pay off.
+READ_THREADS_LOCAL = 2
+READ_THREADS_REMOTE = 8
 
 # JSON value kinds, as DuckDB's json_type names them.
 STRING = "string"
@@ -145,6 +149,24 @@ LINEAGE_COLUMNS = ("_file_key", "_line_no")
 
 # PII: raw fields that never reach a table; their HMAC-SHA256 goes to <field>_hash instead.
 PII_FIELDS = ("email", "phone")
+
+# Erasure: the columns of incoming rows each ``erased_subjects.subject_type`` matches.
+ERASURE_MATCH: dict[str, tuple[str, ...]] = {
+    "user_id": ("user_id", "from_user_id", "to_user_id"),
+    "email_hash": ("email_hash",),
+    "phone_hash": ("phone_hash",),
+    "device_id": ("device_id",),
+    "anonymous_id": ("anonymous_id",),
+}
+
+# Dedupe: among all copies of an ``event_id`` the one lowest on these columns wins (the contract's
+# rule: earliest received, then file key, then line number).
+DEDUPE_ORDER = ("received_at", "_file_key", "_line_no")
+
+# Manifest: what became of each line of a file; they sum to ``lines_read``. ``replaced_earlier``
+# counts loaded lines that replaced a copy loaded from another file before.
+LINE_FATES = ("loaded", "duplicates_dropped", "dead_letters", "erased_dropped")
+MANIFEST_COUNTS = ("lines_read", *LINE_FATES, "replaced_earlier")
 
 # E.164 country calling codes, and the national trunk prefix dropped before adding them
 # (Italy keeps its leading 0 in international format; Spain and the US have no trunk 0).

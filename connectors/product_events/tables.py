@@ -15,6 +15,7 @@ from typing import Any
 
 import polars as pl
 import pyarrow as pa
+from dlt.common.libs.pyarrow import py_arrow_to_table_schema_columns
 
 from connectors.product_events import settings as S
 
@@ -112,7 +113,5 @@ def empty(table: str) -> pl.DataFrame:
 
 def column_hints(table: str) -> dict[str, Any]:
     """dlt ``columns=`` hints of the table, derived from its Arrow schema (plus ``_load_id``)."""
-    from dlt.common.libs.pyarrow import py_arrow_to_table_schema_columns
-
     schema = to_arrow(table, empty(table)).schema.append(pa.field(LOAD_ID, pa.string()))
     return dict(py_arrow_to_table_schema_columns(schema))

@@ -1,0 +1,228 @@
+"""The logic of a batch, on frames alone: erasure, dedupe, routing, identity rows, dead letters
+and the manifest. Nothing here reads or writes the warehouse: what the warehouse holds comes in
+as frames (:mod:`connectors.product_events.warehouse` reads it).
+
+Row decisions are made on a narrow frame of the batch's key columns (``_row``, ``event_id``,
+``event_type``, ``event_date`` and :data:`~connectors.product_events.settings.DEDUPE_ORDER`),
+and answered as ``_file_key, _row`` frames, so the wide batch is filtered once, by
+:func:`keep_rows` (each filter of it copies every column).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from connectors.product_events import identity, pii, tables
+from connectors.product_events import settings as S
+
+ROWS_SCHEMA = pl.Schema({"_file_key": pl.String, "_row": pl.Int64})
+# identity_map as read back to re-resolve the map with a batch's merges
+IDENTITY_SCHEMA = pl.Schema({**identity.EDGE_SCHEMA, "canonical_user_id": pl.String()})
+IDENTITY_COLUMNS = tuple(IDENTITY_SCHEMA)
+
+
+@dataclass
+class IngestSummary:
+    """What one ``load_events`` call did (sums over its batches)."""
+
+    files_listed: int = 0
+    files_loaded: int = 0
+    batches: int = 0
+    lines_read: int = 0
+    loaded: int = 0
+    duplicates_dropped: int = 0
+    dead_letters: int = 0
+    erased_dropped: int = 0
+    replaced_earlier: int = 0
+    new_columns: list[str] = field(default_factory=list)
+    load_ids: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def add(self, manifest: pl.DataFrame) -> None:
+        """Add one batch's manifest rows to the totals."""
+        self.batches += 1
+        self.files_loaded += manifest.height
+        for c in S.MANIFEST_COUNTS:
+            setattr(self, c, getattr(self, c) + int(manifest[c].sum()))
+
+
+@dataclass
+class BatchResult:
+    """Tables of one batch, ready for dlt, plus its manifest rows."""
+
+    tables: dict[str, pl.DataFrame]
+    manifest: pl.DataFrame
+    new_columns: list[str]
+    # event tables whose rows may replace rows already loaded: merged on ``event_id``, the
+    # others appended (see ``connectors.product_events.batch_resources``)
+    key_merge: set[str] = field(default_factory=lambda: set(tables.EVENT_TABLES))
+
+
+# -- erasure ------------------------------------------------------------------------------------
+
+
+def expand_erased_users(subjects: pl.DataFrame, links: pl.DataFrame | None) -> pl.DataFrame:
+    """``subjects`` (``subject_type, subject_id``) plus every user merged into or from an erased
+    user, by ``links`` (``from_user_id, canonical_user_id`` of the identity map, if any)."""
+    users = subjects.filter(pl.col("subject_type") == "user_id")["subject_id"]
+    if users.len() == 0 or links is None:
+        return subjects
+    linked = links.filter(
+        pl.col("canonical_user_id").is_in(users.implode()) | pl.col("from_user_id").is_in(users.implode())
+    )
+    more = pl.concat([linked["from_user_id"], linked["canonical_user_id"]]).unique()
+    return pl.concat([subjects, pl.DataFrame({"subject_type": "user_id", "subject_id": more})]).unique()
+
+
+def erased_mask(valid: pl.DataFrame, erased: pl.DataFrame) -> pl.Expr:
+    """True for the rows of ``valid`` that carry an erased subject in a column it matches."""
+    conds = []
+    for stype, cols in S.ERASURE_MATCH.items():
+        ids = erased.filter(pl.col("subject_type") == stype)["subject_id"]
+        if ids.len() == 0:
+            continue
+        for c in cols:
+            if c in valid.columns:
+                conds.append(pl.col(c).is_in(ids.implode()).fill_null(False))
+    return pl.any_horizontal(conds) if conds else pl.lit(False)
+
+
+# -- dedupe -------------------------------------------------------------------------------------
+
+
+def with_row_ids(valid: pl.DataFrame) -> pl.DataFrame:
+    """``valid`` with ``event_date`` (UTC date of ``event_ts``) and ``_row``, its row number."""
+    return valid.with_columns(
+        event_date=pl.col("event_ts").dt.date(), _row=pl.int_range(pl.len(), dtype=pl.Int64)
+    )
+
+
+def key_columns(valid: pl.DataFrame) -> pl.DataFrame:
+    """The narrow frame the row decisions are made on."""
+    return valid.select("_row", "event_id", "event_type", "event_date", *S.DEDUPE_ORDER)
+
+
+def batch_duplicates(keys: pl.DataFrame) -> pl.DataFrame:
+    """Rows (``_file_key, _row``) that lose to another copy of their ``event_id`` in the batch:
+    the lowest (``received_at``, file key, line) wins. Only the duplicated ids are sorted."""
+    dupes = keys.filter(pl.col("event_id").is_duplicated())
+    if dupes.height == 0:
+        return pl.DataFrame(schema=ROWS_SCHEMA)
+    dupes = dupes.sort(["event_id", *S.DEDUPE_ORDER])
+    return dupes.filter(~pl.col("event_id").is_first_distinct()).select("_file_key", "_row")
+
+
+def _loaded_sorts_first() -> pl.Expr:
+    """The loaded copy (``<column>_ex``) sorts before the incoming one on the dedupe order."""
+    r, f, n = (pl.col(c) for c in S.DEDUPE_ORDER)
+    re, fe, ne = (pl.col(f"{c}_ex") for c in S.DEDUPE_ORDER)
+    return (re < r) | ((re == r) & (fe < f)) | ((re == r) & (fe == f) & (ne < n))
+
+
+@dataclass
+class LoadedVerdict:
+    """Incoming rows (``_file_key, _row``) that have a copy already loaded, by outcome."""
+
+    losing: pl.DataFrame  # the loaded copy wins: the incoming one is dropped
+    same: pl.DataFrame  # the loaded copy is this very line (a redo after a crash): counted as loaded
+    replacing: pl.DataFrame  # the incoming copy wins: it replaces the loaded one through the merge
+
+
+def compare_with_loaded(incoming: pl.DataFrame, loaded: pl.DataFrame) -> LoadedVerdict:
+    """Judge incoming key rows against the loaded copies of their ids (``event_id`` and the
+    dedupe order columns, as ``warehouse.loaded_copies`` returns them)."""
+    cmp = incoming.select("event_id", "_row", *S.DEDUPE_ORDER).join(loaded, on="event_id", suffix="_ex")
+    same = pl.all_horizontal([pl.col(c) == pl.col(f"{c}_ex") for c in S.DEDUPE_ORDER])
+    return LoadedVerdict(
+        losing=cmp.filter(~same & _loaded_sorts_first()).select("_file_key", "_row"),
+        same=cmp.filter(same).select("_file_key", "_row"),
+        replacing=cmp.filter(~same & ~_loaded_sorts_first()).select("_file_key", "_row"),
+    )
+
+
+def merge_verdicts(verdicts: list[LoadedVerdict]) -> LoadedVerdict:
+    """One verdict for the batch out of its tables' verdicts."""
+    empty = pl.DataFrame(schema=ROWS_SCHEMA)
+
+    def cat(frames: list[pl.DataFrame]) -> pl.DataFrame:
+        return pl.concat(frames) if frames else empty
+
+    return LoadedVerdict(
+        losing=cat([v.losing for v in verdicts]),
+        same=cat([v.same for v in verdicts]),
+        replacing=cat([v.replacing for v in verdicts]),
+    )
+
+
+def keep_rows(valid: pl.DataFrame, skipped: list[pl.DataFrame]) -> pl.DataFrame:
+    """``valid`` without the ``skipped`` rows (frames of ``_row``): its one filter."""
+    skip = pl.concat([s["_row"] for s in skipped])
+    if skip.len():
+        return valid.filter(~pl.col("_row").is_in(skip.implode()))
+    return valid
+
+
+# -- tables ---------------------------------------------------------------------------------------
+
+
+def route_rows(valid: pl.DataFrame, extras: list[str]) -> dict[str, pl.DataFrame]:
+    """Split valid rows into the events, mmp_touches and skan_postbacks tables (contract columns,
+    then the new fields that carry a value in that table's rows, then lineage)."""
+    out: dict[str, pl.DataFrame] = {}
+    for table in tables.EVENT_TABLES:
+        part = valid.filter(pl.col("event_type").is_in(event_types_of(table)))
+        if part.height == 0:
+            continue
+        ex = [e for e in extras if e in part.columns and part[e].null_count() < part.height]
+        out[table] = tables.conform(
+            table, part.select([*tables.SCHEMAS[table].keys() & set(part.columns), *ex])
+        )
+    return out
+
+
+def event_types_of(table: str) -> list[str]:
+    """The event types that land in ``table``."""
+    return [t for t, tb in S.TABLE_OF_TYPE.items() if tb == table]
+
+
+def identity_rows(merges: pl.DataFrame, existing: pl.DataFrame | None) -> pl.DataFrame:
+    """The ``identity_map`` rows to (re)write: ``merges`` (``user_merged`` rows) resolved with the
+    map already loaded (``existing``, :data:`IDENTITY_COLUMNS`; None before the first merge)."""
+    new = merges.select("from_user_id", "to_user_id", pl.col("event_ts").alias("merged_at"), "event_id").cast(
+        identity.EDGE_SCHEMA
+    )
+    loaded = pl.DataFrame(schema=IDENTITY_SCHEMA) if existing is None else existing.cast(IDENTITY_SCHEMA)
+    resolved = identity.resolve(pl.concat([loaded.select(list(identity.EDGE_SCHEMA)), new]))
+    return tables.conform(S.T_IDENTITY, identity.changed_rows(loaded, resolved))
+
+
+def dead_letter_rows(dead: pl.DataFrame) -> pl.DataFrame:
+    """``dead_letters`` rows from the parser's dead lines: PII masked in the raw text."""
+    masked = dead.with_columns(line=pii.mask_text(pl.col("line")))
+    return tables.conform(S.T_DEAD, masked.rename({"_file_key": "file_key", "_line_no": "line_no"}))
+
+
+# -- manifest -------------------------------------------------------------------------------------
+
+
+def manifest_rows(
+    files: pl.DataFrame,
+    lines_read: pl.DataFrame,
+    fates: Mapping[str, pl.DataFrame],
+    truncated: Collection[str],
+) -> pl.DataFrame:
+    """One ``landing_manifest`` row per file of the batch: its listing (``files``), lines read
+    (``lines_read``: ``_file_key, lines_read``), and per count of ``settings.MANIFEST_COUNTS``
+    the lines it counts (``fates[count]``: one ``_file_key`` row per line); 0 where none."""
+    man = files.select("file_key", "file_url", "size_bytes", pl.col("modified_at").cast(tables.TS))
+    parts = [lines_read.with_columns(pl.col("lines_read").cast(pl.Int64))]
+    parts += [df.group_by("_file_key").agg(pl.len().cast(pl.Int64).alias(name)) for name, df in fates.items()]
+    for p in parts:
+        man = man.join(p.rename({"_file_key": "file_key"}), on="file_key", how="left")
+    man = man.with_columns([pl.col(c).fill_null(0) for c in S.MANIFEST_COUNTS]).with_columns(
+        truncated=pl.col("file_key").is_in(list(truncated))
+    )
+    return tables.conform(S.T_MANIFEST, man)

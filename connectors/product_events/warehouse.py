@@ -1,0 +1,135 @@
+"""Every read of ``raw_events`` the connector makes, through the pipeline's own SQL client.
+
+The client is dlt's (DuckDB or Snowflake): no credentials of the connector's own, and table
+names qualified the way dlt loads them. Rows are written only by dlt load packages; the one DDL
+here creates ``erased_subjects``, a table the erasure feature fills.
+
+Functions that take ``client`` share an open ``pipeline.sql_client()``: opening one resolves
+dlt's configuration (~25 ms), so a batch's reads go through one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import polars as pl
+
+from connectors.product_events import settings as S
+from connectors.product_events import tables
+
+ERASED_DDL = (
+    "create table if not exists {table} ("
+    "subject_type varchar not null, subject_id varchar not null, "
+    "erased_at timestamp with time zone, request_id varchar)"
+)
+# The columns ``loaded_copies`` returns: what the dedupe rule compares.
+COPY_SCHEMA = pl.Schema(
+    {"event_id": pl.String(), "received_at": tables.TS, "_file_key": pl.String(), "_line_no": pl.Int32()}
+)
+
+
+def qualified(client: Any, table: str) -> str:
+    """``table`` of the pipeline's dataset, quoted and qualified for its destination."""
+    return str(client.make_qualified_table_name(table))
+
+
+def table_exists(client: Any, table: str) -> bool:
+    """Whether the dataset has ``table`` (dlt creates tables at their first load)."""
+    try:
+        client.execute_sql(f"select 1 from {qualified(client, table)} limit 0")
+        return True
+    except Exception:
+        return False
+
+
+def fetch(cur: Any) -> pl.DataFrame:
+    """A cursor's result as a frame."""
+    # dlt's cursor.arrow() calls a DuckDB API that 2.0 removed: go through DB-API rows.
+    rows = cur.fetchall()
+    cols = [d[0] for d in cur.description]
+    return pl.DataFrame(rows, schema=cols, orient="row", infer_schema_length=None)
+
+
+def select(client: Any, sql: str, *args: Any) -> pl.DataFrame:
+    """The result of one query."""
+    with client.execute_query(sql, *args) as cur:
+        return fetch(cur)
+
+
+def ensure_erased_subjects(pipeline: Any) -> None:
+    """Create ``raw_events.erased_subjects`` (empty) if the erasure feature has not yet."""
+    with pipeline.sql_client() as c:
+        if not c.has_dataset():
+            c.create_dataset()
+        c.execute_sql(ERASED_DDL.format(table=qualified(c, S.T_ERASED)))
+
+
+def seen_file_keys(pipeline: Any, manifest_table: str = S.T_MANIFEST) -> pl.Series:
+    """Keys of the files already recorded in a manifest table (empty before the first load)."""
+    empty = pl.Series("file_key", [], dtype=pl.String)
+    with pipeline.sql_client() as c:
+        if not table_exists(c, manifest_table):
+            return empty
+        df = select(c, f"select file_key from {qualified(c, manifest_table)}")
+    return df["file_key"].cast(pl.String) if df.height else empty
+
+
+def erased_subjects(client: Any) -> pl.DataFrame:
+    """``subject_type, subject_id`` of every row of ``erased_subjects`` (the table must exist)."""
+    df = select(client, f"select subject_type, subject_id from {qualified(client, S.T_ERASED)}")
+    return df.with_columns(pl.col("subject_type").cast(pl.String), pl.col("subject_id").cast(pl.String))
+
+
+def identity_map(client: Any, columns: Sequence[str]) -> pl.DataFrame | None:
+    """``columns`` of every ``identity_map`` row, untyped; None before the first merge loaded."""
+    if not table_exists(client, S.T_IDENTITY):
+        return None
+    return select(client, f"select {', '.join(columns)} from {qualified(client, S.T_IDENTITY)}")
+
+
+def loaded_copies(
+    client: Any, table: str, incoming: pl.DataFrame, in_engine: bool
+) -> tuple[pl.DataFrame, bool]:
+    """Copies already in ``table`` of the ``incoming`` event ids (``event_id, event_date``) whose
+    ``event_date`` is in the batch's range, as :data:`COPY_SCHEMA`; and whether a copy may lie
+    outside that range (then only the key merge, which deletes by ``event_id`` whatever the
+    date, treats it as before).
+
+    ``in_engine`` (DuckDB): the ids are joined inside the engine against the registered Arrow
+    column (no id list in Python), and the same scan tells whether a copy lies outside the range.
+    Elsewhere the date range bounds the scan, the join happens here, and copies outside the range
+    are not looked for: the key merge stays on.
+    """
+    empty = pl.DataFrame(schema=COPY_SCHEMA)
+    if incoming.height == 0 or not table_exists(client, table):
+        return empty, False
+    lo, hi = incoming["event_date"].min(), incoming["event_date"].max()
+    qt = qualified(client, table)
+    native = getattr(client, "native_connection", None)
+    if in_engine and native is not None:
+        native.register("_pe_incoming_ids", incoming.select("event_id").to_arrow())
+        try:
+            res = native.sql(
+                "select t.event_id, t.received_at, t._file_key, t._line_no, "
+                "coalesce(t.event_date between ? and ?, false) as _in_range "
+                f"from {qt} t where t.event_id in (select event_id from _pe_incoming_ids)",
+                params=[lo, hi],
+            ).to_arrow_table()
+        finally:
+            native.unregister("_pe_incoming_ids")
+        df = pl.from_arrow(res)
+        assert isinstance(df, pl.DataFrame)
+        outside = not bool(df["_in_range"].all())
+        df = df.filter("_in_range").drop("_in_range")
+    else:
+        sql = (
+            f"select t.event_id, t.received_at, t._file_key, t._line_no from {qt} t "
+            "where t.event_date between ? and ?"
+        )
+        df = select(client, sql, lo, hi)
+        outside = True
+        if df.height == 0:
+            return empty, outside
+        df = df.join(incoming.select("event_id"), on="event_id", how="semi")
+    return df.cast(COPY_SCHEMA), outside
