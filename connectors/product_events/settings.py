@@ -1,7 +1,7 @@
 """Constants of the product-event connector: field contract, table names, batch limits, phone rules.
 
-Everything that a reviewer might want to tune or check against ``CONTRACTS.md`` lives here,
-apart from the logic that uses it.
+Everything that a reviewer might want to tune or check against the landing-file contract lives
+here, apart from the logic that uses it.
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@ each loaded once into its own DuckDB warehouse (the loads are what the tests ins
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -11,6 +12,10 @@ from typing import Any
 
 import pytest
 
+from connectors.product_events import load_events
+from roi.core.settings import Settings
+from roi.core.warehouse import Warehouse
+from simulator.events import generate_events
 from tests.events import dirty
 
 PEPPER = b"events-test-pepper-0123456789"
@@ -34,9 +39,6 @@ class Loaded:
 
 def make_warehouse(folder: Path) -> Any:
     """A Warehouse on its own DuckDB file (not the process singleton: several coexist)."""
-    from roi.core.settings import Settings
-    from roi.core.warehouse import Warehouse
-
     wh = Warehouse(Settings(duckdb_path=folder / "warehouse.duckdb"))
     wh.bootstrap()
     return wh
@@ -58,8 +60,6 @@ def erase(wh: Any, subject_type: str, subject_id: str) -> None:
 def dirty_loaded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Loaded]:
     """Dirty files loaded in wave 1 (one file per batch), then late files in an old folder (wave 2),
     then a rerun with nothing new. ``u_erased`` is erased before the first load."""
-    from connectors.product_events import load_events
-
     root = tmp_path_factory.mktemp("events_dirty")
     landing = root / "landing"
     dirty.write(landing, dirty.files(), 1767607800)
@@ -77,8 +77,6 @@ def dirty_loaded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Loaded]:
 @pytest.fixture(scope="session")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A one-day simulated event world with the default dirt (events side only)."""
-    from simulator.events import generate_events
-
     out = tmp_path_factory.mktemp("events_world")
     generate_events(out, WORLD_START, 1, 5, WORLD_SCALE)
     return out
@@ -87,8 +85,6 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def world_loaded(world: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Loaded]:
     """The world's landing loaded locally, twice (the second load must add nothing)."""
-    from connectors.product_events import load_events
-
     root = tmp_path_factory.mktemp("events_world_wh")
     wh = make_warehouse(root)
     pipe = wh.dlt_pipeline("product_events", "raw_events")
@@ -101,8 +97,7 @@ def world_loaded(world: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
 @pytest.fixture(scope="session")
 def moto_s3() -> Iterator[str]:
     """A moto S3 server on 127.0.0.1 and the AWS_* variables pointing at it."""
-    import os
-
+    # imported here for start-up time: moto.server takes ~2 s and only the S3 test needs it
     from moto.server import ThreadedMotoServer
 
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)

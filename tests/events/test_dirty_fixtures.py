@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+
 import polars as pl
 
+from connectors.product_events import load_events
 from tests.events import dirty
-from tests.events.conftest import Loaded
+from tests.events.conftest import PEPPER, Loaded, erase
 
 COUNTS = ["lines_read", "loaded", "duplicates_dropped", "dead_letters", "erased_dropped", "replaced_earlier"]
 
@@ -98,11 +102,6 @@ def test_mmp_skan_and_identity_tables(dirty_loaded: Loaded) -> None:
 
 
 def test_pii_is_hashed_and_normalised(dirty_loaded: Loaded) -> None:
-    import hashlib
-    import hmac
-
-    from tests.events.conftest import PEPPER
-
     ev = dirty_loaded.sql("select event_id, email_hash, phone_hash from raw_events.events")
     h = {r["event_id"]: r for r in ev.iter_rows(named=True)}
 
@@ -136,9 +135,6 @@ def test_summaries_add_up(dirty_loaded: Loaded) -> None:
 
 # mutates the shared warehouse: keep last
 def test_erased_user_is_never_loaded_even_when_a_file_is_replayed(dirty_loaded: Loaded) -> None:
-    from connectors.product_events import load_events
-    from tests.events.conftest import PEPPER, erase
-
     ev = dirty_loaded.sql("select user_id from raw_events.events")
     assert "u_erased" not in ev["user_id"].to_list()
     # erase u5 now, delete its rows (the erasure feature's job) and replay its old file

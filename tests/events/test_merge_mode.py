@@ -5,13 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from connectors.product_events import load_events
 from tests.events import dirty
 from tests.events.conftest import PEPPER, make_warehouse
 
 
 def test_one_row_per_event_id_when_a_copy_has_another_event_date(tmp_path: Path) -> None:
-    from connectors.product_events import load_events
-
     d1, d3 = "2026-01-05", "2026-01-07"
     first = {
         f"events/dt={d1}/hour=10/part-a.jsonl.gz": [

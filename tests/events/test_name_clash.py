@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from connectors.product_events import load_events
 from tests.events import dirty
 from tests.events.conftest import PEPPER, make_warehouse
 
@@ -19,8 +20,6 @@ def _line(n: int, **fields: object) -> str:
 
 
 def test_case_clashing_fields_are_dead_letters_and_the_rest_loads(tmp_path: Path) -> None:
-    from connectors.product_events import load_events
-
     lines = [
         _line(1),
         _line(2, event_ID="other", email="Clash.Person@example.com"),  # clashes with event_id

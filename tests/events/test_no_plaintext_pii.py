@@ -8,7 +8,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from tests.events.conftest import PEPPER, Loaded
+from connectors.product_events import load_events
+from tests.events.conftest import PEPPER, Loaded, make_warehouse
 
 
 def _needles(world: Path) -> pl.DataFrame:
@@ -50,9 +51,6 @@ def test_no_truth_pii_in_any_table_or_column(world: Path, world_loaded: Loaded) 
 def test_no_truth_pii_in_logs_or_dlt_working_files(
     world: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    from connectors.product_events import load_events
-    from tests.events.conftest import make_warehouse
-
     wh = make_warehouse(tmp_path)
     pipe = wh.dlt_pipeline("product_events", "raw_events")
     with caplog.at_level(logging.DEBUG):

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from connectors.product_events import load_events, tables
 from connectors.product_events import settings as S
-from connectors.product_events import tables
 from tests.events.conftest import PEPPER, Loaded, make_warehouse
 
 RAW_TABLES = (S.T_EVENTS, S.T_MMP, S.T_SKAN, S.T_IDENTITY, S.T_DEAD, S.T_MANIFEST)
@@ -27,8 +27,6 @@ class _Collect(logging.Handler):
 
 
 def test_first_load_of_one_landing_event_creates_every_table_and_column(tmp_path: Path) -> None:
-    from connectors.product_events import load_events
-
     landing = tmp_path / "landing" / "events" / "dt=2026-03-02" / "hour=10"
     landing.mkdir(parents=True)
     event = {

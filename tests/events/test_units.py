@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import hmac
 from datetime import UTC, datetime
@@ -9,9 +10,11 @@ from datetime import UTC, datetime
 import polars as pl
 import pytest
 
-from connectors.product_events import identity, pii
+from connectors.product_events import identity, load_events, pii
 from connectors.product_events.discovery import batches
 from connectors.product_events.parse import decompress, parse_lines, split_lines
+from roi.core.errors import ConfigError
+from roi.core.settings import Settings
 
 
 @pytest.mark.parametrize(
@@ -129,8 +132,6 @@ def test_batches_respect_file_and_byte_limits() -> None:
 
 
 def test_truncated_gzip_keeps_the_lines_before_the_cut() -> None:
-    import gzip
-
     data = gzip.compress(b'{"a":1}\n' * 2000 + b'{"b":2}\n')
     text, truncated = decompress(data[: len(data) // 2 + 10])
     assert truncated and text.startswith(b'{"a":1}\n')
@@ -142,8 +143,6 @@ def test_gunzip_reads_what_the_standard_library_reads() -> None:
     """The ISA-L inflate gives gzip.decompress's bytes: several members (a sink that appends),
     an empty file; a stream with garbage after it or a corrupted body is kept up to the damage
     and flagged, never an exception that would sink the batch."""
-    import gzip
-
     body = b"".join(b'{"a":%d}\n' % i for i in range(3000))
     one = gzip.compress(body)
     assert len(one) > 2000
@@ -177,10 +176,6 @@ def test_parse_gives_one_reason_per_bad_line_and_keeps_line_numbers() -> None:
 
 
 def test_missing_pepper_is_one_line_error(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from connectors.product_events import load_events
-    from roi.core.errors import ConfigError
-    from roi.core.settings import Settings
-
     with pytest.raises(ConfigError) as exc:
         Settings(pii_pepper=None).require_pepper()
     assert "ROI_PII_PEPPER" in str(exc.value) and "\n" not in str(exc.value)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import gzip
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import boto3
 import polars as pl
 
+from connectors.product_events import load_events
 from tests.events.conftest import PEPPER, Loaded, make_warehouse
 
 COUNTS = ["loaded", "duplicates_dropped", "dead_letters", "erased_dropped"]
@@ -32,8 +36,6 @@ def test_duplicates_collapse_to_the_earliest_received_copy(world: Path, world_lo
     assert ev["event_id"].is_unique().all()
     assert world_loaded.summaries[0].duplicates_dropped > 0
     # recompute the winners straight from the landing files, independently of the loader
-    import gzip
-
     lines = []
     for f in sorted((world / "landing").rglob("*.jsonl.gz")):
         lines.extend(gzip.decompress(f.read_bytes()).decode().splitlines())
@@ -81,14 +83,8 @@ def test_identity_map_matches_truth(world: Path, world_loaded: Loaded) -> None:
 
 
 def test_same_through_s3_on_moto(world: Path, moto_s3: str, tmp_path: Path, world_loaded: Loaded) -> None:
-    import boto3
-
-    from connectors.product_events import load_events
-
     s3 = boto3.client("s3", endpoint_url=moto_s3)
     s3.create_bucket(Bucket="landing")
-    from concurrent.futures import ThreadPoolExecutor
-
     files = sorted((world / "landing").rglob("*.jsonl.gz"))
 
     def put(f: Path) -> None:
