@@ -197,7 +197,7 @@ def transform_batch(
     parsed = parse_lines(file_lines, parser)
     file_lines.clear()
     valid = pii.hash_pii(parsed.valid, pepper)
-    # the untyped frame is the batch's other big object: drop it as soon as used
+    # the parsed frame (clear PII) is the batch's other big object: dropped once hashed
     parsed.valid = parsed.valid.clear()
     valid = helpers.with_row_ids(pii.hash_extra_pii(valid, parsed.extras, pepper))
 
