@@ -29,8 +29,17 @@ BENCH_START = date(2026, 10, 5)
 # older world is not silently reused (2: volumes tuned to ~6M clicks and ~1.7M views a day).
 BENCH_VERSION = 2
 UTC_MS = pl.Datetime("ms", "UTC")
-TOUCH_COLUMNS = ("user_id", "touch_ts", "touch_type", "platform", "campaign_id", "ad_group_id", "ad_id",
-                 "is_spam", "touch_id")  # fmt: skip
+TOUCH_COLUMNS = (
+    "user_id",
+    "touch_ts",
+    "touch_type",
+    "platform",
+    "campaign_id",
+    "ad_group_id",
+    "ad_id",
+    "is_spam",
+    "touch_id",
+)
 
 
 def _touches(day: object, cat: Catalog, rng: np.random.Generator, tag: str) -> pl.DataFrame:
@@ -38,31 +47,46 @@ def _touches(day: object, cat: Catalog, rng: np.random.Generator, tag: str) -> p
     t = day.touches.filter(pl.col("visible"))  # type: ignore[attr-defined]
     own = t.select(
         pl.coalesce("user_id", pl.format("anon_" + tag + "_{}", pl.col("person"))).alias("user_id"),
-        "touch_ts", "touch_type", "platform", "campaign_id", "ad_group_id", "ad_id", "is_spam",
+        "touch_ts",
+        "touch_type",
+        "platform",
+        "campaign_id",
+        "ad_group_id",
+        "ad_id",
+        "is_spam",
         pl.col("event_id").alias("touch_id"),
-    )  # fmt: skip
+    )
     v_ts, v_ci, v_ad, v_tagged, v_anon = day.extra["web_visitors"]  # type: ignore[attr-defined]
     d_ts, d_ci, d_ad, d_view, d_spam, d_dev = day.extra["devices"]  # type: ignore[attr-defined]
 
-    def frame(uid: pl.Series, ts: np.ndarray, ci: np.ndarray, ad: np.ndarray, view: np.ndarray,
-              spam: np.ndarray) -> pl.DataFrame:  # fmt: skip
+    def frame(
+        uid: pl.Series, ts: np.ndarray, ci: np.ndarray, ad: np.ndarray, view: np.ndarray, spam: np.ndarray
+    ) -> pl.DataFrame:
         safe = np.where(ad < 0, 0, ad)
         has_ad = pl.Series(ad >= 0)
-        return pl.DataFrame({
-            "user_id": uid,
-            "touch_ts": ts,
-            "touch_type": np.where(view, "view", "click"),
-            "platform": cat.platform.gather(ci),
-            "campaign_id": cat.campaign_id.gather(ci),
-            "ad_group_id": cat.ad_group_id.gather(safe),
-            "ad_id": cat.ad_id.gather(safe),
-            "is_spam": spam,
-            "touch_id": ids.uuids(rng, len(ts)),
-        }).with_columns(pl.when(has_ad).then(pl.col("ad_group_id", "ad_id")))  # fmt: skip
+        return pl.DataFrame(
+            {
+                "user_id": uid,
+                "touch_ts": ts,
+                "touch_type": np.where(view, "view", "click"),
+                "platform": cat.platform.gather(ci),
+                "campaign_id": cat.campaign_id.gather(ci),
+                "ad_group_id": cat.ad_group_id.gather(safe),
+                "ad_id": cat.ad_id.gather(safe),
+                "is_spam": spam,
+                "touch_id": ids.uuids(rng, len(ts)),
+            }
+        ).with_columns(pl.when(has_ad).then(pl.col("ad_group_id", "ad_id")))
 
     keep = np.flatnonzero(v_tagged)
-    web = frame("anon_" + v_anon.gather(keep), v_ts[keep], v_ci[keep], v_ad[keep], np.zeros(len(keep), bool),
-                np.zeros(len(keep), bool))  # fmt: skip
+    web = frame(
+        "anon_" + v_anon.gather(keep),
+        v_ts[keep],
+        v_ci[keep],
+        v_ad[keep],
+        np.zeros(len(keep), bool),
+        np.zeros(len(keep), bool),
+    )
     dev = frame("dev_" + d_dev, d_ts, d_ci, d_ad, d_view, d_spam)
     return pl.concat([own, web, dev]).with_columns(pl.col("touch_ts").cast(UTC_MS))
 

@@ -112,8 +112,14 @@ class _Handler(BaseHTTPRequestHandler):
         segs = parts.path.split("/", 2)
         top = segs[1] if len(segs) > 1 else ""
         rest = "/" + segs[2] if len(segs) > 2 else "/"
-        req = Request(method, rest, query, {k.lower(): v for k, v in self.headers.items()}, body,
-                      self.headers.get("Host", ""))  # fmt: skip
+        req = Request(
+            method,
+            rest,
+            query,
+            {k.lower(): v for k, v in self.headers.items()},
+            body,
+            self.headers.get("Host", ""),
+        )
         if top == "_sim":
             self._send(self._control(req))
             return
@@ -274,15 +280,27 @@ class SimServer:
         """Answer as the platforms would at ``ts`` (ISO string or datetime; naive = UTC)."""
         self.ctx.as_of = parse_ts(ts)
 
-    def set_faults(self, platform: str = "*", *, rate_limit: float = 0.0, server_error: float = 0.0,
-                   drop_connection: float = 0.0, slow: float = 0.0, slow_seconds: float = 2.0,
-                   expire_tokens: bool = False, retry_after_seconds: float | None = None) -> None:  # fmt: skip
+    def set_faults(
+        self,
+        platform: str = "*",
+        *,
+        rate_limit: float = 0.0,
+        server_error: float = 0.0,
+        drop_connection: float = 0.0,
+        slow: float = 0.0,
+        slow_seconds: float = 2.0,
+        expire_tokens: bool = False,
+        retry_after_seconds: float | None = None,
+    ) -> None:
         """Fail each request of ``platform`` (or ``*``) that way with the given probabilities."""
         with self.sim.lock:
             self.sim.faults[platform] = {
-                "rate_limit": rate_limit, "server_error": server_error, "drop_connection": drop_connection,
-                "slow": slow, "slow_seconds": slow_seconds,
-            }  # fmt: skip
+                "rate_limit": rate_limit,
+                "server_error": server_error,
+                "drop_connection": drop_connection,
+                "slow": slow,
+                "slow_seconds": slow_seconds,
+            }
         if expire_tokens:
             self.ctx.expire_tokens()
         if retry_after_seconds is not None:

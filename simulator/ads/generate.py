@@ -45,9 +45,33 @@ MARKET_SHARE_US = 0.6
 
 # Local-hour shape (peaks at the morning commute and evening) and weekday shape (Mon..Sun).
 HOUR_SHAPE = np.array(
-    [0.35, 0.25, 0.18, 0.15, 0.15, 0.2, 0.4, 0.7, 1.0, 1.05, 1.0, 1.05,
-     1.15, 1.1, 1.05, 1.05, 1.15, 1.35, 1.55, 1.65, 1.6, 1.4, 1.0, 0.6]
-)  # fmt: skip
+    [
+        0.35,
+        0.25,
+        0.18,
+        0.15,
+        0.15,
+        0.2,
+        0.4,
+        0.7,
+        1.0,
+        1.05,
+        1.0,
+        1.05,
+        1.15,
+        1.1,
+        1.05,
+        1.05,
+        1.15,
+        1.35,
+        1.55,
+        1.65,
+        1.6,
+        1.4,
+        1.0,
+        0.6,
+    ]
+)
 HOUR_SHAPE = HOUR_SHAPE / HOUR_SHAPE.sum()
 WEEK_SHAPE = np.array([0.92, 0.94, 0.97, 1.0, 1.1, 1.12, 1.0])
 WEEK_SHAPE = WEEK_SHAPE / WEEK_SHAPE.mean()
@@ -117,9 +141,14 @@ def entity_changes(ents: Entities, seed: int, start: date, days: int) -> pl.Data
         t_move = w0 + 3600 * int(rng.integers(1, span_h))
         rows.append(_chg(platform, account, "ad_group", groups["ad_group_id"][g], "campaign_id", new, t_move))
     schema = {
-        "platform": pl.String, "account_id": pl.String, "entity_type": pl.String, "entity_id": pl.String,
-        "field": pl.String, "value": pl.String, "effective_ts": pl.Int64,
-    }  # fmt: skip
+        "platform": pl.String,
+        "account_id": pl.String,
+        "entity_type": pl.String,
+        "entity_id": pl.String,
+        "field": pl.String,
+        "value": pl.String,
+        "effective_ts": pl.Int64,
+    }
     return pl.DataFrame(rows, schema=schema, orient="row").sort(
         "effective_ts", "platform", "entity_id", "field"
     )
@@ -129,9 +158,14 @@ def _chg(
     platform: str, account: str, etype: str, eid: str, field: str, value: str, ts: int
 ) -> dict[str, object]:
     return {
-        "platform": platform, "account_id": account, "entity_type": etype, "entity_id": eid,
-        "field": field, "value": value, "effective_ts": ts,
-    }  # fmt: skip
+        "platform": platform,
+        "account_id": account,
+        "entity_type": etype,
+        "entity_id": eid,
+        "field": field,
+        "value": value,
+        "effective_ts": ts,
+    }
 
 
 def _hour_grid(tz: str, start: date, days: int) -> dict[str, np.ndarray]:
@@ -322,8 +356,9 @@ def generate_cells(
     )
 
 
-def generate_impact(ents: Entities, changes: pl.DataFrame, seed: int, scale: float, start: date, days: int,
-                    window_days: int) -> pl.DataFrame:  # fmt: skip
+def generate_impact(
+    ents: Entities, changes: pl.DataFrame, seed: int, scale: float, start: date, days: int, window_days: int
+) -> pl.DataFrame:
     """Impact actions: one row per action with its state timeline (pending -> approved / reversed).
 
     An action appears 5-60 minutes after its event, may have its payout adjusted or be
@@ -335,8 +370,9 @@ def generate_impact(ents: Entities, changes: pl.DataFrame, seed: int, scale: flo
     n_c = camps.height
     n_p = ents.media_partners.height
     w0 = to_epoch(datetime(start.year, start.month, start.day, tzinfo=UTC))
-    per_day = rng.poisson(IMPACT_ACTIONS_PER_DAY * scale * WEEK_SHAPE[[(start + timedelta(d)).weekday()
-                                                                        for d in range(days)]])  # fmt: skip
+    per_day = rng.poisson(
+        IMPACT_ACTIONS_PER_DAY * scale * WEEK_SHAPE[[(start + timedelta(d)).weekday() for d in range(days)]]
+    )
     n = int(per_day.sum())
     day = np.repeat(np.arange(days), per_day)
     hour = rng.choice(24, size=n, p=HOUR_SHAPE)
@@ -487,8 +523,16 @@ def spend_truth(ents: Entities, cells: dict[str, pl.DataFrame], actions: pl.Data
         )
     )
     out = pl.concat(frames, how="vertical_relaxed")
-    return out.sort("platform", "account_id", "spend_date", "spend_hour", "campaign_id", "ad_group_id", "ad_id",
-                    nulls_last=True)  # fmt: skip
+    return out.sort(
+        "platform",
+        "account_id",
+        "spend_date",
+        "spend_hour",
+        "campaign_id",
+        "ad_group_id",
+        "ad_id",
+        nulls_last=True,
+    )
 
 
 def generate_ads(
@@ -528,9 +572,15 @@ def generate_ads(
     write(spend_truth(ents, cells, actions), out / "truth" / "spend_final.parquet")
     creds = credentials(seed, ents)
     meta = {
-        "seed": seed, "scale": scale, "start": start.isoformat(), "days": days,
-        "first_utc": first, "end_utc": end, "restatement_days": windows, "credentials": creds,
-    }  # fmt: skip
+        "seed": seed,
+        "scale": scale,
+        "start": start.isoformat(),
+        "days": days,
+        "first_utc": first,
+        "end_utc": end,
+        "restatement_days": windows,
+        "credentials": creds,
+    }
     (state / "meta.json").write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n")
     _write_env(out / "sim.env", creds)
 

@@ -60,7 +60,6 @@ def ads_server(_ads_server_session: object) -> Iterator[object]:
     srv.ctx.as_of = default  # type: ignore[attr-defined]
 
 
-
 @pytest.fixture(scope="session")
 def ads_truth(ads_world: Path) -> object:
     """``truth/spend_final.parquet`` of ``ads_world``."""
@@ -89,7 +88,9 @@ def ads_truth_local_day(ads_truth: object) -> object:
     def rows(account_id: str, tz: str, day: date) -> pl.DataFrame:
         lo = datetime.fromtimestamp(local_midnight_utc(day, tz), UTC)
         hi = datetime.fromtimestamp(local_midnight_utc(day + timedelta(days=1), tz), UTC)
-        utc = pl.col("spend_date").cast(pl.Datetime("us", "UTC")) + pl.duration(hours=pl.col("spend_hour").fill_null(0))
+        utc = pl.col("spend_date").cast(pl.Datetime("us", "UTC")) + pl.duration(
+            hours=pl.col("spend_hour").fill_null(0)
+        )
         return (
             ads_truth.filter(pl.col("account_id") == account_id)  # type: ignore[attr-defined]
             .with_columns(utc.alias("utc"))

@@ -250,7 +250,15 @@ def test_wire_rows_match_the_generic_nested_insert() -> None:
                 if v is None or v == "" or v == 0:
                     continue
                 kind = g.FIELDS[f][1]
-                v = str(int(v)) if kind == "int64" else int(v) if kind == "int32" else float(v) if kind == "double" else v
+                v = (
+                    str(int(v))
+                    if kind == "int64"
+                    else int(v)
+                    if kind == "int32"
+                    else float(v)
+                    if kind == "double"
+                    else v
+                )
                 node = row
                 path = [g._camel(p) for p in f.split(".")]
                 for p in path[:-1]:
@@ -259,15 +267,36 @@ def test_wire_rows_match_the_generic_nested_insert() -> None:
             rows.append(row)
         return rows
 
-    df = pl.DataFrame({
-        "ad_group_ad.resource_name": ["customers/1/adGroupAds/2~3", "customers/1/adGroupAds/2~4", ""],
-        "campaign.id": ["7", "7", "8"], "ad_group_ad.ad.id": ["3", "4", None], "segments.hour": [0, 5, 23],
-        "metrics.clicks": [0, 2, 0], "segments.date": ["2026-10-24", None, "2026-10-25"],
-        "metrics.conversions": [0.0, 1.5, 2.0], "metrics.cost_micros": [0, 10, 0],
-    })  # fmt: skip
-    for fields in (["campaign.id", "ad_group_ad.ad.id", "segments.date", "segments.hour", "metrics.clicks",
-                    "metrics.cost_micros", "metrics.conversions"],
-                   ["metrics.clicks", "segments.hour", "campaign.id", "metrics.conversions", "segments.date",
-                    "ad_group_ad.ad.id"]):  # fmt: skip
+    df = pl.DataFrame(
+        {
+            "ad_group_ad.resource_name": ["customers/1/adGroupAds/2~3", "customers/1/adGroupAds/2~4", ""],
+            "campaign.id": ["7", "7", "8"],
+            "ad_group_ad.ad.id": ["3", "4", None],
+            "segments.hour": [0, 5, 23],
+            "metrics.clicks": [0, 2, 0],
+            "segments.date": ["2026-10-24", None, "2026-10-25"],
+            "metrics.conversions": [0.0, 1.5, 2.0],
+            "metrics.cost_micros": [0, 10, 0],
+        }
+    )
+    for fields in (
+        [
+            "campaign.id",
+            "ad_group_ad.ad.id",
+            "segments.date",
+            "segments.hour",
+            "metrics.clicks",
+            "metrics.cost_micros",
+            "metrics.conversions",
+        ],
+        [
+            "metrics.clicks",
+            "segments.hour",
+            "campaign.id",
+            "metrics.conversions",
+            "segments.date",
+            "ad_group_ad.ad.id",
+        ],
+    ):
         got = g._to_wire(df, fields, "ad_group_ad", "1")
         assert _json.dumps(got) == _json.dumps(reference(df, fields, "ad_group_ad"))
