@@ -17,8 +17,10 @@ import numpy as np
 import polars as pl
 
 from simulator.entities import build_entities
+from simulator.events.catalog import Catalog
 from simulator.events.config import DAY_MS, TAIL_MS, EventsConfig
-from simulator.events.journeys import Catalog, WorldCtx, simulate_day
+from simulator.events.day import WorldCtx
+from simulator.events.journeys import simulate_day
 from simulator.events.landing import apply_dirt, encode, malformed, write_folder
 
 Progress = Callable[[str, int, int], None]  # (phase, done, total)
