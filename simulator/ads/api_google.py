@@ -140,34 +140,8 @@ def server_error(ctx: Context, req: Request) -> Response:
 
 def handle(ctx: Context, req: Request) -> Response:
     """Route a Google Ads request."""
-    creds = ctx.world.credentials
     if req.path == "/token":
-        if req.method != "POST":
-            return Response(405, {"error": "method_not_allowed"})
-        form = req.form()
-        if form.get("grant_type") != "refresh_token":
-            return Response(
-                400, {"error": "unsupported_grant_type", "error_description": "Invalid grant_type"}
-            )
-        if (form.get("client_id"), form.get("client_secret")) != (
-            creds["SOURCES__GOOGLE_ADS__CLIENT_ID"],
-            creds["SOURCES__GOOGLE_ADS__CLIENT_SECRET"],
-        ):
-            return Response(
-                401, {"error": "invalid_client", "error_description": "The OAuth client was not found."}
-            )
-        if form.get("refresh_token") != creds["SOURCES__GOOGLE_ADS__REFRESH_TOKEN"]:
-            return Response(400, {"error": "invalid_grant", "error_description": "Bad Request"})
-        tok = ctx.issue_token("google_ads", 3599)
-        return Response(
-            200,
-            {
-                "access_token": tok,
-                "expires_in": 3599,
-                "scope": "https://www.googleapis.com/auth/adwords",
-                "token_type": "Bearer",
-            },
-        )
+        return _token(ctx, req)
     m = re.fullmatch(rf"/{VERSION}/customers/(\d+)/googleAds:(search|searchStream)", req.path)
     if not m:
         return Response(
@@ -184,41 +158,8 @@ def handle(ctx: Context, req: Request) -> Response:
         return Response(
             405, {"error": {"code": 405, "message": "Method not allowed", "status": "METHOD_NOT_ALLOWED"}}
         )
-    state = ctx.token_state("google_ads", req.bearer())
-    if state != "valid":
-        kind = "OAUTH_TOKEN_EXPIRED" if state == "expired" else "OAUTH_TOKEN_INVALID"
-        msg = (
-            "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie "
-            "or other valid authentication credential."
-        )
-        return _failure(401, 401, "UNAUTHENTICATED", msg, {"authenticationError": kind})
-    if req.headers.get("developer-token") != creds["SOURCES__GOOGLE_ADS__DEVELOPER_TOKEN"]:
-        return _failure(
-            401,
-            401,
-            "UNAUTHENTICATED",
-            "The developer token is not valid.",
-            {"authenticationError": "DEVELOPER_TOKEN_INVALID"},
-        )
-    login = req.headers.get("login-customer-id")
-    if login is not None and login.replace("-", "") != creds["SOURCES__GOOGLE_ADS__LOGIN_CUSTOMER_ID"]:
-        return _failure(
-            403,
-            403,
-            "PERMISSION_DENIED",
-            "User doesn't have permission to access customer.",
-            {"authorizationError": "USER_PERMISSION_DENIED"},
-        )
-    customer = m.group(1)
-    acc_idx = ctx.world.account_index("google_ads", customer)
-    if acc_idx is None:
-        return _failure(
-            403,
-            403,
-            "PERMISSION_DENIED",
-            "User doesn't have permission to access customer.",
-            {"authorizationError": "USER_PERMISSION_DENIED"},
-        )
+    customer, method = m.group(1), m.group(2)
+    acc_idx = _authorized_account(ctx, req, customer)
     body = req.json()
     if not isinstance(body, dict) or not isinstance(body.get("query"), str):
         return _failure(
@@ -233,12 +174,85 @@ def handle(ctx: Context, req: Request) -> Response:
         ("google", customer, query, ctx.as_of), lambda: run_query(ctx, acc_idx, customer, query)
     )
     size = ctx.override_page_size("google_ads", PAGE_SIZE)
-    if m.group(2) == "searchStream":
+    if method == "searchStream":
         batches = [
             {"results": rows[i : i + size], "fieldMask": mask, "requestId": request_id()}
             for i in range(0, len(rows), size)
         ] or [{"fieldMask": mask, "requestId": request_id()}]
         return Response(200, batches)
+    return _search_page(body, customer, query, rows, mask, size)
+
+
+def _token(ctx: Context, req: Request) -> Response:
+    """The OAuth refresh-token grant: an access token for an hour."""
+    creds = ctx.world.credentials
+    if req.method != "POST":
+        return Response(405, {"error": "method_not_allowed"})
+    form = req.form()
+    if form.get("grant_type") != "refresh_token":
+        return Response(400, {"error": "unsupported_grant_type", "error_description": "Invalid grant_type"})
+    if (form.get("client_id"), form.get("client_secret")) != (
+        creds["SOURCES__GOOGLE_ADS__CLIENT_ID"],
+        creds["SOURCES__GOOGLE_ADS__CLIENT_SECRET"],
+    ):
+        return Response(
+            401, {"error": "invalid_client", "error_description": "The OAuth client was not found."}
+        )
+    if form.get("refresh_token") != creds["SOURCES__GOOGLE_ADS__REFRESH_TOKEN"]:
+        return Response(400, {"error": "invalid_grant", "error_description": "Bad Request"})
+    tok = ctx.issue_token("google_ads", 3599)
+    return Response(
+        200,
+        {
+            "access_token": tok,
+            "expires_in": 3599,
+            "scope": "https://www.googleapis.com/auth/adwords",
+            "token_type": "Bearer",
+        },
+    )
+
+
+def _authorized_account(ctx: Context, req: Request, customer: str) -> int:
+    """The account index of ``customer``; ApiError unless the token, developer token and login allow it."""
+    creds = ctx.world.credentials
+    state = ctx.token_state("google_ads", req.bearer())
+    if state != "valid":
+        kind = "OAUTH_TOKEN_EXPIRED" if state == "expired" else "OAUTH_TOKEN_INVALID"
+        msg = (
+            "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie "
+            "or other valid authentication credential."
+        )
+        raise ApiError(_failure(401, 401, "UNAUTHENTICATED", msg, {"authenticationError": kind}))
+    if req.headers.get("developer-token") != creds["SOURCES__GOOGLE_ADS__DEVELOPER_TOKEN"]:
+        raise ApiError(
+            _failure(
+                401,
+                401,
+                "UNAUTHENTICATED",
+                "The developer token is not valid.",
+                {"authenticationError": "DEVELOPER_TOKEN_INVALID"},
+            )
+        )
+    login = req.headers.get("login-customer-id")
+    acc_idx = ctx.world.account_index("google_ads", customer)
+    allowed_login = login is None or login.replace("-", "") == creds["SOURCES__GOOGLE_ADS__LOGIN_CUSTOMER_ID"]
+    if not allowed_login or acc_idx is None:
+        raise ApiError(
+            _failure(
+                403,
+                403,
+                "PERMISSION_DENIED",
+                "User doesn't have permission to access customer.",
+                {"authorizationError": "USER_PERMISSION_DENIED"},
+            )
+        )
+    return acc_idx
+
+
+def _search_page(
+    body: dict[str, Any], customer: str, query: str, rows: list[dict[str, Any]], mask: str, size: int
+) -> Response:
+    """One page of a ``search`` answer; the page token names the query it pages through."""
     qhash = hashlib.sha1(f"{customer}|{query}".encode()).hexdigest()[:12]
     offset = 0
     if body.get("pageToken"):
@@ -284,18 +298,7 @@ def run_query(ctx: Context, acc_idx: int, customer: str, query: str) -> tuple[li
         raise _bad_query(
             f"Error in FROM clause: invalid resource name '{resource}'.", "INVALID_RESOURCE_NAME"
         )
-    fields = [f.strip() for f in m.group("fields").split(",")]
-    for f in fields:
-        if f not in FIELDS:
-            raise _bad_query(f"Error in SELECT clause: unrecognized field '{f}'.", "UNRECOGNIZED_FIELD")
-        owner = FIELDS[f][0]
-        if owner not in ("segments", "metrics") and owner not in SCOPE[resource]:
-            raise _bad_query(
-                f"Cannot select '{f}' when FROM resource is '{resource}'.",
-                "PROHIBITED_RESOURCE_TYPE_IN_SELECT_CLAUSE",
-            )
-    if len(set(fields)) != len(fields):
-        raise _bad_query("Duplicate field in SELECT clause.", "DUPLICATE_FIELD_IN_SELECT_CLAUSE")
+    fields = _select_fields(m.group("fields"), resource)
     acc = ctx.world.account("google_ads", acc_idx)
     conds = _conditions(m.group("where") or "")
     first: date | None = None
@@ -328,22 +331,41 @@ def run_query(ctx: Context, acc_idx: int, customer: str, query: str) -> tuple[li
     df = _base_columns(df, acc, customer)
     for f, op, val in others:
         df = _apply_filter(df, f, op, val)
-    order = m.group("order")
-    if order:
-        keys, desc = [], []
-        for part in order.split(","):
-            name, *dirn = part.split()
-            if name not in FIELDS:
-                raise _bad_query(
-                    f"Error in ORDER BY clause: unrecognized field '{name}'.", "UNRECOGNIZED_FIELD"
-                )
-            keys.append(name)
-            desc.append(bool(dirn) and dirn[0].upper() == "DESC")
-        df = df.sort(keys, descending=desc, maintain_order=True)
+    if m.group("order"):
+        df = _order_by(df, m.group("order"))
     if m.group("limit"):
         df = df.head(int(m.group("limit")))
     mask = ",".join(".".join(_camel(p) for p in f.split(".")) for f in fields)
     return _to_wire(df, fields, resource, customer), mask
+
+
+def _select_fields(select: str, resource: str) -> list[str]:
+    """The SELECT clause's fields, checked against what ``resource`` may select."""
+    fields = [f.strip() for f in select.split(",")]
+    for f in fields:
+        if f not in FIELDS:
+            raise _bad_query(f"Error in SELECT clause: unrecognized field '{f}'.", "UNRECOGNIZED_FIELD")
+        owner = FIELDS[f][0]
+        if owner not in ("segments", "metrics") and owner not in SCOPE[resource]:
+            raise _bad_query(
+                f"Cannot select '{f}' when FROM resource is '{resource}'.",
+                "PROHIBITED_RESOURCE_TYPE_IN_SELECT_CLAUSE",
+            )
+    if len(set(fields)) != len(fields):
+        raise _bad_query("Duplicate field in SELECT clause.", "DUPLICATE_FIELD_IN_SELECT_CLAUSE")
+    return fields
+
+
+def _order_by(df: pl.DataFrame, order: str) -> pl.DataFrame:
+    """``df`` sorted by an ORDER BY clause (``field [ASC|DESC], ...``), ties kept in order."""
+    keys, desc = [], []
+    for part in order.split(","):
+        name, *dirn = part.split()
+        if name not in FIELDS:
+            raise _bad_query(f"Error in ORDER BY clause: unrecognized field '{name}'.", "UNRECOGNIZED_FIELD")
+        keys.append(name)
+        desc.append(bool(dirn) and dirn[0].upper() == "DESC")
+    return df.sort(keys, descending=desc, maintain_order=True)
 
 
 def _conditions(where: str) -> list[tuple[str, str, Any]]:
@@ -360,7 +382,7 @@ def _conditions(where: str) -> list[tuple[str, str, Any]]:
         parts.append(where[start : mm.start()])
         start = mm.end()
     parts.append(where[start:])
-    out = []
+    out: list[tuple[str, str, Any]] = []
     for part in parts:
         c = _COND.match(part.strip())
         if not c:

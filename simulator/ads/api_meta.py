@@ -162,56 +162,57 @@ def handle(ctx: Context, req: Request) -> Response:
         raise ApiError(_error(f"Unknown path components: {req.path}", 2500))
     parts = req.path[len(prefix) :].strip("/").split("/")
     if parts[0].startswith("act_"):
-        account = parts[0][4:]
-        acc_idx = ctx.world.account_index("meta_ads", account)
-        if acc_idx is None:
-            raise ApiError(
-                _error(
-                    f"Unsupported get request. Object with ID 'act_{account}' does not exist, cannot be loaded due to "
-                    "missing permissions, or does not support this operation.",
-                    100,
-                    33,
-                )
+        return _ad_account(ctx, req, parts[0][4:], parts[1] if len(parts) > 1 else "")
+    return _report_run(ctx, req, parts)
+
+
+def _ad_account(ctx: Context, req: Request, account: str, edge: str) -> Response:
+    """``act_<id>`` itself, its insights (read, or started as a report run) and its entity edges."""
+    acc_idx = ctx.world.account_index("meta_ads", account)
+    if acc_idx is None:
+        raise ApiError(
+            _error(
+                f"Unsupported get request. Object with ID 'act_{account}' does not exist, cannot be loaded due to "
+                "missing permissions, or does not support this operation.",
+                100,
+                33,
             )
-        edge = parts[1] if len(parts) > 1 else ""
-        params = req.query | (req.form() if req.method == "POST" else {})
-        if edge == "" and req.method == "GET":
-            # the ad account node: the connector reads its currency and time zone here
-            acc = ctx.world.account("meta_ads", acc_idx)
-            node = {
-                "id": f"act_{account}",
-                "account_id": account,
-                "currency": acc["currency"],
-                "timezone_name": acc["time_zone"],
-                "name": f"StreamRide {acc['market']}",
-            }
-            wanted = [f.strip() for f in params.get("fields", "id").split(",") if f.strip()]
-            resp = Response(200, {f: node[f] for f in ["id", *wanted] if f in node})
-            resp.headers.update(_usage_headers(ctx, account))
-            return resp
-        if edge == "insights":
-            spec = _insights_spec(ctx, acc_idx, params)
-            if req.method == "POST":
-                run_id = str(6_000_000_000_000 + ctx.count_call("meta:runs"))
-                with ctx.lock:
-                    ctx.report_runs[run_id] = {
-                        "spec": spec,
-                        "as_of": ctx.as_of,
-                        "polls": 0,
-                        "account": account,
-                    }
-                resp = Response(200, {"report_run_id": run_id})
-            else:
-                rows = ctx.memo(("meta", repr(spec), ctx.as_of), lambda: _insight_rows(ctx, spec, ctx.as_of))
-                resp = _page(ctx, req, rows, params)
-        elif edge in ("campaigns", "adsets", "ads"):
-            resp = _page(ctx, req, _entity_rows(ctx, acc_idx, account, edge, params), params)
+        )
+    params = req.query | (req.form() if req.method == "POST" else {})
+    if edge == "" and req.method == "GET":
+        # the ad account node: the connector reads its currency and time zone here
+        acc = ctx.world.account("meta_ads", acc_idx)
+        node = {
+            "id": f"act_{account}",
+            "account_id": account,
+            "currency": acc["currency"],
+            "timezone_name": acc["time_zone"],
+            "name": f"StreamRide {acc['market']}",
+        }
+        wanted = [f.strip() for f in params.get("fields", "id").split(",") if f.strip()]
+        resp = Response(200, {f: node[f] for f in ["id", *wanted] if f in node})
+    elif edge == "insights":
+        spec = _insights_spec(ctx, acc_idx, params)
+        if req.method == "POST":
+            run_id = str(6_000_000_000_000 + ctx.count_call("meta:runs"))
+            with ctx.lock:
+                ctx.report_runs[run_id] = {"spec": spec, "as_of": ctx.as_of, "polls": 0, "account": account}
+            resp = Response(200, {"report_run_id": run_id})
         else:
-            raise ApiError(
-                _error(f"(#100) Tried accessing nonexisting field ({edge}) on node type (AdAccount)", 100)
-            )
-        resp.headers.update(_usage_headers(ctx, account))
-        return resp
+            rows = ctx.memo(("meta", repr(spec), ctx.as_of), lambda: _insight_rows(ctx, spec, ctx.as_of))
+            resp = _page(ctx, req, rows, params)
+    elif edge in ("campaigns", "adsets", "ads"):
+        resp = _page(ctx, req, _entity_rows(ctx, acc_idx, account, edge, params), params)
+    else:
+        raise ApiError(
+            _error(f"(#100) Tried accessing nonexisting field ({edge}) on node type (AdAccount)", 100)
+        )
+    resp.headers.update(_usage_headers(ctx, account))
+    return resp
+
+
+def _report_run(ctx: Context, req: Request, parts: list[str]) -> Response:
+    """An async report run: its status (completed from the second poll on), then its insights."""
     run = ctx.report_runs.get(parts[0])
     if run is None:
         raise ApiError(

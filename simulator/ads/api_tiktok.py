@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -150,7 +151,23 @@ def _json_list(q: dict[str, str], name: str) -> list[str]:
     return v
 
 
-def _report(ctx: Context, acc_idx: int, q: dict[str, str]) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class _ReportSpec:
+    """A validated BASIC report request."""
+
+    id_dim: str  # the level's id dimension, e.g. ad_id
+    time_dim: str | None  # stat_time_day, stat_time_hour or none
+    metrics: list[str]
+    start: date
+    end: date
+
+    @property
+    def hourly(self) -> bool:
+        return self.time_dim == "stat_time_hour"
+
+
+def _report_spec(q: dict[str, str]) -> _ReportSpec:
+    """The report a query asks for, or _Bad with TikTok's message for the first thing wrong with it."""
     if q.get("report_type") != "BASIC":
         raise _Bad(40002, "report_type: Must be one of: BASIC, AUDIENCE, PLAYABLE_MATERIAL, CATALOG.")
     level = q.get("data_level", "")
@@ -171,11 +188,17 @@ def _report(ctx: Context, acc_idx: int, q: dict[str, str]) -> list[dict[str, Any
         raise _Bad(40002, "start_date/end_date: required, in the format YYYY-MM-DD.") from exc
     if d1 < d0:
         raise _Bad(40002, "end_date must be on or after start_date.")
-    hourly = "stat_time_hour" in dims
-    if hourly and d1 != d0:
+    if "stat_time_hour" in dims and d1 != d0:
         raise _Bad(40002, "The time span cannot exceed 1 day when the dimension is stat_time_hour.")
     if (d1 - d0).days + 1 > 30:
         raise _Bad(40002, "The time span cannot exceed 30 days when the dimension is stat_time_day.")
+    return _ReportSpec(id_dim, time_dims[0] if time_dims else None, metrics, d0, d1)
+
+
+def _report(ctx: Context, acc_idx: int, q: dict[str, str]) -> list[dict[str, Any]]:
+    spec = _report_spec(q)
+    id_dim, metrics, hourly = spec.id_dim, spec.metrics, spec.hourly
+    d0, d1 = spec.start, spec.end
     w = ctx.world
     t = w.entities["tiktok_ads"]
     acc = w.account("tiktok_ads", acc_idx)
@@ -186,7 +209,7 @@ def _report(ctx: Context, acc_idx: int, q: dict[str, str]) -> list[dict[str, Any
         "campaign_id": ["campaign_idx"],
         "advertiser_id": [],
     }[id_dim]
-    if time_dims:
+    if spec.time_dim:
         keys = [*keys, "local_day"]
     if hourly:
         keys.append("local_hour")
@@ -235,10 +258,10 @@ def _report(ctx: Context, acc_idx: int, q: dict[str, str]) -> list[dict[str, Any
         if id_dim == "advertiser_id":
             d["advertiser_id"] = acc["account_id"]
         dims_out = {id_dim: d[id_dim]}
-        if "local_day" in cols:
+        if "local_day" in cols and spec.time_dim:
             day = day_iso(cols["local_day"][i])
             h = cols["local_hour"][i] if hourly else 0
-            dims_out[time_dims[0]] = f"{day} {h:02d}:00:00"
+            dims_out[spec.time_dim] = f"{day} {h:02d}:00:00"
         out.append({"dimensions": dims_out, "metrics": {m: v.get(m) for m in metrics}})
     return out
 
