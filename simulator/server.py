@@ -38,12 +38,12 @@ class _Platform(Protocol):
 
 
 PLATFORM_MODULES: dict[str, _Platform] = {
-    "google_ads": api_google,  # type: ignore[dict-item]
-    "meta_ads": api_meta,  # type: ignore[dict-item]
-    "tiktok_ads": api_tiktok,  # type: ignore[dict-item]
-    "apple_search_ads": api_apple,  # type: ignore[dict-item]
-    "impact": api_impact,  # type: ignore[dict-item]
-    "fx_rates": api_fx,  # type: ignore[dict-item]
+    "google_ads": api_google,
+    "meta_ads": api_meta,
+    "tiktok_ads": api_tiktok,
+    "apple_search_ads": api_apple,
+    "impact": api_impact,
+    "fx_rates": api_fx,
 }
 FAULT_KINDS = ("rate_limit", "server_error", "drop_connection", "slow")
 

@@ -8,6 +8,7 @@ from decimal import Decimal
 
 import requests
 
+from simulator.ads import api_tiktok
 from simulator.ads.common import local_midnight_utc
 
 URL = "/tiktok_ads/open_api/v1.3/report/integrated/get/"
@@ -121,7 +122,6 @@ def test_restatement_window_and_entities(ads_server, ads_env, ads_state) -> None
 
 def test_pages_of_one_report_are_built_once(ads_server, ads_env, ads_state, monkeypatch) -> None:
     """Every page slices one built report (a pull is linear in its pages) and paging loses nothing."""
-    from simulator.ads import api_tiktok
 
     ads_server.set_as_of(datetime.fromtimestamp(ads_state.end_utc + 9 * 86400, UTC))
     acc = ads_state.entities["tiktok_ads"].accounts.to_dicts()[1]
