@@ -59,9 +59,8 @@ class Entities:
     """The entity tables of one world. All ids are strings."""
 
     accounts: pl.DataFrame  # platform, account_id, market, currency, time_zone
-    campaigns: (
-        pl.DataFrame
-    )  # platform, account_id, campaign_id, campaign_name, objective, product, daily_budget
+    # platform, account_id, campaign_id, campaign_name, objective, product, daily_budget
+    campaigns: pl.DataFrame
     ad_groups: pl.DataFrame  # platform, account_id, campaign_id, ad_group_id, ad_group_name
     ads: pl.DataFrame  # platform, account_id, campaign_id, ad_group_id, ad_id, ad_name, weight
     keywords: pl.DataFrame  # google_ads / apple_search_ads: ad_group_id, keyword_id, keyword_text

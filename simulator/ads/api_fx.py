@@ -79,9 +79,8 @@ def handle(ctx: Context, req: Request) -> Response:
     start = _date(m.group(1))
     end = _date(m.group(2)) if m.group(2) else pub["rate_date"][-1]
     before = pub.filter(pl.col("rate_date") <= start)
-    first = (
-        before["rate_date"][-1] if before.height else start
-    )  # a weekend start includes the business day before
+    # a weekend start includes the business day before
+    first = before["rate_date"][-1] if before.height else start
     rows = pub.filter((pl.col("rate_date") >= first) & (pl.col("rate_date") <= end))
     if not rows.height:
         raise _not_found()

@@ -307,11 +307,9 @@ def _insights_spec(ctx: Context, acc_idx: int, params: dict[str, str]) -> dict[s
     }
 
 
-def _insight_rows(ctx: Context, spec: dict[str, Any], as_of: int) -> list[dict[str, Any]]:
-    w = ctx.world
-    t = w.entities["meta_ads"]
-    acc = w.account("meta_ads", spec["acc_idx"])
-    cells = w.report("meta_ads", spec["acc_idx"], spec["since"], spec["until"], as_of)
+def _insight_cells(ctx: Context, spec: dict[str, Any], as_of: int) -> pl.DataFrame:
+    """The report's cells summed to its level (and day or hour), rows without delivery dropped."""
+    cells = ctx.world.report("meta_ads", spec["acc_idx"], spec["since"], spec["until"], as_of)
     keys = {
         "ad": ["campaign_idx", "ad_group_idx", "unit_idx"],
         "adset": ["campaign_idx", "ad_group_idx"],
@@ -324,7 +322,14 @@ def _insight_rows(ctx: Context, spec: dict[str, Any], as_of: int) -> list[dict[s
         keys.append("local_hour")
     metrics = pl.col("impressions", "clicks", "conversions", "spend_micros").sum()
     agg = cells.group_by(keys).agg(metrics).sort(keys) if keys else cells.select(metrics)
-    agg = agg.filter((pl.col("impressions") > 0) | (pl.col("spend_micros") > 0))
+    return agg.filter((pl.col("impressions") > 0) | (pl.col("spend_micros") > 0))
+
+
+def _insight_rows(ctx: Context, spec: dict[str, Any], as_of: int) -> list[dict[str, Any]]:
+    w = ctx.world
+    t = w.entities["meta_ads"]
+    acc = w.account("meta_ads", spec["acc_idx"])
+    agg = _insight_cells(ctx, spec, as_of)
     ents = w.entities_as_of("meta_ads", as_of)
     names = {
         "campaign": dict(

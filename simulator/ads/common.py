@@ -16,8 +16,8 @@ CELL_PLATFORMS: tuple[str, ...] = ("google_ads", "meta_ads", "tiktok_ads", "appl
 ALL_PLATFORMS: tuple[str, ...] = ("google_ads", "meta_ads", "tiktok_ads", "apple_search_ads", "impact")
 PLATFORM_SALT = {p: i + 1 for i, p in enumerate(ALL_PLATFORMS)}
 
-# Every platform restates for 7 days by default (CONTRACTS.md); production values differ
-# (Meta 28, Apple 30) and are passed as configuration.
+# Every platform restates for 7 days by default; production windows differ (Meta 28,
+# Apple 30) and are passed as configuration.
 DEFAULT_RESTATEMENT_DAYS: dict[str, int] = {p: 7 for p in ALL_PLATFORMS}
 
 # Row kinds in the cell state: 0 = ordinary, 1 = invalid traffic refunded later (served in

@@ -155,43 +155,20 @@ def _canonical(identities: pl.DataFrame, merges: pl.DataFrame) -> pl.DataFrame:
 
 
 def write_truth(truth: Path, ctx: WorldCtx, pieces: dict[str, list[pl.DataFrame]]) -> None:
-    """The event side's ground truth, as CONTRACTS.md lists it (plus touch paths and identities)."""
+    """The event side's ground truth: sign-ups, identities, last-touch attribution, touch paths, SKAN, PII."""
     truth.mkdir(parents=True, exist_ok=True)
     ident = pl.concat(pieces["ident"])
     merges = pl.concat(pieces["merge"]).filter(pl.col("merge_ts") < ctx.end_ms)
     canon = _canonical(ident, merges)
     conv = pl.concat(pieces["conv"]).filter(pl.col("first_conversion_ts") < ctx.end_ms)
-    signups = (
-        ident.join(canon, on="user_id")
-        .sort(["canonical_user_id", "signup_ts", "user_id"])
-        .unique("canonical_user_id", keep="first", maintain_order=True)
-        .rename({"user_id": "first_user_id", "event_id": "signup_event_id"})
-        .join(conv, left_on="first_user_id", right_on="user_id", how="left")
-        .select(
-            pl.col("canonical_user_id").alias("user_id"),
-            pl.col("signup_ts").cast(UTC_MS),
-            pl.col("signup_ts").cast(UTC_MS).dt.date().alias("signup_date"),
-            "device_platform",
-            "country",
-            "is_test",
-            "signup_event_id",
-            "first_user_id",
-            "first_conversion_type",
-            pl.col("first_conversion_ts").cast(UTC_MS),
-            "first_revenue",
-            "first_revenue_currency",
-            # CONTRACTS: first revenue counts if the first ride/order is within 30 days of sign-up
-            ((pl.col("first_conversion_ts") - pl.col("signup_ts")) <= 30 * DAY_MS)
-            .fill_null(False)
-            .alias("first_within_30d"),
-        )
-        .sort(["signup_ts", "user_id"])
-    )
+    signups = _signups(ident, canon, conv)
     signups.write_parquet(truth / "signups.parquet")
     canon.sort("user_id").write_parquet(truth / "user_identities.parquet")
+    # attribution and touch paths are per canonical user: map each first user id to it
+    canonical = signups.select("user_id", "first_user_id")
     attr = (
         pl.concat(pieces["attr"])
-        .join(signups.select("user_id", "first_user_id"), left_on="user_id", right_on="first_user_id")
+        .join(canonical, left_on="user_id", right_on="first_user_id")
         .select(
             pl.col("user_id_right").alias("user_id"),
             "platform",
@@ -209,7 +186,7 @@ def write_truth(truth: Path, ctx: WorldCtx, pieces: dict[str, list[pl.DataFrame]
     touches = (
         pl.concat(pieces["touch"])
         .filter(pl.col("touch_ts") >= ctx.start_ms)
-        .join(signups.select("user_id", "first_user_id"), left_on="user_id", right_on="first_user_id")
+        .join(canonical, left_on="user_id", right_on="first_user_id")
         .with_columns(pl.col("user_id_right").alias("user_id"))
         .drop("user_id_right")
         .join(
@@ -231,3 +208,33 @@ def write_truth(truth: Path, ctx: WorldCtx, pieces: dict[str, list[pl.DataFrame]
     )
     skan.write_parquet(truth / "skan_daily.parquet")
     ident.select("user_id", "email", "phone").sort("user_id").write_parquet(truth / "pii.parquet")
+
+
+def _signups(ident: pl.DataFrame, canon: pl.DataFrame, conv: pl.DataFrame) -> pl.DataFrame:
+    """One row per canonical user: their earliest sign-up and the first conversion of that account."""
+    return (
+        ident.join(canon, on="user_id")
+        .sort(["canonical_user_id", "signup_ts", "user_id"])
+        .unique("canonical_user_id", keep="first", maintain_order=True)
+        .rename({"user_id": "first_user_id", "event_id": "signup_event_id"})
+        .join(conv, left_on="first_user_id", right_on="user_id", how="left")
+        .select(
+            pl.col("canonical_user_id").alias("user_id"),
+            pl.col("signup_ts").cast(UTC_MS),
+            pl.col("signup_ts").cast(UTC_MS).dt.date().alias("signup_date"),
+            "device_platform",
+            "country",
+            "is_test",
+            "signup_event_id",
+            "first_user_id",
+            "first_conversion_type",
+            pl.col("first_conversion_ts").cast(UTC_MS),
+            "first_revenue",
+            "first_revenue_currency",
+            # first revenue counts if the first ride/order is within 30 days of sign-up
+            ((pl.col("first_conversion_ts") - pl.col("signup_ts")) <= 30 * DAY_MS)
+            .fill_null(False)
+            .alias("first_within_30d"),
+        )
+        .sort(["signup_ts", "user_id"])
+    )
