@@ -254,7 +254,7 @@ def _draw_touches(s: DaySlice, people: People) -> Touches:
     utm_stripped = is_web & (people.browser_os[person] == 0) & (rng.random(m) < dirt.ios_missing_utm)
     visible = (kind != SKAN_ONLY) & ~utm_stripped
     event_id = ids.uuids(rng, m)
-    # the contract's click spam, recomputed from the MMP clicks a pipeline sees
+    # the click-spam rule applied to the MMP clicks a pipeline sees, so truth is what it can compute
     mmp_click = ~is_web & visible & ~is_view
     is_spam = click_spam(person, ts, mmp_click, people.install_ts) | injected
     return Touches(
@@ -282,7 +282,7 @@ def _ad_touches(s: DaySlice, people: People) -> _TouchDraw:
     pid = np.repeat(np.arange(len(paid)), k)
     rank = _group_rank(k)
     m = len(pid)
-    is_view = (kind[pid] >= PAID_APP) & (rng.random(m) < 0.3)
+    is_view = (kind[pid] >= PAID_APP) & (rng.random(m) < 0.3)  # only app journeys have view touches
     gap = np.where(is_view, _exp_ms(rng, 5 * HOUR_MS, m), _exp_ms(rng, 3 * HOUR_MS, m)) + MINUTE_MS
     gap = np.where(rank > 0, _exp_ms(rng, 1.5 * DAY_MS, m) + 10 * MINUTE_MS, gap)
     # A few paid users' touches all lie outside both windows: paid but not attributable.
@@ -320,6 +320,7 @@ def _spam_clicks(s: DaySlice, people: People) -> _TouchDraw:
     )
     burst_ts = np.repeat(burst_start, burst_size) + rng.integers(0, 50 * SECOND_MS, len(burst_person))
     burst_campaign = np.repeat(cat.pick(rng, cat.app_pool, len(burst_device)), burst_size)
+    # drawn after the bursts' campaigns: the order of draws is part of every world's bytes
     single_campaign = cat.pick(rng, cat.app_pool, len(single))
     n = len(single) + len(burst_person)
     return _TouchDraw(

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import gzip
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
@@ -40,40 +41,40 @@ def ads_env(ads_world: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def _ads_server_session(ads_world: Path) -> Iterator[object]:
+def _ads_server_session(ads_world: Path) -> Iterator[SimServer]:
     with SimServer(ads_world, port=0) as srv:
         yield srv
 
 
 @pytest.fixture
-def ads_server(_ads_server_session: object) -> Iterator[object]:
+def ads_server(_ads_server_session: SimServer) -> Iterator[SimServer]:
     """The session's API server for ``ads_world``, reset (as-of = world end, no faults) for each test."""
     srv = _ads_server_session
-    default = srv.world.end_utc  # type: ignore[attr-defined]
-    srv.clear_faults()  # type: ignore[attr-defined]
-    srv.set_page_size(None)  # type: ignore[attr-defined]
-    srv.ctx.as_of = default  # type: ignore[attr-defined]
-    srv.ctx.retry_after_seconds = 1.0  # type: ignore[attr-defined]
+    default = srv.world.end_utc
+    srv.clear_faults()
+    srv.set_page_size(None)
+    srv.ctx.as_of = default
+    srv.ctx.retry_after_seconds = 1.0
     yield srv
-    srv.clear_faults()  # type: ignore[attr-defined]
-    srv.set_page_size(None)  # type: ignore[attr-defined]
-    srv.ctx.as_of = default  # type: ignore[attr-defined]
+    srv.clear_faults()
+    srv.set_page_size(None)
+    srv.ctx.as_of = default
 
 
 @pytest.fixture(scope="session")
-def ads_truth(ads_world: Path) -> object:
+def ads_truth(ads_world: Path) -> pl.DataFrame:
     """``truth/spend_final.parquet`` of ``ads_world``."""
     return pl.read_parquet(ads_world / "truth" / "spend_final.parquet")
 
 
 @pytest.fixture(scope="session")
-def ads_state(ads_world: Path) -> object:
+def ads_state(ads_world: Path) -> AdsWorld:
     """The loaded ad state of ``ads_world`` (entities, cells, changes) for choosing test cases."""
     return AdsWorld(ads_world)
 
 
 @pytest.fixture(scope="session")
-def ads_truth_local_day(ads_truth: object) -> object:
+def ads_truth_local_day(ads_truth: pl.DataFrame) -> Callable[[str, str, date], pl.DataFrame]:
     """``f(account_id, time_zone, day)`` -> truth rows whose UTC hour falls in that local day."""
 
     def rows(account_id: str, tz: str, day: date) -> pl.DataFrame:
@@ -83,7 +84,7 @@ def ads_truth_local_day(ads_truth: object) -> object:
             hours=pl.col("spend_hour").fill_null(0)
         )
         return (
-            ads_truth.filter(pl.col("account_id") == account_id)  # type: ignore[attr-defined]
+            ads_truth.filter(pl.col("account_id") == account_id)
             .with_columns(utc.alias("utc"))
             .filter(pl.col("utc").is_between(lo, hi, closed="left"))
         )
@@ -111,7 +112,7 @@ def events_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def events_lines(events_world: Path) -> object:
+def events_lines(events_world: Path) -> list[tuple[str, int, datetime, str, dict[str, Any] | None]]:
     """Every landing line of ``events_world``: key, line_no, arrival_ts, raw, parsed (dict or None)."""
     manifest = pl.read_parquet(events_world / "landing_manifest.parquet")
     rows = []
