@@ -42,11 +42,11 @@ import roi.core
 import dlt
 import connectors
 from connector_sdk.registry import get_connector
-from connector_sdk.testing import read_sim_env
+from simulator.world import credentials_by_source, read_sim_env
 
 platform, url, world, out, as_of = sys.argv[1], sys.argv[2], Path(sys.argv[3]), Path(sys.argv[4]), sys.argv[5]
 logical = datetime.fromisoformat(as_of)
-creds = read_sim_env(world / "sim.env")[platform]
+creds = credentials_by_source(read_sim_env(world / "sim.env"))[platform]
 pipe = dlt.pipeline("bench_pull_" + platform, destination=dlt.destinations.duckdb(str(out / (platform + ".duckdb"))),
                     dataset_name="raw_ads", pipelines_dir=str(out / "dlt"))
 conn = get_connector(platform)(base_url=url, credentials=creds)

@@ -49,13 +49,13 @@ from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
 import connectors
 from connector_sdk.http import ApiSession
-from connector_sdk.testing import read_sim_env
+from simulator.world import credentials_by_source, read_sim_env
 from connectors.google_ads import GoogleAdsConnector
 from connectors.google_ads import settings as S
 
 path, url, world, out = sys.argv[1], sys.argv[2], Path(sys.argv[3]), Path(sys.argv[4])
 day = date.fromisoformat(sys.argv[5])
-creds = read_sim_env(world / "sim.env")["google_ads"]
+creds = credentials_by_source(read_sim_env(world / "sim.env"))["google_ads"]
 logical = datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(days=2)
 tape = out / "responses.pickle"
 query = S.REPORT_QUERY.format(first=day.isoformat(), last=day.isoformat())

@@ -43,6 +43,7 @@ from typing import Any
 
 import roi.core  # noqa: F401  (telemetry off before anything else is imported)
 from benchmarks.simproc import SimulatorProcess
+from simulator.world import read_sim_env
 
 VERSION = 1
 CACHE = Path(".roi/bench")
@@ -178,23 +179,11 @@ def child(mode: str, world: Path, url: str, start: datetime, end: datetime) -> d
 # -- parent: prepare (cached), serve, measure, print ----------------------------------------------
 
 
-def _sim_env(world: Path) -> dict[str, str]:
-    import shlex
-
-    env = {}
-    for line in (world / "sim.env").read_text().splitlines():
-        parts = shlex.split(line, comments=True)
-        if len(parts) >= 2 and parts[0] == "export" and "=" in parts[1]:
-            key, _, value = parts[1].partition("=")
-            env[key] = value
-    return env
-
-
 def run_child(
     mode: str, world: Path, state: Path, url: str, start: datetime, end: datetime
 ) -> dict[str, Any]:
     """One flow run in a fresh interpreter on the warehouse state in ``state``."""
-    env = {**os.environ, **_sim_env(world)}
+    env = {**os.environ, **read_sim_env(world / "sim.env")}
     env.update({
         "ROI_DUCKDB_PATH": str(state / "warehouse.duckdb"),
         "ROI_LANDING_URL": str(state / "landing"),

@@ -19,7 +19,6 @@ needs a ``sim`` fixture returning a :class:`SimulatorHandle`; it never imports s
 from __future__ import annotations
 
 import importlib
-import shlex
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -38,24 +37,6 @@ CONTRACT_RETRY = RetryPolicy(max_attempts=12, base_delay=0.005, max_delay=0.02, 
 
 FAULTS = {"rate_limit": 0.07, "server_error": 0.07, "drop_connection": 0.06}
 """20% of requests fail, split over throttling, server errors and dropped connections."""
-
-
-def read_sim_env(path: Path) -> dict[str, dict[str, str]]:
-    """Credentials per platform from a world's ``sim.env`` (``export SOURCES__<P>__<KEY>=...``)."""
-    out: dict[str, dict[str, str]] = {}
-    for line in Path(path).read_text().splitlines():
-        line = line.strip()
-        if line.startswith("export "):
-            line = line[len("export ") :]
-        if not line.startswith("SOURCES__") or "=" not in line:
-            continue
-        key, _, value = line.partition("=")
-        parts = key.split("__")
-        if len(parts) != 3:
-            continue
-        value = shlex.split(value)[0] if value else ""
-        out.setdefault(parts[1].lower(), {})[parts[2].lower()] = value
-    return out
 
 
 @dataclass
@@ -384,6 +365,5 @@ __all__ = [
     "SimulatorHandle",
     "StructureContract",
     "pa",
-    "read_sim_env",
     "structure_problems",
 ]

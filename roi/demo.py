@@ -14,7 +14,6 @@ and late files show up as they would in production.
 from __future__ import annotations
 
 import os
-import shlex
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -59,17 +58,6 @@ def plan_steps(start: date, days: int, coarse_hours: int = 12, hourly_tail: int 
     return plan
 
 
-def _load_sim_env(path: Path) -> dict[str, str]:
-    """The ``export KEY=VALUE`` lines of a world's ``sim.env``."""
-    env: dict[str, str] = {}
-    for line in path.read_text().splitlines():
-        parts = shlex.split(line, comments=True)
-        if len(parts) >= 2 and parts[0] == "export" and "=" in parts[1]:
-            key, _, value = parts[1].partition("=")
-            env[key] = value
-    return env
-
-
 def run_demo(
     days: int = 3,
     seed: int = 7,
@@ -79,7 +67,7 @@ def run_demo(
 ) -> date:
     """Generate (or reuse) a world, serve it, run the flows through simulated time; returns the last full day."""
     from simulator.server import SimServer
-    from simulator.world import generate_world, publish, read_world
+    from simulator.world import generate_world, publish, read_sim_env, read_world
 
     console = console or Console()
     if days < 2:
@@ -109,7 +97,7 @@ def run_demo(
             shutil.rmtree(path)
         elif path.exists():
             path.unlink()
-    os.environ.update(_load_sim_env(world / "sim.env"))
+    os.environ.update(read_sim_env(world / "sim.env"))
     os.environ["ROI_DUCKDB_PATH"] = str(warehouse)
     os.environ["ROI_LANDING_URL"] = str(landing)
     os.environ.setdefault("ROI_PII_PEPPER", DEMO_PEPPER)

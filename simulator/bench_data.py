@@ -20,51 +20,67 @@ from rich.progress import Progress
 
 from simulator.entities import build_entities
 from simulator.events import ids
+from simulator.events.catalog import Catalog
 from simulator.events.config import EventsConfig
+from simulator.events.day import DayOutput, WorldCtx
 from simulator.events.generate import PART_SIGNUPS
-from simulator.events.journeys import Catalog, WorldCtx, simulate_day
+from simulator.events.journeys import simulate_day
 
 BENCH_START = date(2026, 10, 5)
 # Part of the cache key: bump it whenever the journeys or volumes change, so a cache of an
 # older world is not silently reused (2: volumes tuned to ~6M clicks and ~1.7M views a day).
 BENCH_VERSION = 2
 UTC_MS = pl.Datetime("ms", "UTC")
-TOUCH_COLUMNS = ("user_id", "touch_ts", "touch_type", "platform", "campaign_id", "ad_group_id", "ad_id",
-                 "is_spam", "touch_id")  # fmt: skip
 
 
-def _touches(day: object, cat: Catalog, rng: np.random.Generator, tag: str) -> pl.DataFrame:
+def _touches(day: DayOutput, cat: Catalog, rng: np.random.Generator, tag: str) -> pl.DataFrame:
     """Every visible touch of a day slice, keyed by the user it belongs to (anonymous ids for non-signers)."""
-    t = day.touches.filter(pl.col("visible"))  # type: ignore[attr-defined]
-    own = t.select(
+    own = day.touches.filter(pl.col("visible")).select(
         pl.coalesce("user_id", pl.format("anon_" + tag + "_{}", pl.col("person"))).alias("user_id"),
-        "touch_ts", "touch_type", "platform", "campaign_id", "ad_group_id", "ad_id", "is_spam",
+        "touch_ts",
+        "touch_type",
+        "platform",
+        "campaign_id",
+        "ad_group_id",
+        "ad_id",
+        "is_spam",
         pl.col("event_id").alias("touch_id"),
-    )  # fmt: skip
-    v_ts, v_ci, v_ad, v_tagged, v_anon = day.extra["web_visitors"]  # type: ignore[attr-defined]
-    d_ts, d_ci, d_ad, d_view, d_spam, d_dev = day.extra["devices"]  # type: ignore[attr-defined]
+    )
+    v, d = day.visitors, day.devices
+    keep = np.flatnonzero(v.tagged)
+    no = np.zeros(len(keep), bool)
+    web = _touch_frame(
+        cat, rng, "anon_" + v.anonymous_id.gather(keep), v.ts[keep], v.campaign[keep], v.ad[keep], no, no
+    )
+    dev = _touch_frame(cat, rng, "dev_" + d.device_id, d.ts, d.campaign, d.ad, d.is_view, d.is_spam)
+    return pl.concat([own, web, dev]).with_columns(pl.col("touch_ts").cast(UTC_MS))
 
-    def frame(uid: pl.Series, ts: np.ndarray, ci: np.ndarray, ad: np.ndarray, view: np.ndarray,
-              spam: np.ndarray) -> pl.DataFrame:  # fmt: skip
-        safe = np.where(ad < 0, 0, ad)
-        has_ad = pl.Series(ad >= 0)
-        return pl.DataFrame({
-            "user_id": uid,
+
+def _touch_frame(
+    cat: Catalog,
+    rng: np.random.Generator,
+    user_id: pl.Series,
+    ts: np.ndarray,
+    campaign: np.ndarray,
+    ad: np.ndarray,
+    is_view: np.ndarray,
+    is_spam: np.ndarray,
+) -> pl.DataFrame:
+    safe = np.where(ad < 0, 0, ad)
+    has_ad = pl.Series(ad >= 0)
+    return pl.DataFrame(
+        {
+            "user_id": user_id,
             "touch_ts": ts,
-            "touch_type": np.where(view, "view", "click"),
-            "platform": cat.platform.gather(ci),
-            "campaign_id": cat.campaign_id.gather(ci),
+            "touch_type": np.where(is_view, "view", "click"),
+            "platform": cat.platform.gather(campaign),
+            "campaign_id": cat.campaign_id.gather(campaign),
             "ad_group_id": cat.ad_group_id.gather(safe),
             "ad_id": cat.ad_id.gather(safe),
-            "is_spam": spam,
+            "is_spam": is_spam,
             "touch_id": ids.uuids(rng, len(ts)),
-        }).with_columns(pl.when(has_ad).then(pl.col("ad_group_id", "ad_id")))  # fmt: skip
-
-    keep = np.flatnonzero(v_tagged)
-    web = frame("anon_" + v_anon.gather(keep), v_ts[keep], v_ci[keep], v_ad[keep], np.zeros(len(keep), bool),
-                np.zeros(len(keep), bool))  # fmt: skip
-    dev = frame("dev_" + d_dev, d_ts, d_ci, d_ad, d_view, d_spam)
-    return pl.concat([own, web, dev]).with_columns(pl.col("touch_ts").cast(UTC_MS))
+        }
+    ).with_columns(pl.when(has_ad).then(pl.col("ad_group_id", "ad_id")))
 
 
 def bench_parquet(cache_dir: Path, days: int, seed: int, scale: float) -> dict[str, Path]:

@@ -79,7 +79,7 @@ def generate(
         raise typer.BadParameter(f"must be in (0, 10], got {scale}", param_hint="--scale")
     if out.exists() and not out.is_dir():
         raise typer.BadParameter(f"{out} exists and is not a folder", param_hint="--out")
-    from simulator.world import generate_world
+    from simulator.world import generate_world  # imported on use: keeps `roi --help` fast
 
     generate_world(out, start_date, days, seed=seed, scale=scale)
     console.print(f"world written to {out} ({start_date} + {days} days, seed {seed}, scale {scale})")
@@ -99,7 +99,7 @@ def serve(
     if not 0 <= port <= 65535:
         raise typer.BadParameter(f"must be 0-65535, got {port}", param_hint="--port")
     ts = _parse_ts(as_of, "--as-of") if as_of else None
-    from simulator.server import run_server
+    from simulator.server import run_server  # imported on use: keeps `roi --help` fast
 
     try:
         run_server(world, port, ts)
@@ -123,7 +123,7 @@ def publish(
     ts = _parse_ts(until, "--until")
     if not to.startswith("s3://") and Path(to).exists() and not Path(to).is_dir():
         raise typer.BadParameter(f"{to} exists and is not a folder", param_hint="--to")
-    from simulator.world import publish as do_publish
+    from simulator.world import publish as do_publish  # imported on use: keeps `roi --help` fast
 
     try:
         res = do_publish(world, to, ts)

@@ -59,7 +59,8 @@ class Entities:
     """The entity tables of one world. All ids are strings."""
 
     accounts: pl.DataFrame  # platform, account_id, market, currency, time_zone
-    campaigns: pl.DataFrame  # platform, account_id, campaign_id, campaign_name, objective, product, daily_budget
+    # platform, account_id, campaign_id, campaign_name, objective, product, daily_budget
+    campaigns: pl.DataFrame
     ad_groups: pl.DataFrame  # platform, account_id, campaign_id, ad_group_id, ad_group_name
     ads: pl.DataFrame  # platform, account_id, campaign_id, ad_group_id, ad_id, ad_name, weight
     keywords: pl.DataFrame  # google_ads / apple_search_ads: ad_group_id, keyword_id, keyword_text
@@ -101,7 +102,35 @@ def build_entities(seed: int, scale: float) -> Entities:
     """Build the entity tables for a world, deterministically from ``seed`` and ``scale``."""
     rng = np.random.default_rng([seed, 1])
     counts = counts_for_scale(scale)
+    accounts = _accounts(rng)
+    rows: dict[str, list[dict[str, object]]] = {"campaigns": [], "ad_groups": [], "ads": [], "keywords": []}
+    for acc in accounts:
+        _add_campaigns(rng, acc, counts, rows)
+    partners = pl.DataFrame(
+        {
+            "media_partner_id": _id(rng, 6, 7),
+            "media_partner_name": [
+                "couponfox",
+                "cashbackly",
+                "dealhub",
+                "bloggernet",
+                "studentperks",
+                "travelpoints",
+            ],
+        }
+    )
+    return Entities(
+        accounts=pl.DataFrame(accounts),
+        campaigns=pl.DataFrame(rows["campaigns"]),
+        ad_groups=pl.DataFrame(rows["ad_groups"]),
+        ads=pl.DataFrame(rows["ads"]),
+        keywords=pl.DataFrame(rows["keywords"]),
+        media_partners=partners,
+    )
 
+
+def _accounts(rng: np.random.Generator) -> list[dict[str, str]]:
+    """One account per template; Impact account SIDs look like ``IR`` + 10 digits + 6 letters."""
     accounts = []
     for platform, market, currency, tz in ACCOUNT_TEMPLATES:
         digits = 10 if platform == "impact" else _ID_DIGITS[platform]
@@ -111,78 +140,81 @@ def build_entities(seed: int, scale: float) -> Entities:
         accounts.append(
             {"platform": platform, "account_id": acc, "market": market, "currency": currency, "time_zone": tz}
         )
-    accounts_df = pl.DataFrame(accounts)
+    return accounts
 
-    campaigns, ad_groups, ads, keywords = [], [], [], []
-    for acc in accounts:
-        platform = acc["platform"]
-        n_c = counts["campaigns"] if platform != "impact" else max(2, counts["campaigns"] // 8)
-        c_ids = _id(rng, n_c, _ID_DIGITS[platform])
-        for ci, cid in enumerate(c_ids):
-            product = PRODUCTS[ci % len(PRODUCTS)]
-            objective = OBJECTIVES[int(rng.integers(len(OBJECTIVES)))]
-            if platform == "apple_search_ads":
-                objective = "app_installs"
-            campaigns.append(
+
+def _add_campaigns(
+    rng: np.random.Generator,
+    acc: dict[str, str],
+    counts: dict[str, int],
+    rows: dict[str, list[dict[str, object]]],
+) -> None:
+    """An account's campaigns, each with its ad groups (Impact: none), appended to ``rows``."""
+    platform = acc["platform"]
+    n_c = counts["campaigns"] if platform != "impact" else max(2, counts["campaigns"] // 8)
+    c_ids = _id(rng, n_c, _ID_DIGITS[platform])
+    for ci, cid in enumerate(c_ids):
+        product = PRODUCTS[ci % len(PRODUCTS)]
+        objective = OBJECTIVES[int(rng.integers(len(OBJECTIVES)))]
+        if platform == "apple_search_ads":
+            objective = "app_installs"
+        rows["campaigns"].append(
+            {
+                "platform": platform,
+                "account_id": acc["account_id"],
+                "campaign_id": cid,
+                "campaign_name": f"{acc['market']}_{product}_{objective}_{ci + 1:03d}",
+                "objective": objective,
+                "product": product,
+                "daily_budget": float(np.round(rng.lognormal(8.0, 0.6), 2)),
+            }
+        )
+        if platform != "impact":  # Impact has no ad groups or ads: actions come per media partner
+            _add_ad_groups(rng, acc, cid, product, counts, rows)
+
+
+def _add_ad_groups(
+    rng: np.random.Generator,
+    acc: dict[str, str],
+    cid: str,
+    product: str,
+    counts: dict[str, int],
+    rows: dict[str, list[dict[str, object]]],
+) -> None:
+    """A campaign's ad groups with their ads (weighted) and, on search platforms, keywords."""
+    platform = acc["platform"]
+    g_ids = _id(rng, counts["ad_groups_per_campaign"], _ID_DIGITS[platform])
+    for gi, gid in enumerate(g_ids):
+        rows["ad_groups"].append(
+            {
+                "platform": platform,
+                "account_id": acc["account_id"],
+                "campaign_id": cid,
+                "ad_group_id": gid,
+                "ad_group_name": f"{acc['market']}_{product}_ag{gi + 1:02d}",
+            }
+        )
+        a_ids = _id(rng, counts["ads_per_ad_group"], _ID_DIGITS[platform])
+        weights = rng.dirichlet(np.ones(len(a_ids)))
+        for ai, aid in enumerate(a_ids):
+            rows["ads"].append(
                 {
                     "platform": platform,
                     "account_id": acc["account_id"],
                     "campaign_id": cid,
-                    "campaign_name": f"{acc['market']}_{product}_{objective}_{ci + 1:03d}",
-                    "objective": objective,
-                    "product": product,
-                    "daily_budget": float(np.round(rng.lognormal(8.0, 0.6), 2)),
+                    "ad_group_id": gid,
+                    "ad_id": aid,
+                    "ad_name": f"{product}_creative_{ai + 1:02d}",
+                    "weight": float(weights[ai]),
                 }
             )
-            if platform == "impact":
-                continue  # Impact has no ad groups or ads: actions come per media partner
-            g_ids = _id(rng, counts["ad_groups_per_campaign"], _ID_DIGITS[platform])
-            for gi, gid in enumerate(g_ids):
-                ad_groups.append(
+        if platform in ("google_ads", "apple_search_ads"):
+            for ki, kid in enumerate(_id(rng, 3, 9)):
+                rows["keywords"].append(
                     {
                         "platform": platform,
-                        "account_id": acc["account_id"],
-                        "campaign_id": cid,
                         "ad_group_id": gid,
-                        "ad_group_name": f"{acc['market']}_{product}_ag{gi + 1:02d}",
+                        "keyword_id": kid,
+                        "keyword_text": f"streamride {product} {ki + 1}",
                     }
                 )
-                a_ids = _id(rng, counts["ads_per_ad_group"], _ID_DIGITS[platform])
-                weights = rng.dirichlet(np.ones(len(a_ids)))
-                for ai, aid in enumerate(a_ids):
-                    ads.append(
-                        {
-                            "platform": platform,
-                            "account_id": acc["account_id"],
-                            "campaign_id": cid,
-                            "ad_group_id": gid,
-                            "ad_id": aid,
-                            "ad_name": f"{product}_creative_{ai + 1:02d}",
-                            "weight": float(weights[ai]),
-                        }
-                    )
-                if platform in ("google_ads", "apple_search_ads"):
-                    for ki, kid in enumerate(_id(rng, 3, 9)):
-                        keywords.append(
-                            {
-                                "platform": platform,
-                                "ad_group_id": gid,
-                                "keyword_id": kid,
-                                "keyword_text": f"streamride {product} {ki + 1}",
-                            }
-                        )
-
-    partners = pl.DataFrame(
-        {
-            "media_partner_id": _id(rng, 6, 7),
-            "media_partner_name": ["couponfox", "cashbackly", "dealhub", "bloggernet", "studentperks", "travelpoints"],
-        }
-    )
-    return Entities(
-        accounts=accounts_df,
-        campaigns=pl.DataFrame(campaigns),
-        ad_groups=pl.DataFrame(ad_groups),
-        ads=pl.DataFrame(ads),
-        keywords=pl.DataFrame(keywords),
-        media_partners=partners,
-    )

@@ -38,12 +38,12 @@ class _Platform(Protocol):
 
 
 PLATFORM_MODULES: dict[str, _Platform] = {
-    "google_ads": api_google,  # type: ignore[dict-item]
-    "meta_ads": api_meta,  # type: ignore[dict-item]
-    "tiktok_ads": api_tiktok,  # type: ignore[dict-item]
-    "apple_search_ads": api_apple,  # type: ignore[dict-item]
-    "impact": api_impact,  # type: ignore[dict-item]
-    "fx_rates": api_fx,  # type: ignore[dict-item]
+    "google_ads": api_google,
+    "meta_ads": api_meta,
+    "tiktok_ads": api_tiktok,
+    "apple_search_ads": api_apple,
+    "impact": api_impact,
+    "fx_rates": api_fx,
 }
 FAULT_KINDS = ("rate_limit", "server_error", "drop_connection", "slow")
 
@@ -112,8 +112,14 @@ class _Handler(BaseHTTPRequestHandler):
         segs = parts.path.split("/", 2)
         top = segs[1] if len(segs) > 1 else ""
         rest = "/" + segs[2] if len(segs) > 2 else "/"
-        req = Request(method, rest, query, {k.lower(): v for k, v in self.headers.items()}, body,
-                      self.headers.get("Host", ""))  # fmt: skip
+        req = Request(
+            method,
+            rest,
+            query,
+            {k.lower(): v for k, v in self.headers.items()},
+            body,
+            self.headers.get("Host", ""),
+        )
         if top == "_sim":
             self._send(self._control(req))
             return
@@ -274,15 +280,27 @@ class SimServer:
         """Answer as the platforms would at ``ts`` (ISO string or datetime; naive = UTC)."""
         self.ctx.as_of = parse_ts(ts)
 
-    def set_faults(self, platform: str = "*", *, rate_limit: float = 0.0, server_error: float = 0.0,
-                   drop_connection: float = 0.0, slow: float = 0.0, slow_seconds: float = 2.0,
-                   expire_tokens: bool = False, retry_after_seconds: float | None = None) -> None:  # fmt: skip
+    def set_faults(
+        self,
+        platform: str = "*",
+        *,
+        rate_limit: float = 0.0,
+        server_error: float = 0.0,
+        drop_connection: float = 0.0,
+        slow: float = 0.0,
+        slow_seconds: float = 2.0,
+        expire_tokens: bool = False,
+        retry_after_seconds: float | None = None,
+    ) -> None:
         """Fail each request of ``platform`` (or ``*``) that way with the given probabilities."""
         with self.sim.lock:
             self.sim.faults[platform] = {
-                "rate_limit": rate_limit, "server_error": server_error, "drop_connection": drop_connection,
-                "slow": slow, "slow_seconds": slow_seconds,
-            }  # fmt: skip
+                "rate_limit": rate_limit,
+                "server_error": server_error,
+                "drop_connection": drop_connection,
+                "slow": slow,
+                "slow_seconds": slow_seconds,
+            }
         if expire_tokens:
             self.ctx.expire_tokens()
         if retry_after_seconds is not None:

@@ -1,24 +1,36 @@
-"""A whole simulated StreamRide world: ad side, event side, ``world.json``; and publishing it.
+"""A whole simulated StreamRide world: ad side, event side, ``world.json``; publishing it; reading it.
 
 ``generate_world`` is what ``roi simulate generate`` runs. Same arguments, same bytes: every
-file the world holds is a pure function of (start, days, seed, scale, dirt).
+file the world holds is a pure function of (start, days, seed, scale, dirt). ``read_world`` and
+``read_sim_env`` are how everything else (tests, benchmarks, the demo) reads a world's
+``world.json`` and ``sim.env``.
 """
 
 from __future__ import annotations
 
 import json
+import shlex
+from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
+from simulator.ads import generate_ads
 from simulator.events import DirtRates, EventsConfig, generate_events
 from simulator.events.config import TAIL_MS
 from simulator.events.generate import PART_SIGNUPS
 from simulator.events.publish import PublishResult, publish
 
-__all__ = ["PublishResult", "generate_world", "publish", "read_world"]
+__all__ = [
+    "PublishResult",
+    "credentials_by_source",
+    "generate_world",
+    "publish",
+    "read_sim_env",
+    "read_world",
+]
 
 
 def generate_world(
@@ -39,8 +51,6 @@ def generate_world(
         raise ValueError(f"days must be at least 1, got {days}")
     if not scale > 0:
         raise ValueError(f"scale must be positive, got {scale}")
-    from simulator.ads import generate_ads  # the ad side, built beside this module
-
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     cfg = events_config or EventsConfig()
@@ -59,7 +69,7 @@ def generate_world(
         ads_task = bar.add_task("ad platforms", total=1)
         generate_ads(out, start, days, seed, scale)
         bar.update(ads_task, completed=1)
-        tasks: dict[str, int] = {}
+        tasks: dict[str, TaskID] = {}
 
         def on_progress(phase: str, done: int, total: int) -> None:
             if phase not in tasks:
@@ -96,3 +106,28 @@ def read_world(world: Path) -> dict[str, object]:
         )
     meta: dict[str, object] = json.loads(path.read_text())
     return meta
+
+
+def read_sim_env(path: Path) -> dict[str, str]:
+    """The variables a world's ``sim.env`` exports: what ``source sim.env`` would set.
+
+    Only ``export KEY=VALUE`` lines count; values are unquoted as a shell would, and comments
+    (the block markers) are skipped.
+    """
+    env: dict[str, str] = {}
+    for line in Path(path).read_text().splitlines():
+        words = shlex.split(line, comments=True)
+        if len(words) >= 2 and words[0] == "export" and "=" in words[1]:
+            key, _, value = words[1].partition("=")
+            env[key] = value
+    return env
+
+
+def credentials_by_source(env: Mapping[str, str]) -> dict[str, dict[str, str]]:
+    """dlt-style ``SOURCES__<SOURCE>__<KEY>`` variables as ``{source: {key: value}}``, names lower-cased."""
+    out: dict[str, dict[str, str]] = {}
+    for name, value in env.items():
+        parts = name.split("__")
+        if len(parts) == 3 and parts[0] == "SOURCES":
+            out.setdefault(parts[1].lower(), {})[parts[2].lower()] = value
+    return out

@@ -19,8 +19,17 @@ from simulator.ads.state import day_date
 PREFIX = "/api/v5/"
 MAX_LIMIT = 1000
 MAX_DAILY_SPAN_DAYS = 90
-BODY_KEYS = {"startTime", "endTime", "granularity", "timeZone", "selector", "returnRowTotals",
-             "returnGrandTotals", "returnRecordsWithNoMetrics", "groupBy"}  # fmt: skip
+BODY_KEYS = {
+    "startTime",
+    "endTime",
+    "granularity",
+    "timeZone",
+    "selector",
+    "returnRowTotals",
+    "returnGrandTotals",
+    "returnRecordsWithNoMetrics",
+    "groupBy",
+}
 ORDER_FIELDS = {"adGroupId", "adGroupName", "impressions", "taps", "tapInstalls", "localSpend"}
 
 
@@ -30,8 +39,14 @@ def is_auth_endpoint(req: Request) -> bool:
 
 
 def _error(status: int, code: str, message: str, field: str = "") -> Response:
-    return Response(status, {"data": None, "pagination": None,
-                             "error": {"errors": [{"messageCode": code, "message": message, "field": field}]}})  # fmt: skip
+    return Response(
+        status,
+        {
+            "data": None,
+            "pagination": None,
+            "error": {"errors": [{"messageCode": code, "message": message, "field": field}]},
+        },
+    )
 
 
 def rate_limited(ctx: Context, req: Request) -> Response:
@@ -103,18 +118,32 @@ def _ts(v: int) -> str:
 def _campaign(r: dict[str, Any], org: str, ctx: Context) -> dict[str, Any]:
     cur = ctx.world.entities["apple_search_ads"].accounts.filter(pl.col("account_id") == org)["currency"][0]
     on = r["status"] == "ENABLED"
-    return {"id": int(r["campaign_id"]), "orgId": int(org), "name": r["campaign_name"],
-            "status": "ENABLED" if on else "PAUSED", "servingStatus": "RUNNING" if on else "NOT_RUNNING",
-            "displayStatus": "RUNNING" if on else "PAUSED", "adamId": 1234567890,
-            "dailyBudgetAmount": {"amount": f"{r['daily_budget']:.2f}", "currency": cur},
-            "countriesOrRegions": [r["campaign_name"][:2]], "modificationTime": _ts(r["updated_ts"]),
-            "deleted": False}  # fmt: skip
+    return {
+        "id": int(r["campaign_id"]),
+        "orgId": int(org),
+        "name": r["campaign_name"],
+        "status": "ENABLED" if on else "PAUSED",
+        "servingStatus": "RUNNING" if on else "NOT_RUNNING",
+        "displayStatus": "RUNNING" if on else "PAUSED",
+        "adamId": 1234567890,
+        "dailyBudgetAmount": {"amount": f"{r['daily_budget']:.2f}", "currency": cur},
+        "countriesOrRegions": [r["campaign_name"][:2]],
+        "modificationTime": _ts(r["updated_ts"]),
+        "deleted": False,
+    }
 
 
 def _ad_group(r: dict[str, Any], org: str) -> dict[str, Any]:
-    return {"id": int(r["ad_group_id"]), "campaignId": int(r["campaign_id"]), "orgId": int(org),
-            "name": r["ad_group_name"], "status": "ENABLED", "servingStatus": "RUNNING",
-            "modificationTime": _ts(r["updated_ts"]), "deleted": False}  # fmt: skip
+    return {
+        "id": int(r["ad_group_id"]),
+        "campaignId": int(r["campaign_id"]),
+        "orgId": int(org),
+        "name": r["ad_group_name"],
+        "status": "ENABLED",
+        "servingStatus": "RUNNING",
+        "modificationTime": _ts(r["updated_ts"]),
+        "deleted": False,
+    }
 
 
 def _limit(ctx: Context, offset: Any, limit: Any) -> tuple[int, int]:
@@ -132,8 +161,14 @@ def _limit(ctx: Context, offset: Any, limit: Any) -> tuple[int, int]:
 def _listing(ctx: Context, req: Request, items: list[dict[str, Any]]) -> Response:
     offset, limit = _limit(ctx, req.query.get("offset", 0), req.query.get("limit", 20))
     page = items[offset : offset + limit]
-    return Response(200, {"data": page, "pagination": {"totalResults": len(items), "startIndex": offset,
-                                                       "itemsPerPage": len(page)}, "error": None})  # fmt: skip
+    return Response(
+        200,
+        {
+            "data": page,
+            "pagination": {"totalResults": len(items), "startIndex": offset, "itemsPerPage": len(page)},
+            "error": None,
+        },
+    )
 
 
 def _report(ctx: Context, req: Request, acc_idx: int, org: str, campaign_id: str) -> Response:
@@ -156,8 +191,14 @@ def _report(ctx: Context, req: Request, acc_idx: int, org: str, campaign_id: str
             _error(400, "INVALID_INPUT", "granularity must be DAILY for this report", "granularity")
         )
     if (d1 - d0).days + 1 > MAX_DAILY_SPAN_DAYS:
-        raise ApiError(_error(400, "INVALID_DATE_RANGE",
-                              f"DAILY granularity supports at most {MAX_DAILY_SPAN_DAYS} days", "startTime"))  # fmt: skip
+        raise ApiError(
+            _error(
+                400,
+                "INVALID_DATE_RANGE",
+                f"DAILY granularity supports at most {MAX_DAILY_SPAN_DAYS} days",
+                "startTime",
+            )
+        )
     if body.get("timeZone", "UTC") not in ("UTC", "ORTZ"):
         raise ApiError(_error(400, "INVALID_INPUT", "timeZone must be UTC or ORTZ", "timeZone"))
     selector = body.get("selector") or {}
@@ -170,9 +211,14 @@ def _report(ctx: Context, req: Request, acc_idx: int, org: str, campaign_id: str
         ("apple", org, campaign_id, d0, d1, ctx.as_of), lambda: _rows(ctx, acc_idx, org, campaign_id, d0, d1)
     )
     page = rows[offset : offset + limit]
-    return Response(200, {"data": {"reportingDataResponse": {"row": page, "grandTotals": None}},
-                          "pagination": {"totalResults": len(rows), "startIndex": offset, "itemsPerPage": len(page)},
-                          "error": None})  # fmt: skip
+    return Response(
+        200,
+        {
+            "data": {"reportingDataResponse": {"row": page, "grandTotals": None}},
+            "pagination": {"totalResults": len(rows), "startIndex": offset, "itemsPerPage": len(page)},
+            "error": None,
+        },
+    )
 
 
 def _rows(ctx: Context, acc_idx: int, org: str, campaign_id: str, d0: date, d1: date) -> list[dict[str, Any]]:
@@ -190,13 +236,32 @@ def _rows(ctx: Context, acc_idx: int, org: str, campaign_id: str, d0: date, d1: 
         gid = t.ad_groups["ad_group_id"][int(g)]
         days = []
         for r in grp.iter_rows(named=True):
-            days.append({"date": day_date(r["local_day"]).isoformat(), "impressions": r["impressions"],
-                         "taps": r["clicks"], "tapInstalls": r["conversions"],
-                         "ttr": round(r["clicks"] / r["impressions"], 4) if r["impressions"] else 0,
-                         "localSpend": {"amount": money(r["spend_micros"]), "currency": cur},
-                         "avgCPT": {"amount": money(r["spend_micros"] // max(r["clicks"], 1) // 10_000 * 10_000),
-                                    "currency": cur}})  # fmt: skip
-        out.append({"other": False, "granularity": days,
-                    "metadata": {"adGroupId": int(gid), "adGroupName": names[gid], "campaignId": int(campaign_id),
-                                 "orgId": int(org), "adGroupStatus": "ENABLED", "deleted": False}})  # fmt: skip
+            days.append(
+                {
+                    "date": day_date(r["local_day"]).isoformat(),
+                    "impressions": r["impressions"],
+                    "taps": r["clicks"],
+                    "tapInstalls": r["conversions"],
+                    "ttr": round(r["clicks"] / r["impressions"], 4) if r["impressions"] else 0,
+                    "localSpend": {"amount": money(r["spend_micros"]), "currency": cur},
+                    "avgCPT": {
+                        "amount": money(r["spend_micros"] // max(r["clicks"], 1) // 10_000 * 10_000),
+                        "currency": cur,
+                    },
+                }
+            )
+        out.append(
+            {
+                "other": False,
+                "granularity": days,
+                "metadata": {
+                    "adGroupId": int(gid),
+                    "adGroupName": names[gid],
+                    "campaignId": int(campaign_id),
+                    "orgId": int(org),
+                    "adGroupStatus": "ENABLED",
+                    "deleted": False,
+                },
+            }
+        )
     return out

@@ -64,23 +64,37 @@ def handle(ctx: Context, req: Request) -> Response:
         if not rows.height:
             raise _not_found()
         row = rows.row(-1, named=True)
-        return Response(200, {"amount": 1.0, "base": base, "date": row["rate_date"].isoformat(),
-                              "rates": _rates(row, base, symbols)})  # fmt: skip
+        return Response(
+            200,
+            {
+                "amount": 1.0,
+                "base": base,
+                "date": row["rate_date"].isoformat(),
+                "rates": _rates(row, base, symbols),
+            },
+        )
     m = re.fullmatch(r"/v1/(\d{4}-\d{2}-\d{2})\.\.(\d{4}-\d{2}-\d{2})?", req.path)
     if not m:
         raise _not_found()
     start = _date(m.group(1))
     end = _date(m.group(2)) if m.group(2) else pub["rate_date"][-1]
     before = pub.filter(pl.col("rate_date") <= start)
-    first = (
-        before["rate_date"][-1] if before.height else start
-    )  # a weekend start includes the business day before
+    # a weekend start includes the business day before
+    first = before["rate_date"][-1] if before.height else start
     rows = pub.filter((pl.col("rate_date") >= first) & (pl.col("rate_date") <= end))
     if not rows.height:
         raise _not_found()
     rates = {r["rate_date"].isoformat(): _rates(r, base, symbols) for r in rows.iter_rows(named=True)}
-    return Response(200, {"amount": 1.0, "base": base, "start_date": rows["rate_date"][0].isoformat(),
-                          "end_date": rows["rate_date"][-1].isoformat(), "rates": rates})  # fmt: skip
+    return Response(
+        200,
+        {
+            "amount": 1.0,
+            "base": base,
+            "start_date": rows["rate_date"][0].isoformat(),
+            "end_date": rows["rate_date"][-1].isoformat(),
+            "rates": rates,
+        },
+    )
 
 
 def _date(v: str) -> date:

@@ -58,8 +58,12 @@ SCOPE = {
     "ad_group": ("customer", "campaign", "ad_group"),
     "ad_group_ad": ("customer", "campaign", "ad_group", "ad_group_ad"),
 }
-METRIC_COLS = {"metrics.impressions": "impressions", "metrics.clicks": "clicks",
-               "metrics.cost_micros": "spend_micros", "metrics.conversions": "conversions"}  # fmt: skip
+METRIC_COLS = {
+    "metrics.impressions": "impressions",
+    "metrics.clicks": "clicks",
+    "metrics.cost_micros": "spend_micros",
+    "metrics.conversions": "conversions",
+}
 CHANNEL = {"app_installs": "MULTI_CHANNEL", "conversions": "SEARCH", "traffic": "SEARCH", "reach": "DISPLAY"}
 
 _QUERY = re.compile(
@@ -81,14 +85,25 @@ def is_auth_endpoint(req: Request) -> bool:
     return req.path == "/token"
 
 
-def _failure(status: int, code: int, status_name: str, message: str, error_code: dict[str, str],
-             extra: dict[str, Any] | None = None) -> Response:  # fmt: skip
+def _failure(
+    status: int,
+    code: int,
+    status_name: str,
+    message: str,
+    error_code: dict[str, str],
+    extra: dict[str, Any] | None = None,
+) -> Response:
     err: dict[str, Any] = {"errorCode": error_code, "message": message}
     if extra:
         err["details"] = extra
-    body = {"error": {"code": code, "message": message if code != 400 else "Request contains an invalid argument.",
-                      "status": status_name,
-                      "details": [{"@type": FAILURE_TYPE, "errors": [err], "requestId": request_id()}]}}  # fmt: skip
+    body = {
+        "error": {
+            "code": code,
+            "message": message if code != 400 else "Request contains an invalid argument.",
+            "status": status_name,
+            "details": [{"@type": FAILURE_TYPE, "errors": [err], "requestId": request_id()}],
+        }
+    }
     return Response(status, body)
 
 
@@ -100,88 +115,152 @@ def rate_limited(ctx: Context, req: Request) -> Response:
     """429 RESOURCE_EXHAUSTED with the per-developer-token rate and a retryDelay."""
     delay = max(0, math.ceil(ctx.retry_after_seconds))
     return _failure(
-        429, 429, "RESOURCE_EXHAUSTED", "Resource has been exhausted (e.g. check quota).",
+        429,
+        429,
+        "RESOURCE_EXHAUSTED",
+        "Resource has been exhausted (e.g. check quota).",
         {"quotaError": "RESOURCE_EXHAUSTED"},
-        {"quotaErrorDetails": {"rateScope": "DEVELOPER", "rateName": "Requests per developer token per minute",
-                               "retryDelay": f"{delay}s"}},
-    )  # fmt: skip
+        {
+            "quotaErrorDetails": {
+                "rateScope": "DEVELOPER",
+                "rateName": "Requests per developer token per minute",
+                "retryDelay": f"{delay}s",
+            }
+        },
+    )
 
 
 def server_error(ctx: Context, req: Request) -> Response:
     """503 UNAVAILABLE, as Google answers a transient backend failure."""
-    return Response(503, {"error": {"code": 503, "message": "The service is currently unavailable.",
-                                    "status": "UNAVAILABLE"}})  # fmt: skip
+    return Response(
+        503,
+        {"error": {"code": 503, "message": "The service is currently unavailable.", "status": "UNAVAILABLE"}},
+    )
 
 
 def handle(ctx: Context, req: Request) -> Response:
     """Route a Google Ads request."""
-    creds = ctx.world.credentials
     if req.path == "/token":
-        if req.method != "POST":
-            return Response(405, {"error": "method_not_allowed"})
-        form = req.form()
-        if form.get("grant_type") != "refresh_token":
-            return Response(
-                400, {"error": "unsupported_grant_type", "error_description": "Invalid grant_type"}
-            )
-        if (form.get("client_id"), form.get("client_secret")) != (
-            creds["SOURCES__GOOGLE_ADS__CLIENT_ID"],
-            creds["SOURCES__GOOGLE_ADS__CLIENT_SECRET"],
-        ):
-            return Response(
-                401, {"error": "invalid_client", "error_description": "The OAuth client was not found."}
-            )
-        if form.get("refresh_token") != creds["SOURCES__GOOGLE_ADS__REFRESH_TOKEN"]:
-            return Response(400, {"error": "invalid_grant", "error_description": "Bad Request"})
-        tok = ctx.issue_token("google_ads", 3599)
-        return Response(200, {"access_token": tok, "expires_in": 3599, "scope": "https://www.googleapis.com/auth/adwords",
-                              "token_type": "Bearer"})  # fmt: skip
+        return _token(ctx, req)
     m = re.fullmatch(rf"/{VERSION}/customers/(\d+)/googleAds:(search|searchStream)", req.path)
     if not m:
-        return Response(404, {"error": {"code": 404, "message": f"Requested entity was not found: {req.path}",
-                                        "status": "NOT_FOUND"}})  # fmt: skip
+        return Response(
+            404,
+            {
+                "error": {
+                    "code": 404,
+                    "message": f"Requested entity was not found: {req.path}",
+                    "status": "NOT_FOUND",
+                }
+            },
+        )
     if req.method != "POST":
         return Response(
             405, {"error": {"code": 405, "message": "Method not allowed", "status": "METHOD_NOT_ALLOWED"}}
         )
-    state = ctx.token_state("google_ads", req.bearer())
-    if state != "valid":
-        kind = "OAUTH_TOKEN_EXPIRED" if state == "expired" else "OAUTH_TOKEN_INVALID"
-        msg = ("Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie "
-               "or other valid authentication credential.")  # fmt: skip
-        return _failure(401, 401, "UNAUTHENTICATED", msg, {"authenticationError": kind})
-    if req.headers.get("developer-token") != creds["SOURCES__GOOGLE_ADS__DEVELOPER_TOKEN"]:
-        return _failure(401, 401, "UNAUTHENTICATED", "The developer token is not valid.",
-                        {"authenticationError": "DEVELOPER_TOKEN_INVALID"})  # fmt: skip
-    login = req.headers.get("login-customer-id")
-    if login is not None and login.replace("-", "") != creds["SOURCES__GOOGLE_ADS__LOGIN_CUSTOMER_ID"]:
-        return _failure(403, 403, "PERMISSION_DENIED", "User doesn't have permission to access customer.",
-                        {"authorizationError": "USER_PERMISSION_DENIED"})  # fmt: skip
-    customer = m.group(1)
-    acc_idx = ctx.world.account_index("google_ads", customer)
-    if acc_idx is None:
-        return _failure(403, 403, "PERMISSION_DENIED", "User doesn't have permission to access customer.",
-                        {"authorizationError": "USER_PERMISSION_DENIED"})  # fmt: skip
+    customer, method = m.group(1), m.group(2)
+    acc_idx = _authorized_account(ctx, req, customer)
     body = req.json()
     if not isinstance(body, dict) or not isinstance(body.get("query"), str):
-        return _failure(400, 400, "INVALID_ARGUMENT", "Invalid JSON payload: a 'query' string is required.",
-                        {"requestError": "INVALID_INPUT"})  # fmt: skip
+        return _failure(
+            400,
+            400,
+            "INVALID_ARGUMENT",
+            "Invalid JSON payload: a 'query' string is required.",
+            {"requestError": "INVALID_INPUT"},
+        )
     query = body["query"]
     rows, mask = ctx.memo(
         ("google", customer, query, ctx.as_of), lambda: run_query(ctx, acc_idx, customer, query)
     )
     size = ctx.override_page_size("google_ads", PAGE_SIZE)
-    if m.group(2) == "searchStream":
-        batches = [{"results": rows[i : i + size], "fieldMask": mask, "requestId": request_id()}
-                   for i in range(0, len(rows), size)] or [{"fieldMask": mask, "requestId": request_id()}]  # fmt: skip
+    if method == "searchStream":
+        batches = [
+            {"results": rows[i : i + size], "fieldMask": mask, "requestId": request_id()}
+            for i in range(0, len(rows), size)
+        ] or [{"fieldMask": mask, "requestId": request_id()}]
         return Response(200, batches)
+    return _search_page(body, customer, query, rows, mask, size)
+
+
+def _token(ctx: Context, req: Request) -> Response:
+    """The OAuth refresh-token grant: an access token for an hour."""
+    creds = ctx.world.credentials
+    if req.method != "POST":
+        return Response(405, {"error": "method_not_allowed"})
+    form = req.form()
+    if form.get("grant_type") != "refresh_token":
+        return Response(400, {"error": "unsupported_grant_type", "error_description": "Invalid grant_type"})
+    if (form.get("client_id"), form.get("client_secret")) != (
+        creds["SOURCES__GOOGLE_ADS__CLIENT_ID"],
+        creds["SOURCES__GOOGLE_ADS__CLIENT_SECRET"],
+    ):
+        return Response(
+            401, {"error": "invalid_client", "error_description": "The OAuth client was not found."}
+        )
+    if form.get("refresh_token") != creds["SOURCES__GOOGLE_ADS__REFRESH_TOKEN"]:
+        return Response(400, {"error": "invalid_grant", "error_description": "Bad Request"})
+    tok = ctx.issue_token("google_ads", 3599)
+    return Response(
+        200,
+        {
+            "access_token": tok,
+            "expires_in": 3599,
+            "scope": "https://www.googleapis.com/auth/adwords",
+            "token_type": "Bearer",
+        },
+    )
+
+
+def _authorized_account(ctx: Context, req: Request, customer: str) -> int:
+    """The account index of ``customer``; ApiError unless the token, developer token and login allow it."""
+    creds = ctx.world.credentials
+    state = ctx.token_state("google_ads", req.bearer())
+    if state != "valid":
+        kind = "OAUTH_TOKEN_EXPIRED" if state == "expired" else "OAUTH_TOKEN_INVALID"
+        msg = (
+            "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie "
+            "or other valid authentication credential."
+        )
+        raise ApiError(_failure(401, 401, "UNAUTHENTICATED", msg, {"authenticationError": kind}))
+    if req.headers.get("developer-token") != creds["SOURCES__GOOGLE_ADS__DEVELOPER_TOKEN"]:
+        raise ApiError(
+            _failure(
+                401,
+                401,
+                "UNAUTHENTICATED",
+                "The developer token is not valid.",
+                {"authenticationError": "DEVELOPER_TOKEN_INVALID"},
+            )
+        )
+    login = req.headers.get("login-customer-id")
+    acc_idx = ctx.world.account_index("google_ads", customer)
+    allowed_login = login is None or login.replace("-", "") == creds["SOURCES__GOOGLE_ADS__LOGIN_CUSTOMER_ID"]
+    if not allowed_login or acc_idx is None:
+        raise ApiError(
+            _failure(
+                403,
+                403,
+                "PERMISSION_DENIED",
+                "User doesn't have permission to access customer.",
+                {"authorizationError": "USER_PERMISSION_DENIED"},
+            )
+        )
+    return acc_idx
+
+
+def _search_page(
+    body: dict[str, Any], customer: str, query: str, rows: list[dict[str, Any]], mask: str, size: int
+) -> Response:
+    """One page of a ``search`` answer; the page token names the query it pages through."""
     qhash = hashlib.sha1(f"{customer}|{query}".encode()).hexdigest()[:12]
     offset = 0
     if body.get("pageToken"):
         tok = decode_cursor(str(body["pageToken"]))
         if not tok or tok.get("q") != qhash or not isinstance(tok.get("o"), int):
-            return _failure(400, 400, "INVALID_ARGUMENT", "Page token is invalid.",
-                            {"requestError": "INVALID_PAGE_TOKEN"})  # fmt: skip
+            return _failure(
+                400, 400, "INVALID_ARGUMENT", "Page token is invalid.", {"requestError": "INVALID_PAGE_TOKEN"}
+            )
         offset = tok["o"]
     page = rows[offset : offset + size]
     out: dict[str, Any] = {}
@@ -219,16 +298,7 @@ def run_query(ctx: Context, acc_idx: int, customer: str, query: str) -> tuple[li
         raise _bad_query(
             f"Error in FROM clause: invalid resource name '{resource}'.", "INVALID_RESOURCE_NAME"
         )
-    fields = [f.strip() for f in m.group("fields").split(",")]
-    for f in fields:
-        if f not in FIELDS:
-            raise _bad_query(f"Error in SELECT clause: unrecognized field '{f}'.", "UNRECOGNIZED_FIELD")
-        owner = FIELDS[f][0]
-        if owner not in ("segments", "metrics") and owner not in SCOPE[resource]:
-            raise _bad_query(f"Cannot select '{f}' when FROM resource is '{resource}'.",
-                             "PROHIBITED_RESOURCE_TYPE_IN_SELECT_CLAUSE")  # fmt: skip
-    if len(set(fields)) != len(fields):
-        raise _bad_query("Duplicate field in SELECT clause.", "DUPLICATE_FIELD_IN_SELECT_CLAUSE")
+    fields = _select_fields(m.group("fields"), resource)
     acc = ctx.world.account("google_ads", acc_idx)
     conds = _conditions(m.group("where") or "")
     first: date | None = None
@@ -247,8 +317,10 @@ def run_query(ctx: Context, acc_idx: int, customer: str, query: str) -> tuple[li
         FIELDS[f][0] in ("segments", "metrics") for f, _, _ in others
     )
     if "segments.date" in fields and (first is None or last is None):
-        raise _bad_query("A finite date range filter on segments.date is required when segments.date is selected.",
-                         "EXPECTED_FILTERS_ON_DEFAULT_DATE_RANGE")  # fmt: skip
+        raise _bad_query(
+            "A finite date range filter on segments.date is required when segments.date is selected.",
+            "EXPECTED_FILTERS_ON_DEFAULT_DATE_RANGE",
+        )
     ents = ctx.world.entities_as_of("google_ads", ctx.as_of)
     if is_report:
         d0 = first or day_date(min(k[1] for k in ctx.world.slices["google_ads"] if k[0] == acc_idx))
@@ -259,22 +331,41 @@ def run_query(ctx: Context, acc_idx: int, customer: str, query: str) -> tuple[li
     df = _base_columns(df, acc, customer)
     for f, op, val in others:
         df = _apply_filter(df, f, op, val)
-    order = m.group("order")
-    if order:
-        keys, desc = [], []
-        for part in order.split(","):
-            name, *dirn = part.split()
-            if name not in FIELDS:
-                raise _bad_query(
-                    f"Error in ORDER BY clause: unrecognized field '{name}'.", "UNRECOGNIZED_FIELD"
-                )
-            keys.append(name)
-            desc.append(bool(dirn) and dirn[0].upper() == "DESC")
-        df = df.sort(keys, descending=desc, maintain_order=True)
+    if m.group("order"):
+        df = _order_by(df, m.group("order"))
     if m.group("limit"):
         df = df.head(int(m.group("limit")))
     mask = ",".join(".".join(_camel(p) for p in f.split(".")) for f in fields)
     return _to_wire(df, fields, resource, customer), mask
+
+
+def _select_fields(select: str, resource: str) -> list[str]:
+    """The SELECT clause's fields, checked against what ``resource`` may select."""
+    fields = [f.strip() for f in select.split(",")]
+    for f in fields:
+        if f not in FIELDS:
+            raise _bad_query(f"Error in SELECT clause: unrecognized field '{f}'.", "UNRECOGNIZED_FIELD")
+        owner = FIELDS[f][0]
+        if owner not in ("segments", "metrics") and owner not in SCOPE[resource]:
+            raise _bad_query(
+                f"Cannot select '{f}' when FROM resource is '{resource}'.",
+                "PROHIBITED_RESOURCE_TYPE_IN_SELECT_CLAUSE",
+            )
+    if len(set(fields)) != len(fields):
+        raise _bad_query("Duplicate field in SELECT clause.", "DUPLICATE_FIELD_IN_SELECT_CLAUSE")
+    return fields
+
+
+def _order_by(df: pl.DataFrame, order: str) -> pl.DataFrame:
+    """``df`` sorted by an ORDER BY clause (``field [ASC|DESC], ...``), ties kept in order."""
+    keys, desc = [], []
+    for part in order.split(","):
+        name, *dirn = part.split()
+        if name not in FIELDS:
+            raise _bad_query(f"Error in ORDER BY clause: unrecognized field '{name}'.", "UNRECOGNIZED_FIELD")
+        keys.append(name)
+        desc.append(bool(dirn) and dirn[0].upper() == "DESC")
+    return df.sort(keys, descending=desc, maintain_order=True)
 
 
 def _conditions(where: str) -> list[tuple[str, str, Any]]:
@@ -291,7 +382,7 @@ def _conditions(where: str) -> list[tuple[str, str, Any]]:
         parts.append(where[start : mm.start()])
         start = mm.end()
     parts.append(where[start:])
-    out = []
+    out: list[tuple[str, str, Any]] = []
     for part in parts:
         c = _COND.match(part.strip())
         if not c:
@@ -332,8 +423,13 @@ def _date_bounds(ctx: Context, tz: str, op: str, val: Any) -> tuple[date | None,
         d = _parse_date(val)
         return None, (d if op == "<=" else d - timedelta(days=1))
     if op == "DURING":
-        ranges = {"TODAY": (0, 0), "YESTERDAY": (1, 1), "LAST_7_DAYS": (7, 1), "LAST_14_DAYS": (14, 1),
-                  "LAST_30_DAYS": (30, 1)}  # fmt: skip
+        ranges = {
+            "TODAY": (0, 0),
+            "YESTERDAY": (1, 1),
+            "LAST_7_DAYS": (7, 1),
+            "LAST_14_DAYS": (14, 1),
+            "LAST_30_DAYS": (30, 1),
+        }
         if val not in ranges:
             raise _bad_query(f"Invalid DURING value '{val}'.", "INVALID_VALUE_WITH_DURING_OPERATOR")
         a, b = ranges[val]
@@ -341,8 +437,15 @@ def _date_bounds(ctx: Context, tz: str, op: str, val: Any) -> tuple[date | None,
     raise _bad_query(f"Operator {op} is not valid for segments.date.", "BAD_OPERATOR")
 
 
-def _report_frame(ctx: Context, acc_idx: int, d0: date, d1: date, resource: str, fields: list[str],
-                  ents: dict[str, pl.DataFrame]) -> pl.DataFrame:  # fmt: skip
+def _report_frame(
+    ctx: Context,
+    acc_idx: int,
+    d0: date,
+    d1: date,
+    resource: str,
+    fields: list[str],
+    ents: dict[str, pl.DataFrame],
+) -> pl.DataFrame:
     w = ctx.world
     t = w.entities["google_ads"]
     cells = w.report("google_ads", acc_idx, d0, d1, ctx.as_of)
@@ -357,8 +460,11 @@ def _report_frame(ctx: Context, acc_idx: int, d0: date, d1: date, resource: str,
         keys.append("local_hour")
     if resource == "customer":
         keys = [k for k in keys if k in ("local_day", "local_hour")]
-    agg = cells.group_by(keys).agg(pl.col("impressions", "clicks", "conversions", "spend_micros").sum()) if keys \
-        else cells.select(pl.col("impressions", "clicks", "conversions", "spend_micros").sum())  # fmt: skip
+    agg = (
+        cells.group_by(keys).agg(pl.col("impressions", "clicks", "conversions", "spend_micros").sum())
+        if keys
+        else cells.select(pl.col("impressions", "clicks", "conversions", "spend_micros").sum())
+    )
     agg = agg.sort(keys) if keys else agg
     agg = agg.filter(
         pl.any_horizontal([pl.col(c) != 0 for c in ("impressions", "clicks", "conversions", "spend_micros")])
@@ -401,10 +507,15 @@ def _entity_frame(resource: str, ents: dict[str, pl.DataFrame], customer: str) -
             .select(pl.col("campaign_id").alias("campaign.id"), pl.col("ad_group_id").alias("ad_group.id"))
         )
     else:
-        df = ents["ads"].filter(pl.col("account_id") == customer).select(
-            pl.col("campaign_id").alias("campaign.id"), pl.col("ad_group_id").alias("ad_group.id"),
-            pl.col("ad_id").alias("ad_group_ad.ad.id"),
-        )  # fmt: skip
+        df = (
+            ents["ads"]
+            .filter(pl.col("account_id") == customer)
+            .select(
+                pl.col("campaign_id").alias("campaign.id"),
+                pl.col("ad_group_id").alias("ad_group.id"),
+                pl.col("ad_id").alias("ad_group_ad.ad.id"),
+            )
+        )
     return _join_attributes(df, ents)
 
 
@@ -464,8 +575,11 @@ def _base_columns(df: pl.DataFrame, acc: dict[str, str], customer: str) -> pl.Da
             )
         )
     if "ad_group_ad.ad.id" in df.columns:
-        cols.append(pl.format("customers/{}/adGroupAds/{}~{}", pl.lit(customer), "ad_group.id", "ad_group_ad.ad.id")
-                    .alias("ad_group_ad.resource_name"))  # fmt: skip
+        cols.append(
+            pl.format(
+                "customers/{}/adGroupAds/{}~{}", pl.lit(customer), "ad_group.id", "ad_group_ad.ad.id"
+            ).alias("ad_group_ad.resource_name")
+        )
     return df.with_columns(cols)
 
 
@@ -503,8 +617,12 @@ def _to_wire(df: pl.DataFrame, fields: list[str], resource: str, customer: str) 
     """Rows in REST JSON: nested camelCase objects, int64 as strings, zero/empty values omitted."""
     if "_one" not in df.columns and not df.height:
         return []
-    res_key = {"customer": "customer.resource_name", "campaign": "campaign.resource_name",
-               "ad_group": "ad_group.resource_name", "ad_group_ad": "ad_group_ad.resource_name"}[resource]  # fmt: skip
+    res_key = {
+        "customer": "customer.resource_name",
+        "campaign": "campaign.resource_name",
+        "ad_group": "ad_group.resource_name",
+        "ad_group_ad": "ad_group_ad.resource_name",
+    }[resource]
     out_fields = list(dict.fromkeys([res_key, *fields]))
     paths = [[_camel(p) for p in f.split(".")] for f in out_fields]
     kinds = [FIELDS[f][1] for f in out_fields]

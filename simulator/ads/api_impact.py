@@ -100,8 +100,10 @@ def handle(ctx: Context, req: Request) -> Response:
     elif m.group(2) == "Campaigns":
         items, name = _campaigns(ctx, sid), "Campaigns"
     else:
-        items = [{"Id": r["media_partner_id"], "Name": r["media_partner_name"]}
-                 for r in ctx.world.media_partners.iter_rows(named=True)]  # fmt: skip
+        items = [
+            {"Id": r["media_partner_id"], "Name": r["media_partner_name"]}
+            for r in ctx.world.media_partners.iter_rows(named=True)
+        ]
         name = "MediaPartners"
     resp = _paged(ctx, req, items, name)
     resp.headers.update(_rate_headers(ctx))
@@ -124,11 +126,20 @@ def _paged(ctx: Context, req: Request, items: list[dict[str, Any]], name: str) -
         q = {k: v for k, v in req.query.items() if k != "Page"} | {"Page": str(p)}
         return f"{req.path}?{urlencode(q)}"
 
-    body = {"@page": str(page), "@numpages": str(numpages), "@pagesize": str(size), "@total": str(len(items)),
-            "@start": str((page - 1) * size), "@end": str((page - 1) * size + max(len(chunk) - 1, 0)),
-            "@uri": uri(page), "@firstpageuri": uri(1), "@previouspageuri": uri(page - 1) if page > 1 else "",
-            "@nextpageuri": uri(page + 1) if page < numpages else "", "@lastpageuri": uri(numpages),
-            name: chunk}  # fmt: skip
+    body = {
+        "@page": str(page),
+        "@numpages": str(numpages),
+        "@pagesize": str(size),
+        "@total": str(len(items)),
+        "@start": str((page - 1) * size),
+        "@end": str((page - 1) * size + max(len(chunk) - 1, 0)),
+        "@uri": uri(page),
+        "@firstpageuri": uri(1),
+        "@previouspageuri": uri(page - 1) if page > 1 else "",
+        "@nextpageuri": uri(page + 1) if page < numpages else "",
+        "@lastpageuri": uri(numpages),
+        name: chunk,
+    }
     return Response(200, body)
 
 
@@ -146,8 +157,10 @@ def _actions(ctx: Context, q: dict[str, str]) -> list[dict[str, Any]]:
         raise ApiError(_error(400, "ActionDateEnd must be after ActionDateStart"))
     if end - start > MAX_SPAN_DAYS * 86400:
         raise ApiError(_error(400, f"The date range cannot exceed {MAX_SPAN_DAYS} days"))
-    return ctx.memo(("impact", start, end, q.get("CampaignId"), q.get("State"), ctx.as_of),
-                    lambda: _action_rows(ctx, start, end, q))  # fmt: skip
+    return ctx.memo(
+        ("impact", start, end, q.get("CampaignId"), q.get("State"), ctx.as_of),
+        lambda: _action_rows(ctx, start, end, q),
+    )
 
 
 def _action_rows(ctx: Context, start: int, end: int, q: dict[str, str]) -> list[dict[str, Any]]:
@@ -168,22 +181,45 @@ def _action_rows(ctx: Context, start: int, end: int, q: dict[str, str]) -> list[
     for r in acts.sort("event_ts", "action_id").iter_rows(named=True):
         c, p = r["campaign_idx"], r["partner_idx"]
         intended = r["payout_initial_micros"]
-        out.append({
-            "Id": r["action_id"], "CampaignId": cid[c], "CampaignName": cname[c],
-            "ActionTrackerId": "24510", "ActionTrackerName": "Online Sale", "EventCode": "sale",
-            "MediaPartnerId": pid[p], "MediaPartnerName": pname[p], "State": r["state"], "AdId": "",
-            "Payout": money(r["payout_micros"]), "DeltaPayout": money(r["payout_micros"] - intended),
-            "IntendedPayout": money(intended), "Amount": money(r["amount_micros"]), "DeltaAmount": "0.00",
-            "IntendedAmount": money(r["amount_micros"]), "Currency": "USD", "ReferringType": "CLICK_COOKIE",
-            "EventDate": _iso(r["event_ts"]), "CreationDate": _iso(r["creation_ts"]),
-            "LockingDate": _iso(r["locking_ts"]),
-            "ClearedDate": _iso(r["locking_ts"]) if r["state"] == "APPROVED" else "",
-        })  # fmt: skip
+        out.append(
+            {
+                "Id": r["action_id"],
+                "CampaignId": cid[c],
+                "CampaignName": cname[c],
+                "ActionTrackerId": "24510",
+                "ActionTrackerName": "Online Sale",
+                "EventCode": "sale",
+                "MediaPartnerId": pid[p],
+                "MediaPartnerName": pname[p],
+                "State": r["state"],
+                "AdId": "",
+                "Payout": money(r["payout_micros"]),
+                "DeltaPayout": money(r["payout_micros"] - intended),
+                "IntendedPayout": money(intended),
+                "Amount": money(r["amount_micros"]),
+                "DeltaAmount": "0.00",
+                "IntendedAmount": money(r["amount_micros"]),
+                "Currency": "USD",
+                "ReferringType": "CLICK_COOKIE",
+                "EventDate": _iso(r["event_ts"]),
+                "CreationDate": _iso(r["creation_ts"]),
+                "LockingDate": _iso(r["locking_ts"]),
+                "ClearedDate": _iso(r["locking_ts"]) if r["state"] == "APPROVED" else "",
+            }
+        )
     return out
 
 
 def _campaigns(ctx: Context, sid: str) -> list[dict[str, Any]]:
     camps = ctx.world.entities_as_of("impact", ctx.as_of)["campaigns"]
-    return [{"Id": r["campaign_id"], "AdvertiserId": sid, "Name": r["campaign_name"],
-             "Status": "ACTIVE" if r["status"] == "ENABLED" else "PAUSED", "Currency": "USD",
-             "DateLastUpdated": _iso(r["updated_ts"])} for r in camps.iter_rows(named=True)]  # fmt: skip
+    return [
+        {
+            "Id": r["campaign_id"],
+            "AdvertiserId": sid,
+            "Name": r["campaign_name"],
+            "Status": "ACTIVE" if r["status"] == "ENABLED" else "PAUSED",
+            "Currency": "USD",
+            "DateLastUpdated": _iso(r["updated_ts"]),
+        }
+        for r in camps.iter_rows(named=True)
+    ]

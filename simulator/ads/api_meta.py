@@ -33,14 +33,41 @@ VERSION = "v21.0"
 HOURLY = "hourly_stats_aggregated_by_advertiser_time_zone"
 ACTION_TYPE = "offsite_conversion.fb_pixel_complete_registration"
 INSIGHT_FIELDS = {
-    "account_id", "account_name", "account_currency", "campaign_id", "campaign_name", "adset_id", "adset_name",
-    "ad_id", "ad_name", "date_start", "date_stop", "impressions", "clicks", "spend", "actions", "conversions",
-    "cpc", "cpm", "ctr", "objective",
-}  # fmt: skip
+    "account_id",
+    "account_name",
+    "account_currency",
+    "campaign_id",
+    "campaign_name",
+    "adset_id",
+    "adset_name",
+    "ad_id",
+    "ad_name",
+    "date_start",
+    "date_stop",
+    "impressions",
+    "clicks",
+    "spend",
+    "actions",
+    "conversions",
+    "cpc",
+    "cpm",
+    "ctr",
+    "objective",
+}
 ENTITY_FIELDS = {
-    "id", "name", "status", "effective_status", "configured_status", "objective", "campaign_id", "adset_id",
-    "updated_time", "created_time", "account_id", "daily_budget",
-}  # fmt: skip
+    "id",
+    "name",
+    "status",
+    "effective_status",
+    "configured_status",
+    "objective",
+    "campaign_id",
+    "adset_id",
+    "updated_time",
+    "created_time",
+    "account_id",
+    "daily_budget",
+}
 LEVELS = {"ad", "adset", "campaign", "account"}
 RATE_LIMITS = [
     (17, 2446079, "(#17) User request limit reached"),
@@ -79,8 +106,17 @@ def _usage_headers(ctx: Context, account: str, throttled: bool = False) -> dict[
     n = ctx.count_call(f"meta:{account}")
     pct = 100 if throttled else min(95, n % 100)
     regain = max(0, math.ceil(ctx.retry_after_seconds / 60)) if throttled else 0
-    usage = {account: [{"type": "ads_insights", "call_count": pct, "total_cputime": max(1, pct // 2),
-                        "total_time": max(1, pct // 2), "estimated_time_to_regain_access": regain}]}  # fmt: skip
+    usage = {
+        account: [
+            {
+                "type": "ads_insights",
+                "call_count": pct,
+                "total_cputime": max(1, pct // 2),
+                "total_time": max(1, pct // 2),
+                "estimated_time_to_regain_access": regain,
+            }
+        ]
+    }
     throttle = {
         "app_id_util_pct": float(pct) / 2,
         "acc_id_util_pct": float(pct),
@@ -126,46 +162,57 @@ def handle(ctx: Context, req: Request) -> Response:
         raise ApiError(_error(f"Unknown path components: {req.path}", 2500))
     parts = req.path[len(prefix) :].strip("/").split("/")
     if parts[0].startswith("act_"):
-        account = parts[0][4:]
-        acc_idx = ctx.world.account_index("meta_ads", account)
-        if acc_idx is None:
-            raise ApiError(_error(
+        return _ad_account(ctx, req, parts[0][4:], parts[1] if len(parts) > 1 else "")
+    return _report_run(ctx, req, parts)
+
+
+def _ad_account(ctx: Context, req: Request, account: str, edge: str) -> Response:
+    """``act_<id>`` itself, its insights (read, or started as a report run) and its entity edges."""
+    acc_idx = ctx.world.account_index("meta_ads", account)
+    if acc_idx is None:
+        raise ApiError(
+            _error(
                 f"Unsupported get request. Object with ID 'act_{account}' does not exist, cannot be loaded due to "
-                "missing permissions, or does not support this operation.", 100, 33))  # fmt: skip
-        edge = parts[1] if len(parts) > 1 else ""
-        params = req.query | (req.form() if req.method == "POST" else {})
-        if edge == "" and req.method == "GET":
-            # the ad account node: the connector reads its currency and time zone here
-            acc = ctx.world.account("meta_ads", acc_idx)
-            node = {"id": f"act_{account}", "account_id": account, "currency": acc["currency"],
-                    "timezone_name": acc["time_zone"], "name": f"StreamRide {acc['market']}"}  # fmt: skip
-            wanted = [f.strip() for f in params.get("fields", "id").split(",") if f.strip()]
-            resp = Response(200, {f: node[f] for f in ["id", *wanted] if f in node})
-            resp.headers.update(_usage_headers(ctx, account))
-            return resp
-        if edge == "insights":
-            spec = _insights_spec(ctx, acc_idx, params)
-            if req.method == "POST":
-                run_id = str(6_000_000_000_000 + ctx.count_call("meta:runs"))
-                with ctx.lock:
-                    ctx.report_runs[run_id] = {
-                        "spec": spec,
-                        "as_of": ctx.as_of,
-                        "polls": 0,
-                        "account": account,
-                    }
-                resp = Response(200, {"report_run_id": run_id})
-            else:
-                rows = ctx.memo(("meta", repr(spec), ctx.as_of), lambda: _insight_rows(ctx, spec, ctx.as_of))
-                resp = _page(ctx, req, rows, params)
-        elif edge in ("campaigns", "adsets", "ads"):
-            resp = _page(ctx, req, _entity_rows(ctx, acc_idx, account, edge, params), params)
-        else:
-            raise ApiError(
-                _error(f"(#100) Tried accessing nonexisting field ({edge}) on node type (AdAccount)", 100)
+                "missing permissions, or does not support this operation.",
+                100,
+                33,
             )
-        resp.headers.update(_usage_headers(ctx, account))
-        return resp
+        )
+    params = req.query | (req.form() if req.method == "POST" else {})
+    if edge == "" and req.method == "GET":
+        # the ad account node: the connector reads its currency and time zone here
+        acc = ctx.world.account("meta_ads", acc_idx)
+        node = {
+            "id": f"act_{account}",
+            "account_id": account,
+            "currency": acc["currency"],
+            "timezone_name": acc["time_zone"],
+            "name": f"StreamRide {acc['market']}",
+        }
+        wanted = [f.strip() for f in params.get("fields", "id").split(",") if f.strip()]
+        resp = Response(200, {f: node[f] for f in ["id", *wanted] if f in node})
+    elif edge == "insights":
+        spec = _insights_spec(ctx, acc_idx, params)
+        if req.method == "POST":
+            run_id = str(6_000_000_000_000 + ctx.count_call("meta:runs"))
+            with ctx.lock:
+                ctx.report_runs[run_id] = {"spec": spec, "as_of": ctx.as_of, "polls": 0, "account": account}
+            resp = Response(200, {"report_run_id": run_id})
+        else:
+            rows = ctx.memo(("meta", repr(spec), ctx.as_of), lambda: _insight_rows(ctx, spec, ctx.as_of))
+            resp = _page(ctx, req, rows, params)
+    elif edge in ("campaigns", "adsets", "ads"):
+        resp = _page(ctx, req, _entity_rows(ctx, acc_idx, account, edge, params), params)
+    else:
+        raise ApiError(
+            _error(f"(#100) Tried accessing nonexisting field ({edge}) on node type (AdAccount)", 100)
+        )
+    resp.headers.update(_usage_headers(ctx, account))
+    return resp
+
+
+def _report_run(ctx: Context, req: Request, parts: list[str]) -> Response:
+    """An async report run: its status (completed from the second poll on), then its insights."""
     run = ctx.report_runs.get(parts[0])
     if run is None:
         raise ApiError(
@@ -177,8 +224,14 @@ def handle(ctx: Context, req: Request) -> Response:
             polls = run["polls"]
         status, pct = ("Job Running", 50) if polls < 2 else ("Job Completed", 100)
         spec = run["spec"]
-        body = {"id": parts[0], "account_id": run["account"], "async_status": status, "async_percent_completion": pct,
-                "date_start": spec["since"].isoformat(), "date_stop": spec["until"].isoformat()}  # fmt: skip
+        body = {
+            "id": parts[0],
+            "account_id": run["account"],
+            "async_status": status,
+            "async_percent_completion": pct,
+            "date_start": spec["since"].isoformat(),
+            "date_stop": spec["until"].isoformat(),
+        }
         return Response(200, body, _usage_headers(ctx, run["account"]))
     if parts[1] != "insights":
         raise ApiError(_error(f"(#100) Tried accessing nonexisting field ({parts[1]})", 100))
@@ -199,9 +252,14 @@ def _fields(params: dict[str, str], allowed: set[str], default: list[str]) -> li
     fields = [f.strip() for f in raw.split(",") if f.strip()] if raw else default
     for f in fields:
         if f not in allowed:
-            raise ApiError(_error(f"(#100) {f} is not valid for fields param. please check "
-                                  "https://developers.facebook.com/docs/marketing-api/reference/ads-insights/ "
-                                  "for all valid values", 100))  # fmt: skip
+            raise ApiError(
+                _error(
+                    f"(#100) {f} is not valid for fields param. please check "
+                    "https://developers.facebook.com/docs/marketing-api/reference/ads-insights/ "
+                    "for all valid values",
+                    100,
+                )
+            )
     return fields
 
 
@@ -238,24 +296,40 @@ def _insights_spec(ctx: Context, acc_idx: int, params: dict[str, str]) -> dict[s
     inc = params.get("time_increment", "all_days")
     if inc not in ("1", "all_days"):
         raise ApiError(_error("(#100) time_increment must be 1 or all_days in this simulator", 100))
-    return {"acc_idx": acc_idx, "fields": fields, "level": level, "hourly": bool(breakdowns), "daily": inc == "1",
-            "since": since, "until": until}  # fmt: skip
+    return {
+        "acc_idx": acc_idx,
+        "fields": fields,
+        "level": level,
+        "hourly": bool(breakdowns),
+        "daily": inc == "1",
+        "since": since,
+        "until": until,
+    }
 
 
-def _insight_rows(ctx: Context, spec: dict[str, Any], as_of: int) -> list[dict[str, Any]]:
-    w = ctx.world
-    t = w.entities["meta_ads"]
-    acc = w.account("meta_ads", spec["acc_idx"])
-    cells = w.report("meta_ads", spec["acc_idx"], spec["since"], spec["until"], as_of)
-    keys = {"ad": ["campaign_idx", "ad_group_idx", "unit_idx"], "adset": ["campaign_idx", "ad_group_idx"],
-            "campaign": ["campaign_idx"], "account": []}[spec["level"]]  # fmt: skip
+def _insight_cells(ctx: Context, spec: dict[str, Any], as_of: int) -> pl.DataFrame:
+    """The report's cells summed to its level (and day or hour), rows without delivery dropped."""
+    cells = ctx.world.report("meta_ads", spec["acc_idx"], spec["since"], spec["until"], as_of)
+    keys = {
+        "ad": ["campaign_idx", "ad_group_idx", "unit_idx"],
+        "adset": ["campaign_idx", "ad_group_idx"],
+        "campaign": ["campaign_idx"],
+        "account": [],
+    }[spec["level"]]
     if spec["daily"] or spec["hourly"]:
         keys = [*keys, "local_day"]
     if spec["hourly"]:
         keys.append("local_hour")
     metrics = pl.col("impressions", "clicks", "conversions", "spend_micros").sum()
     agg = cells.group_by(keys).agg(metrics).sort(keys) if keys else cells.select(metrics)
-    agg = agg.filter((pl.col("impressions") > 0) | (pl.col("spend_micros") > 0))
+    return agg.filter((pl.col("impressions") > 0) | (pl.col("spend_micros") > 0))
+
+
+def _insight_rows(ctx: Context, spec: dict[str, Any], as_of: int) -> list[dict[str, Any]]:
+    w = ctx.world
+    t = w.entities["meta_ads"]
+    acc = w.account("meta_ads", spec["acc_idx"])
+    agg = _insight_cells(ctx, spec, as_of)
     ents = w.entities_as_of("meta_ads", as_of)
     names = {
         "campaign": dict(
@@ -268,12 +342,18 @@ def _insight_rows(ctx: Context, spec: dict[str, Any], as_of: int) -> list[dict[s
     since, until = spec["since"].isoformat(), spec["until"].isoformat()
     cols = {k: agg[k].to_list() for k in agg.columns}
     # ids as Python lists: indexing a polars Series per row was most of a report's cost
-    camp_ids, set_ids, ad_ids = (t.campaigns["campaign_id"].to_list(), t.ad_groups["ad_group_id"].to_list(),
-                                 t.ads["ad_id"].to_list())  # fmt: skip
+    camp_ids, set_ids, ad_ids = (
+        t.campaigns["campaign_id"].to_list(),
+        t.ad_groups["ad_group_id"].to_list(),
+        t.ads["ad_id"].to_list(),
+    )
     rows = []
     for i in range(agg.height):
-        v: dict[str, Any] = {"account_id": acc["account_id"], "account_name": f"StreamRide {acc['market']}",
-                             "account_currency": acc["currency"]}  # fmt: skip
+        v: dict[str, Any] = {
+            "account_id": acc["account_id"],
+            "account_name": f"StreamRide {acc['market']}",
+            "account_currency": acc["currency"],
+        }
         if "campaign_idx" in cols:
             v["campaign_id"] = camp_ids[cols["campaign_idx"][i]]
             v["campaign_name"] = names["campaign"][v["campaign_id"]]
@@ -287,10 +367,16 @@ def _insight_rows(ctx: Context, spec: dict[str, Any], as_of: int) -> list[dict[s
         imps, clicks, conv, spend = (
             cols[m][i] for m in ("impressions", "clicks", "conversions", "spend_micros")
         )
-        v.update({"impressions": str(imps), "clicks": str(clicks), "spend": money(spend),
-                  "cpc": f"{spend / 1e6 / clicks:.6f}" if clicks else None,
-                  "cpm": f"{spend / 1e3 / imps:.6f}" if imps else None,
-                  "ctr": f"{100 * clicks / imps:.6f}" if imps else None})  # fmt: skip
+        v.update(
+            {
+                "impressions": str(imps),
+                "clicks": str(clicks),
+                "spend": money(spend),
+                "cpc": f"{spend / 1e6 / clicks:.6f}" if clicks else None,
+                "cpm": f"{spend / 1e3 / imps:.6f}" if imps else None,
+                "ctr": f"{100 * clicks / imps:.6f}" if imps else None,
+            }
+        )
         if conv:
             v["actions"] = v["conversions"] = [{"action_type": ACTION_TYPE, "value": str(conv)}]
         row = {f: v[f] for f in spec["fields"] if f in v and v[f] is not None}
@@ -321,21 +407,34 @@ def _entity_rows(
     if edge == "campaigns":
         for r in ents["campaigns"].filter(pl.col("account_id") == account).iter_rows(named=True):
             st = "ACTIVE" if r["status"] == "ENABLED" else "PAUSED"
-            v = {"id": r["campaign_id"], "name": r["campaign_name"], "status": st, "effective_status": st,
-                 "configured_status": st, "objective": "OUTCOME_" + r["objective"].upper(),
-                 "updated_time": ts(r["updated_ts"]), "created_time": created, "account_id": account,
-                 "daily_budget": str(int(r["daily_budget"] * 100))}  # fmt: skip
+            v = {
+                "id": r["campaign_id"],
+                "name": r["campaign_name"],
+                "status": st,
+                "effective_status": st,
+                "configured_status": st,
+                "objective": "OUTCOME_" + r["objective"].upper(),
+                "updated_time": ts(r["updated_ts"]),
+                "created_time": created,
+                "account_id": account,
+                "daily_budget": str(int(r["daily_budget"] * 100)),
+            }
             out.append({f: v[f] for f in fields if f in v})
     else:
         table = ents["ad_groups"] if edge == "adsets" else ents["ads"]
         for r in table.filter(pl.col("account_id") == account).iter_rows(named=True):
             parent_paused = camp_status.get(r["campaign_id"]) == "PAUSED"
-            v = {"id": r["ad_group_id"] if edge == "adsets" else r["ad_id"],
-                 "name": r["ad_group_name"] if edge == "adsets" else r["ad_name"],
-                 "status": "ACTIVE", "configured_status": "ACTIVE",
-                 "effective_status": "CAMPAIGN_PAUSED" if parent_paused else "ACTIVE",
-                 "campaign_id": r["campaign_id"], "updated_time": ts(r["updated_ts"]), "created_time": created,
-                 "account_id": account}  # fmt: skip
+            v = {
+                "id": r["ad_group_id"] if edge == "adsets" else r["ad_id"],
+                "name": r["ad_group_name"] if edge == "adsets" else r["ad_name"],
+                "status": "ACTIVE",
+                "configured_status": "ACTIVE",
+                "effective_status": "CAMPAIGN_PAUSED" if parent_paused else "ACTIVE",
+                "campaign_id": r["campaign_id"],
+                "updated_time": ts(r["updated_ts"]),
+                "created_time": created,
+                "account_id": account,
+            }
             if edge == "ads":
                 v["adset_id"] = r["ad_group_id"]
             out.append({f: v[f] for f in fields if f in v})
@@ -358,8 +457,12 @@ def _page(ctx: Context, req: Request, rows: list[dict[str, Any]], params: dict[s
     page = rows[offset : offset + limit]
     body: dict[str, Any] = {"data": page}
     if page or offset == 0:
-        paging: dict[str, Any] = {"cursors": {"before": encode_cursor({"o": offset}),
-                                               "after": encode_cursor({"o": offset + len(page)})}}  # fmt: skip
+        paging: dict[str, Any] = {
+            "cursors": {
+                "before": encode_cursor({"o": offset}),
+                "after": encode_cursor({"o": offset + len(page)}),
+            }
+        }
         more = offset + limit < len(rows) or (len(page) == limit and offset + limit == len(rows))
         if more and page:
             q = {k: v for k, v in req.query.items() if k != "after"} | {

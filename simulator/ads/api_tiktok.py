@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -18,10 +19,27 @@ from simulator.ads.http import Context, Request, Response, money, request_id
 from simulator.ads.state import day_iso
 
 PREFIX = "/open_api/v1.3/"
-METRICS = {"spend", "impressions", "clicks", "conversion", "ctr", "cpc", "cpm", "campaign_id", "campaign_name",
-           "adgroup_id", "adgroup_name", "ad_name", "currency"}  # fmt: skip
-LEVEL_DIM = {"AUCTION_AD": "ad_id", "AUCTION_ADGROUP": "adgroup_id", "AUCTION_CAMPAIGN": "campaign_id",
-             "AUCTION_ADVERTISER": "advertiser_id"}  # fmt: skip
+METRICS = {
+    "spend",
+    "impressions",
+    "clicks",
+    "conversion",
+    "ctr",
+    "cpc",
+    "cpm",
+    "campaign_id",
+    "campaign_name",
+    "adgroup_id",
+    "adgroup_name",
+    "ad_name",
+    "currency",
+}
+LEVEL_DIM = {
+    "AUCTION_AD": "ad_id",
+    "AUCTION_ADGROUP": "adgroup_id",
+    "AUCTION_CAMPAIGN": "campaign_id",
+    "AUCTION_ADVERTISER": "advertiser_id",
+}
 TIME_DIMS = {"stat_time_day", "stat_time_hour"}
 MAX_PAGE_SIZE = 1000
 
@@ -79,8 +97,15 @@ def _handle(ctx: Context, req: Request) -> Response:
             if idx is None:
                 raise _Bad(40001, f"No permission to operate advertiser {adv}.")
             acc = ctx.world.account("tiktok_ads", idx)
-            infos.append({"advertiser_id": adv, "name": f"StreamRide {acc['market']}", "currency": acc["currency"],
-                          "timezone": acc["time_zone"], "display_timezone": acc["time_zone"]})  # fmt: skip
+            infos.append(
+                {
+                    "advertiser_id": adv,
+                    "name": f"StreamRide {acc['market']}",
+                    "currency": acc["currency"],
+                    "timezone": acc["time_zone"],
+                    "display_timezone": acc["time_zone"],
+                }
+            )
         return _answer(0, "OK", {"list": infos})
     advertiser = q.get("advertiser_id", "")
     if not advertiser:
@@ -126,7 +151,23 @@ def _json_list(q: dict[str, str], name: str) -> list[str]:
     return v
 
 
-def _report(ctx: Context, acc_idx: int, q: dict[str, str]) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class _ReportSpec:
+    """A validated BASIC report request."""
+
+    id_dim: str  # the level's id dimension, e.g. ad_id
+    time_dim: str | None  # stat_time_day, stat_time_hour or none
+    metrics: list[str]
+    start: date
+    end: date
+
+    @property
+    def hourly(self) -> bool:
+        return self.time_dim == "stat_time_hour"
+
+
+def _report_spec(q: dict[str, str]) -> _ReportSpec:
+    """The report a query asks for, or _Bad with TikTok's message for the first thing wrong with it."""
     if q.get("report_type") != "BASIC":
         raise _Bad(40002, "report_type: Must be one of: BASIC, AUDIENCE, PLAYABLE_MATERIAL, CATALOG.")
     level = q.get("data_level", "")
@@ -147,18 +188,28 @@ def _report(ctx: Context, acc_idx: int, q: dict[str, str]) -> list[dict[str, Any
         raise _Bad(40002, "start_date/end_date: required, in the format YYYY-MM-DD.") from exc
     if d1 < d0:
         raise _Bad(40002, "end_date must be on or after start_date.")
-    hourly = "stat_time_hour" in dims
-    if hourly and d1 != d0:
+    if "stat_time_hour" in dims and d1 != d0:
         raise _Bad(40002, "The time span cannot exceed 1 day when the dimension is stat_time_hour.")
     if (d1 - d0).days + 1 > 30:
         raise _Bad(40002, "The time span cannot exceed 30 days when the dimension is stat_time_day.")
+    return _ReportSpec(id_dim, time_dims[0] if time_dims else None, metrics, d0, d1)
+
+
+def _report(ctx: Context, acc_idx: int, q: dict[str, str]) -> list[dict[str, Any]]:
+    spec = _report_spec(q)
+    id_dim, metrics, hourly = spec.id_dim, spec.metrics, spec.hourly
+    d0, d1 = spec.start, spec.end
     w = ctx.world
     t = w.entities["tiktok_ads"]
     acc = w.account("tiktok_ads", acc_idx)
     cells = w.report("tiktok_ads", acc_idx, d0, d1, ctx.as_of)
-    keys = {"ad_id": ["campaign_idx", "ad_group_idx", "unit_idx"], "adgroup_id": ["campaign_idx", "ad_group_idx"],
-            "campaign_id": ["campaign_idx"], "advertiser_id": []}[id_dim]  # fmt: skip
-    if time_dims:
+    keys = {
+        "ad_id": ["campaign_idx", "ad_group_idx", "unit_idx"],
+        "adgroup_id": ["campaign_idx", "ad_group_idx"],
+        "campaign_id": ["campaign_idx"],
+        "advertiser_id": [],
+    }[id_dim]
+    if spec.time_dim:
         keys = [*keys, "local_day"]
     if hourly:
         keys.append("local_hour")
@@ -171,18 +222,26 @@ def _report(ctx: Context, acc_idx: int, q: dict[str, str]) -> list[dict[str, Any
     aname = dict(zip(ents["ads"]["ad_id"], ents["ads"]["ad_name"], strict=True))
     cols = {k: agg[k].to_list() for k in agg.columns}
     # ids as Python lists: indexing a polars Series per row was most of a report's cost
-    camp_ids, group_ids, ad_ids = (t.campaigns["campaign_id"].to_list(), t.ad_groups["ad_group_id"].to_list(),
-                                   t.ads["ad_id"].to_list())  # fmt: skip
+    camp_ids, group_ids, ad_ids = (
+        t.campaigns["campaign_id"].to_list(),
+        t.ad_groups["ad_group_id"].to_list(),
+        t.ads["ad_id"].to_list(),
+    )
     out = []
     for i in range(agg.height):
         imps, clicks, conv, spend = (
             cols[m][i] for m in ("impressions", "clicks", "conversions", "spend_micros")
         )
-        v: dict[str, Any] = {"spend": money(spend), "impressions": str(imps), "clicks": str(clicks),
-                             "conversion": str(conv), "currency": acc["currency"],
-                             "ctr": f"{100 * clicks / imps:.2f}" if imps else "0.00",
-                             "cpc": f"{spend / 1e6 / clicks:.2f}" if clicks else "0.00",
-                             "cpm": f"{spend / 1e3 / imps:.2f}" if imps else "0.00"}  # fmt: skip
+        v: dict[str, Any] = {
+            "spend": money(spend),
+            "impressions": str(imps),
+            "clicks": str(clicks),
+            "conversion": str(conv),
+            "currency": acc["currency"],
+            "ctr": f"{100 * clicks / imps:.2f}" if imps else "0.00",
+            "cpc": f"{spend / 1e6 / clicks:.2f}" if clicks else "0.00",
+            "cpm": f"{spend / 1e3 / imps:.2f}" if imps else "0.00",
+        }
         d: dict[str, Any] = {}
         if "campaign_idx" in cols:
             cid = camp_ids[cols["campaign_idx"][i]]
@@ -199,10 +258,10 @@ def _report(ctx: Context, acc_idx: int, q: dict[str, str]) -> list[dict[str, Any
         if id_dim == "advertiser_id":
             d["advertiser_id"] = acc["account_id"]
         dims_out = {id_dim: d[id_dim]}
-        if "local_day" in cols:
+        if "local_day" in cols and spec.time_dim:
             day = day_iso(cols["local_day"][i])
             h = cols["local_hour"][i] if hourly else 0
-            dims_out[time_dims[0]] = f"{day} {h:02d}:00:00"
+            dims_out[spec.time_dim] = f"{day} {h:02d}:00:00"
         out.append({"dimensions": dims_out, "metrics": {m: v.get(m) for m in metrics}})
     return out
 
@@ -219,21 +278,48 @@ def _entities(ctx: Context, advertiser: str, kind: str) -> list[dict[str, Any]]:
     if kind == "campaign":
         for r in ents["campaigns"].filter(pl.col("account_id") == advertiser).iter_rows(named=True):
             on = r["status"] == "ENABLED"
-            out.append({"advertiser_id": advertiser, "campaign_id": r["campaign_id"], "campaign_name": r["campaign_name"],
-                        "objective_type": r["objective"].upper(), "operation_status": "ENABLE" if on else "DISABLE",
-                        "secondary_status": "CAMPAIGN_STATUS_ENABLE" if on else "CAMPAIGN_STATUS_DISABLE",
-                        "budget": float(r["daily_budget"]), "budget_mode": "BUDGET_MODE_DAY",
-                        "create_time": created, "modify_time": ts(r["updated_ts"])})  # fmt: skip
+            out.append(
+                {
+                    "advertiser_id": advertiser,
+                    "campaign_id": r["campaign_id"],
+                    "campaign_name": r["campaign_name"],
+                    "objective_type": r["objective"].upper(),
+                    "operation_status": "ENABLE" if on else "DISABLE",
+                    "secondary_status": "CAMPAIGN_STATUS_ENABLE" if on else "CAMPAIGN_STATUS_DISABLE",
+                    "budget": float(r["daily_budget"]),
+                    "budget_mode": "BUDGET_MODE_DAY",
+                    "create_time": created,
+                    "modify_time": ts(r["updated_ts"]),
+                }
+            )
     elif kind == "adgroup":
         for r in ents["ad_groups"].filter(pl.col("account_id") == advertiser).iter_rows(named=True):
-            out.append({"advertiser_id": advertiser, "campaign_id": r["campaign_id"], "adgroup_id": r["ad_group_id"],
-                        "adgroup_name": r["ad_group_name"], "operation_status": "ENABLE",
-                        "secondary_status": "ADGROUP_STATUS_DELIVERY_OK" if camp_status[r["campaign_id"]] == "ENABLED"
-                        else "ADGROUP_STATUS_CAMPAIGN_DISABLE",
-                        "create_time": created, "modify_time": ts(r["updated_ts"])})  # fmt: skip
+            out.append(
+                {
+                    "advertiser_id": advertiser,
+                    "campaign_id": r["campaign_id"],
+                    "adgroup_id": r["ad_group_id"],
+                    "adgroup_name": r["ad_group_name"],
+                    "operation_status": "ENABLE",
+                    "secondary_status": "ADGROUP_STATUS_DELIVERY_OK"
+                    if camp_status[r["campaign_id"]] == "ENABLED"
+                    else "ADGROUP_STATUS_CAMPAIGN_DISABLE",
+                    "create_time": created,
+                    "modify_time": ts(r["updated_ts"]),
+                }
+            )
     else:
         for r in ents["ads"].filter(pl.col("account_id") == advertiser).iter_rows(named=True):
-            out.append({"advertiser_id": advertiser, "campaign_id": r["campaign_id"], "adgroup_id": r["ad_group_id"],
-                        "ad_id": r["ad_id"], "ad_name": r["ad_name"], "operation_status": "ENABLE",
-                        "create_time": created, "modify_time": ts(r["updated_ts"])})  # fmt: skip
+            out.append(
+                {
+                    "advertiser_id": advertiser,
+                    "campaign_id": r["campaign_id"],
+                    "adgroup_id": r["ad_group_id"],
+                    "ad_id": r["ad_id"],
+                    "ad_name": r["ad_name"],
+                    "operation_status": "ENABLE",
+                    "create_time": created,
+                    "modify_time": ts(r["updated_ts"]),
+                }
+            )
     return out

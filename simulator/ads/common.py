@@ -12,20 +12,18 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-HOURLY_PLATFORMS: tuple[str, ...] = ("google_ads", "meta_ads", "tiktok_ads")
 CELL_PLATFORMS: tuple[str, ...] = ("google_ads", "meta_ads", "tiktok_ads", "apple_search_ads")
 ALL_PLATFORMS: tuple[str, ...] = ("google_ads", "meta_ads", "tiktok_ads", "apple_search_ads", "impact")
 PLATFORM_SALT = {p: i + 1 for i, p in enumerate(ALL_PLATFORMS)}
 
-# Every platform restates for 7 days by default (CONTRACTS.md); production values differ
-# (Meta 28, Apple 30) and are passed as configuration.
+# Every platform restates for 7 days by default; production windows differ (Meta 28,
+# Apple 30) and are passed as configuration.
 DEFAULT_RESTATEMENT_DAYS: dict[str, int] = {p: 7 for p in ALL_PLATFORMS}
 
 # Row kinds in the cell state: 0 = ordinary, 1 = invalid traffic refunded later (served in
 # early versions, gone in the final one), 2 = a slice voided whole (a test/fraud account day).
 KIND_NORMAL, KIND_INVALID, KIND_VOIDED = 0, 1, 2
 
-MICROS = 1_000_000
 CENT_MICROS = 10_000
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

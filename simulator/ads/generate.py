@@ -45,9 +45,33 @@ MARKET_SHARE_US = 0.6
 
 # Local-hour shape (peaks at the morning commute and evening) and weekday shape (Mon..Sun).
 HOUR_SHAPE = np.array(
-    [0.35, 0.25, 0.18, 0.15, 0.15, 0.2, 0.4, 0.7, 1.0, 1.05, 1.0, 1.05,
-     1.15, 1.1, 1.05, 1.05, 1.15, 1.35, 1.55, 1.65, 1.6, 1.4, 1.0, 0.6]
-)  # fmt: skip
+    [
+        0.35,
+        0.25,
+        0.18,
+        0.15,
+        0.15,
+        0.2,
+        0.4,
+        0.7,
+        1.0,
+        1.05,
+        1.0,
+        1.05,
+        1.15,
+        1.1,
+        1.05,
+        1.05,
+        1.15,
+        1.35,
+        1.55,
+        1.65,
+        1.6,
+        1.4,
+        1.0,
+        0.6,
+    ]
+)
 HOUR_SHAPE = HOUR_SHAPE / HOUR_SHAPE.sum()
 WEEK_SHAPE = np.array([0.92, 0.94, 0.97, 1.0, 1.1, 1.12, 1.0])
 WEEK_SHAPE = WEEK_SHAPE / WEEK_SHAPE.mean()
@@ -117,9 +141,14 @@ def entity_changes(ents: Entities, seed: int, start: date, days: int) -> pl.Data
         t_move = w0 + 3600 * int(rng.integers(1, span_h))
         rows.append(_chg(platform, account, "ad_group", groups["ad_group_id"][g], "campaign_id", new, t_move))
     schema = {
-        "platform": pl.String, "account_id": pl.String, "entity_type": pl.String, "entity_id": pl.String,
-        "field": pl.String, "value": pl.String, "effective_ts": pl.Int64,
-    }  # fmt: skip
+        "platform": pl.String,
+        "account_id": pl.String,
+        "entity_type": pl.String,
+        "entity_id": pl.String,
+        "field": pl.String,
+        "value": pl.String,
+        "effective_ts": pl.Int64,
+    }
     return pl.DataFrame(rows, schema=schema, orient="row").sort(
         "effective_ts", "platform", "entity_id", "field"
     )
@@ -129,9 +158,14 @@ def _chg(
     platform: str, account: str, etype: str, eid: str, field: str, value: str, ts: int
 ) -> dict[str, object]:
     return {
-        "platform": platform, "account_id": account, "entity_type": etype, "entity_id": eid,
-        "field": field, "value": value, "effective_ts": ts,
-    }  # fmt: skip
+        "platform": platform,
+        "account_id": account,
+        "entity_type": etype,
+        "entity_id": eid,
+        "field": field,
+        "value": value,
+        "effective_ts": ts,
+    }
 
 
 def _hour_grid(tz: str, start: date, days: int) -> dict[str, np.ndarray]:
@@ -214,62 +248,15 @@ def _account_cells(
     units = _units(tables, platform, account)
     grid = _hour_grid(tz, start, days)
     n_u, n_h = len(units["unit"]), len(grid["utc_start"])
-    share = MARKET_SHARE_US if acc["market"] == "US" else None
-    if share is None:
-        n_other = int((tables["accounts"]["market"] != "US").sum())
-        share = (1 - MARKET_SHARE_US) / max(n_other, 1)
-    daily_imps = IMPRESSIONS_PER_DAY * scale * PLATFORM_SHARE[platform] * share
-
-    w = units["weight"] * rng.lognormal(0.0, 0.5, size=n_u)
-    w = w / w.sum()
-    day_idx = (grid["local_day"] - grid["local_day"].min()).astype(np.int64)
-    weekday = (grid["local_day"].astype(np.int64) + 3) % 7  # 1970-01-01 was a Thursday
-    hour_factor = HOUR_SHAPE[grid["local_hour"]] * WEEK_SHAPE[weekday] * grid["n_hours"]
-    n_camp = tables["campaigns"].height
-    camp_day = rng.lognormal(0.0, 0.15, size=(n_camp, int(day_idx.max()) + 1))
-
+    # one row per (unit, hour): unit-major
     u_rep = np.repeat(np.arange(n_u), n_h)
     h_til = np.tile(np.arange(n_h), n_u)
+    lam = _expected_impressions(rng, platform, acc, tables, units, grid, scale, u_rep, h_til)
     camp = units["campaign_idx"][u_rep]
-    utc = grid["utc_start"][h_til]
-    lam = daily_imps * w[u_rep] * hour_factor[h_til] * camp_day[camp, day_idx[h_til]]
-
-    camp_ids = tables["campaigns"]["campaign_id"].to_list()
-    c_index = {c: i for i, c in enumerate(camp_ids)}
-    g_index = {g: i for i, g in enumerate(tables["ad_groups"]["ad_group_id"].to_list())}
-    mine = changes.filter(pl.col("account_id") == account)
-    # A paused campaign delivers nothing until it is resumed.
-    for cid, grp in mine.filter(pl.col("field") == "status").group_by("entity_id", maintain_order=True):
-        events = grp.sort("effective_ts").select("value", "effective_ts").rows()
-        paused_since = None
-        for value, ts in [*events, ("ENABLED", None)]:
-            if value == "PAUSED" and paused_since is None:
-                paused_since = ts
-            elif value != "PAUSED" and paused_since is not None:
-                stop = np.iinfo(np.int64).max if ts is None else ts
-                lam[(camp == c_index[str(cid[0])]) & (utc >= paused_since) & (utc < stop)] = 0.0
-                paused_since = None
-    # Spend after an ad group moved is reported under its new campaign.
     group = units["ad_group_idx"][u_rep]
-    for row in mine.filter(pl.col("field") == "campaign_id").iter_rows(named=True):
-        sel = (group == g_index[row["entity_id"]]) & (utc >= row["effective_ts"])
-        camp = np.where(sel, c_index[row["value"]], camp)
-
-    imps = rng.poisson(lam)
-    ctr = np.clip(CTR[platform] * rng.lognormal(0.0, 0.3, size=n_u), 0.002, 0.3)
-    clicks = rng.binomial(imps, ctr[u_rep])
-    cvr = np.clip(CVR[platform] * rng.lognormal(0.0, 0.3, size=n_u), 0.001, 0.5)
-    conv = rng.binomial(clicks, cvr[u_rep])
-    fx = USD_TO_LOCAL[currency]
-    noise = rng.lognormal(0.0, 0.1, size=n_u * n_h)
-    if platform in CPC_USD:
-        price = CPC_USD[platform] * fx * rng.lognormal(0.0, 0.25, size=n_u)
-        spend = clicks * price[u_rep] * noise
-    else:
-        price = CPM_USD[platform] * fx * rng.lognormal(0.0, 0.25, size=n_u)
-        spend = imps * price[u_rep] / 1000.0 * noise
-    spend_micros = np.round(spend * 100).astype(np.int64) * CENT_MICROS
-
+    utc = grid["utc_start"][h_til]
+    camp = _apply_changes(changes.filter(pl.col("account_id") == account), tables, lam, camp, group, utc)
+    imps, clicks, conv, spend_micros = _delivery(rng, platform, currency, lam, n_u, u_rep)
     df = pl.DataFrame(
         {
             "account_idx": np.full(n_u * n_h, acc_idx, dtype=np.int16),
@@ -287,6 +274,86 @@ def _account_cells(
         }
     ).filter((pl.col("impressions") > 0) | (pl.col("spend_micros") > 0))
     return df
+
+
+def _expected_impressions(
+    rng: np.random.Generator,
+    platform: str,
+    acc: dict[str, object],
+    tables: dict[str, pl.DataFrame],
+    units: dict[str, np.ndarray],
+    grid: dict[str, np.ndarray],
+    scale: float,
+    u_rep: np.ndarray,
+    h_til: np.ndarray,
+) -> np.ndarray:
+    """Expected impressions per (unit, hour): the account's market share, unit weights, day and hour shape."""
+    share = MARKET_SHARE_US if acc["market"] == "US" else None
+    if share is None:
+        n_other = int((tables["accounts"]["market"] != "US").sum())
+        share = (1 - MARKET_SHARE_US) / max(n_other, 1)
+    daily_imps = IMPRESSIONS_PER_DAY * scale * PLATFORM_SHARE[platform] * share
+    w = units["weight"] * rng.lognormal(0.0, 0.5, size=len(units["unit"]))
+    w = w / w.sum()
+    day_idx = (grid["local_day"] - grid["local_day"].min()).astype(np.int64)
+    weekday = (grid["local_day"].astype(np.int64) + 3) % 7  # 1970-01-01 was a Thursday
+    hour_factor = HOUR_SHAPE[grid["local_hour"]] * WEEK_SHAPE[weekday] * grid["n_hours"]
+    n_camp = tables["campaigns"].height
+    camp_day = rng.lognormal(0.0, 0.15, size=(n_camp, int(day_idx.max()) + 1))
+    camp = units["campaign_idx"][u_rep]
+    lam: np.ndarray = daily_imps * w[u_rep] * hour_factor[h_til] * camp_day[camp, day_idx[h_til]]
+    return lam
+
+
+def _apply_changes(
+    mine: pl.DataFrame,
+    tables: dict[str, pl.DataFrame],
+    lam: np.ndarray,
+    camp: np.ndarray,
+    group: np.ndarray,
+    utc: np.ndarray,
+) -> np.ndarray:
+    """Apply an account's metadata changes: zero ``lam`` while a campaign is paused (in place) and
+    return the campaign index per cell after ad groups moved."""
+    c_index = {c: i for i, c in enumerate(tables["campaigns"]["campaign_id"].to_list())}
+    g_index = {g: i for i, g in enumerate(tables["ad_groups"]["ad_group_id"].to_list())}
+    # A paused campaign delivers nothing until it is resumed.
+    for cid, grp in mine.filter(pl.col("field") == "status").group_by("entity_id", maintain_order=True):
+        events = grp.sort("effective_ts").select("value", "effective_ts").rows()
+        paused_since = None
+        for value, ts in [*events, ("ENABLED", None)]:
+            if value == "PAUSED" and paused_since is None:
+                paused_since = ts
+            elif value != "PAUSED" and paused_since is not None:
+                stop = np.iinfo(np.int64).max if ts is None else ts
+                lam[(camp == c_index[str(cid[0])]) & (utc >= paused_since) & (utc < stop)] = 0.0
+                paused_since = None
+    # Spend after an ad group moved is reported under its new campaign.
+    for row in mine.filter(pl.col("field") == "campaign_id").iter_rows(named=True):
+        sel = (group == g_index[row["entity_id"]]) & (utc >= row["effective_ts"])
+        camp = np.where(sel, c_index[row["value"]], camp)
+    return camp
+
+
+def _delivery(
+    rng: np.random.Generator, platform: str, currency: str, lam: np.ndarray, n_u: int, u_rep: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(impressions, clicks, conversions, spend micros) per cell, with per-unit CTR, CVR and price."""
+    imps = rng.poisson(lam)
+    ctr = np.clip(CTR[platform] * rng.lognormal(0.0, 0.3, size=n_u), 0.002, 0.3)
+    clicks = rng.binomial(imps, ctr[u_rep])
+    cvr = np.clip(CVR[platform] * rng.lognormal(0.0, 0.3, size=n_u), 0.001, 0.5)
+    conv = rng.binomial(clicks, cvr[u_rep])
+    fx = USD_TO_LOCAL[currency]
+    noise = rng.lognormal(0.0, 0.1, size=len(lam))
+    if platform in CPC_USD:
+        price = CPC_USD[platform] * fx * rng.lognormal(0.0, 0.25, size=n_u)
+        spend = clicks * price[u_rep] * noise
+    else:
+        price = CPM_USD[platform] * fx * rng.lognormal(0.0, 0.25, size=n_u)
+        spend = imps * price[u_rep] / 1000.0 * noise
+    spend_micros = np.round(spend * 100).astype(np.int64) * CENT_MICROS
+    return imps, clicks, conv, spend_micros
 
 
 def generate_cells(
@@ -322,8 +389,9 @@ def generate_cells(
     )
 
 
-def generate_impact(ents: Entities, changes: pl.DataFrame, seed: int, scale: float, start: date, days: int,
-                    window_days: int) -> pl.DataFrame:  # fmt: skip
+def generate_impact(
+    ents: Entities, changes: pl.DataFrame, seed: int, scale: float, start: date, days: int, window_days: int
+) -> pl.DataFrame:
     """Impact actions: one row per action with its state timeline (pending -> approved / reversed).
 
     An action appears 5-60 minutes after its event, may have its payout adjusted or be
@@ -335,8 +403,9 @@ def generate_impact(ents: Entities, changes: pl.DataFrame, seed: int, scale: flo
     n_c = camps.height
     n_p = ents.media_partners.height
     w0 = to_epoch(datetime(start.year, start.month, start.day, tzinfo=UTC))
-    per_day = rng.poisson(IMPACT_ACTIONS_PER_DAY * scale * WEEK_SHAPE[[(start + timedelta(d)).weekday()
-                                                                        for d in range(days)]])  # fmt: skip
+    per_day = rng.poisson(
+        IMPACT_ACTIONS_PER_DAY * scale * WEEK_SHAPE[[(start + timedelta(d)).weekday() for d in range(days)]]
+    )
     n = int(per_day.sum())
     day = np.repeat(np.arange(days), per_day)
     hour = rng.choice(24, size=n, p=HOUR_SHAPE)
@@ -416,48 +485,59 @@ def credentials(seed: int, ents: Entities) -> dict[str, str]:
 
 def spend_truth(ents: Entities, cells: dict[str, pl.DataFrame], actions: pl.DataFrame) -> pl.DataFrame:
     """Final spend at fact_ad_spend grain (see docs/simulator.md, "Ad side")."""
-    frames = []
-    for platform, df in cells.items():
-        t = platform_tables(ents, platform)
-        acc = t["accounts"]["account_id"].to_numpy()
-        cur = t["accounts"]["currency"].to_numpy()
-        final = df.filter(pl.col("kind") == KIND_NORMAL)
-        if platform == "apple_search_ads":
-            final = (
-                final.with_columns(pl.col("utc_start") // 86400 * 86400)
-                .group_by("account_idx", "unit_idx", "campaign_idx", "ad_group_idx", "utc_start")
-                .agg(pl.col("impressions", "clicks", "conversions", "spend_micros").sum())
-            )
-            ad_ids = pl.lit(None, dtype=pl.String)
-            hour = pl.lit(None, dtype=pl.Int8)
-        else:
-            ad_ids = pl.Series(t["ads"]["ad_id"].to_numpy()[final["unit_idx"].to_numpy()])
-            hour = (pl.col("utc_start") // 3600 % 24).cast(pl.Int8)
-        ai = final["account_idx"].to_numpy()
-        frames.append(
-            final.select(
-                pl.lit(platform).alias("platform"),
-                pl.Series("account_id", acc[ai]),
-                pl.Series(
-                    "campaign_id", t["campaigns"]["campaign_id"].to_numpy()[final["campaign_idx"].to_numpy()]
-                ),
-                pl.Series(
-                    "ad_group_id", t["ad_groups"]["ad_group_id"].to_numpy()[final["ad_group_idx"].to_numpy()]
-                ),
-                ad_ids.alias("ad_id"),
-                pl.lit(None, dtype=pl.String).alias("keyword"),
-                (pl.col("utc_start") * 1_000_000)
-                .cast(pl.Datetime("us", "UTC"))
-                .dt.date()
-                .alias("spend_date"),
-                hour.alias("spend_hour"),
-                pl.Series("currency", cur[ai]),
-                "spend_micros",
-                "impressions",
-                "clicks",
-                "conversions",
-            )
+    frames = [_cell_spend(ents, platform, df) for platform, df in cells.items()]
+    frames.append(_impact_spend(ents, actions))
+    out = pl.concat(frames, how="vertical_relaxed")
+    return out.sort(
+        "platform",
+        "account_id",
+        "spend_date",
+        "spend_hour",
+        "campaign_id",
+        "ad_group_id",
+        "ad_id",
+        nulls_last=True,
+    )
+
+
+def _cell_spend(ents: Entities, platform: str, df: pl.DataFrame) -> pl.DataFrame:
+    """The final cells of a platform with ids and UTC date/hour (Apple: UTC day grain, no ad)."""
+    t = platform_tables(ents, platform)
+    acc = t["accounts"]["account_id"].to_numpy()
+    cur = t["accounts"]["currency"].to_numpy()
+    final = df.filter(pl.col("kind") == KIND_NORMAL)
+    ad_ids: pl.Expr | pl.Series
+    if platform == "apple_search_ads":
+        final = (
+            final.with_columns(pl.col("utc_start") // 86400 * 86400)
+            .group_by("account_idx", "unit_idx", "campaign_idx", "ad_group_idx", "utc_start")
+            .agg(pl.col("impressions", "clicks", "conversions", "spend_micros").sum())
         )
+        ad_ids = pl.lit(None, dtype=pl.String)
+        hour = pl.lit(None, dtype=pl.Int8)
+    else:
+        ad_ids = pl.Series(t["ads"]["ad_id"].to_numpy()[final["unit_idx"].to_numpy()])
+        hour = (pl.col("utc_start") // 3600 % 24).cast(pl.Int8)
+    ai = final["account_idx"].to_numpy()
+    return final.select(
+        pl.lit(platform).alias("platform"),
+        pl.Series("account_id", acc[ai]),
+        pl.Series("campaign_id", t["campaigns"]["campaign_id"].to_numpy()[final["campaign_idx"].to_numpy()]),
+        pl.Series("ad_group_id", t["ad_groups"]["ad_group_id"].to_numpy()[final["ad_group_idx"].to_numpy()]),
+        ad_ids.alias("ad_id"),
+        pl.lit(None, dtype=pl.String).alias("keyword"),
+        (pl.col("utc_start") * 1_000_000).cast(pl.Datetime("us", "UTC")).dt.date().alias("spend_date"),
+        hour.alias("spend_hour"),
+        pl.Series("currency", cur[ai]),
+        "spend_micros",
+        "impressions",
+        "clicks",
+        "conversions",
+    )
+
+
+def _impact_spend(ents: Entities, actions: pl.DataFrame) -> pl.DataFrame:
+    """Final payouts of the Impact actions never reversed, per campaign, partner and UTC hour."""
     camps = ents.campaigns.filter(pl.col("platform") == "impact")
     acc = ents.accounts.filter(pl.col("platform") == "impact")
     live = actions.filter(pl.col("reverse_ts") < 0)
@@ -466,29 +546,24 @@ def spend_truth(ents: Entities, cells: dict[str, pl.DataFrame], actions: pl.Data
         .group_by("campaign_idx", "partner_idx", "event_ts")
         .agg(pl.col("payout_final_micros").sum().alias("spend_micros"), pl.len().alias("conversions"))
     )
-    frames.append(
-        imp.select(
-            pl.lit("impact").alias("platform"),
-            pl.lit(acc["account_id"][0]).alias("account_id"),
-            pl.Series("campaign_id", camps["campaign_id"].to_numpy()[imp["campaign_idx"].to_numpy()]),
-            pl.Series(
-                "ad_group_id",
-                ents.media_partners["media_partner_id"].to_numpy()[imp["partner_idx"].to_numpy()],
-            ),
-            pl.lit(None, dtype=pl.String).alias("ad_id"),
-            pl.lit(None, dtype=pl.String).alias("keyword"),
-            (pl.col("event_ts") * 1_000_000).cast(pl.Datetime("us", "UTC")).dt.date().alias("spend_date"),
-            (pl.col("event_ts") // 3600 % 24).cast(pl.Int8).alias("spend_hour"),
-            pl.lit(acc["currency"][0]).alias("currency"),
-            "spend_micros",
-            pl.lit(0, dtype=pl.Int64).alias("impressions"),
-            pl.lit(0, dtype=pl.Int64).alias("clicks"),
-            pl.col("conversions").cast(pl.Int64),
-        )
+    return imp.select(
+        pl.lit("impact").alias("platform"),
+        pl.lit(acc["account_id"][0]).alias("account_id"),
+        pl.Series("campaign_id", camps["campaign_id"].to_numpy()[imp["campaign_idx"].to_numpy()]),
+        pl.Series(
+            "ad_group_id",
+            ents.media_partners["media_partner_id"].to_numpy()[imp["partner_idx"].to_numpy()],
+        ),
+        pl.lit(None, dtype=pl.String).alias("ad_id"),
+        pl.lit(None, dtype=pl.String).alias("keyword"),
+        (pl.col("event_ts") * 1_000_000).cast(pl.Datetime("us", "UTC")).dt.date().alias("spend_date"),
+        (pl.col("event_ts") // 3600 % 24).cast(pl.Int8).alias("spend_hour"),
+        pl.lit(acc["currency"][0]).alias("currency"),
+        "spend_micros",
+        pl.lit(0, dtype=pl.Int64).alias("impressions"),
+        pl.lit(0, dtype=pl.Int64).alias("clicks"),
+        pl.col("conversions").cast(pl.Int64),
     )
-    out = pl.concat(frames, how="vertical_relaxed")
-    return out.sort("platform", "account_id", "spend_date", "spend_hour", "campaign_id", "ad_group_id", "ad_id",
-                    nulls_last=True)  # fmt: skip
 
 
 def generate_ads(
@@ -528,9 +603,15 @@ def generate_ads(
     write(spend_truth(ents, cells, actions), out / "truth" / "spend_final.parquet")
     creds = credentials(seed, ents)
     meta = {
-        "seed": seed, "scale": scale, "start": start.isoformat(), "days": days,
-        "first_utc": first, "end_utc": end, "restatement_days": windows, "credentials": creds,
-    }  # fmt: skip
+        "seed": seed,
+        "scale": scale,
+        "start": start.isoformat(),
+        "days": days,
+        "first_utc": first,
+        "end_utc": end,
+        "restatement_days": windows,
+        "credentials": creds,
+    }
     (state / "meta.json").write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n")
     _write_env(out / "sim.env", creds)
 

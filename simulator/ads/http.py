@@ -8,12 +8,14 @@ import secrets
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qs
 
 from simulator.ads.state import AdsWorld
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -103,11 +105,12 @@ class Context:
         with self.lock:
             self.tokens = {k: (p, 0.0) for k, (p, _) in self.tokens.items()}
 
-    def memo(self, key: tuple[Any, ...], compute: Any) -> Any:
+    def memo(self, key: tuple[Any, ...], compute: Callable[[], T]) -> T:
         """``compute()`` cached under ``key`` (small cache: pages of one report reuse its rows)."""
         with self.lock:
             if key in self._memo:
-                return self._memo[key]
+                cached: T = self._memo[key]
+                return cached
         value = compute()
         with self.lock:
             if len(self._memo) >= 16:
@@ -140,11 +143,6 @@ def decode_cursor(token: str) -> dict[str, Any] | None:
         return obj if isinstance(obj, dict) else None
     except (ValueError, TypeError):
         return None
-
-
-def iso_utc(ts: int) -> str:
-    """``2026-10-25T13:00:00Z`` for epoch seconds."""
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def money(micros: int) -> str:

@@ -252,8 +252,14 @@ class AdsWorld:
 
 
 def _empty() -> pl.DataFrame:
-    schema = {"unit_idx": pl.Int32, "campaign_idx": pl.Int32, "ad_group_idx": pl.Int32, "local_day": pl.Int32,
-              "local_hour": pl.Int8, **{m: pl.Int64 for m in METRICS}}  # fmt: skip
+    schema = {
+        "unit_idx": pl.Int32,
+        "campaign_idx": pl.Int32,
+        "ad_group_idx": pl.Int32,
+        "local_day": pl.Int32,
+        "local_hour": pl.Int8,
+        **{m: pl.Int64 for m in METRICS},
+    }
     return pl.DataFrame(schema=schema)
 
 
@@ -295,7 +301,13 @@ def _provisional(c: dict[str, np.ndarray], stage: int, salt: int) -> dict[str, n
     )
     clicks = c["clicks"] + (hash_uniform(rid, salt, 4, stage) < 0.05).astype(np.int64) * (c["clicks"] > 0)
     return {
-        "unit_idx": c["unit_idx"], "campaign_idx": c["campaign_idx"], "ad_group_idx": c["ad_group_idx"],
-        "local_day": c["local_day"], "local_hour": c["local_hour"],
-        "impressions": c["impressions"], "clicks": clicks, "conversions": conv, "spend_micros": spend,
-    }  # fmt: skip
+        "unit_idx": c["unit_idx"],
+        "campaign_idx": c["campaign_idx"],
+        "ad_group_idx": c["ad_group_idx"],
+        "local_day": c["local_day"],
+        "local_hour": c["local_hour"],
+        "impressions": c["impressions"],
+        "clicks": clicks,
+        "conversions": conv,
+        "spend_micros": spend,
+    }

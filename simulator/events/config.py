@@ -25,13 +25,11 @@ class DirtRates:
     out_of_order: float = 0.02  # received 1-30 min after the event: lines out of event-time order
     late: float = 0.005  # received 2-72 h after the event: a new part file inside an old hour folder
     malformed: float = 0.001  # extra broken lines: truncated JSON, wrong types, missing fields, unknown types
-    schema_v2_final: float = (
-        0.5  # share of client events on schema_version 2 by the last day (ramps up from 0)
-    )
+    # share of client events on schema_version 2 by the last day (ramps up from 0)
+    schema_v2_final: float = 0.5
     ios_missing_utm: float = 0.3  # paid web clicks from iOS browsers that lose their UTMs and click id
-    missing_utm_source: float = (
-        0.03  # click-id landings without utm_source (the click id decides the platform)
-    )
+    # click-id landings without utm_source (the click id decides the platform)
+    missing_utm_source: float = 0.03
     spam_install_click: float = 0.03  # app installs preceded by a click less than 10 s before the install
     spam_burst: float = 0.01  # MMP devices with a burst of 6-10 clicks inside 60 s
     double_click: float = 0.01  # click-id landings sent twice (same click id, new event_id, seconds apart)
@@ -72,9 +70,8 @@ class Mix:
     test_account: float = 0.005
     local_phone: float = 0.2  # phones in national format (no country code; country given)
     stale_touch: float = 0.03  # paid users whose touches all fall outside the attribution windows
-    skan_privacy_threshold: int = (
-        10  # installs per (campaign, install day) below which conversion_value is null
-    )
+    # installs per (campaign, install day) below which conversion_value is null
+    skan_privacy_threshold: int = 10
     skan_non_winning: float = 0.15  # installs that also get a did_win=false postback from another network
 
 

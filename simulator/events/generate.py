@@ -17,8 +17,10 @@ import numpy as np
 import polars as pl
 
 from simulator.entities import build_entities
+from simulator.events.catalog import Catalog
 from simulator.events.config import DAY_MS, TAIL_MS, EventsConfig
-from simulator.events.journeys import Catalog, WorldCtx, simulate_day
+from simulator.events.day import DayOutput, WorldCtx
+from simulator.events.journeys import simulate_day
 from simulator.events.landing import apply_dirt, encode, malformed, write_folder
 
 Progress = Callable[[str, int, int], None]  # (phase, done, total)
@@ -67,27 +69,10 @@ def generate_events(
     parts = max(1, math.ceil(scale * cfg.mix.signups_per_day / part_signups))
     steps = days * parts
     for d in range(days):
-        v2_share = cfg.dirt.schema_v2_final * (d + 1) / days
         for part in range(parts):
             progress("journeys", d * parts + part, steps)
             day = simulate_day(ctx, d, part, parts)
-            rng = np.random.default_rng([seed, 7002, d] if parts == 1 else [seed, 7002, d, part])
-            evs = apply_dirt(rng, day.events, cfg.dirt, v2_share, ctx.start_ms, ctx.end_ms)
-            for etype, df in evs:
-                counts[etype] = counts.get(etype, 0) + df.height
-            lines = pl.concat([encode(etype, df, rng) for etype, df in evs])
-            del evs
-            bad = malformed(rng, lines.filter(~pl.col("trel")), round(cfg.dirt.malformed * lines.height))
-            counts["malformed"] = counts.get("malformed", 0) + bad.height
-            lines = pl.concat([lines, bad]).drop("trel")
-            for (dt,), chunk in lines.partition_by("dt", as_dict=True, maintain_order=True).items():
-                folder = spool / f"dt={dt}"
-                folder.mkdir(exist_ok=True)
-                # sorted by hour with small row groups, so the writer can read one hour at a time
-                chunk.sort("hour", maintain_order=True).write_parquet(
-                    folder / f"gen={d:05d}-{part:04d}.parquet", compression="lz4", row_group_size=20_000
-                )
-            del lines
+            _spool_lines(ctx, day, d, part, parts, spool, counts)
             pieces["ident"].append(day.identities)
             pieces["merge"].append(day.merges)
             pieces["touch"].append(day.touches.filter(pl.col("user_id").is_not_null()).drop("person"))
@@ -96,7 +81,45 @@ def generate_events(
             pieces["conv"].append(day.conversions)
             del day
     progress("journeys", steps, steps)
+    manifest = _write_landing(spool, landing, progress)
+    shutil.rmtree(spool)
+    manifest.write_parquet(out / "landing_manifest.parquet")
+    counts["files"] = manifest.height
+    counts["lines"] = int(manifest["n_lines"].sum())
 
+    progress("truth", 0, 1)
+    write_truth(out / "truth", ctx, pieces)
+    progress("truth", 1, 1)
+    return counts
+
+
+def _spool_lines(
+    ctx: WorldCtx, day: DayOutput, d: int, part: int, parts: int, spool: Path, counts: dict[str, int]
+) -> None:
+    """Dirty and encode a slice's events, add malformed lines, and spool them per event-date folder."""
+    cfg = ctx.cfg
+    # the share of client events on schema v2 ramps up to its final value on the last day
+    v2_share = cfg.dirt.schema_v2_final * (d + 1) / ctx.days
+    rng = np.random.default_rng([ctx.seed, 7002, d] if parts == 1 else [ctx.seed, 7002, d, part])
+    evs = apply_dirt(rng, day.events, cfg.dirt, v2_share, ctx.start_ms, ctx.end_ms)
+    for etype, df in evs:
+        counts[etype] = counts.get(etype, 0) + df.height
+    lines = pl.concat([encode(etype, df, rng) for etype, df in evs])
+    del evs
+    bad = malformed(rng, lines.filter(~pl.col("trel")), round(cfg.dirt.malformed * lines.height))
+    counts["malformed"] = counts.get("malformed", 0) + bad.height
+    lines = pl.concat([lines, bad]).drop("trel")
+    for (dt,), chunk in lines.partition_by("dt", as_dict=True, maintain_order=True).items():
+        folder = spool / f"dt={dt}"
+        folder.mkdir(exist_ok=True)
+        # sorted by hour with small row groups, so the writer can read one hour at a time
+        chunk.sort("hour", maintain_order=True).write_parquet(
+            folder / f"gen={d:05d}-{part:04d}.parquet", compression="lz4", row_group_size=20_000
+        )
+
+
+def _write_landing(spool: Path, landing: Path, progress: Progress) -> pl.DataFrame:
+    """Write the spooled lines as landing part files, one event hour at a time; returns the manifest."""
     manifest_rows: list[dict[str, object]] = []
     folders = sorted(spool.iterdir())
     for i, folder in enumerate(folders):
@@ -108,8 +131,7 @@ def generate_events(
                 manifest_rows.extend(write_folder(landing, lines))
             del lines
     progress("landing files", len(folders), len(folders))
-    shutil.rmtree(spool)
-    manifest = (
+    return (
         pl.DataFrame(manifest_rows, orient="row")
         .with_columns(
             pl.col("arrival_ts").cast(pl.Int64).cast(UTC_MS),
@@ -118,14 +140,6 @@ def generate_events(
         )
         .sort(["arrival_ts", "key"])
     )
-    manifest.write_parquet(out / "landing_manifest.parquet")
-    counts["files"] = manifest.height
-    counts["lines"] = int(manifest["n_lines"].sum())
-
-    progress("truth", 0, 1)
-    write_truth(out / "truth", ctx, pieces)
-    progress("truth", 1, 1)
-    return counts
 
 
 def _canonical(identities: pl.DataFrame, merges: pl.DataFrame) -> pl.DataFrame:
@@ -141,43 +155,20 @@ def _canonical(identities: pl.DataFrame, merges: pl.DataFrame) -> pl.DataFrame:
 
 
 def write_truth(truth: Path, ctx: WorldCtx, pieces: dict[str, list[pl.DataFrame]]) -> None:
-    """The event side's ground truth, as CONTRACTS.md lists it (plus touch paths and identities)."""
+    """The event side's ground truth: sign-ups, identities, last-touch attribution, touch paths, SKAN, PII."""
     truth.mkdir(parents=True, exist_ok=True)
     ident = pl.concat(pieces["ident"])
     merges = pl.concat(pieces["merge"]).filter(pl.col("merge_ts") < ctx.end_ms)
     canon = _canonical(ident, merges)
     conv = pl.concat(pieces["conv"]).filter(pl.col("first_conversion_ts") < ctx.end_ms)
-    signups = (
-        ident.join(canon, on="user_id")
-        .sort(["canonical_user_id", "signup_ts", "user_id"])
-        .unique("canonical_user_id", keep="first", maintain_order=True)
-        .rename({"user_id": "first_user_id", "event_id": "signup_event_id"})
-        .join(conv, left_on="first_user_id", right_on="user_id", how="left")
-        .select(
-            pl.col("canonical_user_id").alias("user_id"),
-            pl.col("signup_ts").cast(UTC_MS),
-            pl.col("signup_ts").cast(UTC_MS).dt.date().alias("signup_date"),
-            "device_platform",
-            "country",
-            "is_test",
-            "signup_event_id",
-            "first_user_id",
-            "first_conversion_type",
-            pl.col("first_conversion_ts").cast(UTC_MS),
-            "first_revenue",
-            "first_revenue_currency",
-            # CONTRACTS: first revenue counts if the first ride/order is within 30 days of sign-up
-            ((pl.col("first_conversion_ts") - pl.col("signup_ts")) <= 30 * DAY_MS)
-            .fill_null(False)
-            .alias("first_within_30d"),
-        )
-        .sort(["signup_ts", "user_id"])
-    )
+    signups = _signups(ident, canon, conv)
     signups.write_parquet(truth / "signups.parquet")
     canon.sort("user_id").write_parquet(truth / "user_identities.parquet")
+    # attribution and touch paths are per canonical user: map each first user id to it
+    canonical = signups.select("user_id", "first_user_id")
     attr = (
         pl.concat(pieces["attr"])
-        .join(signups.select("user_id", "first_user_id"), left_on="user_id", right_on="first_user_id")
+        .join(canonical, left_on="user_id", right_on="first_user_id")
         .select(
             pl.col("user_id_right").alias("user_id"),
             "platform",
@@ -195,7 +186,7 @@ def write_truth(truth: Path, ctx: WorldCtx, pieces: dict[str, list[pl.DataFrame]
     touches = (
         pl.concat(pieces["touch"])
         .filter(pl.col("touch_ts") >= ctx.start_ms)
-        .join(signups.select("user_id", "first_user_id"), left_on="user_id", right_on="first_user_id")
+        .join(canonical, left_on="user_id", right_on="first_user_id")
         .with_columns(pl.col("user_id_right").alias("user_id"))
         .drop("user_id_right")
         .join(
@@ -217,3 +208,33 @@ def write_truth(truth: Path, ctx: WorldCtx, pieces: dict[str, list[pl.DataFrame]
     )
     skan.write_parquet(truth / "skan_daily.parquet")
     ident.select("user_id", "email", "phone").sort("user_id").write_parquet(truth / "pii.parquet")
+
+
+def _signups(ident: pl.DataFrame, canon: pl.DataFrame, conv: pl.DataFrame) -> pl.DataFrame:
+    """One row per canonical user: their earliest sign-up and the first conversion of that account."""
+    return (
+        ident.join(canon, on="user_id")
+        .sort(["canonical_user_id", "signup_ts", "user_id"])
+        .unique("canonical_user_id", keep="first", maintain_order=True)
+        .rename({"user_id": "first_user_id", "event_id": "signup_event_id"})
+        .join(conv, left_on="first_user_id", right_on="user_id", how="left")
+        .select(
+            pl.col("canonical_user_id").alias("user_id"),
+            pl.col("signup_ts").cast(UTC_MS),
+            pl.col("signup_ts").cast(UTC_MS).dt.date().alias("signup_date"),
+            "device_platform",
+            "country",
+            "is_test",
+            "signup_event_id",
+            "first_user_id",
+            "first_conversion_type",
+            pl.col("first_conversion_ts").cast(UTC_MS),
+            "first_revenue",
+            "first_revenue_currency",
+            # first revenue counts if the first ride/order is within 30 days of sign-up
+            ((pl.col("first_conversion_ts") - pl.col("signup_ts")) <= 30 * DAY_MS)
+            .fill_null(False)
+            .alias("first_within_30d"),
+        )
+        .sort(["signup_ts", "user_id"])
+    )

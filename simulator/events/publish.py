@@ -62,7 +62,7 @@ def publish(world: Path, to: str, until: datetime) -> PublishResult:
 
 
 def _publish_s3(src_root: Path, arrived: pl.DataFrame, to: str, pending: int) -> PublishResult:
-    import boto3
+    import boto3  # imported on use: slow to import, and only S3 publishing needs it
 
     bucket, _, prefix = to[len("s3://") :].partition("/")
     prefix = prefix.strip("/")

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 import connectors  # noqa: F401  (registers every connector)
-from connector_sdk.testing import SimulatorHandle, read_sim_env
+from connector_sdk.testing import SimulatorHandle
+from simulator.world import credentials_by_source, read_sim_env
 
 WORLD_START = date(2026, 10, 20)  # crosses the EU (Oct 25) daylight-saving change
 WORLD_DAYS = 10
@@ -42,7 +43,7 @@ def sim(sim_server: object, sim_world: Path) -> SimulatorHandle:
     world_end: datetime = sim_server.as_of  # type: ignore[attr-defined]
     return SimulatorHandle(
         base_url=sim_server.url,  # type: ignore[attr-defined]
-        credentials=read_sim_env(sim_world / "sim.env"),
+        credentials=credentials_by_source(read_sim_env(sim_world / "sim.env")),
         world_end=world_end.astimezone(UTC),
     )
 

@@ -8,7 +8,6 @@ the daily restatement lookback at 04:00 UTC, as production runs it.
 from __future__ import annotations
 
 import os
-import shlex
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -17,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from simulator.world import read_sim_env
 from tests.e2e.hashes import base_tables, table_hash
 
 WORLD_START = date(2026, 10, 24)
@@ -26,16 +26,6 @@ WORLD_SEED = 5
 
 # Columns that name a run rather than describe data: excluded when comparing tables.
 RUN_COLUMNS = ("attribution_run_id", "updated_at", "_dlt_load_id", "_load_id", "_extracted_at")
-
-
-def read_sim_env(path: Path) -> dict[str, str]:
-    env = {}
-    for line in path.read_text().splitlines():
-        parts = shlex.split(line, comments=True)
-        if len(parts) >= 2 and parts[0] == "export" and "=" in parts[1]:
-            key, _, value = parts[1].partition("=")
-            env[key] = value
-    return env
 
 
 @dataclass

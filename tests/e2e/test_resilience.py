@@ -22,7 +22,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from tests.e2e.conftest import read_sim_env, table_hashes
+from simulator.world import read_sim_env
+from tests.e2e.conftest import table_hashes
 from tests.e2e.resilience_helpers import current_raw_hashes
 
 pytestmark = pytest.mark.slow

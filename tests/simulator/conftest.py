@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import date
+import gzip
+import json
+from collections.abc import Callable, Iterator
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+import polars as pl
 import pytest
+
+from simulator.ads import generate_ads
+from simulator.ads.common import local_midnight_utc
+from simulator.ads.state import AdsWorld
+from simulator.server import SimServer
+from simulator.world import generate_world, read_sim_env
 
 # --- ad side (simulator/ads, simulator/server.py) -----------------------------------------
 
@@ -19,8 +29,6 @@ ADS_SCALE = 0.01
 @pytest.fixture(scope="session")
 def ads_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small ad world crossing both daylight-saving changes (generated once per session)."""
-    from simulator.ads import generate_ads
-
     out = tmp_path_factory.mktemp("ads_world")
     generate_ads(out, ADS_START, ADS_DAYS, ADS_SEED, ADS_SCALE)
     return out
@@ -29,69 +37,54 @@ def ads_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def ads_env(ads_world: Path) -> dict[str, str]:
     """The credentials of ``ads_world`` as ``sim.env`` exports them."""
-    env = {}
-    for line in (ads_world / "sim.env").read_text().splitlines():
-        if line.startswith("export "):
-            key, value = line[len("export ") :].split("=", 1)
-            env[key] = value
-    return env
+    return read_sim_env(ads_world / "sim.env")
 
 
 @pytest.fixture(scope="session")
-def _ads_server_session(ads_world: Path) -> Iterator[object]:
-    from simulator.server import SimServer
-
+def _ads_server_session(ads_world: Path) -> Iterator[SimServer]:
     with SimServer(ads_world, port=0) as srv:
         yield srv
 
 
 @pytest.fixture
-def ads_server(_ads_server_session: object) -> Iterator[object]:
+def ads_server(_ads_server_session: SimServer) -> Iterator[SimServer]:
     """The session's API server for ``ads_world``, reset (as-of = world end, no faults) for each test."""
     srv = _ads_server_session
-    default = srv.world.end_utc  # type: ignore[attr-defined]
-    srv.clear_faults()  # type: ignore[attr-defined]
-    srv.set_page_size(None)  # type: ignore[attr-defined]
-    srv.ctx.as_of = default  # type: ignore[attr-defined]
-    srv.ctx.retry_after_seconds = 1.0  # type: ignore[attr-defined]
+    default = srv.world.end_utc
+    srv.clear_faults()
+    srv.set_page_size(None)
+    srv.ctx.as_of = default
+    srv.ctx.retry_after_seconds = 1.0
     yield srv
-    srv.clear_faults()  # type: ignore[attr-defined]
-    srv.set_page_size(None)  # type: ignore[attr-defined]
-    srv.ctx.as_of = default  # type: ignore[attr-defined]
-
+    srv.clear_faults()
+    srv.set_page_size(None)
+    srv.ctx.as_of = default
 
 
 @pytest.fixture(scope="session")
-def ads_truth(ads_world: Path) -> object:
+def ads_truth(ads_world: Path) -> pl.DataFrame:
     """``truth/spend_final.parquet`` of ``ads_world``."""
-    import polars as pl
-
     return pl.read_parquet(ads_world / "truth" / "spend_final.parquet")
 
 
 @pytest.fixture(scope="session")
-def ads_state(ads_world: Path) -> object:
+def ads_state(ads_world: Path) -> AdsWorld:
     """The loaded ad state of ``ads_world`` (entities, cells, changes) for choosing test cases."""
-    from simulator.ads.state import AdsWorld
-
     return AdsWorld(ads_world)
 
 
 @pytest.fixture(scope="session")
-def ads_truth_local_day(ads_truth: object) -> object:
+def ads_truth_local_day(ads_truth: pl.DataFrame) -> Callable[[str, str, date], pl.DataFrame]:
     """``f(account_id, time_zone, day)`` -> truth rows whose UTC hour falls in that local day."""
-    from datetime import UTC, datetime, timedelta
-
-    import polars as pl
-
-    from simulator.ads.common import local_midnight_utc
 
     def rows(account_id: str, tz: str, day: date) -> pl.DataFrame:
         lo = datetime.fromtimestamp(local_midnight_utc(day, tz), UTC)
         hi = datetime.fromtimestamp(local_midnight_utc(day + timedelta(days=1), tz), UTC)
-        utc = pl.col("spend_date").cast(pl.Datetime("us", "UTC")) + pl.duration(hours=pl.col("spend_hour").fill_null(0))
+        utc = pl.col("spend_date").cast(pl.Datetime("us", "UTC")) + pl.duration(
+            hours=pl.col("spend_hour").fill_null(0)
+        )
         return (
-            ads_truth.filter(pl.col("account_id") == account_id)  # type: ignore[attr-defined]
+            ads_truth.filter(pl.col("account_id") == account_id)
             .with_columns(utc.alias("utc"))
             .filter(pl.col("utc").is_between(lo, hi, closed="left"))
         )
@@ -113,21 +106,14 @@ EVENTS_SCALE = 0.002
 @pytest.fixture(scope="session")
 def events_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small whole world (ads + events) over 12 days crossing both DST changes, built once."""
-    from simulator.world import generate_world
-
     out = tmp_path_factory.mktemp("events_world")
     generate_world(out, EVENTS_START, EVENTS_DAYS, seed=EVENTS_SEED, scale=EVENTS_SCALE, show_progress=False)
     return out
 
 
 @pytest.fixture(scope="session")
-def events_lines(events_world: Path) -> object:
+def events_lines(events_world: Path) -> list[tuple[str, int, datetime, str, dict[str, Any] | None]]:
     """Every landing line of ``events_world``: key, line_no, arrival_ts, raw, parsed (dict or None)."""
-    import gzip
-    import json
-
-    import polars as pl
-
     manifest = pl.read_parquet(events_world / "landing_manifest.parquet")
     rows = []
     for key, arrival in manifest.select("key", "arrival_ts").iter_rows():

@@ -10,9 +10,16 @@ import requests
 
 
 def _token(srv, env) -> str:
-    r = requests.post(f"{srv.url}/apple_search_ads/auth/oauth2/token", timeout=10, data={
-        "grant_type": "client_credentials", "client_id": env["SOURCES__APPLE_SEARCH_ADS__CLIENT_ID"],
-        "client_secret": env["SOURCES__APPLE_SEARCH_ADS__CLIENT_SECRET"], "scope": "searchadsorg"})  # fmt: skip
+    r = requests.post(
+        f"{srv.url}/apple_search_ads/auth/oauth2/token",
+        timeout=10,
+        data={
+            "grant_type": "client_credentials",
+            "client_id": env["SOURCES__APPLE_SEARCH_ADS__CLIENT_ID"],
+            "client_secret": env["SOURCES__APPLE_SEARCH_ADS__CLIENT_SECRET"],
+            "scope": "searchadsorg",
+        },
+    )
     assert r.status_code == 200 and r.json()["expires_in"] == 3600
     return r.json()["access_token"]
 
@@ -22,16 +29,28 @@ def _headers(tok: str, org: str) -> dict:
 
 
 def _body(d0: str, d1: str, offset: int = 0, limit: int = 1000) -> dict:
-    return {"startTime": d0, "endTime": d1, "granularity": "DAILY", "timeZone": "UTC", "returnRowTotals": False,
-            "selector": {"orderBy": [{"field": "adGroupId", "sortOrder": "ASCENDING"}],
-                         "pagination": {"offset": offset, "limit": limit}}}  # fmt: skip
+    return {
+        "startTime": d0,
+        "endTime": d1,
+        "granularity": "DAILY",
+        "timeZone": "UTC",
+        "returnRowTotals": False,
+        "selector": {
+            "orderBy": [{"field": "adGroupId", "sortOrder": "ASCENDING"}],
+            "pagination": {"offset": offset, "limit": limit},
+        },
+    }
 
 
 def _report_all(srv, tok, org, campaign, d0, d1) -> list[dict]:
     rows, offset = [], 0
     while True:
-        r = requests.post(f"{srv.url}/apple_search_ads/api/v5/reports/campaigns/{campaign}/adgroups",
-                          json=_body(d0, d1, offset), headers=_headers(tok, org), timeout=30)  # fmt: skip
+        r = requests.post(
+            f"{srv.url}/apple_search_ads/api/v5/reports/campaigns/{campaign}/adgroups",
+            json=_body(d0, d1, offset),
+            headers=_headers(tok, org),
+            timeout=30,
+        )
         assert r.status_code == 200, r.text
         page = r.json()["data"]["reportingDataResponse"]["row"]
         rows += page
@@ -49,8 +68,12 @@ def test_pages_campaigns_and_reports_match_truth(ads_server, ads_env, ads_state,
     for org in orgs:
         camps, offset = [], 0
         while True:
-            r = requests.get(f"{ads_server.url}/apple_search_ads/api/v5/campaigns", params={"offset": offset,
-                             "limit": 1000}, headers=_headers(tok, org), timeout=10)  # fmt: skip
+            r = requests.get(
+                f"{ads_server.url}/apple_search_ads/api/v5/campaigns",
+                params={"offset": offset, "limit": 1000},
+                headers=_headers(tok, org),
+                timeout=10,
+            )
             camps += r.json()["data"]
             offset += r.json()["pagination"]["itemsPerPage"]
             if offset >= r.json()["pagination"]["totalResults"]:
@@ -107,10 +130,17 @@ def test_partial_utc_day_and_restatement(ads_server, ads_env, ads_state) -> None
 
     def spend(as_of: int) -> Decimal:
         ads_server.set_as_of(datetime.fromtimestamp(as_of, UTC))
-        return sum((Decimal(g["localSpend"]["amount"]) for c in camps
-                    for row in _report_all(ads_server, tok, org, c, day.isoformat(), day.isoformat())
-                    for g in row["granularity"]), Decimal(0))  # fmt: skip
+        return sum(
+            (
+                Decimal(g["localSpend"]["amount"])
+                for c in camps
+                for row in _report_all(ads_server, tok, org, c, day.isoformat(), day.isoformat())
+                for g in row["granularity"]
+            ),
+            Decimal(0),
+        )
 
-    noon, day1, final, later = (spend(t) for t in (start + 12 * 3600, start + 86400 + 3600,
-                                                   start + 8 * 86400, start + 20 * 86400))  # fmt: skip
+    noon, day1, final, later = (
+        spend(t) for t in (start + 12 * 3600, start + 86400 + 3600, start + 8 * 86400, start + 20 * 86400)
+    )
     assert 0 < noon < day1 and day1 != final and final == later

@@ -33,8 +33,11 @@ def test_fx_business_days_weekends_and_unpublished(ads_server) -> None:
 
 
 def _digest(folder) -> dict[str, str]:
-    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}  # fmt: skip
+    return {
+        p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def test_same_seed_gives_byte_identical_files(ads_world, ads_state, tmp_path) -> None:
@@ -77,6 +80,10 @@ def test_volumes_shape_and_dst_hours(ads_state, ads_truth) -> None:
         d = date(1970, 1, 1).toordinal() + row["local_day"]
         day = date.fromordinal(d)
         tz = tzs[row["account_idx"]]
-        expected = 25 if (tz.startswith("Europe") and day == date(2026, 10, 25)) or (
-            tz.startswith("America") and day == date(2026, 11, 1)) else 24  # fmt: skip
+        expected = (
+            25
+            if (tz.startswith("Europe") and day == date(2026, 10, 25))
+            or (tz.startswith("America") and day == date(2026, 11, 1))
+            else 24
+        )
         assert row["n_hours"] == expected, (tz, day)

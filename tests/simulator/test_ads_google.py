@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -9,6 +10,7 @@ import polars as pl
 import pytest
 import requests
 
+from simulator.ads import api_google
 from simulator.ads.common import local_midnight_utc
 
 REPORT = (
@@ -234,11 +236,6 @@ def test_restatement_partial_day_changes_vanishing_rows_and_slices(ads_server, a
 
 def test_wire_rows_match_the_generic_nested_insert() -> None:
     """The generated row builder gives the generic loop's rows and key order, fields interleaved or not."""
-    import json as _json
-
-    import polars as pl
-
-    from simulator.ads import api_google as g
 
     def reference(df: pl.DataFrame, fields: list[str], resource: str) -> list[dict]:
         res_key = f"{resource}.resource_name"
@@ -249,25 +246,54 @@ def test_wire_rows_match_the_generic_nested_insert() -> None:
             for f, v in zip(out_fields, values, strict=True):
                 if v is None or v == "" or v == 0:
                     continue
-                kind = g.FIELDS[f][1]
-                v = str(int(v)) if kind == "int64" else int(v) if kind == "int32" else float(v) if kind == "double" else v
+                kind = api_google.FIELDS[f][1]
+                v = (
+                    str(int(v))
+                    if kind == "int64"
+                    else int(v)
+                    if kind == "int32"
+                    else float(v)
+                    if kind == "double"
+                    else v
+                )
                 node = row
-                path = [g._camel(p) for p in f.split(".")]
+                path = [api_google._camel(p) for p in f.split(".")]
                 for p in path[:-1]:
                     node = node.setdefault(p, {})
                 node[path[-1]] = v
             rows.append(row)
         return rows
 
-    df = pl.DataFrame({
-        "ad_group_ad.resource_name": ["customers/1/adGroupAds/2~3", "customers/1/adGroupAds/2~4", ""],
-        "campaign.id": ["7", "7", "8"], "ad_group_ad.ad.id": ["3", "4", None], "segments.hour": [0, 5, 23],
-        "metrics.clicks": [0, 2, 0], "segments.date": ["2026-10-24", None, "2026-10-25"],
-        "metrics.conversions": [0.0, 1.5, 2.0], "metrics.cost_micros": [0, 10, 0],
-    })  # fmt: skip
-    for fields in (["campaign.id", "ad_group_ad.ad.id", "segments.date", "segments.hour", "metrics.clicks",
-                    "metrics.cost_micros", "metrics.conversions"],
-                   ["metrics.clicks", "segments.hour", "campaign.id", "metrics.conversions", "segments.date",
-                    "ad_group_ad.ad.id"]):  # fmt: skip
-        got = g._to_wire(df, fields, "ad_group_ad", "1")
-        assert _json.dumps(got) == _json.dumps(reference(df, fields, "ad_group_ad"))
+    df = pl.DataFrame(
+        {
+            "ad_group_ad.resource_name": ["customers/1/adGroupAds/2~3", "customers/1/adGroupAds/2~4", ""],
+            "campaign.id": ["7", "7", "8"],
+            "ad_group_ad.ad.id": ["3", "4", None],
+            "segments.hour": [0, 5, 23],
+            "metrics.clicks": [0, 2, 0],
+            "segments.date": ["2026-10-24", None, "2026-10-25"],
+            "metrics.conversions": [0.0, 1.5, 2.0],
+            "metrics.cost_micros": [0, 10, 0],
+        }
+    )
+    for fields in (
+        [
+            "campaign.id",
+            "ad_group_ad.ad.id",
+            "segments.date",
+            "segments.hour",
+            "metrics.clicks",
+            "metrics.cost_micros",
+            "metrics.conversions",
+        ],
+        [
+            "metrics.clicks",
+            "segments.hour",
+            "campaign.id",
+            "metrics.conversions",
+            "segments.date",
+            "ad_group_ad.ad.id",
+        ],
+    ):
+        got = api_google._to_wire(df, fields, "ad_group_ad", "1")
+        assert json.dumps(got) == json.dumps(reference(df, fields, "ad_group_ad"))

@@ -20,9 +20,15 @@ def _insights_url(srv, account: str) -> str:
 
 
 def _params(env, d: str, **extra) -> dict:
-    return {"access_token": env["SOURCES__META_ADS__ACCESS_TOKEN"], "level": "ad", "fields": FIELDS,
-            "time_range": json.dumps({"since": d, "until": d}), "time_increment": "1", "breakdowns": HOURLY,
-            "limit": "500"} | extra  # fmt: skip
+    return {
+        "access_token": env["SOURCES__META_ADS__ACCESS_TOKEN"],
+        "level": "ad",
+        "fields": FIELDS,
+        "time_range": json.dumps({"since": d, "until": d}),
+        "time_increment": "1",
+        "breakdowns": HOURLY,
+        "limit": "500",
+    } | extra
 
 
 def _pull(url: str, params: dict | None) -> tuple[list[dict], int, bool]:

@@ -8,6 +8,7 @@ from decimal import Decimal
 
 import requests
 
+from simulator.ads import api_tiktok
 from simulator.ads.common import local_midnight_utc
 
 URL = "/tiktok_ads/open_api/v1.3/report/integrated/get/"
@@ -22,9 +23,18 @@ def _get(srv, env, path=URL, token=None, **params):
 
 
 def _report(srv, env, adv, d0, d1, dim="stat_time_hour", **extra):
-    return dict(advertiser_id=adv, report_type="BASIC", data_level="AUCTION_AD",
-                dimensions=json.dumps(["ad_id", dim]), metrics=json.dumps(METRICS),
-                start_date=d0, end_date=d1) | extra  # fmt: skip
+    return (
+        dict(
+            advertiser_id=adv,
+            report_type="BASIC",
+            data_level="AUCTION_AD",
+            dimensions=json.dumps(["ad_id", dim]),
+            metrics=json.dumps(METRICS),
+            start_date=d0,
+            end_date=d1,
+        )
+        | extra
+    )
 
 
 def _all_pages(srv, env, params) -> tuple[list[dict], int]:
@@ -56,8 +66,11 @@ def test_pages_to_total_page_and_matches_truth(ads_server, ads_env, ads_state, a
     truth = ads_truth_local_day(acc["account_id"], acc["time_zone"], date(2026, 11, 1))
     assert sum(Decimal(r["metrics"]["spend"]) for r in rows) * 1_000_000 == truth["spend_micros"].sum()
     assert len(rows) == truth.height
-    daily, _ = _all_pages(ads_server, ads_env, _report(ads_server, ads_env, acc["account_id"], "2026-10-24",
-                                                       "2026-11-01", dim="stat_time_day"))  # fmt: skip
+    daily, _ = _all_pages(
+        ads_server,
+        ads_env,
+        _report(ads_server, ads_env, acc["account_id"], "2026-10-24", "2026-11-01", dim="stat_time_day"),
+    )
     assert {r["dimensions"]["stat_time_day"][:10] for r in daily} == {
         (date(2026, 10, 24) + timedelta(days=i)).isoformat() for i in range(9)
     }
@@ -95,15 +108,20 @@ def test_restatement_window_and_entities(ads_server, ads_env, ads_state) -> None
     partial, full, gone = seen
     assert 0 < len(partial) < len(full) and gone == []
     ads_server.set_as_of(datetime.fromtimestamp(ads_state.end_utc, UTC))
-    body = _get(ads_server, ads_env, path="/tiktok_ads/open_api/v1.3/campaign/get/", advertiser_id=acc["account_id"],
-                page=1, page_size=2)  # fmt: skip
+    body = _get(
+        ads_server,
+        ads_env,
+        path="/tiktok_ads/open_api/v1.3/campaign/get/",
+        advertiser_id=acc["account_id"],
+        page=1,
+        page_size=2,
+    )
     assert body["code"] == 0 and body["data"]["page_info"]["total_page"] >= 2
     assert {"campaign_id", "campaign_name", "operation_status"} <= set(body["data"]["list"][0])
 
 
 def test_pages_of_one_report_are_built_once(ads_server, ads_env, ads_state, monkeypatch) -> None:
     """Every page slices one built report (a pull is linear in its pages) and paging loses nothing."""
-    from simulator.ads import api_tiktok
 
     ads_server.set_as_of(datetime.fromtimestamp(ads_state.end_utc + 9 * 86400, UTC))
     acc = ads_state.entities["tiktok_ads"].accounts.to_dicts()[1]

@@ -1,4 +1,4 @@
-"""Landing files: layout, fields per CONTRACTS.md, and each kind of dirt at its configured rate."""
+"""Landing files: layout, the fields of each event type, and each kind of dirt at its configured rate."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from simulator.entities import UTM_SOURCES
 from simulator.events import DirtRates
 
 COMMON = {"event_id", "event_type", "event_ts", "received_at", "schema_version"}
@@ -165,8 +166,6 @@ def test_malformed_lines_of_every_kind(events_lines: list) -> None:
 
 
 def test_utms_click_ids_and_their_gaps(valid: list) -> None:
-    from simulator.entities import UTM_SOURCES
-
     by_os: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     no_source_with_click = 0
     clicks: dict[str, set[str]] = defaultdict(set)

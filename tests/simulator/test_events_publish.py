@@ -58,7 +58,7 @@ def test_publish_cli_to_folder(events_world: Path, tmp_path: Path) -> None:
 
 @pytest.fixture
 def moto_s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
+    from moto.server import ThreadedMotoServer  # imported on use: slow, and only the S3 tests need it
 
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
     server.start()
@@ -78,7 +78,7 @@ def moto_s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 
 
 def test_publish_to_s3_is_idempotent_and_respects_until(events_world: Path, moto_s3: str) -> None:
-    import boto3
+    import boto3  # imported on use: slow, and only the S3 tests need it
 
     s3 = boto3.client("s3", endpoint_url=moto_s3)
     s3.create_bucket(Bucket="sim-publish")

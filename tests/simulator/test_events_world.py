@@ -14,8 +14,9 @@ from typer.testing import CliRunner
 
 from simulator.cli import app
 from simulator.events import EventsConfig
+from simulator.events.day import WorldCtx
 from simulator.events.generate import generate_events
-from simulator.events.journeys import WorldCtx, day_signup_count
+from simulator.events.journeys import day_signup_count
 from simulator.world import generate_world
 
 

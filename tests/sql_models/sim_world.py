@@ -44,16 +44,6 @@ class SimRun:
         self.timings.setdefault(step, []).append(seconds)
 
 
-def read_env(path: Path) -> dict[str, str]:
-    """The ``export K=V`` lines of ``sim.env``."""
-    out = {}
-    for line in path.read_text().splitlines():
-        if line.startswith("export ") and "=" in line:
-            k, v = line[len("export ") :].split("=", 1)
-            out[k.strip()] = v.strip().strip("'\"")
-    return out
-
-
 def run_world(root: Path, warehouse: Any) -> SimRun:
     """Generate the world into ``root/world`` and run every checkpoint into ``warehouse``."""
     import connectors
@@ -61,14 +51,14 @@ def run_world(root: Path, warehouse: Any) -> SimRun:
     from connectors.product_events import load_events
     from flows.dbt_runner import build_facts, build_mart
     from simulator.server import SimServer
-    from simulator.world import generate_world, publish
+    from simulator.world import generate_world, publish, read_sim_env
 
     world = root / "world"
     t = time.perf_counter()
     generate_world(world, START, DAYS, seed=SEED, scale=SCALE, show_progress=False)
     run = SimRun(world, warehouse)
     run.time("generate", time.perf_counter() - t)
-    os.environ.update(read_env(world / "sim.env"))
+    os.environ.update(read_sim_env(world / "sim.env"))
     pepper = os.environ["ROI_PII_PEPPER"].encode()
     landing = root / "landing"
     with SimServer(world, port=0, as_of=CHECKPOINTS[0][0]) as srv:
