@@ -26,7 +26,7 @@ from typing import Any
 import polars as pl
 import pyarrow as pa
 
-from connector_sdk.base import finish_pending_loads
+from connector_sdk.land import finish_pending_loads
 from connectors.product_events import identity, pii, tables
 from connectors.product_events import settings as S
 from connectors.product_events.discovery import batches, list_landing_files, new_files, read_batch

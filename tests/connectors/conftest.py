@@ -45,5 +45,3 @@ def sim(sim_server: object, sim_world: Path) -> SimulatorHandle:
         credentials=read_sim_env(sim_world / "sim.env"),
         world_end=world_end.astimezone(UTC),
     )
-
-
