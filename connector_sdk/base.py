@@ -22,7 +22,7 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, ClassVar
 
@@ -121,15 +121,11 @@ class Connector(ABC):
     ) -> None:
         self.base_url = f"{base_url.rstrip('/')}/{self.name}" if base_url else self.default_host
         self.retry = retry or RetryPolicy()
-        declared = self.settings
-        self.settings = replace(
-            declared,
-            page_size=declared.page_size if page_size is None else page_size,
-            max_concurrency=declared.max_concurrency if max_concurrency is None else max_concurrency,
-            requests_per_second=declared.requests_per_second
-            if requests_per_second is None
-            else requests_per_second,
-            lookback_days=declared.lookback_days if lookback_days is None else lookback_days,
+        self.settings = self.settings.overridden(
+            lookback_days=lookback_days,
+            page_size=page_size,
+            requests_per_second=requests_per_second,
+            max_concurrency=max_concurrency,
         )
         self.credentials = Credentials(
             self.name, self.credential_keys, self.optional_credential_keys, credentials

@@ -199,18 +199,19 @@ def _column(values: list[Any], type_: pa.DataType) -> pa.Array:
 
 def _struct_column(rows: pa.StructArray, field: Field, n: int) -> pa.Array:
     """A field read column-wise from Arrow rows: cast to its type, empty values defaulted."""
-    path = field.path if isinstance(field.path, str) else field.path[0]  # type: ignore[index]
-    arr = _leaf(rows, _keys(path))
-    if arr is None:
-        arr = pa.nulls(n, field.type)
-    elif pa.types.is_floating(arr.type) and pa.types.is_string(field.type):
-        # an id that arrived as a JSON number (types inferred from a page that broke the wire schema)
-        arr = pc.cast(pc.cast(arr, pa.int64()), field.type)
-    else:
-        arr = pc.cast(arr, field.type)
-    if field.default not in (REQUIRED, PAGE, None):
+    paths = field.path if isinstance(field.path, tuple) else (field.path or "",)
+    found = [_cast(leaf, field.type) for p in paths if (leaf := _leaf(rows, _keys(p))) is not None]
+    arr = pc.coalesce(*found) if len(found) > 1 else found[0] if found else pa.nulls(n, field.type)
+    if field.default is not REQUIRED and field.default is not PAGE and field.default is not None:
         arr = pc.fill_null(arr, pa.scalar(field.default, field.type))
     return arr
+
+
+def _cast(arr: pa.Array, type_: pa.DataType) -> pa.Array:
+    if pa.types.is_floating(arr.type) and pa.types.is_string(type_):
+        # an id that arrived as a JSON number (types inferred from a page that broke the wire schema)
+        return pc.cast(pc.cast(arr, pa.int64()), type_)
+    return pc.cast(arr, type_)
 
 
 def _leaf(rows: pa.StructArray, keys: tuple[str, ...]) -> pa.Array | None:

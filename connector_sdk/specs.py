@@ -8,11 +8,13 @@ the report and entity specs, the contract suite checks them for consistency).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import pyarrow as pa
+
+_T = TypeVar("_T")
 
 
 class _Marker:
@@ -56,6 +58,27 @@ class ConnectorSettings:
     requests_per_second: float = 20.0
     burst: int = 10
     max_concurrency: int = 4
+
+    def overridden(
+        self,
+        *,
+        lookback_days: int | None = None,
+        page_size: int | None = None,
+        requests_per_second: float | None = None,
+        max_concurrency: int | None = None,
+    ) -> ConnectorSettings:
+        """These settings with a run's overrides (None keeps the declared value)."""
+        return replace(
+            self,
+            lookback_days=_given(lookback_days, self.lookback_days),
+            page_size=_given(page_size, self.page_size),
+            requests_per_second=_given(requests_per_second, self.requests_per_second),
+            max_concurrency=_given(max_concurrency, self.max_concurrency),
+        )
+
+
+def _given(value: _T | None, declared: _T) -> _T:
+    return declared if value is None else value
 
 
 @dataclass(frozen=True)

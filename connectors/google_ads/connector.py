@@ -48,27 +48,20 @@ REPORT = ReportSpec(
     spend_divisor=1_000_000,
 )
 
+CAMPAIGN = (
+    Field("campaign_id", "campaign.id", str),
+    Field("name", "campaign.name", default=None),
+    Field("status", "campaign.status", default=None),
+    Field("objective", "campaign.advertisingChannelType", default=None),
+)
+AD_GROUP = (
+    Field("ad_group_id", "adGroup.id", str),
+    Field("name", "adGroup.name", default=None),
+    Field("status", "adGroup.status", default=None),
+    Field("campaign_id", "adGroup.campaign", resource_id, default=None),
+)
 # entity table -> (GAQL query, field map of one result row)
-ENTITY_QUERIES: dict[str, tuple[str, tuple[Field, ...]]] = {
-    "campaigns": (
-        S.CAMPAIGN_QUERY,
-        (
-            Field("campaign_id", "campaign.id", str),
-            Field("name", "campaign.name", default=None),
-            Field("status", "campaign.status", default=None),
-            Field("objective", "campaign.advertisingChannelType", default=None),
-        ),
-    ),
-    "ad_groups": (
-        S.AD_GROUP_QUERY,
-        (
-            Field("ad_group_id", "adGroup.id", str),
-            Field("name", "adGroup.name", default=None),
-            Field("status", "adGroup.status", default=None),
-            Field("campaign_id", "adGroup.campaign", resource_id, default=None),
-        ),
-    ),
-}
+ENTITY_QUERIES = {"campaigns": (S.CAMPAIGN_QUERY, CAMPAIGN), "ad_groups": (S.AD_GROUP_QUERY, AD_GROUP)}
 
 
 @register
@@ -88,9 +81,7 @@ class GoogleAdsConnector(Connector):
 
     def _fetch_token(self) -> str:
         url = S.OAUTH_TOKEN_URL if self.base_url == self.default_host else f"{self.base_url}/token"
-        form = {"grant_type": "refresh_token"} | {
-            k: self.credentials.get(k) for k in ("client_id", "client_secret", "refresh_token")
-        }
+        form = {"grant_type": "refresh_token", **{k: self.credentials.get(k) for k in S.TOKEN_GRANT_KEYS}}
         refused = "OAuth token refresh refused: check SOURCES__GOOGLE_ADS__CLIENT_ID / _CLIENT_SECRET / _REFRESH_TOKEN"
         return self.fetch_token(url, form, refused=refused, refusals=AuthenticationError)
 
@@ -106,8 +97,7 @@ class GoogleAdsConnector(Connector):
 
     def auth_headers(self) -> dict[str, str]:
         """Bearer token (fetched once per run from the refresh token) plus developer token."""
-        if self._token is None:
-            self._token = self._fetch_token()
+        self._token = self._token or self._fetch_token()
         return self._headers()
 
     def refresh_auth(self) -> dict[str, str]:
@@ -115,13 +105,11 @@ class GoogleAdsConnector(Connector):
         self._token = self._fetch_token()
         return self._headers()
 
-    def _search(
-        self, customer_id: str, query: str, decoder: Decoder | None = None
-    ) -> Iterator[PageData[Any]]:
-        path = f"/{S.API_VERSION}/customers/{customer_id}/googleAds:search"
+    def _search(self, cid: str, query: str, decoder: Decoder | None = None) -> Iterator[PageData[Any]]:
+        path = f"/{S.API_VERSION}/customers/{cid}/googleAds:search"
         paginator = JSONResponseCursorPaginator(cursor_path="nextPageToken", cursor_body_path="pageToken")
         yield from self.paginate(
-            customer_id,
+            cid,
             path,
             method="POST",
             json={"query": query},

@@ -5,6 +5,7 @@ from connector_sdk.specs import ConnectorSettings
 API_VERSION = "v18"
 DEFAULT_HOST = "https://googleads.googleapis.com"
 OAUTH_TOKEN_URL = "https://oauth2.googleapis.com/token"
+TOKEN_GRANT_KEYS = ("client_id", "client_secret", "refresh_token")  # the refresh-token grant's form
 
 SETTINGS = ConnectorSettings(
     # Google restates conversions for weeks; the data contract's default lookback is 7 days.

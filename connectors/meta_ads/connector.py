@@ -56,13 +56,8 @@ _STATUS = Field("status", ("effective_status", "status"), default=None)
 _CAMPAIGN_ID = Field("campaign_id", "campaign_id", str, default=None)
 CAMPAIGN = (Field("campaign_id", "id", str), _NAME, _STATUS, Field("objective", "objective", default=None))
 AD_SET = (Field("ad_group_id", "id", str), _CAMPAIGN_ID, _NAME, _STATUS)
-AD = (
-    Field("ad_id", "id", str),
-    Field("ad_group_id", "adset_id", str, default=None),
-    _CAMPAIGN_ID,
-    _NAME,
-    _STATUS,
-)
+_AD_SET_ID = Field("ad_group_id", "adset_id", str, default=None)
+AD = (Field("ad_id", "id", str), _AD_SET_ID, _CAMPAIGN_ID, _NAME, _STATUS)
 # entity table -> (edge of the ad account, fields asked, field map of one node)
 ENTITY_EDGES = {
     "campaigns": ("campaigns", S.CAMPAIGN_FIELDS, CAMPAIGN),
@@ -100,9 +95,7 @@ class MetaAdsConnector(Connector):
         """Each ad account with its currency and time zone (the account node)."""
         out = []
         for acc in self.credentials.id_list("account_ids"):
-            node = self.get_json(
-                acc, self._path(f"act_{acc}"), params={"fields": "account_id,currency,timezone_name"}
-            )
+            node = self.get_json(acc, self._path(f"act_{acc}"), params={"fields": S.ACCOUNT_FIELDS})
             out.append(Account(acc, node.get("timezone_name") or "UTC", node.get("currency")))
         return out
 

@@ -16,7 +16,8 @@ SETTINGS = ConnectorSettings(
 MAX_POLLS = 120
 HOURLY_BREAKDOWN = "hourly_stats_aggregated_by_advertiser_time_zone"
 INSIGHT_FIELDS = "account_id,campaign_id,adset_id,ad_id,date_start,date_stop,impressions,clicks,spend,account_currency,actions"
-# The fields asked of each entity edge.
+# The fields asked of the account node and of each entity edge.
+ACCOUNT_FIELDS = "account_id,currency,timezone_name"
 CAMPAIGN_FIELDS = "id,name,status,effective_status,objective"
 ADSET_FIELDS = "id,name,status,effective_status,campaign_id"
 AD_FIELDS = "id,name,status,effective_status,campaign_id,adset_id"

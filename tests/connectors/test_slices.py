@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from connector_sdk.exceptions import ConnectorError
 from connector_sdk.specs import Account
 from connector_sdk.testing import duckdb_pipeline, read_rows
 from tests.connectors.fakes import FakeConnector
@@ -115,7 +116,6 @@ def test_run_killed_between_load_and_fill_is_completed_by_the_next(
 ) -> None:
     """dlt's load (history, tombstones) committed, the copy into the current table never ran: the
     next run restores that load's rows before it pulls, then replaces them as usual."""
-    from connector_sdk.exceptions import ConnectorError
 
     pipe = duckdb_pipeline(tmp_path, "k")
     _run(pipe, {("a1", D1): [("x", 1.0)], ("a1", D2): [("z", 3.0)]}, "lookback", AT)
