@@ -1,39 +1,17 @@
-"""Connector SDK: a base class that owns HTTP, retries, rate limits, windows, keys and landing.
+"""Connector SDK: a platform declares its particulars, the SDK pulls and lands them.
 
-A platform connector subclasses :class:`Connector` and declares its particulars; see
-``docs/connectors.md``. This package imports nothing of the project's own.
+One concern per module; a connector imports what it uses from each:
+
+- :mod:`connector_sdk.specs`: the declarations (report and field map, entities, settings, accounts).
+- :mod:`connector_sdk.base`: the :class:`~connector_sdk.base.Connector` contract and its run.
+- :mod:`connector_sdk.responses`: the response -> action map (platform error signals as data).
+- :mod:`connector_sdk.http`: the retrying, throttled session dlt's ``RESTClient`` sends through.
+- :mod:`connector_sdk.credentials`, :mod:`connector_sdk.windows`, :mod:`connector_sdk.keys`,
+  :mod:`connector_sdk.paginators`: credentials, date windows, row keys, paging dlt lacks.
+- :mod:`connector_sdk.extract` / :mod:`connector_sdk.land`: pulling slices / loading them with dlt.
+- :mod:`connector_sdk.registry`, :mod:`connector_sdk.testing`, :mod:`connector_sdk.scaffold`:
+  connectors by name, the contract suite, ``roi connector new``.
+
+This package imports nothing of the project's own, and its ``__init__`` imports nothing at
+all: the CLI reads :mod:`connector_sdk.exceptions` without loading dlt and pyarrow.
 """
-
-from connector_sdk.base import (
-    AD_GROUPS,
-    ADS,
-    CAMPAIGNS,
-    Account,
-    Connector,
-    EntitySpec,
-    LoadSummary,
-    ReportSpec,
-)
-from connector_sdk.exceptions import ConnectorError
-from connector_sdk.http import RetryPolicy, Verdict
-from connector_sdk.registry import connector_names, get_connector, register, run_connector
-from connector_sdk.windows import DateWindow
-
-__all__ = [
-    "ADS",
-    "AD_GROUPS",
-    "CAMPAIGNS",
-    "Account",
-    "Connector",
-    "ConnectorError",
-    "DateWindow",
-    "EntitySpec",
-    "LoadSummary",
-    "ReportSpec",
-    "RetryPolicy",
-    "Verdict",
-    "connector_names",
-    "get_connector",
-    "register",
-    "run_connector",
-]

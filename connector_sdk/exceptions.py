@@ -1,8 +1,8 @@
 """Every exception the connector SDK raises, in one place.
 
-The split follows what a caller can do about it: a :class:`RetriableAPIError` is retried by
-the SDK with backoff and only escapes once the retry budget is spent; a
-:class:`FatalAPIError` stops the run at once (retrying cannot help: wrong credentials, a
+The split follows what a caller can do about it: a transient failure is retried inside the
+SDK's session and only escapes, as :class:`RetriesExhaustedError`, once the retry budget is
+spent (try again later); a :class:`FatalAPIError` stops the run at once (retrying cannot help: wrong credentials, a
 refused query); a :class:`ConnectorConfigError` or :class:`InvalidRunError` is the
 caller's input (missing credentials, an inverted date range, an unknown platform).
 Every message is one line that says what was wrong and what to do, and never contains a
@@ -41,28 +41,6 @@ class APIError(ConnectorError):
         super().__init__(message, platform=platform)
 
 
-class RetriableAPIError(APIError):
-    """A transient failure (429, 5xx, dropped connection, throttling inside HTTP 200).
-
-    ``retry_after`` is the wait the platform asked for, in seconds, when it said one.
-    """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        platform: str | None = None,
-        status: int | None = None,
-        retry_after: float | None = None,
-    ) -> None:
-        self.retry_after = retry_after
-        super().__init__(message, platform=platform, status=status)
-
-
-class RateLimitError(RetriableAPIError):
-    """The platform throttled us (HTTP 429 or its own in-body quota code)."""
-
-
 class RetriesExhaustedError(APIError):
     """A retriable failure persisted past the retry budget; the run stops and commits nothing."""
 
@@ -73,7 +51,3 @@ class FatalAPIError(APIError):
 
 class AuthenticationError(FatalAPIError):
     """Credentials were refused, or a refreshed token was refused again."""
-
-
-class TokenExpiredError(RetriableAPIError):
-    """HTTP 401 on a request whose token can be refreshed once."""

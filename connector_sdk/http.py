@@ -4,32 +4,26 @@ dlt's ``RESTClient`` (and its paginators) drives every request; this session is 
 sends through. dlt's own retrying client only honours ``Retry-After`` and cannot see errors
 that arrive inside an HTTP 200 body (TikTok code 40100), nor Google's ``retryDelay``, Meta's
 ``estimated_time_to_regain_access`` or Impact's ``X-RateLimit-Reset``, so the retry loop is
-ours: each connector supplies a *classifier* that maps a response to a :class:`Verdict`,
-and the session owns backoff, jitter, caps, the single token refresh and rate limiting.
+ours: each connector declares an error mapping (:mod:`connector_sdk.responses`) that resolves
+a response to a :class:`~connector_sdk.responses.ResponseAction`, and the session owns what
+each action does: backoff, jitter, caps, the single token refresh and rate limiting.
 Retrying at the session level keeps paging intact: the paginator never sees a failed page.
 """
 
 from __future__ import annotations
 
-import email.utils
-import json as _json
 import random
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, assert_never
 
 import requests
 from requests.hooks import dispatch_hook
 
-from connector_sdk.exceptions import (
-    AuthenticationError,
-    FatalAPIError,
-    RateLimitError,
-    RetriableAPIError,
-    RetriesExhaustedError,
-)
+from connector_sdk.exceptions import AuthenticationError, FatalAPIError, RetriesExhaustedError
+from connector_sdk.responses import Decoder, Resolution, ResponseAction, install_decoder
 
 
 @dataclass(frozen=True)
@@ -104,129 +98,8 @@ def limiter_for(platform: str, account: str, rate: float, burst: int) -> RateLim
         return lim
 
 
-@dataclass(frozen=True)
-class Verdict:
-    """What to do with a response: ``ok``, ``retry`` (after ``delay`` if given), ``refresh`` or ``fatal``."""
-
-    action: str
-    message: str = ""
-    delay: float | None = None
-    rate_limited: bool = False
-
-    @staticmethod
-    def ok() -> Verdict:
-        """Accept the response."""
-        return _OK
-
-    @staticmethod
-    def retry(message: str, delay: float | None = None, *, rate_limited: bool = False) -> Verdict:
-        """Retry after backoff (at least ``delay`` seconds when the platform said so)."""
-        return Verdict("retry", message, delay, rate_limited)
-
-    @staticmethod
-    def refresh(message: str = "token expired") -> Verdict:
-        """Refresh the access token once and resend."""
-        return Verdict("refresh", message)
-
-    @staticmethod
-    def fatal(message: str) -> Verdict:
-        """Stop the run: retrying cannot help."""
-        return Verdict("fatal", message)
-
-
-_OK = Verdict("ok")
-
-Classifier = Callable[[requests.Response], Verdict]
-
-
-_orjson_loads: Callable[[bytes | str], Any] | None
-try:  # orjson ships with dlt; ~3x faster than the stdlib on object-heavy report pages
-    from orjson import loads as _orjson_loads
-except ImportError:  # pragma: no cover - dlt depends on it
-    _orjson_loads = None
-
-
-def fast_loads(body: bytes | str) -> Any:
-    """Parse JSON with orjson (the stdlib when absent)."""
-    if _orjson_loads is not None:
-        return _orjson_loads(body)
-    return _json.loads(body)  # pragma: no cover
-
-
-Decoder = Callable[[bytes], Any]
-"""Turns a response body into what ``response.json()`` returns (e.g. Arrow arrays for a report)."""
-
-
-def cached_json(response: requests.Response) -> Any:
-    """The response's JSON, parsed once and then reused by classifier, selector and paginator.
-
-    ``requests`` would parse with simplejson on every ``.json()`` call, and dlt's selector and
-    paginator each call it: parsing once (with orjson) removes most of the client's work.
-    """
-    cache = getattr(response, "_sdk_json", _MISSING)
-    if cache is _MISSING:
-        cache = fast_loads(response.content) if response.content else None
-        response._sdk_json = cache  # type: ignore[attr-defined]
-        response.json = lambda **_: cache  # type: ignore[method-assign]
-    return cache
-
-
-def install_decoder(response: requests.Response, decoder: Decoder | None) -> None:
-    """Make ``response.json()`` lazy and cached, through ``decoder`` when given (else orjson)."""
-    if decoder is None:
-        if getattr(response, "_sdk_json", _MISSING) is not _MISSING:
-            return
-        response.json = lambda **_: cached_json(response)  # type: ignore[method-assign]
-        return
-    box: list[Any] = []
-
-    def decoded(**_: Any) -> Any:
-        if not box:
-            box.append(decoder(response.content))
-        return box[0]
-
-    response.json = decoded  # type: ignore[method-assign]
-
-
-_MISSING = object()
-
-
-def retry_after_seconds(response: requests.Response, now: float | None = None) -> float | None:
-    """The ``Retry-After`` header in seconds: delta-seconds or an HTTP-date (RFC 9110), else None."""
-    value = response.headers.get("Retry-After")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when is None:
-        return None
-    return max(0.0, when.timestamp() - (time.time() if now is None else now))
-
-
-def body_excerpt(response: requests.Response, limit: int = 160) -> str:
-    """A short one-line excerpt of an error body, for messages (never the request)."""
-    text = response.text if response.content else ""
-    return " ".join(text.split())[:limit]
-
-
-def default_classifier(response: requests.Response) -> Verdict:
-    """Status-code rules shared by every platform: 2xx ok, 401 refresh, 408/429/5xx retry, other 4xx fatal."""
-    status = response.status_code
-    if status < 300:
-        return Verdict.ok()
-    if status == 401:
-        return Verdict.refresh(f"HTTP 401: {body_excerpt(response)}")
-    if status == 429:
-        return Verdict.retry("HTTP 429 rate limited", retry_after_seconds(response), rate_limited=True)
-    if status in (408, 500, 502, 503, 504) or status >= 500:
-        return Verdict.retry(f"HTTP {status}", retry_after_seconds(response))
-    return Verdict.fatal(f"HTTP {status} from the API: {body_excerpt(response)}")
+Classifier = Callable[[requests.Response], Resolution]
+"""Maps a response to what the session does with it (a connector's ``errors.resolve``)."""
 
 
 @dataclass
@@ -240,10 +113,23 @@ class SessionStats:
     by_reason: dict[str, int] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def count(self, reason: str) -> None:
-        """Count one retry for ``reason``."""
+    def count_request(self) -> None:
+        """Count one request sent (retries and refreshes included)."""
+        with self.lock:
+            self.requests += 1
+
+    def count_refresh(self) -> None:
+        """Count one token refresh."""
+        with self.lock:
+            self.refreshes += 1
+
+    def count_retry(self, resolution: Resolution) -> None:
+        """Count one retry, by cause (throttling, or the message up to its parenthesis)."""
+        throttled = resolution.action is ResponseAction.RATE_LIMITED
+        reason = "rate_limit" if throttled else resolution.message.split(" (")[0]
         with self.lock:
             self.retries += 1
+            self.rate_limited += int(throttled)
             self.by_reason[reason] = self.by_reason.get(reason, 0) + 1
 
 
@@ -258,7 +144,7 @@ TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
 class ApiSession(requests.Session):
     """The session every connector request goes through (handed to dlt's ``RESTClient``).
 
-    Parameters: ``platform`` (for messages), ``classifier`` (response -> Verdict),
+    Parameters: ``platform`` (for messages), ``classifier`` (response -> :class:`Resolution`),
     ``policy`` (backoff), ``limiter`` (per-account throttle, may be None),
     ``refresh_auth`` (returns fresh auth headers; None when the platform has no refresh),
     ``decoder`` (bytes -> what ``response.json()`` returns on accepted responses; default orjson).
@@ -292,60 +178,63 @@ class ApiSession(requests.Session):
         """Send with retries; return only an accepted response, else raise an SDK exception."""
         kwargs.setdefault("timeout", self.timeout)
         # dlt attaches a raise-for-status response hook; requests runs hooks inside send(),
-        # before our classifier could see a 429 or an in-body error, so we run them ourselves
+        # before the classifier could see a 429 or an in-body error, so we run them ourselves
         # on the accepted response only.
         hooks = request.hooks
         request.hooks = {"response": []}
         refreshed = False
         attempt = 0
-        last = ""
         while True:
             attempt += 1
-            if self.limiter is not None:
-                self.limiter.acquire()
-            with self.stats.lock:
-                self.stats.requests += 1
-            try:
-                response = super().send(request, **kwargs)
-                if not kwargs.get("stream"):
-                    _ = response.content  # a connection dropped mid-body fails here, inside the retry
-            except TRANSPORT_ERRORS as exc:
-                verdict = Verdict.retry(f"connection error ({type(exc).__name__})")
-            else:
-                verdict = self.classifier(response)
-            if verdict.action == "ok":
-                install_decoder(response, self.decoder)
-                return dispatch_hook("response", hooks, response, **kwargs)  # type: ignore[no-any-return,no-untyped-call]
-            if verdict.action == "refresh":
-                if self.refresh_auth is None or refreshed:
-                    raise AuthenticationError(
-                        f"credentials refused ({verdict.message}); check the platform's credentials",
-                        platform=self.platform,
-                        status=401,
-                    )
-                refreshed = True
-                with self.stats.lock:
-                    self.stats.refreshes += 1
-                request.headers.update(self.refresh_auth())
-                continue
-            if verdict.action == "fatal":
-                raise FatalAPIError(verdict.message, platform=self.platform, status=response.status_code)
-            last = verdict.message
-            self.stats.count("rate_limit" if verdict.rate_limited else verdict.message.split(" (")[0])
-            if verdict.rate_limited:
-                with self.stats.lock:
-                    self.stats.rate_limited += 1
-            if attempt >= self.policy.max_attempts:
-                raise RetriesExhaustedError(
-                    f"gave up after {attempt} attempts, last: {last}; try again later", platform=self.platform
-                )
-            self._sleep(self.policy.delay(attempt, verdict.delay, self._rng))
+            response, resolution = self._attempt(request, kwargs)
+            match resolution.action:
+                case ResponseAction.SUCCESS:
+                    assert response is not None  # transport errors resolve to RETRY
+                    install_decoder(response, self.decoder)
+                    return dispatch_hook("response", hooks, response, **kwargs)  # type: ignore[no-any-return,no-untyped-call]
+                case ResponseAction.REFRESH_TOKEN:
+                    self._refresh(request, resolution, refreshed)
+                    refreshed = True
+                case ResponseAction.FAIL:
+                    status = response.status_code if response is not None else None
+                    raise FatalAPIError(resolution.message, platform=self.platform, status=status)
+                case ResponseAction.RETRY | ResponseAction.RATE_LIMITED:
+                    self._back_off(attempt, resolution)
+                case _:
+                    assert_never(resolution.action)
 
+    def _attempt(
+        self, request: requests.PreparedRequest, kwargs: dict[str, Any]
+    ) -> tuple[requests.Response | None, Resolution]:
+        """One send, throttled: the response (None when the connection failed) and its resolution."""
+        if self.limiter is not None:
+            self.limiter.acquire()
+        self.stats.count_request()
+        try:
+            response = super().send(request, **kwargs)
+            if not kwargs.get("stream"):
+                _ = response.content  # a connection dropped mid-body fails here, inside the retry
+        except TRANSPORT_ERRORS as exc:
+            return None, Resolution(ResponseAction.RETRY, f"connection error ({type(exc).__name__})")
+        return response, self.classifier(response)
 
-def raise_for_verdict(platform: str, verdict: Verdict, status: int | None = None) -> None:
-    """Turn a non-ok verdict into the matching exception (for calls made outside a session)."""
-    if verdict.action == "retry":
-        cls = RateLimitError if verdict.rate_limited else RetriableAPIError
-        raise cls(verdict.message, platform=platform, status=status, retry_after=verdict.delay)
-    if verdict.action in ("fatal", "refresh"):
-        raise FatalAPIError(verdict.message, platform=platform, status=status)
+    def _refresh(self, request: requests.PreparedRequest, resolution: Resolution, refreshed: bool) -> None:
+        """Put fresh auth headers on ``request``; a second refusal (or no refresh) is an auth error."""
+        if self.refresh_auth is None or refreshed:
+            raise AuthenticationError(
+                f"credentials refused ({resolution.message}); check the platform's credentials",
+                platform=self.platform,
+                status=401,
+            )
+        self.stats.count_refresh()
+        request.headers.update(self.refresh_auth())
+
+    def _back_off(self, attempt: int, resolution: Resolution) -> None:
+        """Count the retry and wait before the next attempt; past the budget, give up."""
+        self.stats.count_retry(resolution)
+        if attempt >= self.policy.max_attempts:
+            raise RetriesExhaustedError(
+                f"gave up after {attempt} attempts, last: {resolution.message}; try again later",
+                platform=self.platform,
+            )
+        self._sleep(self.policy.delay(attempt, resolution.delay, self._rng))

@@ -9,6 +9,8 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
+import dlt
+
 from connector_sdk.base import Connector, LoadSummary
 from connector_sdk.exceptions import UnknownConnectorError
 
@@ -19,7 +21,9 @@ def register(cls: type[Connector]) -> type[Connector]:
     """Class decorator: make ``cls`` available under ``cls.name``."""
     existing = _REGISTRY.get(cls.name)
     if existing is not None and existing.__qualname__ != cls.__qualname__:
-        raise ValueError(f"two connectors claim the name {cls.name!r}: {existing.__qualname__}, {cls.__qualname__}")
+        raise ValueError(
+            f"two connectors claim the name {cls.name!r}: {existing.__qualname__}, {cls.__qualname__}"
+        )
     _REGISTRY[cls.name] = cls
     return cls
 
@@ -40,7 +44,7 @@ def get_connector(name: str) -> type[Connector]:
 
 def run_connector(
     name: str,
-    pipeline: Any,
+    pipeline: dlt.Pipeline,
     *,
     mode: str,
     logical_time: datetime,

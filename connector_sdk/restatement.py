@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+from connector_sdk.land import table_names
 from connector_sdk.registry import get_connector
 
 
@@ -37,8 +38,9 @@ def restatement_report(
     cls = get_connector(platform)
     spec = cls.report
     acc_col, date_col = spec.slice_columns
-    history = f"{dataset}.{spec.full_name or f'{platform}__{spec.table}'}_history"
-    slices = f"{dataset}.{platform}__slices"
+    tables = table_names(platform, spec, cls.entities)
+    history = f"{dataset}.{tables['history']}"
+    slices = f"{dataset}.{tables['slices']}"
     acc_filter = "and account_id = ?" if account_id else ""
     acc_filter_h = f"and {acc_col} = ?" if account_id else ""
     params: list[Any] = [report_date] + ([account_id] if account_id else [])

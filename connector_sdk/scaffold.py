@@ -42,8 +42,12 @@ def scaffold(name: str, root: Path) -> list[Path]:
         if target.exists():
             raise InvalidRunError(f"{target.relative_to(root)} already exists: nothing was written")
     words = name.split("_")
-    subs = {"name": name, "NAME": name.upper(), "Class": "".join(w.capitalize() for w in words),
-            "Title": " ".join(w.capitalize() for w in words)}  # fmt: skip
+    subs = {
+        "name": name,
+        "NAME": name.upper(),
+        "Class": "".join(w.capitalize() for w in words),
+        "Title": " ".join(w.capitalize() for w in words),
+    }
     files = {
         package / "__init__.py": "init.py.tmpl",
         package / "connector.py": "connector.py.tmpl",

@@ -24,13 +24,14 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar
 
-import pyarrow as pa
+import dlt
 import requests
 
-from connector_sdk.base import META_COLUMNS, TOMBSTONE, Connector, LoadSummary
+from connector_sdk.base import Connector, LoadSummary
 from connector_sdk.exceptions import ConnectorError
 from connector_sdk.http import RetryPolicy
-from connector_sdk.registry import connector_names, get_connector
+from connector_sdk.registry import get_connector
+from connector_sdk.specs import META_COLUMNS, TOMBSTONE
 
 CONTRACT_RETRY = RetryPolicy(max_attempts=12, base_delay=0.005, max_delay=0.02, max_wait=0.05)
 """Test backoff: real retry logic, no real sleeping."""
@@ -93,6 +94,8 @@ def structure_problems(cls: type[Connector]) -> list[str]:
         problems.append(f"abstract methods not implemented: {', '.join(sorted(abstract))}")
     spec = cls.report
     cols = set(spec.schema.names)
+    if len(cols) != len(spec.fields):
+        problems.append("the report's fields name a column twice")
     for c in (*spec.grain, *spec.slice_columns, spec.spend_column):
         if c not in cols:
             problems.append(f"column {c!r} of grain/slice/spend is not in the report schema")
@@ -101,8 +104,16 @@ def structure_problems(cls: type[Connector]) -> list[str]:
             problems.append(f"column {c!r} is added by the SDK and must not be declared")
     if not spec.table.isidentifier() or spec.table != spec.table.lower():
         problems.append(f"report table {spec.table!r} is not a lowercase identifier")
-    if cls.lookback_days < 0 or cls.max_span_days < 1 or cls.page_size < 1 or cls.max_concurrency < 1:
-        problems.append("lookback_days >= 0, max_span_days >= 1, page_size >= 1, max_concurrency >= 1 required")
+    limits = cls.settings
+    if (
+        limits.lookback_days < 0
+        or limits.max_span_days < 1
+        or limits.page_size < 1
+        or limits.max_concurrency < 1
+    ):
+        problems.append(
+            "lookback_days >= 0, max_span_days >= 1, page_size >= 1, max_concurrency >= 1 required"
+        )
     if not str(cls.default_host).startswith("https://"):
         problems.append("default_host must be an https:// URL")
     for ent in cls.entities:
@@ -133,9 +144,8 @@ class StructureContract:
             raise AssertionError("unknown platform accepted")
 
 
-def _pipeline(base: Path, name: str) -> Any:
-    import dlt
-
+def duckdb_pipeline(base: Path, name: str) -> dlt.Pipeline:
+    """A dlt pipeline on a DuckDB file under ``base``, dataset ``raw_ads`` (what the flows use)."""
     return dlt.pipeline(
         pipeline_name=name,
         destination=dlt.destinations.duckdb(str(base / f"{name}.duckdb")),
@@ -144,18 +154,19 @@ def _pipeline(base: Path, name: str) -> Any:
     )
 
 
-def read_rows(pipeline: Any, table: str, columns: list[str]) -> list[tuple[Any, ...]]:
+def _query(pipeline: dlt.Pipeline, sql: str) -> list[tuple[Any, ...]]:
+    with pipeline.sql_client() as client:
+        return [tuple(r) for r in client.execute_sql(sql) or []]
+
+
+def read_rows(pipeline: dlt.Pipeline, table: str, columns: list[str]) -> list[tuple[Any, ...]]:
     """All rows of ``raw_ads.<table>`` (the given columns), sorted."""
-    cols = ", ".join(columns)
-    with pipeline.sql_client() as client:
-        rows = client.execute_sql(f"select {cols} from {table}")
-    return sorted(tuple(r) for r in rows)
+    return sorted(_query(pipeline, f"select {', '.join(columns)} from {table}"))
 
 
-def count_rows(pipeline: Any, table: str, where: str = "true") -> int:
+def count_rows(pipeline: dlt.Pipeline, table: str, where: str = "true") -> int:
     """Row count of ``raw_ads.<table>``."""
-    with pipeline.sql_client() as client:
-        return int(client.execute_sql(f"select count(*) from {table} where {where}")[0][0])
+    return int(_query(pipeline, f"select count(*) from {table} where {where}")[0][0])
 
 
 @dataclass
@@ -188,13 +199,18 @@ class LiveContract:
     """
 
     contract_page_size = 40
-    contract_page_sizes: ClassVar[dict[str, int]] = {}  # per platform, where rows per page differ (Apple: ad groups)
+    contract_page_sizes: ClassVar[
+        dict[str, int]
+    ] = {}  # per platform, where rows per page differ (Apple: ad groups)
     contract_lookback_days = 3
-    contract_lookbacks: ClassVar[dict[str, int]] = {}  # per platform, e.g. one request per day needs more days
+    contract_lookbacks: ClassVar[
+        dict[str, int]
+    ] = {}  # per platform, e.g. one request per day needs more days
     restatement_gap = timedelta(days=2)
 
-    def _run(self, sim: SimulatorHandle, name: str, pipeline: Any, mode: str, at: datetime,
-             **options: Any) -> LoadSummary:  # fmt: skip
+    def _run(
+        self, sim: SimulatorHandle, name: str, pipeline: dlt.Pipeline, mode: str, at: datetime, **options: Any
+    ) -> LoadSummary:
         cls = get_connector(name)
         kwargs: dict[str, Any] = {
             "base_url": sim.base_url,
@@ -211,70 +227,80 @@ class LiveContract:
         cls = get_connector(name)
         return {"credentials": cls.contract_fatal_credentials(sim.credentials.get(name, {}))}
 
+    def _small_pages(self, sim: SimulatorHandle, name: str) -> None:
+        sim.set_page_size(self.contract_page_sizes.get(name, self.contract_page_size))
+
+    def _faulted_run(
+        self, sim: SimulatorHandle, name: str, pipeline: dlt.Pipeline, at: datetime
+    ) -> tuple[LoadSummary, dict[str, int]]:
+        """A run with 20% of requests failing; the simulator's request counts of that run."""
+        sim.set_faults(name, **FAULTS)
+        before = sum(sim.stats().get(name, {}).values())
+        for _ in range(3):  # a platform with few requests may draw no fault in one run: pull again
+            summary = self._run(sim, name, pipeline, "lookback", at)
+            stats = sim.stats().get(name, {})
+            if sum(stats.values()) - stats.get("ok", 0) > 0 and summary.retries:
+                break
+        assert sum(stats.values()) > before
+        sim.reset()
+        return summary, stats
+
+    def _fatal_run(
+        self, sim: SimulatorHandle, name: str, pipeline: dlt.Pipeline, at: datetime
+    ) -> BaseException | None:
+        """The error of a run with credentials that must fail (None if it did not fail)."""
+        try:
+            self._run(sim, name, pipeline, "lookback", at, **self.fatal_options(sim, name))
+        except Exception as exc:
+            return exc
+        finally:
+            sim.reset()
+        return None
+
     def scenario(self, sim: SimulatorHandle, name: str, base: Path) -> ContractRun:
-        """Run the whole scenario once; the tests assert its parts."""
+        """Run the whole scenario once; the tests assert its parts.
+
+        A: lookback at t1 in small pages; B: the same with faults; C: lookback at t2 (after
+        restatements) into A's tables; D: the same in one-page pulls into fresh tables; E: C again
+        (a rerun); then a run with wrong credentials into A's tables.
+        """
         cls = get_connector(name)
         business = list(cls.report.schema.names)
         table = cls.report.full_name or f"{name}__{cls.report.table}"
         t2 = sim.world_end
         t1 = t2 - self.restatement_gap
-        p_main, p_fault, p_fresh = (_pipeline(base, f"{name}_{r}") for r in ("main", "fault", "fresh"))
+        p_main, p_fault, p_fresh = (duckdb_pipeline(base, f"{name}_{r}") for r in ("main", "fault", "fresh"))
         summaries: dict[str, LoadSummary] = {}
         rows: dict[str, list[tuple[Any, ...]]] = {}
 
         sim.reset()
-        sim.set_page_size(self.contract_page_sizes.get(name, self.contract_page_size))
+        self._small_pages(sim, name)
         sim.set_as_of(t1)
         summaries["a"] = self._run(sim, name, p_main, "lookback", t1)
         sim_pages_a = sim.stats().get(name, {}).get("ok", 0)
         rows["a"] = read_rows(p_main, table, business)
 
-        sim.set_faults(name, **FAULTS)
-        before = sum(sim.stats().get(name, {}).values())
-        for _ in range(3):  # a platform with few requests may draw no fault in one run: pull again
-            summaries["b"] = self._run(sim, name, p_fault, "lookback", t1)
-            stats_faulted = sim.stats().get(name, {})
-            if sum(stats_faulted.values()) - stats_faulted.get("ok", 0) > 0 and summaries["b"].retries:
-                break
-        assert sum(stats_faulted.values()) > before
-        sim.reset()
+        summaries["b"], stats_faulted = self._faulted_run(sim, name, p_fault, t1)
         rows["b"] = read_rows(p_fault, table, business)
 
-        sim.set_page_size(self.contract_page_sizes.get(name, self.contract_page_size))
+        self._small_pages(sim, name)
         sim.set_as_of(t2)
         summaries["c"] = self._run(sim, name, p_main, "lookback", t2)
         rows["c"] = read_rows(p_main, table, business)
-        hist_c = count_rows(p_main, f"{table}_history")
-        slices_c = count_rows(p_main, f"{name}__slices")
+        counts_c = (count_rows(p_main, f"{table}_history"), count_rows(p_main, f"{name}__slices"))
 
         sim.set_page_size(None)
         summaries["d"] = self._run(sim, name, p_fresh, "lookback", t2)
         rows["d"] = read_rows(p_fresh, table, business)
         slices_d = {(a, d) for a, d in read_rows(p_fresh, f"{name}__slices", ["account_id", "report_date"])}
 
-        sim.set_page_size(self.contract_page_sizes.get(name, self.contract_page_size))
+        self._small_pages(sim, name)
         summaries["e"] = self._run(sim, name, p_main, "lookback", t2)
         rows["e"] = read_rows(p_main, table, business)
-        hist_e = count_rows(p_main, f"{table}_history")
-        slices_e = count_rows(p_main, f"{name}__slices")
-        with p_main.sql_client() as client:
-            dupes = client.execute_sql(
-                f"select count(*) - count(distinct _row_key) from {table}"
-            )[0][0]
-            missing = client.execute_sql(
-                f"select count(*) from {table} where _load_id is null or _extracted_at is null"
-                f" or _load_id <> _dlt_load_id"
-            )[0][0]
-            loads_before = int(client.execute_sql("select count(*) from _dlt_loads")[0][0])
+        counts_e = (count_rows(p_main, f"{table}_history"), count_rows(p_main, f"{name}__slices"))
+        dupes, missing, loads_before = _integrity(p_main, table)
 
-        fatal: BaseException | None = None
-        try:
-            self._run(sim, name, p_main, "lookback", t2, **self.fatal_options(sim, name))
-        except Exception as exc:
-            fatal = exc
-        sim.reset()
-        with p_main.sql_client() as client:
-            loads_after = int(client.execute_sql("select count(*) from _dlt_loads")[0][0])
+        fatal = self._fatal_run(sim, name, p_main, t2)
         return ContractRun(
             name=name,
             business=business,
@@ -283,15 +309,17 @@ class LiveContract:
             slices_d=slices_d,
             sim_pages_a=sim_pages_a,
             stats_faulted=stats_faulted,
-            key_dupes=int(dupes),
-            missing_load_ids=int(missing),
-            history_counts=(hist_c, hist_e),
-            slice_log_counts=(slices_c, slices_e),
+            key_dupes=dupes,
+            missing_load_ids=missing,
+            history_counts=(counts_c[0], counts_e[0]),
+            slice_log_counts=(counts_c[1], counts_e[1]),
             fatal_error=fatal,
             loads_before_fatal=loads_before,
-            loads_after_fatal=loads_after,
+            loads_after_fatal=count_rows(p_main, "_dlt_loads"),
             rows_after_fatal=read_rows(p_main, table, business),
-            secrets=[v for k, v in sim.credentials.get(name, {}).items() if not k.endswith("ids") and len(v) >= 8],
+            secrets=[
+                v for k, v in sim.credentials.get(name, {}).items() if not k.endswith("ids") and len(v) >= 8
+            ],
         )
 
     # -- the checks ------------------------------------------------------------------------
@@ -346,15 +374,19 @@ class LiveContract:
         assert run.rows_after_fatal == run.rows["e"]
 
 
+def _integrity(pipeline: dlt.Pipeline, table: str) -> tuple[int, int, int]:
+    """Duplicate keys and rows without load id in ``table``, and the loads so far."""
+    dupes = int(_query(pipeline, f"select count(*) - count(distinct _row_key) from {table}")[0][0])
+    missing = count_rows(
+        pipeline, table, "_load_id is null or _extracted_at is null or _load_id <> _dlt_load_id"
+    )
+    return dupes, missing, count_rows(pipeline, "_dlt_loads")
+
+
 def _slice_of(run: ContractRun, row: tuple[Any, ...]) -> tuple[str, Any]:
     cls = get_connector(run.name)
     acc, day = cls.report.slice_columns
     return (row[run.business.index(acc)], row[run.business.index(day)])
-
-
-def live_names() -> list[str]:
-    """Every registered connector (the live suite runs them all)."""
-    return connector_names()
 
 
 __all__ = [
@@ -364,6 +396,6 @@ __all__ = [
     "LiveContract",
     "SimulatorHandle",
     "StructureContract",
-    "pa",
+    "duckdb_pipeline",
     "structure_problems",
 ]

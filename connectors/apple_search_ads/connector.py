@@ -10,28 +10,49 @@ from datetime import date
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
+from dlt.sources.helpers.rest_client.client import PageData
+from dlt.sources.helpers.rest_client.paginators import BasePaginator as Paginator
 
-from connector_sdk import AD_GROUPS, CAMPAIGNS, Account, Connector, DateWindow, ReportSpec, register
-from connector_sdk.base import loader
-from connector_sdk.exceptions import AuthenticationError
-from connector_sdk.http import cached_json
-from connector_sdk.paginators import ReturnedCountOffsetPaginator as OffsetPaginator
+from connector_sdk.base import Connector, loader
+from connector_sdk.extract import EntityRows
+from connector_sdk.registry import register
+from connector_sdk.specs import AD_GROUPS, CAMPAIGNS, PAGE, Account, Field, ReportSpec
+from connector_sdk.windows import DateWindow
 from connectors.apple_search_ads import settings as S
+from connectors.apple_search_ads.helpers import list_paginator, report_body, report_paginator
 
 SPEND = pa.decimal128(18, 6)
-REPORT_SCHEMA = pa.schema(
-    [
-        ("account_id", pa.string()),
-        ("campaign_id", pa.string()),
-        ("ad_group_id", pa.string()),
-        ("report_date", pa.date32()),
-        ("currency", pa.string()),
-        ("impressions", pa.int64()),
-        ("taps", pa.int64()),
-        ("tap_installs", pa.int64()),
-        ("local_spend", SPEND),
-    ]
+
+REPORT_ROWS = "data.reportingDataResponse.row"  # one per ad group, its days under ``granularity``
+# One report row per ad group and day: the day's figures with the ad group's ``metadata``.
+REPORT = ReportSpec(
+    table="ad_group_performance",
+    fields=(
+        Field("account_id"),
+        Field("campaign_id", "metadata.campaignId", str),
+        Field("ad_group_id", "metadata.adGroupId", str),
+        Field("report_date", "date", date.fromisoformat, type=pa.date32()),
+        Field("currency", "localSpend.currency", default=PAGE),
+        Field("impressions", "impressions", int, default=0, type=pa.int64()),
+        Field("taps", "taps", int, default=0, type=pa.int64()),
+        Field("tap_installs", "tapInstalls", int, default=0, type=pa.int64()),
+        Field("local_spend", "localSpend.amount", str, default="0", type=SPEND),
+    ),
+    grain=("account_id", "campaign_id", "ad_group_id", "report_date"),
+    spend_column="local_spend",
+)
+
+CAMPAIGN = (
+    Field("campaign_id", "id", str),
+    Field("name", "name", default=None),
+    Field("status", ("displayStatus", "status"), default=None),
+    Field("objective", default="app_installs"),
+)
+AD_GROUP = (
+    Field("ad_group_id", "id", str),
+    Field("campaign_id"),  # the campaign the list was asked for
+    Field("name", "name", default=None),
+    Field("status", "status", default=None),
 )
 
 
@@ -41,39 +62,22 @@ class AppleSearchAdsConnector(Connector):
 
     name = "apple_search_ads"
     default_host = S.DEFAULT_HOST
-    report = ReportSpec(
-        table="ad_group_performance",
-        schema=REPORT_SCHEMA,
-        grain=("account_id", "campaign_id", "ad_group_id", "report_date"),
-        spend_column="local_spend",
-    )
+    report = REPORT
+    settings = S.SETTINGS
     entities = (CAMPAIGNS, AD_GROUPS)
     credential_keys = ("client_id", "client_secret", "org_id")
-    lookback_days = S.LOOKBACK_DAYS
-    max_span_days = S.MAX_SPAN_DAYS
-    page_size = S.PAGE_SIZE
-    requests_per_second = S.REQUESTS_PER_SECOND
-    max_concurrency = S.MAX_CONCURRENCY
 
     _token: str | None = None
     _campaigns: dict[str, list[dict[str, Any]]] | None = None
 
     def _fetch_token(self) -> str:
-        url = S.OAUTH_TOKEN_URL if self.base_url == self.default_host else f"{self.base_url}/auth/oauth2/token"
-        form = {"grant_type": "client_credentials", "client_id": self.credential("client_id"),
-                "client_secret": self.credential("client_secret"), "scope": "searchadsorg"}  # fmt: skip
-        from connector_sdk.exceptions import FatalAPIError
-
-        try:
-            resp = self.session(refreshable=False).post(url, data=form)
-        except FatalAPIError:
-            raise AuthenticationError(
-                "OAuth token refused: check SOURCES__APPLE_SEARCH_ADS__CLIENT_ID / _CLIENT_SECRET", platform=self.name
-            ) from None
-        token = cached_json(resp).get("access_token")
-        if not token:
-            raise AuthenticationError("OAuth token response had no access_token", platform=self.name)
-        return str(token)
+        url = (
+            S.OAUTH_TOKEN_URL if self.base_url == self.default_host else f"{self.base_url}/auth/oauth2/token"
+        )
+        secrets = {k: self.credentials.get(k) for k in ("client_id", "client_secret")}
+        form = {"grant_type": "client_credentials", **secrets, "scope": "searchadsorg"}
+        refused = "OAuth token refused: check SOURCES__APPLE_SEARCH_ADS__CLIENT_ID / _CLIENT_SECRET"
+        return self.fetch_token(url, form, refused=refused)
 
     def auth_headers(self) -> dict[str, str]:
         """Bearer token from the client-credentials grant (fetched once per run)."""
@@ -86,14 +90,16 @@ class AppleSearchAdsConnector(Connector):
         self._token = self._fetch_token()
         return {"Authorization": f"Bearer {self._token}"}
 
-    def _org(self, org: str) -> dict[str, str]:
-        return {"X-AP-Context": f"orgId={org}"}
+    def _org_pages(
+        self, org: str, path: str, paginator: Paginator, **request: Any
+    ) -> Iterator[PageData[Any]]:
+        headers = {"X-AP-Context": f"orgId={org}"}
+        yield from self.paginate(
+            org, f"{S.API_PREFIX}/{path}", paginator=paginator, headers=headers, **request
+        )
 
     def _list(self, org: str, path: str) -> list[dict[str, Any]]:
-        paginator = OffsetPaginator(limit=self.page_size_used, offset_param="offset", limit_param="limit",
-                                    total_path="pagination.totalResults")  # fmt: skip
-        pages = self.paginate(org, f"{S.API_PREFIX}/{path}", paginator=paginator, data_selector="data",
-                              headers=self._org(org))  # fmt: skip
+        pages = self._org_pages(org, path, list_paginator(self.settings.page_size), data_selector="data")
         return [r for page in pages for r in page]
 
     def _org_campaigns(self, org: str) -> list[dict[str, Any]]:
@@ -106,7 +112,7 @@ class AppleSearchAdsConnector(Connector):
     def list_accounts(self) -> list[Account]:
         """Each org in SOURCES__APPLE_SEARCH_ADS__ORG_ID (comma list); reports are pulled in UTC."""
         out = []
-        for org in self.id_list("org_id"):
+        for org in self.credentials.id_list("org_id"):
             camps = self._org_campaigns(org)
             currency = next((c.get("dailyBudgetAmount", {}).get("currency") for c in camps), None)
             out.append(Account(org, "UTC", currency))
@@ -114,59 +120,24 @@ class AppleSearchAdsConnector(Connector):
 
     def fetch_report(self, account: Account, window: DateWindow) -> Iterator[pa.Table]:
         """Ad group x day rows of every campaign of one org, a table per page."""
-        org = account.account_id
+        org, size = account.account_id, self.settings.page_size
         for camp in self._org_campaigns(org):
-            body = {
-                "startTime": window.first.isoformat(),
-                "endTime": window.last.isoformat(),
-                "granularity": "DAILY",
-                "timeZone": "UTC",
-                "selector": {
-                    "orderBy": [{"field": "adGroupId", "sortOrder": "ASCENDING"}],
-                    "pagination": {"offset": 0, "limit": self.page_size_used},
-                },
-                "returnRowTotals": False,
-            }
-            paginator = OffsetPaginator(
-                limit=self.page_size_used,
-                offset_body_path="selector.pagination.offset",
-                limit_body_path="selector.pagination.limit",
-                total_path="pagination.totalResults",
-            )
-            pages = self.paginate(
-                org, f"{S.API_PREFIX}/reports/campaigns/{camp['id']}/adgroups", method="POST", json=body,
-                paginator=paginator, data_selector="data.reportingDataResponse.row", headers=self._org(org),
-            )  # fmt: skip
-            for page in pages:
-                flat = [(r["metadata"], g) for r in page for g in r.get("granularity", [])]
-                yield self.page_table(
-                    {
-                        "account_id": [org] * len(flat),
-                        "campaign_id": [str(m["campaignId"]) for m, _ in flat],
-                        "ad_group_id": [str(m["adGroupId"]) for m, _ in flat],
-                        "report_date": [date.fromisoformat(g["date"]) for _, g in flat],
-                        "currency": [g.get("localSpend", {}).get("currency") or account.currency for _, g in flat],
-                        "impressions": [int(g.get("impressions") or 0) for _, g in flat],
-                        "taps": [int(g.get("taps") or 0) for _, g in flat],
-                        "tap_installs": [int(g.get("tapInstalls") or 0) for _, g in flat],
-                        "local_spend": pc.cast(
-                            pa.array([str(g.get("localSpend", {}).get("amount") or "0") for _, g in flat]), SPEND
-                        ),
-                    }
-                )
+            path = f"reports/campaigns/{camp['id']}/adgroups"
+            request = {"method": "POST", "json": report_body(window, size), "data_selector": REPORT_ROWS}
+            for page in self._org_pages(org, path, report_paginator(size), **request):
+                days = [
+                    {**day, "metadata": row["metadata"]} for row in page for day in row.get("granularity", [])
+                ]
+                yield self.report_page(days, account)
 
-    def fetch_entities(self, accounts: Sequence[Account]) -> dict[str, list[dict[str, Any]]]:
+    def fetch_entities(self, accounts: Sequence[Account]) -> EntityRows:
         """Campaigns and their ad groups of every org."""
-        out: dict[str, list[dict[str, Any]]] = {"campaigns": [], "ad_groups": []}
+        out: EntityRows = {"campaigns": [], "ad_groups": []}
         for acc in accounts:
-            base = {"account_id": acc.account_id, "currency": acc.currency, "time_zone": "UTC"}
             for c in self._org_campaigns(acc.account_id):
-                out["campaigns"].append(base | {"campaign_id": str(c["id"]), "name": c.get("name"),
-                                                "status": c.get("displayStatus") or c.get("status"),
-                                                "objective": "app_installs"})  # fmt: skip
-                for g in self._list(acc.account_id, f"campaigns/{c['id']}/adgroups"):
-                    out["ad_groups"].append(base | {"ad_group_id": str(g["id"]), "campaign_id": str(c["id"]),
-                                                    "name": g.get("name"), "status": g.get("status")})  # fmt: skip
+                out["campaigns"] += self.entity_rows(CAMPAIGN, [c], acc)
+                groups = self._list(acc.account_id, f"campaigns/{c['id']}/adgroups")
+                out["ad_groups"] += self.entity_rows(AD_GROUP, groups, acc, campaign_id=str(c["id"]))
         return out
 
 

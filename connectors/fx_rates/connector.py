@@ -11,18 +11,26 @@ from datetime import date
 
 import pyarrow as pa
 
-from connector_sdk import Account, Connector, DateWindow, ReportSpec, register
-from connector_sdk.base import loader
+from connector_sdk.base import Connector, loader
+from connector_sdk.registry import register
+from connector_sdk.specs import Account, Field, ReportSpec
+from connector_sdk.windows import DateWindow
 from connectors.fx_rates import settings as S
 
-REPORT_SCHEMA = pa.schema(
-    [
-        ("rate_date", pa.date32()),
-        ("base", pa.string()),
-        ("currency", pa.string()),
-        ("rate", pa.float64()),
-        ("published_date", pa.date32()),
-    ]
+# One row per currency of an answer; the date columns and the base are the answer's.
+REPORT = ReportSpec(
+    table="rates",
+    full_name="fx_rates",
+    fields=(
+        Field("rate_date", type=pa.date32()),
+        Field("base"),
+        Field("currency", "currency"),
+        Field("rate", "rate", float, type=pa.float64()),
+        Field("published_date", type=pa.date32()),
+    ),
+    grain=("base", "rate_date", "currency"),
+    slice_columns=("base", "rate_date"),
+    spend_column="rate",
 )
 
 
@@ -32,21 +40,9 @@ class FxRatesConnector(Connector):
 
     name = "fx_rates"
     default_host = S.DEFAULT_HOST
-    report = ReportSpec(
-        table="rates",
-        full_name="fx_rates",
-        schema=REPORT_SCHEMA,
-        grain=("base", "rate_date", "currency"),
-        slice_columns=("base", "rate_date"),
-        spend_column="rate",
-    )
-    credential_keys = ()
+    report = REPORT
+    settings = S.SETTINGS
     optional_credential_keys = ("symbols",)
-    lookback_days = S.LOOKBACK_DAYS
-    max_span_days = S.MAX_SPAN_DAYS
-    page_size = S.PAGE_SIZE
-    requests_per_second = S.REQUESTS_PER_SECOND
-    max_concurrency = S.MAX_CONCURRENCY
 
     @classmethod
     def contract_fatal_credentials(cls, credentials: Mapping[str, str]) -> dict[str, str]:
@@ -55,7 +51,7 @@ class FxRatesConnector(Connector):
 
     def symbols(self) -> list[str]:
         """Currencies to fetch."""
-        raw = self.optional_credential("symbols")
+        raw = self.credentials.optional("symbols")
         return [s.strip().upper() for s in raw.split(",") if s.strip()] if raw else list(S.SYMBOLS)
 
     def list_accounts(self) -> list[Account]:
@@ -65,19 +61,13 @@ class FxRatesConnector(Connector):
     def fetch_report(self, account: Account, window: DateWindow) -> Iterator[pa.Table]:
         """One table per rate date."""
         for day in window.dates():
-            body = self.get_json(None, f"/v1/{day.isoformat()}",
-                                 params={"base": S.BASE, "symbols": ",".join(self.symbols())})  # fmt: skip
+            params = {"base": S.BASE, "symbols": ",".join(self.symbols())}
+            body = self.get_json(None, f"/v1/{day.isoformat()}", params=params)
             rates = body.get("rates", {})
+            rows = [{"currency": c, "rate": rates[c]} for c in sorted(rates)]
             published = date.fromisoformat(body["date"])
-            cur = sorted(rates)
-            yield self.page_table(
-                {
-                    "rate_date": [day] * len(cur),
-                    "base": [body.get("base", S.BASE)] * len(cur),
-                    "currency": cur,
-                    "rate": [float(rates[c]) for c in cur],
-                    "published_date": [published] * len(cur),
-                }
+            yield self.report_page(
+                rows, account, rate_date=day, base=body.get("base", S.BASE), published_date=published
             )
 
 

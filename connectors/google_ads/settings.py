@@ -1,15 +1,21 @@
 """Google Ads constants: API version, GAQL, limits. Values in one visible place."""
 
+from connector_sdk.specs import ConnectorSettings
+
 API_VERSION = "v18"
 DEFAULT_HOST = "https://googleads.googleapis.com"
 OAUTH_TOKEN_URL = "https://oauth2.googleapis.com/token"
-# Google restates conversions for weeks; CONTRACTS.md fixes 7 days by default.
-LOOKBACK_DAYS = 7
-# GAQL has no span limit, but one request per month keeps pages and retries bounded.
-MAX_SPAN_DAYS = 31
-PAGE_SIZE = 10_000  # fixed by the API; the simulator's test page size overrides it
-REQUESTS_PER_SECOND = 10.0
-MAX_CONCURRENCY = 4
+TOKEN_GRANT_KEYS = ("client_id", "client_secret", "refresh_token")  # the refresh-token grant's form
+
+SETTINGS = ConnectorSettings(
+    # Google restates conversions for weeks; the data contract's default lookback is 7 days.
+    lookback_days=7,
+    # GAQL has no span limit, but one request per month keeps pages and retries bounded.
+    max_span_days=31,
+    page_size=10_000,  # fixed by the API; the simulator's test page size overrides it
+    requests_per_second=10.0,
+    max_concurrency=4,
+)
 
 REPORT_QUERY = (
     "SELECT customer.id, campaign.id, ad_group.id, ad_group_ad.ad.id, segments.date, segments.hour, "

@@ -1,8 +1,13 @@
 """Impact.com constants."""
 
+from connector_sdk.specs import ConnectorSettings
+
 DEFAULT_HOST = "https://api.impact.com"
-LOOKBACK_DAYS = 7  # production: until each action's LockingDate, passed as configuration
-MAX_SPAN_DAYS = 45  # the API refuses longer ranges
-PAGE_SIZE = 1000
-REQUESTS_PER_SECOND = 2.0
-MAX_CONCURRENCY = 2
+
+SETTINGS = ConnectorSettings(
+    lookback_days=7,  # production: until each action's LockingDate, passed as configuration
+    max_span_days=45,  # the API refuses longer ranges
+    page_size=1000,
+    requests_per_second=2.0,
+    max_concurrency=2,
+)

@@ -34,7 +34,7 @@ import pyarrow as pa
 from dlt.common.schema.typing import TMergeDispositionDict, TWriteDispositionConfig
 from dlt.common.schema.utils import has_table_seen_data
 
-from connector_sdk.base import finish_pending_loads
+from connector_sdk.land import finish_pending_loads
 from connectors.product_events import helpers, pii, tables, warehouse
 from connectors.product_events import settings as S
 from connectors.product_events.discovery import batches, list_landing_files, new_files, read_batch

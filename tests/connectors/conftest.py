@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date
 from pathlib import Path
 
 import pytest
 
 import connectors  # noqa: F401  (registers every connector)
 from connector_sdk.testing import SimulatorHandle
+from simulator.ads import generate_ads
+from simulator.server import SimServer
 from simulator.world import credentials_by_source, read_sim_env
 
 WORLD_START = date(2026, 10, 20)  # crosses the EU (Oct 25) daylight-saving change
@@ -21,30 +23,23 @@ WORLD_SEED = 11
 @pytest.fixture(scope="session")
 def sim_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The ad side of a small world (scale 0.002, 10 days), generated once per session."""
-    from simulator.ads import generate_ads
-
     out = tmp_path_factory.mktemp("ads_world")
     generate_ads(out, WORLD_START, WORLD_DAYS, WORLD_SEED, WORLD_SCALE)
     return out
 
 
 @pytest.fixture(scope="session")
-def sim_server(sim_world: Path) -> Iterator[object]:
+def sim_server(sim_world: Path) -> Iterator[SimServer]:
     """The simulated ad APIs of that world on 127.0.0.1."""
-    from simulator.server import SimServer
-
     with SimServer(sim_world) as srv:
         yield srv
 
 
 @pytest.fixture(scope="session")
-def sim(sim_server: object, sim_world: Path) -> SimulatorHandle:
+def sim(sim_server: SimServer, sim_world: Path) -> SimulatorHandle:
     """What the contract suite needs: URL, credentials, the world's end (the default as-of)."""
-    world_end: datetime = sim_server.as_of  # type: ignore[attr-defined]
     return SimulatorHandle(
-        base_url=sim_server.url,  # type: ignore[attr-defined]
+        base_url=sim_server.url,
         credentials=credentials_by_source(read_sim_env(sim_world / "sim.env")),
-        world_end=world_end.astimezone(UTC),
+        world_end=sim_server.as_of.astimezone(UTC),
     )
-
-

@@ -18,7 +18,9 @@ from typing import Any
 
 import pyarrow as pa
 
-from connector_sdk import Account, Connector, DateWindow, ReportSpec
+from connector_sdk.base import Connector
+from connector_sdk.specs import Account, ConnectorSettings, Field, ReportSpec
+from connector_sdk.windows import DateWindow
 
 Reply = tuple[int, Mapping[str, str], Any]
 
@@ -105,13 +107,15 @@ class FakeServer:
         self._httpd.server_close()
 
 
-FAKE_SCHEMA = pa.schema(
-    [
-        ("account_id", pa.string()),
-        ("item_id", pa.string()),
-        ("report_date", pa.date32()),
-        ("spend", pa.float64()),
-    ]
+FAKE_REPORT = ReportSpec(
+    table="items",
+    fields=(
+        Field("account_id"),
+        Field("item_id", "item_id"),
+        Field("report_date", type=pa.date32()),
+        Field("spend", "spend", type=pa.float64()),
+    ),
+    grain=("account_id", "item_id", "report_date"),
 )
 
 
@@ -123,9 +127,8 @@ class FakeConnector(Connector):
 
     name = "fake_ads"
     default_host = "https://fake.invalid"
-    report = ReportSpec(table="items", schema=FAKE_SCHEMA, grain=("account_id", "item_id", "report_date"))
-    lookback_days = 3
-    max_span_days = 1
+    report = FAKE_REPORT
+    settings = ConnectorSettings(lookback_days=3, max_span_days=1)
 
     accounts: Sequence[Account] = (Account("a1", "UTC"),)
     data: dict[tuple[str, date], list[tuple[str, float]]] = {}
@@ -149,11 +152,5 @@ class FakeConnector(Connector):
         for d in window.dates():
             rows = self.data.get((account.account_id, d), [])
             if rows:
-                yield self.page_table(
-                    {
-                        "account_id": [account.account_id] * len(rows),
-                        "item_id": [r[0] for r in rows],
-                        "report_date": [d] * len(rows),
-                        "spend": [r[1] for r in rows],
-                    }
-                )
+                page = [{"item_id": item, "spend": spend} for item, spend in rows]
+                yield self.report_page(page, account, report_date=d)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from email.utils import format_datetime
 
@@ -12,10 +13,13 @@ import pytest
 import requests
 
 from connector_sdk.exceptions import AuthenticationError, FatalAPIError, RetriesExhaustedError
-from connector_sdk.http import ApiSession, RateLimiter, RetryPolicy, default_classifier
+from connector_sdk.http import ApiSession, Classifier, RateLimiter, RetryPolicy
+from connector_sdk.responses import HTTP_ONLY
+from connector_sdk.specs import Account
 from connectors.google_ads import GoogleAdsConnector
 from connectors.impact import ImpactConnector
 from connectors.meta_ads import MetaAdsConnector
+from connectors.meta_ads import connector as meta
 from connectors.tiktok_ads import TikTokAdsConnector
 from tests.connectors.fakes import FakeConnector, FakeServer
 
@@ -30,7 +34,7 @@ def server() -> Iterator[FakeServer]:
         yield srv
 
 
-def session(classifier=default_classifier, refresh=None) -> tuple[ApiSession, list[float]]:  # type: ignore[no-untyped-def]
+def session(classifier: Classifier = HTTP_ONLY.resolve, refresh=None) -> tuple[ApiSession, list[float]]:  # type: ignore[no-untyped-def]
     """A session whose sleeps are recorded instead of slept."""
     slept: list[float] = []
     return ApiSession("p", classifier, POLICY, refresh_auth=refresh, sleep=slept.append), slept
@@ -56,11 +60,6 @@ def test_retry_after_http_date_is_honoured(server: FakeServer) -> None:
     assert len(slept) == 1 and 27.0 <= slept[0] <= 31.0
 
 
-def _google() -> GoogleAdsConnector:
-    return GoogleAdsConnector(credentials={"developer_token": "d", "client_id": "c", "client_secret": "s",
-                                           "refresh_token": "r", "customer_ids": "1"})  # fmt: skip
-
-
 def _google_429(retry_delay: str | None) -> dict[str, object]:
     details: dict[str, object] = {"quotaErrorDetails": {"rateScope": "DEVELOPER"}}
     if retry_delay is not None:
@@ -72,7 +71,7 @@ def _google_429(retry_delay: str | None) -> dict[str, object]:
 def test_google_retry_delay_is_honoured(server: FakeServer) -> None:
     """Google's 429 with ``retryDelay: "40s"`` waits 40 s, then succeeds."""
     server.script((429, {}, _google_429("40s")), OK)
-    s, slept = session(_google().classify)
+    s, slept = session(GoogleAdsConnector.errors.resolve)
     s.post(server.url + "/search")
     assert slept == [pytest.approx(40.0)] and len(server.seen) == 2
 
@@ -80,7 +79,7 @@ def test_google_retry_delay_is_honoured(server: FakeServer) -> None:
 def test_google_daily_quota_is_fatal_at_once(server: FakeServer) -> None:
     """429 RESOURCE_EXHAUSTED without ``retryDelay`` (the daily quota): one request, one clear line."""
     server.script((429, {}, _google_429(None)))
-    s, slept = session(_google().classify)
+    s, slept = session(GoogleAdsConnector.errors.resolve)
     with pytest.raises(FatalAPIError) as err:
         s.post(server.url + "/search")
     msg = str(err.value)
@@ -93,9 +92,11 @@ def test_meta_throttle_codes_wait_for_regained_access(server: FakeServer, code: 
     """Meta's throttling codes (in an HTTP 400 or inside a 200) retry after ``estimated_time_to_regain_access``."""
     usage = json.dumps({"123": [{"type": "ads_insights", "estimated_time_to_regain_access": 2}]})
     status = 200 if code == 80004 else 400
-    server.script((status, {"X-Business-Use-Case-Usage": usage}, {"error": {"code": code, "message": "slow down"}}),
-                  (200, {}, {"data": []}))  # fmt: skip
-    s, slept = session(MetaAdsConnector(credentials={"access_token": "t", "account_ids": "1"}).classify)
+    server.script(
+        (status, {"X-Business-Use-Case-Usage": usage}, {"error": {"code": code, "message": "slow down"}}),
+        (200, {}, {"data": []}),
+    )
+    s, slept = session(MetaAdsConnector.errors.resolve)
     assert s.get(server.url + "/insights").json() == {"data": []}
     assert slept == [pytest.approx(120.0)]
 
@@ -103,7 +104,7 @@ def test_meta_throttle_codes_wait_for_regained_access(server: FakeServer, code: 
 def test_meta_other_code_is_fatal(server: FakeServer) -> None:
     """A Meta error that is not throttling (100: invalid parameter) fails at once."""
     server.script((400, {}, {"error": {"code": 100, "message": "Invalid parameter"}}))
-    s, slept = session(MetaAdsConnector(credentials={"access_token": "t", "account_ids": "1"}).classify)
+    s, slept = session(MetaAdsConnector.errors.resolve)
     with pytest.raises(FatalAPIError, match="Invalid parameter"):
         s.get(server.url + "/insights")
     assert len(server.seen) == 1 and slept == []
@@ -112,21 +113,19 @@ def test_meta_other_code_is_fatal(server: FakeServer) -> None:
 def test_impact_rate_limit_reset_is_honoured(server: FakeServer) -> None:
     """Impact's 429 waits until ``X-RateLimit-Reset`` (epoch seconds), here ~20 s ahead."""
     server.script((429, {"X-RateLimit-Reset": str(int(time.time()) + 20)}, {}), OK)
-    s, slept = session(ImpactConnector(credentials={"account_sid": "a", "auth_token": "t"}).classify)
+    s, slept = session(ImpactConnector.errors.resolve)
     s.get(server.url + "/Actions")
     assert len(slept) == 1 and 18.0 <= slept[0] <= 21.0
 
 
-def _tiktok_classify():  # type: ignore[no-untyped-def]
-    return TikTokAdsConnector(credentials={"access_token": "t", "advertiser_ids": "1"}).classify
-
-
 def test_tiktok_40100_inside_200_is_retried(server: FakeServer) -> None:
     """TikTok throttling arrives as HTTP 200 with code 40100: retried until code 0."""
-    server.script((200, {}, {"code": 40100, "message": "Too many requests"}),
-                  (200, {}, {"code": 40100, "message": "Too many requests"}),
-                  (200, {}, {"code": 0, "data": {"list": []}}))  # fmt: skip
-    s, slept = session(_tiktok_classify())
+    server.script(
+        (200, {}, {"code": 40100, "message": "Too many requests"}),
+        (200, {}, {"code": 40100, "message": "Too many requests"}),
+        (200, {}, {"code": 0, "data": {"list": []}}),
+    )
+    s, slept = session(TikTokAdsConnector.errors.resolve)
     assert s.get(server.url + "/report").json()["code"] == 0
     assert len(server.seen) == 3 and len(slept) == 2
 
@@ -134,7 +133,7 @@ def test_tiktok_40100_inside_200_is_retried(server: FakeServer) -> None:
 def test_tiktok_other_codes_are_fatal(server: FakeServer) -> None:
     """Any other non-zero TikTok code (40002: bad parameter) stops at once."""
     server.script((200, {}, {"code": 40002, "message": "Invalid advertiser_id"}))
-    s, _ = session(_tiktok_classify())
+    s, _ = session(TikTokAdsConnector.errors.resolve)
     with pytest.raises(FatalAPIError, match="40002"):
         s.get(server.url + "/report")
     assert len(server.seen) == 1
@@ -191,7 +190,7 @@ def test_rate_limit_and_bounded_concurrency(server: FakeServer) -> None:
     server.max_in_flight = 0
     conn = FakeConnector(base_url=server.url, max_concurrency=3, requests_per_second=100.0)
     conn.via_http = True
-    conn.burst = 1
+    conn.settings = replace(conn.settings, burst=1)
     try:
         conn.extract("backfill", datetime(2026, 1, 20, tzinfo=UTC), date(2026, 1, 1), date(2026, 1, 12))
     finally:
@@ -224,14 +223,18 @@ def test_meta_report_run_polls_soon_then_every_two_base_delays(
     server: FakeServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A quick report run is read after a short wait; a slow one is polled every ``2 * base_delay``."""
-    from connector_sdk import Account
-    from connectors.meta_ads import connector as meta
 
     running = (200, {}, {"async_status": "Job Running", "async_percent_completion": 10})
-    server.script(*[running] * 6, (200, {}, {"async_status": "Job Completed", "async_percent_completion": 100}))
+    server.script(
+        *[running] * 6, (200, {}, {"async_status": "Job Completed", "async_percent_completion": 100})
+    )
     slept: list[float] = []
     monkeypatch.setattr(meta.time, "sleep", slept.append)
-    conn = MetaAdsConnector(base_url=server.url, credentials={"access_token": "t", "account_ids": "1"},
-                            retry=RetryPolicy(base_delay=1.0), requests_per_second=0)  # fmt: skip
+    conn = MetaAdsConnector(
+        base_url=server.url,
+        credentials={"access_token": "t", "account_ids": "1"},
+        retry=RetryPolicy(base_delay=1.0),
+        requests_per_second=0,
+    )
     assert conn._wait(Account("1"), "6000") is True
     assert slept == [0.25, 0.5, 1.0, 2.0, 2.0, 2.0]

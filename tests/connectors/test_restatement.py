@@ -11,19 +11,27 @@ import pytest
 from connector_sdk.http import FAST_RETRY
 from connector_sdk.registry import run_connector
 from connector_sdk.restatement import before_after, restatement_report
-from connector_sdk.testing import SimulatorHandle, _pipeline
+from connector_sdk.testing import SimulatorHandle, duckdb_pipeline
 
 
 @pytest.fixture(scope="module")
 def restated(sim: SimulatorHandle, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, object]:
     """Google Ads pulled at end-3d and again at the world's end (lookback 3)."""
     base = tmp_path_factory.mktemp("restate")
-    pipe = _pipeline(base, "g")
+    pipe = duckdb_pipeline(base, "g")
     sim.reset()
     for at in (sim.world_end - timedelta(days=3), sim.world_end):
         sim.set_as_of(at)
-        run_connector("google_ads", pipe, mode="lookback", logical_time=at, base_url=sim.base_url,
-                      lookback_days=3, credentials=sim.credentials["google_ads"], retry=FAST_RETRY)  # fmt: skip
+        run_connector(
+            "google_ads",
+            pipe,
+            mode="lookback",
+            logical_time=at,
+            base_url=sim.base_url,
+            lookback_days=3,
+            credentials=sim.credentials["google_ads"],
+            retry=FAST_RETRY,
+        )
     return base / "g.duckdb", pipe
 
 
@@ -31,9 +39,13 @@ def test_restatement_day_shows_before_after_and_load_ids(restated: tuple[Path, o
     """Some day in the overlap was restated: two load ids, different spend, current table = latest."""
     path, _ = restated
     con = duckdb.connect(str(path))
-    days = [r[0] for r in con.execute(
-        "select distinct report_date from raw_ads.google_ads__slices "
-        "group by report_date having count(distinct _load_id) = 2 order by 1").fetchall()]  # fmt: skip
+    days = [
+        r[0]
+        for r in con.execute(
+            "select distinct report_date from raw_ads.google_ads__slices "
+            "group by report_date having count(distinct _load_id) = 2 order by 1"
+        ).fetchall()
+    ]
     assert days, "no day was pulled twice"
     found = None
     for d in days:

@@ -26,7 +26,9 @@ def repo(tmp_path: Path) -> Path:
     return tmp_path
 
 
-@pytest.mark.parametrize("bad", ["Snap", "snap-ads", "../evil", "snap/ads", "1snap", "class", "", "a", "snap_"])
+@pytest.mark.parametrize(
+    "bad", ["Snap", "snap-ads", "../evil", "snap/ads", "1snap", "class", "", "a", "snap_"]
+)
 def test_invalid_names_are_refused_in_one_line(repo: Path, bad: str) -> None:
     """Names with capitals, path tricks, keywords or digits first are refused, nothing written."""
     with pytest.raises(InvalidRunError) as err:
@@ -53,7 +55,9 @@ def test_scaffold_passes_structure_checks(repo: Path, monkeypatch: pytest.Monkey
     shutil.copytree(repo / "connectors" / "snap_ads", repo / "scaffolded" / "snap_ads")
     (repo / "scaffolded" / "__init__.py").write_text("")
     # import it under a private package name so the real `connectors` package is not shadowed
-    text = (repo / "scaffolded" / "snap_ads" / "__init__.py").read_text().replace("connectors.", "scaffolded.")
+    text = (
+        (repo / "scaffolded" / "snap_ads" / "__init__.py").read_text().replace("connectors.", "scaffolded.")
+    )
     (repo / "scaffolded" / "snap_ads" / "__init__.py").write_text(text)
     monkeypatch.syspath_prepend(str(repo))
     try:

@@ -1,0 +1,396 @@
+"""Landing: one run's pull into the warehouse through dlt, as one load.
+
+The raw tables of a connector:
+
+- ``<platform>__<report>``: the latest pull of each (account, report_date) slice. dlt's
+  delete-insert merge with the slice as ``merge_key`` replaces whole slices; because a
+  merge-key delete only touches slices present in the data, every pulled slice also sends
+  one *tombstone* row (``_tombstone`` is dlt's ``hard_delete`` column), so a slice that came
+  back empty is emptied too.
+- ``<platform>__<report>_history``: every row of every pull, append-only (the "history
+  beside the merge table" option), so a replaced value stays queryable with its load id.
+- ``<platform>__slices``: every slice pulled, with its row count, even when empty.
+- ``<platform>__campaigns`` / ``__ad_groups`` / ``__ads``: metadata kept as dlt ``scd2``
+  with the run's logical time as the validity boundary.
+
+With no key pulled twice (the usual case) the current table's rows are exactly the load's
+history rows: dlt gets only the tombstones for the current table and :func:`fill_current`
+copies the rows inside the warehouse, so they are written once, not staged and then copied.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any, TypedDict
+
+import dlt
+import pyarrow as pa
+import pyarrow.compute as pc
+from dlt.common.pipeline import LoadInfo
+from dlt.common.schema.typing import TDeleteInsertStrategyDict, TScd2StrategyDict, TTableSchemaColumns
+from dlt.destinations.exceptions import DatabaseUndefinedRelation
+from dlt.destinations.sql_client import SqlClientBase
+from dlt.sources import DltResource, DltSource
+
+from connector_sdk.exceptions import ConnectorError
+from connector_sdk.extract import EntityRows, SliceResult
+from connector_sdk.keys import key_of
+from connector_sdk.specs import EXTRACTED_AT_TYPE, TOMBSTONE, EntitySpec, ReportSpec
+
+# Arrow items get dlt's own ``_dlt_load_id`` only with this normalizer option (dlt 1.31 adds
+# it to JSON items by default, to Parquet/Arrow items only when asked).
+os.environ.setdefault("NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID", "true")
+os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
+
+_LOAD_ID = re.compile(r"[0-9]+(\.[0-9]+)?")  # dlt's load ids: epoch seconds
+
+# The slice (merge_key) alone drives the delete: an OR with a primary key would turn dlt's
+# delete into a nested-loop join, and its primary-key dedup window costs a sort of every
+# pulled row. Keys are made unique in Arrow instead (:func:`unique_rows`).
+_MERGE_SLICES: TDeleteInsertStrategyDict = {"disposition": "merge", "strategy": "delete-insert"}
+_CURRENT_COLUMNS: TTableSchemaColumns = {
+    TOMBSTONE: {"data_type": "bool", "hard_delete": True, "nullable": True},
+    "_row_key": {"data_type": "text", "nullable": False, "unique": True},
+}
+
+
+class LandCounts(TypedDict):
+    """What one load carried (``derive_current``: 1 when the current table is filled from history)."""
+
+    derive_current: int
+    slices: int
+    empty_slices: int
+    rows: int
+    pages: int
+    entity_rows: int
+
+
+def table_names(platform: str, report: ReportSpec, entities: Sequence[EntitySpec]) -> dict[str, str]:
+    """Every raw table a connector lands, by role (``current``, ``history``, ``slices``, entity tables)."""
+    current = report.full_name or f"{platform}__{report.table}"
+    names = {"current": current, "history": f"{current}_history", "slices": f"{platform}__slices"}
+    for ent in entities:
+        names[ent.table] = f"{platform}__{ent.table}"
+    return names
+
+
+@dataclass(frozen=True)
+class Pull:
+    """One run's report pull as the landing needs it.
+
+    ``rows``: every page in pull order (None when nothing came back); ``unique``: the same with
+    one row per ``_row_key``; ``slices``: rows per (account, date), every requested date included;
+    ``pages``: how many non-empty pages the rows came in.
+    """
+
+    platform: str
+    report: ReportSpec
+    rows: pa.Table | None
+    unique: pa.Table | None
+    slices: dict[tuple[str, date], int]
+    pages: int
+    pulled_at: datetime
+    mode: str
+    logical_time: datetime
+
+    @classmethod
+    def of(
+        cls,
+        platform: str,
+        report: ReportSpec,
+        results: Sequence[SliceResult],
+        mode: str,
+        logical_time: datetime,
+    ) -> Pull:
+        """The pull of ``results``; pages are concatenated (fewer files for dlt to write and copy)."""
+        pages = [p for r in results for p in r.pages]
+        rows = pa.concat_tables(pages) if pages else None
+        unique = unique_rows(rows) if rows is not None else None
+        counts = slice_counts(report, results)
+        return cls(platform, report, rows, unique, counts, len(pages), datetime.now(UTC), mode, logical_time)
+
+    @property
+    def derive_current(self) -> bool:
+        """True when no key was pulled twice: the current table is then filled from the history."""
+        return self.rows is not None and self.unique is self.rows
+
+
+def slice_counts(report: ReportSpec, results: Sequence[SliceResult]) -> dict[tuple[str, date], int]:
+    """Rows per (account, date): every requested date, plus any date the platform answered with."""
+    acc_col, date_col = report.slice_columns
+    counts: dict[tuple[str, date], int] = {}
+    for r in results:
+        for d in r.window.dates():
+            counts.setdefault((r.account.account_id, d), 0)
+        for p in r.pages:
+            for g in p.group_by([acc_col, date_col]).aggregate([([], "count_all")]).to_pylist():
+                k = (str(g[acc_col]), g[date_col])
+                counts[k] = counts.get(k, 0) + int(g["count_all"])
+    return counts
+
+
+def build_source(
+    pull: Pull, entities: Sequence[EntitySpec], entity_rows: EntityRows
+) -> tuple[DltSource, LandCounts]:
+    """The dlt source of one run (current, history, slice log, metadata) and what it carries."""
+    tables = table_names(pull.platform, pull.report, entities)
+    resources = [
+        dlt.resource(
+            _current_items(pull),
+            name=tables["current"],
+            write_disposition=_MERGE_SLICES,
+            merge_key=list(pull.report.slice_columns),
+            columns=_CURRENT_COLUMNS,
+        ),
+        dlt.resource(_history_items(pull), name=tables["history"], write_disposition="append"),
+        dlt.resource(_slice_log(pull), name=tables["slices"], write_disposition="append"),
+    ]
+    n_entity_rows = 0
+    for ent in entities:
+        rows = entity_rows.get(ent.table)
+        if rows is not None:
+            n_entity_rows += len(rows)
+            resources.append(_entity_resource(pull, ent, rows, tables[ent.table]))
+
+    @dlt.source(name=pull.platform, max_table_nesting=0)
+    def raw_tables() -> list[DltResource]:
+        return resources
+
+    counts = LandCounts(
+        derive_current=int(pull.derive_current),
+        slices=len(pull.slices),
+        empty_slices=sum(1 for v in pull.slices.values() if v == 0),
+        rows=pull.rows.num_rows if pull.rows is not None else 0,
+        pages=pull.pages,
+        entity_rows=n_entity_rows,
+    )
+    return raw_tables(), counts
+
+
+def _load_id() -> str:
+    return str(dlt.current.load_package_state()["load_id"])
+
+
+def _with_load_id(table: pa.Table, load_id: str) -> pa.Table:
+    return table.append_column("_load_id", pa.repeat(pa.scalar(load_id, pa.string()), table.num_rows))
+
+
+def _current_items(pull: Pull) -> Iterator[pa.Table]:
+    """Pulled rows only when a key came twice (else :func:`fill_current` copies them), then the tombstones."""
+    load_id = _load_id()
+    keys = (*pull.report.slice_columns, "_row_key")
+    target: pa.Schema | None = None
+    if pull.rows is not None and pull.unique is not None:
+        extra = [pa.field("_load_id", pa.string()), pa.field(TOMBSTONE, pa.bool_())]
+        target = _keys_not_null(pa.schema([*pull.rows.schema, *extra]), keys)
+        if not pull.derive_current:
+            t = _with_load_id(pull.unique, load_id)
+            yield t.append_column(TOMBSTONE, pa.nulls(t.num_rows, pa.bool_())).cast(target)
+    if pull.slices:
+        t = _tombstones(pull, load_id)  # same column order as the pages
+        yield t.cast(target if target is not None else _keys_not_null(t.schema, keys))
+
+
+def _tombstones(pull: Pull, load_id: str) -> pa.Table:
+    """One row per pulled slice, only the slice columns set, marked for dlt's hard delete."""
+    acc_col, date_col = pull.report.slice_columns
+    keys = sorted(pull.slices)
+    n = len(keys)
+    cols: dict[str, pa.Array] = {}
+    for fld in pull.report.schema:
+        if fld.name == acc_col:
+            cols[fld.name] = pa.array([k[0] for k in keys], fld.type)
+        elif fld.name == date_col:
+            cols[fld.name] = pa.array([k[1] for k in keys], fld.type)
+        else:
+            cols[fld.name] = pa.nulls(n, fld.type)
+    cols["_row_key"] = pa.array([key_of(pull.platform, "__slice__", a, d) for a, d in keys], pa.string())
+    cols["_extracted_at"] = pa.array([pull.pulled_at] * n, EXTRACTED_AT_TYPE)
+    cols["_load_id"] = pa.array([load_id] * n, pa.string())
+    cols[TOMBSTONE] = pa.array([True] * n, pa.bool_())
+    return pa.table(cols)
+
+
+def _history_items(pull: Pull) -> Iterator[pa.Table]:
+    if pull.rows is not None:
+        yield _with_load_id(pull.rows, _load_id())
+
+
+def _slice_log(pull: Pull) -> Iterator[pa.Table]:
+    """Every slice pulled with its row count; a run other than a backfill also moves the incremental state."""
+    keys = sorted(pull.slices)
+    n = len(keys)
+    yield pa.table(
+        {
+            "account_id": pa.array([k[0] for k in keys], pa.string()),
+            "report_date": pa.array([k[1] for k in keys], pa.date32()),
+            "_load_id": pa.array([_load_id()] * n, pa.string()),
+            "row_count": pa.array([pull.slices[k] for k in keys], pa.int64()),
+            "pulled_at": pa.array([pull.pulled_at] * n, EXTRACTED_AT_TYPE),
+            "mode": pa.array([pull.mode] * n, pa.string()),
+            "logical_time": pa.array([pull.logical_time] * n, EXTRACTED_AT_TYPE),
+        }
+    )
+    if pull.mode != "backfill":  # backfills never move incremental state
+        dlt.current.source_state()["last_logical_time"] = pull.logical_time.isoformat()
+
+
+def _entity_resource(pull: Pull, ent: EntitySpec, rows: list[dict[str, Any]], table: str) -> DltResource:
+    """Metadata as dlt ``scd2``: valid from the run's logical time, versioned by a hash of its columns."""
+    scd2: TScd2StrategyDict = {
+        "disposition": "merge",
+        "strategy": "scd2",
+        "boundary_timestamp": pull.logical_time,
+        "row_version_column_name": "_version_hash",
+    }
+    return dlt.resource(
+        _entity_items(ent, rows, pull.pulled_at),
+        name=table,
+        write_disposition=scd2,
+        merge_key="account_id",
+        columns={c: {"data_type": "text", "nullable": True} for c in ent.columns},
+    )
+
+
+def _entity_items(
+    ent: EntitySpec, rows: list[dict[str, Any]], pulled_at: datetime
+) -> Iterator[list[dict[str, Any]]]:
+    load_id = _load_id()
+    out = []
+    for r in rows:
+        rec = {c: r.get(c) for c in ent.columns}
+        # the version hash covers business columns only, so a re-pull of unchanged metadata is
+        # not a new version
+        text = "|".join("" if rec[c] is None else str(rec[c]) for c in ent.columns)
+        rec["_version_hash"] = hashlib.md5(text.encode()).hexdigest()
+        rec["_load_id"] = load_id
+        rec["_extracted_at"] = pulled_at
+        out.append(rec)
+    yield out
+
+
+def run_source(pipeline: dlt.Pipeline, source: DltSource, platform: str) -> LoadInfo:
+    """One dlt run of ``source``; on failure the half-made package is dropped, so no later run loads it."""
+    try:
+        return pipeline.run(source)
+    except Exception as exc:
+        with contextlib.suppress(Exception):
+            pipeline.drop_pending_packages()
+        raise ConnectorError(
+            f"loading into the warehouse failed: {first_line(exc)}", platform=platform
+        ) from exc
+
+
+def last_load_id(info: LoadInfo) -> str | None:
+    """The id of the last package a dlt run loaded (None when it loaded nothing)."""
+    ids = getattr(info, "loads_ids", None)
+    return str(ids[-1]) if ids else None
+
+
+def fill_current(pipeline: dlt.Pipeline, tables: dict[str, str], load_id: str, platform: str) -> None:
+    """Copy the history rows of load ``load_id`` into the current table (one INSERT, atomic).
+
+    dlt's merge of that load has already emptied every slice it pulled (the tombstones), so
+    after this statement the current table holds exactly the latest pull of each slice.
+    Plain ``INSERT ... SELECT`` with quoted, case-folded names from dlt's SQL client: the
+    same statement runs on DuckDB and Snowflake.
+    """
+    if not _LOAD_ID.fullmatch(load_id):
+        raise ConnectorError(f"unexpected load id {load_id!r}", platform=platform)
+    with pipeline.sql_client() as client:
+        current = client.make_qualified_table_name(tables["current"])
+        history = client.make_qualified_table_name(tables["history"])
+        # every column the two tables share, as the warehouse names them (``_dlt_load_id`` only
+        # where dlt's normalizer added it; ``_tombstone`` stays NULL)
+        in_history = set(_columns(client, history))
+        shared = [c for c in _columns(client, current) if c in in_history]
+        cols = ", ".join(client.escape_column_name(c, casefold=False) for c in shared)
+        client.execute_sql(
+            f"INSERT INTO {current} ({cols}) SELECT {cols} FROM {history} "
+            f"WHERE {client.escape_column_name('_load_id')} = '{load_id}'"
+        )
+
+
+def unfilled_load(pipeline: dlt.Pipeline, tables: dict[str, str], platform: str) -> str | None:
+    """The latest completed load when its rows never reached the current table (a run killed in between).
+
+    Only the latest completed load can be unfilled (every run restores before it loads): when
+    it has history rows but the current table has none of it, its merge already emptied its
+    slices and the copy never ran. Loads dlt never completed (not in ``_dlt_loads``) are left alone.
+    """
+    with pipeline.sql_client() as client:
+        q = client.escape_column_name
+        try:
+            latest = client.execute_sql(
+                f"SELECT {q('load_id')} FROM {client.make_qualified_table_name('_dlt_loads')} "
+                f"WHERE {q('schema_name')} = '{platform}' AND {q('status')} = 0 "
+                f"ORDER BY {q('inserted_at')} DESC LIMIT 1"
+            )
+            if not latest or not _LOAD_ID.fullmatch(load_id := str(latest[0][0])):
+                return None
+            if not _has_rows(client, tables["history"], load_id) or _has_rows(
+                client, tables["current"], load_id
+            ):
+                return None
+        except DatabaseUndefinedRelation:
+            return None  # nothing loaded yet
+    return load_id
+
+
+def _columns(client: SqlClientBase[Any], table: str) -> list[str]:
+    with client.execute_query(f"SELECT * FROM {table} WHERE 1 = 0") as cursor:
+        return [str(d[0]) for d in cursor.description]
+
+
+def _has_rows(client: SqlClientBase[Any], table: str, load_id: str) -> bool:
+    found = client.execute_sql(
+        f"SELECT 1 FROM {client.make_qualified_table_name(table)} "
+        f"WHERE {client.escape_column_name('_load_id')} = '{load_id}' LIMIT 1"
+    )
+    return bool(found)
+
+
+def finish_pending_loads(pipeline: dlt.Pipeline) -> list[str]:
+    """Load the packages a killed run left behind, before any new data is extracted.
+
+    A run killed between dlt's normalize and load leaves a complete package on disk. Given
+    new data, dlt 1.31's ``run()`` loads the old package and drops the new data (with a
+    warning), so a rerun would land the stale pull. Finishing the old package first, then
+    pulling, keeps slice replacement in time order: the fresh pull replaces the stale one.
+    """
+    if not pipeline.has_pending_data:
+        return []
+    pipeline.normalize()
+    info = pipeline.load()
+    return [str(i) for i in (info.loads_ids or [])]
+
+
+def unique_rows(table: pa.Table) -> pa.Table:
+    """``table`` with one row per ``_row_key``, the last one pulled (pages that overlapped)."""
+    keys = table.column("_row_key")
+    if pc.count_distinct(keys).as_py() == table.num_rows:
+        return table
+    indexed = table.append_column("_i", pa.array(range(table.num_rows), pa.int64()))
+    last = indexed.group_by("_row_key").aggregate([("_i", "max")]).column("_i_max")
+    # the rows at those positions, in pull order (not the positions of the sorted positions)
+    return table.take(pc.take(last, pc.sort_indices(last)))
+
+
+def _keys_not_null(schema: pa.Schema, keys: Sequence[str]) -> pa.Schema:
+    """``schema`` with key columns marked not-null, as dlt's merge hints declare them."""
+    return pa.schema([f.with_nullable(False) if f.name in keys else f for f in schema])
+
+
+def first_line(exc: BaseException) -> str:
+    """The innermost cause's first line (dlt wraps exceptions several levels deep)."""
+    inner: BaseException = exc
+    while inner.__cause__ is not None:
+        inner = inner.__cause__
+    text = str(inner).strip().splitlines()
+    return text[0] if text else type(inner).__name__

@@ -1,0 +1,93 @@
+"""Meta wire formats: values inside insight rows, the Graph API's error object, its usage header."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from connector_sdk.responses import ANY_CODE, BodyError, ErrorMapping, ResponseAction, Rule, Signal
+from connectors.meta_ads import settings as S
+
+
+def conversions(actions: list[dict[str, Any]]) -> float:
+    """The platform's own conversions: the sum of the counted action types."""
+    return sum(float(a.get("value", 0)) for a in actions if a.get("action_type") in S.CONVERSION_ACTION_TYPES)
+
+
+def hour_of(hours: str) -> int:
+    """The hour of an hourly breakdown value (``"05:00:00 - 05:59:59"`` -> 5)."""
+    return int(hours[:2])
+
+
+def graph_error(body: Any) -> BodyError | None:
+    """The Graph API's ``error`` object (code, message, is_transient), when the body has one."""
+    err = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(err, dict):
+        return None
+    return BodyError(int(err.get("code", 0) or 0), str(err.get("message", "")), bool(err.get("is_transient")))
+
+
+def said_transient(signal: Signal) -> bool:
+    """The error object says ``is_transient`` (whatever its code)."""
+    return signal.error is not None and signal.error.transient
+
+
+def regain_seconds(signal: Signal) -> float | None:
+    """Seconds until access returns, from ``X-Business-Use-Case-Usage`` (minutes per account)."""
+    raw = signal.response.headers.get("X-Business-Use-Case-Usage")
+    if not raw:
+        return None
+    try:
+        usage = json.loads(raw)
+        minutes = max(
+            float(entry.get("estimated_time_to_regain_access", 0))
+            for entries in usage.values()
+            for entry in entries
+        )
+    except (ValueError, TypeError, AttributeError):
+        return None
+    return minutes * 60.0
+
+
+def poll_delay(poll: int, base_delay: float) -> float:
+    """Seconds before the next ``async_status`` poll: short at first, then every ``2 * base_delay``.
+
+    Most hourly report runs complete within a second; a fixed 2 s spacing made every run wait
+    2 s after its first poll. The spacing follows the retry policy's base delay (tests run it
+    at ~0 s); polls count towards the account's call quota, so they never come faster than
+    ``base_delay / 4``.
+    """
+    return float(min(2 * base_delay, base_delay / 4 * 2**poll))
+
+
+BELOW_500 = range(0, 500)  # Meta states errors in the body of 4xx answers, and of some 200s
+ERRORS = ErrorMapping(
+    body_error=graph_error,
+    rules=(
+        Rule(
+            ResponseAction.RATE_LIMITED,
+            "throttled (code {code})",
+            status=BELOW_500,
+            codes=S.THROTTLE_CODES,
+            wait=regain_seconds,
+        ),
+        Rule(
+            ResponseAction.RETRY, "transient error (code {code})", status=BELOW_500, codes=S.TRANSIENT_CODES
+        ),
+        Rule(ResponseAction.RETRY, "transient error (code {code})", status=BELOW_500, when=said_transient),
+        Rule(
+            ResponseAction.FAIL,
+            "access token refused (code {code}): check SOURCES__META_ADS__ACCESS_TOKEN",
+            status=BELOW_500,
+            codes=S.INVALID_TOKEN_CODES,
+        ),
+        Rule(
+            ResponseAction.FAIL,
+            "request refused (HTTP {status}, code {code}): {detail}",
+            status=BELOW_500,
+            codes=ANY_CODE,
+        ),
+        Rule(ResponseAction.FAIL, "request refused (HTTP {status}): {excerpt}", status=range(400, 500)),
+        Rule(ResponseAction.SUCCESS, status=range(0, 400)),
+    ),
+)
