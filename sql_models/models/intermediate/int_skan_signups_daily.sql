@@ -13,7 +13,7 @@ postbacks as (
 
 campaigns as (
 
-    select distinct platform, campaign_id from {{ ref('stg_campaigns') }}
+    select distinct platform, campaign_id from {{ ref('int_campaigns__unioned') }}
 
 ),
 

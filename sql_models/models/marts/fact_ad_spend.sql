@@ -9,25 +9,11 @@
 }}
 -- One row per platform/account/campaign/ad group/ad/keyword/UTC hour (UTC day for Apple),
 -- in the platform's currency and in USD at the reference rate of the spend date.
-{%- set platforms = ['google_ads', 'meta_ads', 'tiktok_ads', 'apple_search_ads', 'impact'] %}
 with
-
-{% for p in platforms %}
-{{ p }} as (
-
-    select * from {{ ref('stg_' ~ p ~ '__ad_performance') }}
-    -- account-local report dates straddle two UTC dates: read one day either side, cut below
-    where {{ in_window('report_date', pad_days=1) }}
-
-),
-{% endfor %}
 
 spend as (
 
-    {% for p in platforms %}
-    select * from {{ p }}
-    {% if not loop.last %}union all{% endif %}
-    {% endfor %}
+    select * from {{ ref('int_ad_performance__unioned') }}
 
 ),
 

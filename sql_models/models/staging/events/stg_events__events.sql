@@ -3,7 +3,7 @@ with
 
 source as (
 
-    {{ raw_source('raw_events', 'events', [
+    {{ raw_source('events', 'events', [
         ['event_id', 'string'],
         ['event_type', 'string'],
         ['event_ts', 'ts'],

@@ -1,11 +1,12 @@
--- Impact: actions -> spend = payouts of actions not reversed, per campaign x media partner x UTC hour
--- of the action's event time. The media partner takes the ad group slot; Impact has no ads,
--- impressions or clicks.
+-- Impact: one spend row per action not reversed (its payout is the spend), in the UTC hour of
+-- the action's event time. The media partner takes the ad group slot; Impact has no ads,
+-- impressions or clicks, and each action is one conversion. int_ad_performance__unioned sums
+-- the actions to campaign x media partner x UTC hour.
 with
 
 source as (
 
-    {{ raw_source('raw_ads', 'impact__actions', [
+    {{ raw_source('impact', 'actions', [
         ['account_id', 'string'],
         ['action_id', 'string'],
         ['campaign_id', 'string'],
@@ -26,6 +27,7 @@ actions as (
 
     select
         cast(account_id as {{ dbt.type_string() }}) as account_id,
+        cast(action_id as {{ dbt.type_string() }}) as action_id,
         cast(campaign_id as {{ dbt.type_string() }}) as campaign_id,
         cast(media_partner_id as {{ dbt.type_string() }}) as media_partner_id,
         {{ utc_naive('event_ts') }} as event_ts,
@@ -52,6 +54,7 @@ final as (
     select
         'impact' as platform,
         account_id,
+        action_id,
         campaign_id,
         media_partner_id as ad_group_id,
         cast(null as {{ dbt.type_string() }}) as ad_id,
@@ -63,15 +66,13 @@ final as (
         'utc_hour' as date_basis,
         cast(0 as bigint) as impressions,
         cast(0 as bigint) as clicks,
-        cast(count(*) as decimal(18, 4)) as platform_conversions,
-        cast(sum(payout) as decimal(38, 6)) as spend_local,
+        cast(1 as decimal(18, 4)) as platform_conversions,
+        payout as spend_local,
         currency,
-        -- lineage: the latest load among the actions summed into this row
-        max(_load_id) as _load_id,
+        _load_id,
         cast(spend_ts as date) as spend_date,
         cast(extract(hour from spend_ts) as integer) as spend_hour
     from live
-    group by account_id, campaign_id, media_partner_id, spend_ts, currency
 
 )
 

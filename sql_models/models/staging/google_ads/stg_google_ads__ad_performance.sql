@@ -1,12 +1,12 @@
--- meta_ads: ad x account-local hour (Meta ad set -> ad group; spend is a decimal in account currency) -> one spend shape in UTC.
+-- Google Ads ad performance: ad x account-local hour, cost in micros -> one spend shape in UTC.
 with
 
 source as (
 
-    {{ raw_source('raw_ads', 'meta_ads__ad_performance', [
+    {{ raw_source('google_ads', 'ad_performance', [
         ['account_id', 'string'],
         ['campaign_id', 'string'],
-        ['adset_id', 'string'],
+        ['ad_group_id', 'string'],
         ['ad_id', 'string'],
         ['report_date', 'date'],
         ['report_hour', 'integer'],
@@ -14,7 +14,7 @@ source as (
         ['time_zone', 'string'],
         ['impressions', 'bigint'],
         ['clicks', 'bigint'],
-        ['spend', 'money'],
+        ['cost_micros', 'bigint'],
         ['conversions', 'double'],
         ['_load_id', 'string'],
     ]) }}
@@ -24,10 +24,10 @@ source as (
 renamed as (
 
     select
-        'meta_ads' as platform,
+        'google_ads' as platform,
         cast(account_id as {{ dbt.type_string() }}) as account_id,
         cast(campaign_id as {{ dbt.type_string() }}) as campaign_id,
-        cast(adset_id as {{ dbt.type_string() }}) as ad_group_id,
+        cast(ad_group_id as {{ dbt.type_string() }}) as ad_group_id,
         cast(ad_id as {{ dbt.type_string() }}) as ad_id,
         cast(null as {{ dbt.type_string() }}) as keyword,
         cast(report_date as date) as report_date,
@@ -38,7 +38,8 @@ renamed as (
         cast(impressions as bigint) as impressions,
         cast(clicks as bigint) as clicks,
         cast(conversions as decimal(18, 4)) as platform_conversions,
-        cast(spend as decimal(38, 6)) as spend_local,
+        -- micros are exact integers: scale them without going through floating point
+        cast(cast(cost_micros as decimal(38, 6)) * 0.000001 as decimal(38, 6)) as spend_local,
         upper(currency) as currency,
         _load_id
     from source

@@ -3,7 +3,7 @@ with
 
 source as (
 
-    {{ raw_source('raw_events', 'skan_postbacks', [
+    {{ raw_source('events', 'skan_postbacks', [
         ['event_id', 'string'],
         ['event_ts', 'ts'],
         ['received_at', 'ts'],

@@ -3,7 +3,7 @@ with
 
 source as (
 
-    {{ raw_source('raw_events', 'mmp_touches', [
+    {{ raw_source('events', 'mmp_touches', [
         ['event_id', 'string'],
         ['event_ts', 'ts'],
         ['received_at', 'ts'],

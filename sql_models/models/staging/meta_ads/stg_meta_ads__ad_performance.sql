@@ -1,12 +1,12 @@
--- tiktok_ads: ad x account-local hour (TikTok ad group; spend is a decimal in advertiser currency) -> one spend shape in UTC.
+-- meta_ads: ad x account-local hour (Meta ad set -> ad group; spend is a decimal in account currency) -> one spend shape in UTC.
 with
 
 source as (
 
-    {{ raw_source('raw_ads', 'tiktok_ads__ad_performance', [
+    {{ raw_source('meta_ads', 'ad_performance', [
         ['account_id', 'string'],
         ['campaign_id', 'string'],
-        ['adgroup_id', 'string'],
+        ['adset_id', 'string'],
         ['ad_id', 'string'],
         ['report_date', 'date'],
         ['report_hour', 'integer'],
@@ -24,10 +24,10 @@ source as (
 renamed as (
 
     select
-        'tiktok_ads' as platform,
+        'meta_ads' as platform,
         cast(account_id as {{ dbt.type_string() }}) as account_id,
         cast(campaign_id as {{ dbt.type_string() }}) as campaign_id,
-        cast(adgroup_id as {{ dbt.type_string() }}) as ad_group_id,
+        cast(adset_id as {{ dbt.type_string() }}) as ad_group_id,
         cast(ad_id as {{ dbt.type_string() }}) as ad_id,
         cast(null as {{ dbt.type_string() }}) as keyword,
         cast(report_date as date) as report_date,

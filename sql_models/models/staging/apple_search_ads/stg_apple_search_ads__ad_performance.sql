@@ -3,7 +3,7 @@ with
 
 source as (
 
-    {{ raw_source('raw_ads', 'apple_search_ads__ad_group_performance', [
+    {{ raw_source('apple_search_ads', 'ad_group_performance', [
         ['account_id', 'string'],
         ['campaign_id', 'string'],
         ['ad_group_id', 'string'],

@@ -3,7 +3,7 @@ with
 
 source as (
 
-    {{ raw_source('raw_ads', 'fx_rates', [
+    {{ raw_source('fx_rates', 'rates', [
         ['rate_date', 'date'],
         ['base', 'string'],
         ['currency', 'string'],

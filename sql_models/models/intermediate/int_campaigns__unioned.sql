@@ -1,0 +1,23 @@
+{{ config(materialized='view') }}
+-- Campaign versions of every ad platform (var ad_platforms): the union of the platforms'
+-- stg_<platform>__campaigns, which share one shape.
+with
+
+{% for p in var('ad_platforms') %}
+{{ p }} as (
+
+    select * from {{ ref('stg_' ~ p ~ '__campaigns') }}
+
+),
+
+{% endfor %}
+final as (
+
+    {% for p in var('ad_platforms') %}
+    select * from {{ p }}
+    {% if not loop.last %}union all{% endif %}
+    {% endfor %}
+
+)
+
+select * from final

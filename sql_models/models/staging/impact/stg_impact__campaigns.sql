@@ -1,0 +1,2 @@
+-- Campaign versions of impact (one shape for every platform: macro stg_campaigns).
+{{ stg_campaigns('impact') }}
