@@ -1,2 +1,2 @@
--- Campaign versions of apple_search_ads (one shape for every platform: macro stg_campaigns).
+-- Apple Search Ads campaign versions, in the one shape of every platform (macro stg_campaigns).
 {{ stg_campaigns('apple_search_ads') }}

@@ -1,2 +1,2 @@
--- Campaign versions of google_ads (one shape for every platform: macro stg_campaigns).
+-- Google Ads campaign versions, in the one shape of every platform (macro stg_campaigns).
 {{ stg_campaigns('google_ads') }}

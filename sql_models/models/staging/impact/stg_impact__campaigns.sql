@@ -1,2 +1,2 @@
--- Campaign versions of impact (one shape for every platform: macro stg_campaigns).
+-- Impact campaign versions, in the one shape of every platform (macro stg_campaigns).
 {{ stg_campaigns('impact') }}

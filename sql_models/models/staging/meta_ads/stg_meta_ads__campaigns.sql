@@ -1,2 +1,2 @@
--- Campaign versions of meta_ads (one shape for every platform: macro stg_campaigns).
+-- Meta Ads campaign versions, in the one shape of every platform (macro stg_campaigns).
 {{ stg_campaigns('meta_ads') }}

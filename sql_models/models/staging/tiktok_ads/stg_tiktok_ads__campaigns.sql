@@ -1,2 +1,2 @@
--- Campaign versions of tiktok_ads (one shape for every platform: macro stg_campaigns).
+-- Tiktok Ads campaign versions, in the one shape of every platform (macro stg_campaigns).
 {{ stg_campaigns('tiktok_ads') }}
