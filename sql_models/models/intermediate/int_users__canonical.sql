@@ -26,7 +26,7 @@ edges as (
 
 ),
 
-merges as (
+resolved as (
 
     select
         e1.from_user_id,
@@ -41,9 +41,9 @@ user_ids as (
 
     select distinct user_id from events where user_id is not null
     union
-    select from_user_id from merges
+    select from_user_id from resolved
     union
-    select canonical_user_id from merges
+    select canonical_user_id from resolved
 
 ),
 
@@ -53,7 +53,7 @@ final as (
         u.user_id,
         coalesce(m.canonical_user_id, u.user_id) as canonical_user_id
     from user_ids as u
-    left join merges as m on m.from_user_id = u.user_id
+    left join resolved as m on m.from_user_id = u.user_id
 
 )
 
