@@ -143,17 +143,16 @@ def run_dbt(args: list[str], dbt_vars: dict[str, Any] | None = None, raise_on_fa
     """
     from dbt.cli.main import dbtRunner
 
-    profiles = write_profile()
     base = dbt_dir()
-    full = [
-        *args,
-        "--project-dir", str(PROJECT_DIR),
-        "--profiles-dir", str(profiles),
-        "--target-path", str(base / "target"),
-        "--log-path", str(base / "logs"),
-        "--quiet",
-    ]  # fmt: skip
-    full += ["--vars", json.dumps({"ad_platforms": ad_platforms(), **(dbt_vars or {})}, sort_keys=True)]
+    paths = {
+        "--project-dir": PROJECT_DIR,
+        "--profiles-dir": write_profile(),
+        "--target-path": base / "target",
+        "--log-path": base / "logs",
+    }
+    all_vars = {"ad_platforms": ad_platforms(), **(dbt_vars or {})}
+    full = [*args, *[part for flag, path in paths.items() for part in (flag, str(path))], "--quiet"]
+    full += ["--vars", json.dumps(all_vars, sort_keys=True)]
     with _DBT_LOCK:
         res = dbtRunner().invoke(full)
     run = DbtRun(args=list(args), success=bool(res.success))

@@ -65,7 +65,11 @@ def test_every_platform_has_its_staging_models(platforms):
     for p in platforms:
         folder = STAGING / p
         for name in (f"stg_{p}__ad_performance", f"stg_{p}__campaigns"):
-            missing += [str(folder / f"{name}.{ext}") for ext in ("sql", "yml") if not (folder / f"{name}.{ext}").exists()]
+            missing += [
+                str(folder / f"{name}.{ext}")
+                for ext in ("sql", "yml")
+                if not (folder / f"{name}.{ext}").exists()
+            ]
         sources = folder / f"_{p}__sources.yml"
         declared = yaml.safe_load(sources.read_text())["sources"] if sources.exists() else []
         if not any(s["name"] == p and any(t["name"] == "campaigns" for t in s["tables"]) for s in declared):
@@ -139,17 +143,15 @@ def test_a_new_platform_needs_only_its_staging_models(platforms, tmp_path):
     for template, target in targets.items():
         text = Template((STAGING_TEMPLATES / template).read_text()).substitute(subs)
         (folder / target).write_text(text)
-    res = dbtRunner().invoke(
-        [
-            "parse",
-            "--project-dir", str(project),
-            "--profiles-dir", str(write_profile()),
-            "--target-path", str(tmp_path / "target"),
-            "--log-path", str(tmp_path / "logs"),
-            "--quiet",
-            "--vars", json.dumps({"ad_platforms": sorted([*platforms, name])}),
-        ]
-    )
+    paths = {
+        "--project-dir": project,
+        "--profiles-dir": write_profile(),
+        "--target-path": tmp_path / "target",
+        "--log-path": tmp_path / "logs",
+    }
+    dbt_vars = json.dumps({"ad_platforms": sorted([*platforms, name])})
+    args = ["parse", *[part for flag, path in paths.items() for part in (flag, str(path))]]
+    res = dbtRunner().invoke([*args, "--quiet", "--vars", dbt_vars])
     assert res.success, res.exception
     nodes = res.result.nodes
     parents = {

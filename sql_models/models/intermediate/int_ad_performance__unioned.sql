@@ -1,8 +1,9 @@
 {{ config(materialized='ephemeral') }}
 -- Spend rows of every ad platform (var ad_platforms): the union of the platforms'
 -- stg_<platform>__ad_performance, by the columns of the one spend shape they share (a platform
--- may carry more, such as Impact's action_id), summed to the grain of fact_ad_spend. Rows already at that grain pass unchanged; Impact's actions become one row
--- per campaign x media partner x UTC hour (lineage: the latest load among the rows summed).
+-- may carry more, such as Impact's action_id), summed to the grain of fact_ad_spend. Rows
+-- already at that grain pass unchanged; Impact's actions become one row per campaign x media
+-- partner x UTC hour (lineage: the latest load among the rows summed).
 -- Reads the run window only, one day either side: account-local report dates straddle two
 -- UTC dates (fact_ad_spend cuts the window exactly).
 {%- set spend_shape = [
@@ -44,14 +45,14 @@ final as (
         time_zone,
         spend_ts,
         date_basis,
+        currency,
+        spend_date,
+        spend_hour,
         cast(sum(impressions) as bigint) as impressions,
         cast(sum(clicks) as bigint) as clicks,
         cast(sum(platform_conversions) as decimal(18, 4)) as platform_conversions,
         cast(sum(spend_local) as decimal(38, 6)) as spend_local,
-        currency,
-        max(_load_id) as _load_id,
-        spend_date,
-        spend_hour
+        max(_load_id) as _load_id
     from unioned
     group by
         platform, account_id, campaign_id, ad_group_id, ad_id, keyword, report_date, report_hour,

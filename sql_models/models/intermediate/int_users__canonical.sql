@@ -32,14 +32,15 @@ resolved as (
         e1.from_user_id,
         coalesce(e1.loader_canonical_user_id, e3.to_user_id, e2.to_user_id, e1.to_user_id) as canonical_user_id
     from edges as e1
-    left join edges as e2 on e2.from_user_id = e1.to_user_id
-    left join edges as e3 on e3.from_user_id = e2.to_user_id
+    left join edges as e2 on e1.to_user_id = e2.from_user_id
+    left join edges as e3 on e2.to_user_id = e3.from_user_id
 
 ),
 
 user_ids as (
 
-    select distinct user_id from events where user_id is not null
+    select distinct user_id from events
+    where user_id is not null
     union
     select from_user_id from resolved
     union
@@ -53,7 +54,7 @@ final as (
         u.user_id,
         coalesce(m.canonical_user_id, u.user_id) as canonical_user_id
     from user_ids as u
-    left join resolved as m on m.from_user_id = u.user_id
+    left join resolved as m on u.user_id = m.from_user_id
 
 )
 

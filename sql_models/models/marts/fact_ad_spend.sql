@@ -19,13 +19,18 @@ spend as (
 
 windowed as (
 
-    select * from spend where {{ in_window('spend_date') }}
+    select * from spend
+    where {{ in_window('spend_date') }}
 
 ),
 
 needed_rates as (
 
-    select distinct spend_date, currency from windowed where currency <> 'USD'
+    select distinct
+        spend_date,
+        currency
+    from windowed
+    where currency <> 'USD'
 
 ),
 
@@ -37,8 +42,11 @@ day_rates as (
 
 business_days as (
 
-    select b.*, n.currency from ({{ last_business_days('needed_rates', 'spend_date') }}) as b
-    inner join needed_rates as n on n.spend_date = b.spend_date
+    select
+        b.*,
+        n.currency
+    from ({{ last_business_days('needed_rates', 'spend_date') }}) as b
+    inner join needed_rates as n on b.spend_date = n.spend_date
 
 ),
 
@@ -75,11 +83,13 @@ final as (
         w._load_id
     from windowed as w
     left join day_rates as r
-        on r.spend_date = w.spend_date
-        and r.currency = w.currency
+        on
+            w.spend_date = r.spend_date
+            and w.currency = r.currency
     left join business_days as b
-        on b.spend_date = w.spend_date
-        and b.currency = w.currency
+        on
+            w.spend_date = b.spend_date
+            and w.currency = b.currency
 
 )
 

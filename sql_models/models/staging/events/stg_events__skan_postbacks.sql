@@ -44,8 +44,17 @@ ranked as (
 final as (
 
     select
-        event_id, postback_id, ad_network_id, platform, source_identifier, conversion_value,
-        coarse_conversion_value, postback_sequence, did_win, received_at, _load_id
+        event_id,
+        postback_id,
+        ad_network_id,
+        platform,
+        source_identifier,
+        conversion_value,
+        coarse_conversion_value,
+        postback_sequence,
+        did_win,
+        received_at,
+        _load_id
     from ranked
     where copy_rank = 1
 

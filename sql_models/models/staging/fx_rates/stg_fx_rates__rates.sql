@@ -34,7 +34,12 @@ typed as (
 
 final as (
 
-    select rate_date, currency, rate, fx_rate_date, _load_id
+    select
+        rate_date,
+        currency,
+        rate,
+        fx_rate_date,
+        _load_id
     from typed
     where pull_rank = 1
 

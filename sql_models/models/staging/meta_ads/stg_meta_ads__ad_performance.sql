@@ -1,4 +1,5 @@
--- meta_ads: ad x account-local hour (Meta ad set -> ad group; spend is a decimal in account currency) -> one spend shape in UTC.
+-- Meta Ads ad performance: ad x account-local hour (a Meta ad set is an ad group; spend is a
+-- decimal in the account's currency) -> one spend shape in UTC.
 with
 
 source as (

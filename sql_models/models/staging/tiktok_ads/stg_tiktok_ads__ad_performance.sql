@@ -1,4 +1,5 @@
--- tiktok_ads: ad x account-local hour (TikTok ad group; spend is a decimal in advertiser currency) -> one spend shape in UTC.
+-- TikTok Ads ad performance: ad x advertiser-local hour (spend is a decimal in the advertiser's
+-- currency) -> one spend shape in UTC.
 with
 
 source as (
