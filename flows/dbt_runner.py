@@ -138,7 +138,8 @@ def window_vars(
 def run_dbt(args: list[str], dbt_vars: dict[str, Any] | None = None, raise_on_failure: bool = True) -> DbtRun:
     """Invoke dbt (``args`` such as ``["build", "--select", "staging"]``) on our project.
 
-    ``dbt_vars`` add to (or override) var ``ad_platforms``, which every invocation passes. Raises :class:`DbtError` (one line naming the failing nodes) unless ``raise_on_failure`` is
+    ``dbt_vars`` add to (or override) var ``ad_platforms``, which every invocation passes.
+    Raises :class:`DbtError` (one line naming the failing nodes) unless ``raise_on_failure`` is
     false. Only one dbt invocation runs at a time in a process.
     """
     from dbt.cli.main import dbtRunner
