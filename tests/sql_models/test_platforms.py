@@ -12,12 +12,13 @@ import csv
 import json
 import shutil
 from pathlib import Path
-from string import Template
 from typing import Any
 
 import pytest
 import yaml
 
+from connector_sdk.scaffold import STAGING_TEMPLATES as STAGING_TEMPLATE_FILES
+from connector_sdk.scaffold import scaffold
 from flows.checks import AD_PLATFORMS_SLOT, CONTRACTS_DIR, render_contract
 from flows.dbt_runner import PROJECT_DIR, ad_platforms
 
@@ -128,21 +129,17 @@ def test_a_new_platform_needs_only_its_staging_models(platforms, tmp_path):
 
     project = tmp_path / "sql_models"
     shutil.copytree(PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs"))
+    (tmp_path / "connectors").mkdir()
+    (tmp_path / "tests" / "connectors").mkdir(parents=True)
     name = "snap_ads"
-    subs = {"name": name, "Title": "Snap Ads"}
+    written = scaffold(name, tmp_path)
     folder = project / "models" / "staging" / name
-    folder.mkdir()
-    targets = {
-        "_sources.yml.tmpl": f"_{name}__sources.yml",
-        "ad_performance.sql.tmpl": f"stg_{name}__ad_performance.sql",
-        "ad_performance.yml.tmpl": f"stg_{name}__ad_performance.yml",
-        "campaigns.sql.tmpl": f"stg_{name}__campaigns.sql",
-        "campaigns.yml.tmpl": f"stg_{name}__campaigns.yml",
-    }
-    assert sorted(p.name for p in STAGING_TEMPLATES.iterdir()) == sorted(targets)
-    for template, target in targets.items():
-        text = Template((STAGING_TEMPLATES / template).read_text()).substitute(subs)
-        (folder / target).write_text(text)
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        out.format(name=name) for out in STAGING_TEMPLATE_FILES.values()
+    )
+    assert sorted(p.name for p in STAGING_TEMPLATES.iterdir()) == sorted(STAGING_TEMPLATE_FILES)
+    assert project / "seeds" / "utm_source_platforms.csv" in written
+    assert f"{name},{name}" in (project / "seeds" / "utm_source_platforms.csv").read_text().splitlines()
     paths = {
         "--project-dir": project,
         "--profiles-dir": write_profile(),
