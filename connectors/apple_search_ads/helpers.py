@@ -129,11 +129,18 @@ def rate_limit_wait(signal: Signal) -> float | None:
 
 ERRORS = ErrorMapping(
     rules=(
-        Rule(ResponseAction.RETRY, "unparseable body (HTTP {status})", status=SUCCESSFUL, when=unparseable_body),
+        Rule(
+            ResponseAction.RETRY, "unparseable body (HTTP {status})", status=SUCCESSFUL, when=unparseable_body
+        ),
         # "Check for the presence of error before processing result" (AppsAdGroupReportResponse)
         Rule(ResponseAction.FAIL, "request refused: {detail}", status=SUCCESSFUL, when=_said_error),
         Rule(ResponseAction.RATE_LIMITED, "HTTP 429 rate limited", status=(429,), wait=rate_limit_wait),
-        Rule(ResponseAction.FAIL, "request refused (HTTP {status}): {detail}", status=(400, 403, 404), when=_said_error),
+        Rule(
+            ResponseAction.FAIL,
+            "request refused (HTTP {status}): {detail}",
+            status=(400, 403, 404),
+            when=_said_error,
+        ),
     ),
     body_error=apple_error,
 )

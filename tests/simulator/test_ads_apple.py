@@ -110,7 +110,7 @@ def test_campaigns_then_reports_per_campaign_match_truth(
     ads_server: SimServer, ads_env: dict[str, str], ads_truth: pl.DataFrame
 ) -> None:
     """Listing campaigns, then one report per campaignId, pages to exactly the truth's spend."""
-    ads_server.set_as_of(ads_server.world.end_utc + 9 * 86400)
+    ads_server.set_as_of(datetime.fromtimestamp(ads_server.world.end_utc + 9 * 86400, UTC))
     ads_server.set_page_size(3)
     tok = _token(ads_server, ads_env)
     total = Decimal(0)
@@ -273,8 +273,8 @@ def _kind(v: Any) -> str:
 def shape_problems(sim: Any, rec: Any, path: str = "$") -> list[str]:
     """Where ``sim`` differs in shape from ``rec``: same keys and JSON types, recursively.
 
-    A list's elements must each have the shape of some element of the recorded list (a
-    recorded empty list constrains nothing but the type).
+    A list's elements must each have the shape of some element of the recorded list; a list
+    recorded with elements must not come back empty (that would compare nothing).
     """
     if isinstance(rec, dict):
         if not isinstance(sim, dict):
@@ -288,11 +288,12 @@ def shape_problems(sim: Any, rec: Any, path: str = "$") -> list[str]:
             return [f"{path}: {_kind(sim)} where the record has a list"]
         if not rec:
             return []
-        out = []
+        out = [] if sim else [f"{path}: empty where the record has elements"]
         for i, item in enumerate(sim):
-            tries = [shape_problems(item, r, f"{path}[{i}]") for r in rec]
+            tries: list[list[str]] = [shape_problems(item, r, f"{path}[{i}]") for r in rec]
             if all(tries):
-                out += min(tries, key=len)
+                closest: list[str] = min(tries, key=len)
+                out += closest
         return out
     return [] if _kind(sim) == _kind(rec) else [f"{path}: {_kind(sim)} where the record has {_kind(rec)}"]
 
@@ -357,3 +358,17 @@ def test_answers_have_the_documented_shapes(
         assert _codes(body) == _codes(rec["body"])
     documented = {k.lower() for k in rec["headers"]} - {"content-type"}
     assert documented <= {k.lower() for k in resp.headers}
+
+
+def test_shape_check_catches_drift() -> None:
+    """The shape check itself: a renamed key, a number sent as a string, an empty list all show."""
+    rec = _fixture("adgroups_report")["response"]["body"]
+    assert shape_problems(rec, rec) == []
+    drifted = json.loads(json.dumps(rec))
+    row = drifted["result"]["rows"][0]
+    row["metadata"]["adGroupId"] = row["metadata"].pop("id")
+    row["granularMetrics"][0]["taps"] = "412"
+    problems = shape_problems(drifted, rec)
+    assert any("metadata: keys" in p for p in problems)
+    assert any("taps: str where the record has int" in p for p in problems)
+    assert shape_problems({**rec, "result": {**rec["result"], "rows": []}}, rec) != []
