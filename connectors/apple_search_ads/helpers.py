@@ -91,14 +91,16 @@ def report_body(window: DateWindow, campaign_id: str) -> dict[str, Any]:
 def day_rows(rows: Sequence[Mapping[str, Any]], window: DateWindow) -> list[dict[str, Any]]:
     """One row per ad group and day: each day's metrics with the ad group's ``metadata``.
 
-    A one-day report (no granularity) carries its figures in ``totalMetrics``: the day is the window's.
+    A one-day report (no granularity) carries its figures in ``totalMetrics``: the day is the
+    window's. A longer one without ``granularMetrics`` is a changed API: the KeyError says so.
     """
     out: list[dict[str, Any]] = []
     for row in rows:
-        days = row.get("granularMetrics")
-        if days is None and window.first == window.last:
+        if window.first == window.last and "granularMetrics" not in row:
             days = [{**row["totalMetrics"], "date": window.first.isoformat()}]
-        out += [{**day, "metadata": row["metadata"]} for day in days or ()]
+        else:
+            days = row["granularMetrics"]
+        out += [{**day, "metadata": row["metadata"]} for day in days]
     return out
 
 
