@@ -120,7 +120,7 @@ def handle(ctx: Context, req: Request) -> Response:
         return _token(ctx, req)
     is_v5 = req.path.startswith(v5.PREFIX)
     if is_v5:
-        v5.check_sunset(ctx, req)
+        v5.check_sunset(ctx)
     state = ctx.token_state(PLATFORM, req.bearer())
     if state != "valid":
         if is_v5:

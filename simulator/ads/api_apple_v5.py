@@ -50,7 +50,7 @@ def error(status: int, code: str, message: str, field: str = "") -> Response:
     )
 
 
-def check_sunset(ctx: Context, req: Request) -> None:
+def check_sunset(ctx: Context) -> None:
     """After the sunset every v5 call is refused.
 
     What v5 answers after its sunset is not documented (Apple only says it "will be sunset";
