@@ -101,10 +101,14 @@ class AttributionConfig:
             raise ConfigError(f"{source}: expected a YAML mapping at the top level")
         unknown = sorted(set(map(str, raw)) - _TOP_KEYS)
         if unknown:
-            raise ConfigError(f"{source}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(_TOP_KEYS))}")
+            raise ConfigError(
+                f"{source}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(_TOP_KEYS))}"
+            )
         name = raw.get("name")
         if not isinstance(name, str) or not _NAME_RE.match(name):
-            raise ConfigError(f"{source}: 'name' must be lower-case letters, digits and _ (e.g. last_touch_v1)")
+            raise ConfigError(
+                f"{source}: 'name' must be lower-case letters, digits and _ (e.g. last_touch_v1)"
+            )
         model = raw.get("model", "last_touch")
         if model not in MODELS:
             raise ConfigError(f"{source}: unknown model {model!r}; choose one of {', '.join(MODELS)}")
@@ -122,16 +126,24 @@ class AttributionConfig:
                     f"{source}: platform_overrides: unknown platform {platform!r}; use one of {', '.join(PLATFORMS)}"
                 )
             if not isinstance(ov, dict) or not set(ov) <= {"click_window", "view_window"}:
-                raise ConfigError(f"{source}: platform_overrides.{platform} may only set click_window and view_window")
+                raise ConfigError(
+                    f"{source}: platform_overrides.{platform} may only set click_window and view_window"
+                )
             platform_windows[platform] = Windows(
-                click=parse_duration(ov.get("click_window", raw.get("click_window", "7d")),
-                                     f"{source}: platform_overrides.{platform}.click_window"),
-                view=parse_duration(ov.get("view_window", raw.get("view_window", "1d")),
-                                    f"{source}: platform_overrides.{platform}.view_window"),
+                click=parse_duration(
+                    ov.get("click_window", raw.get("click_window", "7d")),
+                    f"{source}: platform_overrides.{platform}.click_window",
+                ),
+                view=parse_duration(
+                    ov.get("view_window", raw.get("view_window", "1d")),
+                    f"{source}: platform_overrides.{platform}.view_window",
+                ),
             )
         precedence = raw.get("precedence", "click_over_view")
         if precedence not in PRECEDENCES:
-            raise ConfigError(f"{source}: 'precedence' must be one of {', '.join(PRECEDENCES)}, got {precedence!r}")
+            raise ConfigError(
+                f"{source}: 'precedence' must be one of {', '.join(PRECEDENCES)}, got {precedence!r}"
+            )
         tie_break_raw = raw.get("tie_break", list(TIE_BREAK_KEYS))
         if (
             not isinstance(tie_break_raw, list)
@@ -163,7 +175,9 @@ class AttributionConfig:
                 raise ConfigError(f"{source}: 'position_weights' must be numbers") from None
             total = weights.first + weights.middle + weights.last
             if min(weights.first, weights.middle, weights.last) < 0 or abs(total - 1.0) > 1e-9:
-                raise ConfigError(f"{source}: 'position_weights' must be non-negative and sum to 1 (got {total:g})")
+                raise ConfigError(
+                    f"{source}: 'position_weights' must be non-negative and sum to 1 (got {total:g})"
+                )
         skan_raw = raw.get("skan", {}) or {}
         if not isinstance(skan_raw, dict) or not set(skan_raw) <= {"enabled"}:
             raise ConfigError(f"{source}: 'skan' may only set enabled: true|false")
@@ -200,7 +214,10 @@ class AttributionConfig:
             "click_window_s": int(self.windows.click.total_seconds()),
             "view_window_s": int(self.windows.view.total_seconds()),
             "platform_overrides": {
-                p: {"click_window_s": int(w.click.total_seconds()), "view_window_s": int(w.view.total_seconds())}
+                p: {
+                    "click_window_s": int(w.click.total_seconds()),
+                    "view_window_s": int(w.view.total_seconds()),
+                }
                 for p, w in sorted(self.platform_windows.items())
             },
             "precedence": self.precedence,
@@ -251,7 +268,9 @@ def load_config(path: str | Path | None = None) -> AttributionConfig:
         if not p.suffix and not p.exists():
             if not (CONFIG_DIR / f"{p.name}.yaml").exists():
                 known = ", ".join(c.stem for c in config_names())
-                raise ConfigError(f"unknown attribution config {str(path)!r}: use one of {known} or a YAML path")
+                raise ConfigError(
+                    f"unknown attribution config {str(path)!r}: use one of {known} or a YAML path"
+                )
             p = CONFIG_DIR / f"{p.name}.yaml"
     try:
         text = p.read_text(encoding="utf-8")

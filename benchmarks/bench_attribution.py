@@ -51,19 +51,25 @@ def _generate(out: Path, scale: float, seed: int = 7) -> None:
     signup_users = rng.choice(n_users, size=n_s, replace=False)
     signup_ts = day0 + rng.integers(0, 86400, size=n_s)
     plat = np.array(["web", "ios", "android"])[rng.choice(3, size=n_s, p=[0.4, 0.35, 0.25])]
-    signups = pl.DataFrame(
-        {
-            "signup_id": pl.Series(np.arange(n_s)).cast(pl.String).str.pad_start(9, "0"),
-            "user_id": signup_users,
-            "signup_ts": signup_ts * 1_000_000,
-            "device_platform": plat,
-            "country": np.array(["US", "DE", "GB", "FR"])[rng.integers(0, 4, size=n_s)],
-        }
-    ).with_columns(
-        pl.format("s{}", "signup_id").alias("signup_id"),
-        pl.format("u{}", pl.col("user_id").cast(pl.String).str.pad_start(10, "0")).alias("user_id"),
-        pl.col("signup_ts").cast(pl.Datetime("us")),
-    ).with_columns(pl.col("signup_ts").dt.date().alias("signup_date"), pl.lit(12.5).alias("first_revenue_usd"))
+    signups = (
+        pl.DataFrame(
+            {
+                "signup_id": pl.Series(np.arange(n_s)).cast(pl.String).str.pad_start(9, "0"),
+                "user_id": signup_users,
+                "signup_ts": signup_ts * 1_000_000,
+                "device_platform": plat,
+                "country": np.array(["US", "DE", "GB", "FR"])[rng.integers(0, 4, size=n_s)],
+            }
+        )
+        .with_columns(
+            pl.format("s{}", "signup_id").alias("signup_id"),
+            pl.format("u{}", pl.col("user_id").cast(pl.String).str.pad_start(10, "0")).alias("user_id"),
+            pl.col("signup_ts").cast(pl.Datetime("us")),
+        )
+        .with_columns(
+            pl.col("signup_ts").dt.date().alias("signup_date"), pl.lit(12.5).alias("first_revenue_usd")
+        )
+    )
     out.mkdir(parents=True, exist_ok=True)
     signups.write_parquet(out / "signups.parquet")
 
@@ -86,7 +92,9 @@ def _generate(out: Path, scale: float, seed: int = 7) -> None:
             pl.format("t{}", pl.col("touch_id").cast(pl.String).str.pad_start(11, "0")).alias("touch_id"),
             pl.format("u{}", pl.col("user_id").cast(pl.String).str.pad_start(10, "0")).alias("user_id"),
             pl.col("touch_ts").cast(pl.Datetime("us")),
-            pl.format("c{}", pl.col("campaign_id").cast(pl.String).str.pad_start(6, "0")).alias("campaign_id"),
+            pl.format("c{}", pl.col("campaign_id").cast(pl.String).str.pad_start(6, "0")).alias(
+                "campaign_id"
+            ),
         )
 
     start = day0 - 7 * 86400
@@ -98,7 +106,10 @@ def _generate(out: Path, scale: float, seed: int = 7) -> None:
     jc = np.repeat(np.arange(n_s), k_c)
     jv = np.repeat(np.arange(n_s), k_v)
     journeys = {
-        "click": (signup_users[jc], signup_ts[jc] - rng.exponential(2 * 86400, size=jc.size).astype(np.int64)),
+        "click": (
+            signup_users[jc],
+            signup_ts[jc] - rng.exponential(2 * 86400, size=jc.size).astype(np.int64),
+        ),
         "view": (signup_users[jv], signup_ts[jv] - rng.exponential(12 * 3600, size=jv.size).astype(np.int64)),
     }
     # Written in chunks (bounded memory at scale 1.0); each chunk mixes its share of the
@@ -191,7 +202,11 @@ def bench_files(scale: float) -> tuple[dict[str, Path], date]:
     day = BENCH_START + timedelta(days=SIM_DAYS - 1)
     tag = getattr(bench_data, "BENCH_VERSION", 0)
     derived = CACHE / "attribution" / f"derived_v{tag}_d{SIM_DAYS}_s7_x{scale:g}"
-    files = {"signups": derived / "signups.parquet", "touches": Path(got["touches"]), "skan": derived / "skan.parquet"}
+    files = {
+        "signups": derived / "signups.parquet",
+        "touches": Path(got["touches"]),
+        "skan": derived / "skan.parquet",
+    }
     if not (files["signups"].exists() and files["skan"].exists()):
         derived.mkdir(parents=True, exist_ok=True)
         # fact_signups has one row per canonical user: the user id doubles as the sign-up id.
@@ -223,7 +238,9 @@ def _worker_polars(model: str, files: dict[str, Path], day: date) -> int:
     ):
         rows += batch.height
         credit += float(batch.get_column("credit").sum())
-    n_signups = pl.scan_parquet(files["signups"]).filter(pl.col("signup_date") == day).select(pl.len()).collect()
+    n_signups = (
+        pl.scan_parquet(files["signups"]).filter(pl.col("signup_date") == day).select(pl.len()).collect()
+    )
     assert abs(credit - n_signups.item()) < 1e-6 * n_signups.item(), "credit does not add up to the sign-ups"
     return rows
 
@@ -315,8 +332,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--models", default=",".join(MODELS))
-    parser.add_argument("--with-asof", action="store_true", help="also time DuckDB's two-ASOF-join variant (slow)")
-    parser.add_argument("--repeat", type=int, default=1, help="runs per engine (interleaved); the best counts")
+    parser.add_argument(
+        "--with-asof", action="store_true", help="also time DuckDB's two-ASOF-join variant (slow)"
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="runs per engine (interleaved); the best counts"
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.scale <= 0:
@@ -353,9 +374,17 @@ def main() -> None:
     import polars as pl
 
     n_touch = pl.scan_parquet(files["touches"]).select(pl.len()).collect().item()
-    n_signup = pl.scan_parquet(files["signups"]).filter(pl.col("signup_date") == day).select(pl.len()).collect().item()
+    n_signup = (
+        pl.scan_parquet(files["signups"])
+        .filter(pl.col("signup_date") == day)
+        .select(pl.len())
+        .collect()
+        .item()
+    )
     baseline = min(r["seconds"] for r in results if r["name"].startswith("duckdb"))
-    table = Table(title=f"attribution, scale {args.scale:g}: {n_signup:,} sign-ups of {day} x {n_touch:,} touches")
+    table = Table(
+        title=f"attribution, scale {args.scale:g}: {n_signup:,} sign-ups of {day} x {n_touch:,} touches"
+    )
     for col in ("engine", "seconds", "sign-ups/s", "touches/s", "peak MB", "x best DuckDB", "rows"):
         table.add_column(col, justify="right" if col != "engine" else "left")
     for r in results:

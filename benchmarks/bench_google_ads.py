@@ -216,18 +216,37 @@ def main() -> None:
                 bout.mkdir()
                 shutil.copy(out / "responses.pickle", bout / "responses.pickle")
                 with console.status("measuring the arrow path of the older code"):
-                    results["before-replay"] = child("arrow-replay", url, world, bout, cwd=args.before.resolve())
+                    results["before-replay"] = child(
+                        "arrow-replay", url, world, bout, cwd=args.before.resolve()
+                    )
                     results["before-live"] = child("arrow-live", url, world, bout, cwd=args.before.resolve())
     rows = results["arrow-live"]["rows"]
     table = Table(title=f"Google Ads, one scale-{args.scale} day at ad x hour ({rows:,.0f} rows) -> DuckDB")
-    for col in ("path", "fetch s", "load s", "total s", "rows/s (total)", "rows/s (load)", "peak MB", "load ids"):
+    for col in (
+        "path",
+        "fetch s",
+        "load s",
+        "total s",
+        "rows/s (total)",
+        "rows/s (load)",
+        "peak MB",
+        "load ids",
+    ):
         table.add_column(col, justify="right")
     for path, r in results.items():
         n = r["rows"] or rows
         load_rate = f"{n / r['load_s']:,.0f}" if r["load_s"] else "-"
         ids = f"{r['with_load_id']:,.0f}/{r['stored']:,.0f}" if "stored" in r else "-"
-        table.add_row(path, f"{r['fetch_s']:.2f}", f"{r['load_s']:.2f}", f"{r['total_s']:.2f}",
-                      f"{n / r['total_s']:,.0f}", load_rate, f"{r['peak_mb']:.0f}", ids)  # fmt: skip
+        table.add_row(
+            path,
+            f"{r['fetch_s']:.2f}",
+            f"{r['load_s']:.2f}",
+            f"{r['total_s']:.2f}",
+            f"{n / r['total_s']:,.0f}",
+            load_rate,
+            f"{r['peak_mb']:.0f}",
+            ids,
+        )
     console.print(table)
     a, d = results["arrow-replay"], results["dicts-replay"]
     rate = rows / a["total_s"]

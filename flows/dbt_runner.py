@@ -121,14 +121,13 @@ def run_dbt(args: list[str], dbt_vars: dict[str, Any] | None = None, raise_on_fa
 
     profiles = write_profile()
     base = dbt_dir()
-    full = [
-        *args,
-        "--project-dir", str(PROJECT_DIR),
-        "--profiles-dir", str(profiles),
-        "--target-path", str(base / "target"),
-        "--log-path", str(base / "logs"),
-        "--quiet",
-    ]  # fmt: skip
+    folders = {
+        "--project-dir": PROJECT_DIR,
+        "--profiles-dir": profiles,
+        "--target-path": base / "target",
+        "--log-path": base / "logs",
+    }
+    full = [*args, *(part for flag, path in folders.items() for part in (flag, str(path))), "--quiet"]
     if dbt_vars:
         full += ["--vars", json.dumps(dbt_vars, sort_keys=True)]
     with _DBT_LOCK:

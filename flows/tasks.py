@@ -26,6 +26,7 @@ def ad_sources() -> list[str]:
 
     return sorted(connector_names(), key=lambda name: (name != "fx_rates", name))
 
+
 # Sign-ups re-attributed by every run: SKAN postbacks arrive up to 72 h late and touches
 # in late files; four days covers both.
 ATTRIBUTION_TRAILING_DAYS = 4
@@ -134,7 +135,9 @@ def roi_by_platform(report_date: date) -> list[dict[str, Any]]:
 
     totals: dict[str, dict[str, float]] = {}
     for r in roi_rows(report_date):
-        t = totals.setdefault(r["platform"], {"spend_usd": 0.0, "signups": 0.0, "modeled_signups": 0.0, "revenue_usd": 0.0})
+        t = totals.setdefault(
+            r["platform"], {"spend_usd": 0.0, "signups": 0.0, "modeled_signups": 0.0, "revenue_usd": 0.0}
+        )
         for key in t:
             t[key] += float(r[key] or 0)
     out = []
@@ -146,7 +149,9 @@ def roi_by_platform(report_date: date) -> list[dict[str, Any]]:
                 **{k: round(v, 2) for k, v in t.items()},
                 "cac_usd": round(t["spend_usd"] / conversions, 2) if conversions else None,
                 "roas": round(t["revenue_usd"] / t["spend_usd"], 3) if t["spend_usd"] else None,
-                "roi": round((t["revenue_usd"] - t["spend_usd"]) / t["spend_usd"], 3) if t["spend_usd"] else None,
+                "roi": round((t["revenue_usd"] - t["spend_usd"]) / t["spend_usd"], 3)
+                if t["spend_usd"]
+                else None,
             }
         )
     return out

@@ -68,7 +68,9 @@ def _parse_ts(value: str, option: str) -> datetime:
     try:
         ts = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
     except ValueError:
-        raise UserInputError(f"{option} {value!r} is not a timestamp: use e.g. 2026-11-20T06:00:00Z") from None
+        raise UserInputError(
+            f"{option} {value!r} is not a timestamp: use e.g. 2026-11-20T06:00:00Z"
+        ) from None
     return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
 
 
@@ -87,7 +89,9 @@ def run(
     """One incremental run over [start, end): ads, new landing files, models, attribution, mart, checks."""
     window_start, window_end = _parse_ts(start, "--start"), _parse_ts(end, "--end")
     if window_start >= window_end:
-        raise UserInputError(f"--start {start} is not before --end {end}: the window is half-open [start, end)")
+        raise UserInputError(
+            f"--start {start} is not before --end {end}: the window is half-open [start, end)"
+        )
     get_warehouse().bootstrap()
     from flows.pipeline import hourly_incremental
 
@@ -127,7 +131,9 @@ def demo(
     days: Annotated[int, typer.Option("--days", help="Simulated days (the last one is reported).")] = 3,
     seed: Annotated[int, typer.Option("--seed", help="World seed.")] = 7,
     scale: Annotated[float, typer.Option("--scale", help="1.0 = a StreamRide peak day.")] = 0.002,
-    world: Annotated[Path | None, typer.Option("--world", help="World folder (default .roi/demo/world).")] = None,
+    world: Annotated[
+        Path | None, typer.Option("--world", help="World folder (default .roi/demo/world).")
+    ] = None,
 ) -> None:
     """Simulate a world, serve its ad APIs on 127.0.0.1, run the flows through time, print the ROI table."""
     from roi.demo import run_demo
@@ -153,12 +159,16 @@ def restatements(
     finally:
         cur.close()
     if not pulls:
-        raise UserInputError(f"no pulls of {platform} for {report_date} in raw_ads: load that day first (roi run)")
+        raise UserInputError(
+            f"no pulls of {platform} for {report_date} in raw_ads: load that day first (roi run)"
+        )
     table = Table(title=f"{platform} {report_date}: spend at every pull (account currency)")
     for col in ("load id", "pulled at", "rows", "spend"):
         table.add_column(col, justify="right" if col in ("rows", "spend") else "left")
     for p in pulls:
-        table.add_row(p.load_id, f"{p.pulled_at:%Y-%m-%d %H:%M}" if p.pulled_at else "–", str(p.rows), f"{p.spend:,.2f}")
+        table.add_row(
+            p.load_id, f"{p.pulled_at:%Y-%m-%d %H:%M}" if p.pulled_at else "–", str(p.rows), f"{p.spend:,.2f}"
+        )
     console.print(table)
     pair = before_after(pulls)
     if pair is not None:
@@ -197,7 +207,8 @@ def attribution_run(
     start: Annotated[str, typer.Option("--start", help="First sign-up day (YYYY-MM-DD, UTC).")],
     end: Annotated[str, typer.Option("--end", help="Last sign-up day, included.")],
     config: Annotated[
-        str | None, typer.Option("--config", help="Config name (e.g. linear_v1) or YAML path; default last_touch_v1.")
+        str | None,
+        typer.Option("--config", help="Config name (e.g. linear_v1) or YAML path; default last_touch_v1."),
     ] = None,
 ) -> None:
     """Re-attribute the sign-ups of [start, end] and replace that version's rows for those days."""

@@ -49,7 +49,11 @@ def plan_steps(start: date, days: int, coarse_hours: int = 12, hourly_tail: int 
     bounds = [t0, t0 + timedelta(hours=4)]
     while bounds[-1] < end:
         last = bounds[-1]
-        nxt = min(last + timedelta(hours=coarse_hours), tail_start) if last < tail_start else last + timedelta(hours=1)
+        nxt = (
+            min(last + timedelta(hours=coarse_hours), tail_start)
+            if last < tail_start
+            else last + timedelta(hours=1)
+        )
         bounds.append(min(nxt, end))
     plan = DemoPlan()
     for a, b in pairwise(bounds):

@@ -27,7 +27,6 @@ os.environ.pop("ROI_API_BASE_URL", None)
 os.environ.pop("ROI_WAREHOUSE", None)
 
 
-
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     from roi.core.warehouse import reset_warehouse
 

@@ -77,9 +77,7 @@ def resolve_snowflake() -> SnowflakeConfig:
             SnowflakeCredentials(), sections=("destination", "snowflake", "credentials")
         )
     except ConfigFieldMissingException as exc:
-        missing = ", ".join(
-            f"DESTINATION__SNOWFLAKE__CREDENTIALS__{f.upper()}" for f in exc.fields
-        )
+        missing = ", ".join(f"DESTINATION__SNOWFLAKE__CREDENTIALS__{f.upper()}" for f in exc.fields)
         raise ConfigError(f"ROI_WAREHOUSE=snowflake but credentials are missing: set {missing}") from None
     except (ConfigurationException, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -49,7 +49,9 @@ def test_wrong_option_is_one_line_and_non_zero(args: list[str]) -> None:
 def test_bad_setting_value_is_one_line() -> None:
     res = run_cli("bootstrap", env={"ROI_WAREHOUSE": "postgres"})
     assert res.returncode != 0
-    assert res.stderr.strip().splitlines() == ["error: invalid settings: ROI_WAREHOUSE: Input should be 'duckdb' or 'snowflake'"]
+    assert res.stderr.strip().splitlines() == [
+        "error: invalid settings: ROI_WAREHOUSE: Input should be 'duckdb' or 'snowflake'"
+    ]
 
 
 def test_snowflake_without_credentials_names_what_is_missing() -> None:
@@ -144,9 +146,12 @@ def test_failed_run_is_recorded_as_failed(fresh_warehouse: Path) -> None:
     with pytest.raises(RuntimeError), record_run("demo_failure") as run:
         run.count("rows", 5)
         raise RuntimeError("boom")
-    status, error, counts = get_warehouse().connection().execute(
-        "select status, error, row_counts from audit.pipeline_runs where flow_name = 'demo_failure'"
-    ).fetchone()
+    status, error, counts = (
+        get_warehouse()
+        .connection()
+        .execute("select status, error, row_counts from audit.pipeline_runs where flow_name = 'demo_failure'")
+        .fetchone()
+    )
     assert status == "failed"
     assert "boom" in error
     assert counts == '{"rows": 5}'

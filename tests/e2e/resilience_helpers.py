@@ -99,9 +99,15 @@ def main() -> None:
 
 # Columns that name a pull, a load or a place rather than data: left out when comparing raw tables.
 RAW_RUN_COLUMNS = (
-    "_dlt_load_id", "_load_id", "_extracted_at", "_dlt_valid_from", "_dlt_valid_to", "_dlt_id", "pulled_at",
+    "_dlt_load_id",
+    "_load_id",
+    "_extracted_at",
+    "_dlt_valid_from",
+    "_dlt_valid_to",
+    "_dlt_id",
+    "pulled_at",
     "file_url",
-)  # fmt: skip
+)
 
 
 def current_raw_hashes(con: Any, schema: str) -> dict[str, tuple[int, str]]:
@@ -118,9 +124,12 @@ def current_raw_hashes(con: Any, schema: str) -> dict[str, tuple[int, str]]:
     )
     return {
         t: table_hash(
-            con, schema, t, RAW_RUN_COLUMNS,
+            con,
+            schema,
+            t,
+            RAW_RUN_COLUMNS,
             "where _dlt_valid_to is null" if has_column(con, schema, t, "_dlt_valid_to") else "",
-        )  # fmt: skip
+        )
         for t in tables
     }
 
