@@ -13,15 +13,13 @@ result: a check that cannot run is not a passing check.
 
 from __future__ import annotations
 
+import importlib
 import logging
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-import typer
-
-import roi.core  # noqa: F401  (turns third-party telemetry off before Soda is imported)
 from roi.core.errors import RoiError, UserInputError
 from roi.core.warehouse import get_warehouse
 
@@ -51,6 +49,7 @@ class CheckResult:
 
 def _data_source() -> Any:
     """The Soda DataSourceImpl built from the warehouse's data source definition."""
+    # Imported at first use, as in run_contract (start-up time of every `roi` command).
     from soda_core.common.data_source_impl import DataSourceImpl
 
     spec = dict(get_warehouse().soda_data_source())
@@ -64,8 +63,6 @@ def _data_source() -> Any:
     model_cls = DataSourceImpl._DataSourceImpl__model_classes.get(spec["type"])
     if impl_cls is None or model_cls is None:
         # The plugin registers its classes on import.
-        import importlib
-
         importlib.import_module(f"soda_{spec['type']}.common.data_sources.{spec['type']}_data_source")
         impl_cls = DataSourceImpl._DataSourceImpl__implementation_classes[spec["type"]]
         model_cls = DataSourceImpl._DataSourceImpl__model_classes[spec["type"]]
@@ -132,6 +129,9 @@ def check_variables(
 
 def run_contract(path: Path, variables: dict[str, str], data_timestamp: datetime) -> list[CheckResult]:
     """Verify one contract file; an execution error becomes one ``error`` result."""
+    # Soda is imported by the first check, not with this module: it takes seconds to load, and
+    # the CLI imports this module for every `roi` command. By then roi.core (imported above)
+    # has turned off Soda's telemetry, which Soda reads once, at import.
     from soda_core.contracts.api.verify_api import verify_contract_locally
 
     name = path.stem
@@ -191,50 +191,3 @@ def run_all_checks(
         names = ", ".join(f"{r.contract}:{r.check} ({r.outcome})" for r in bad[:5])
         raise ChecksFailed(f"{len(bad)} Soda check(s) failed or errored: {names}")
     return results
-
-
-def results_table(results: list[CheckResult]) -> Any:
-    """A rich table of check results."""
-    from rich.table import Table
-
-    table = Table(title="Soda contracts")
-    for col in ("contract", "column", "check", "outcome", "diagnostics"):
-        table.add_column(col)
-    style = {"passed": "green", "warned": "yellow", "failed": "red", "error": "red", "not_evaluated": "red"}
-    for r in results:
-        table.add_row(
-            r.contract,
-            r.column or "",
-            r.check,
-            f"[{style.get(r.outcome, 'white')}]{r.outcome}[/]",
-            r.diagnostics,
-        )
-    return table
-
-
-def checks_command(
-    start: Annotated[str | None, typer.Option(help="Window start (UTC date or timestamp).")] = None,
-    end: Annotated[str | None, typer.Option(help="Window end, exclusive (UTC date or timestamp).")] = None,
-) -> None:
-    """Run every Soda contract; exit non-zero when one fails or errors."""
-    from rich.console import Console
-
-    def parse(v: str | None, what: str) -> datetime | None:
-        if v is None:
-            return None
-        try:
-            return datetime.fromisoformat(v)
-        except ValueError:
-            raise UserInputError(
-                f"--{what} {v!r} is not an ISO date or timestamp (e.g. 2024-11-05)"
-            ) from None
-
-    s, e = parse(start, "start"), parse(end, "end")
-    if (s is None) != (e is None):
-        raise UserInputError("pass both --start and --end, or neither")
-    results = run_all_checks(s, e)
-    Console().print(results_table(results))
-    bad = [r for r in results if not r.ok]
-    if bad:
-        raise ChecksFailed(f"{len(bad)} of {len(results)} Soda checks failed or errored")
-    typer.echo(f"all {len(results)} Soda checks passed")

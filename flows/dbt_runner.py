@@ -21,7 +21,9 @@ from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
-import roi.core  # noqa: F401  (turns third-party telemetry off before dbt is imported)
+import yaml
+from dbt.cli.main import dbtRunner
+
 from roi.core.errors import RoiError
 from roi.core.warehouse import get_warehouse
 
@@ -70,8 +72,6 @@ def dbt_dir() -> Path:
 
 def write_profile(threads: int = 1) -> Path:
     """Write ``profiles.yml`` from the warehouse settings; returns the profiles directory."""
-    import yaml
-
     profile = get_warehouse().dbt_profile(threads=threads)
     for output in profile["streamride_roi"]["outputs"].values():
         if output.get("type") == "duckdb":
@@ -117,8 +117,6 @@ def run_dbt(args: list[str], dbt_vars: dict[str, Any] | None = None, raise_on_fa
     Raises :class:`DbtError` (one line naming the failing nodes) unless ``raise_on_failure`` is
     false. Only one dbt invocation runs at a time in a process.
     """
-    from dbt.cli.main import dbtRunner
-
     profiles = write_profile()
     base = dbt_dir()
     folders = {
