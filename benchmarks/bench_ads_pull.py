@@ -25,8 +25,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-import roi.core  # noqa: F401  (telemetry off before anything else)
 from benchmarks.simproc import SimulatorProcess, run_script
+from simulator.ads import generate_ads
 
 START = date(2026, 10, 22)
 DAYS = 3
@@ -96,8 +96,6 @@ def main() -> None:
     args = parser.parse_args()
     platforms = [p.strip() for p in args.platforms.split(",") if p.strip()]
     console = Console(width=150)
-    from simulator.ads import generate_ads
-
     codes: list[tuple[str, Path | None]] = [("now", None)]
     if args.before is not None:
         codes.insert(0, ("before", args.before.resolve()))

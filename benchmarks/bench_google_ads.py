@@ -32,8 +32,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-import roi.core  # noqa: F401  (telemetry off before anything else)
 from benchmarks.simproc import SimulatorProcess, run_script
+from simulator.ads import generate_ads
 
 DAY = date(2026, 10, 24)
 
@@ -197,8 +197,6 @@ def main() -> None:
     parser.add_argument("--before", type=Path, default=None, help="a checkout of older code to measure too")
     args = parser.parse_args()
     console = Console(width=150)
-    from simulator.ads import generate_ads
-
     with tempfile.TemporaryDirectory(prefix="bench-gads-") as tmp:
         world, out = Path(tmp) / "world", Path(tmp) / "out"
         out.mkdir()

@@ -30,9 +30,11 @@ RSS (dbt and Soda run in-process).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import resource
+import shlex
 import shutil
 import subprocess
 import sys
@@ -41,8 +43,14 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import roi.core  # noqa: F401  (telemetry off before anything else is imported)
+import requests
+from rich.console import Console
+from rich.table import Table
+
 from benchmarks.simproc import SimulatorProcess
+from roi.core.warehouse import get_warehouse
+from simulator.events import EventsConfig, Promo
+from simulator.world import generate_world, publish
 
 VERSION = 1
 CACHE = Path(".roi/bench")
@@ -64,6 +72,8 @@ RESULT = "BENCH_RESULT "
 
 
 # -- child: one flow run, timed step by step ------------------------------------------------------
+# Prefect and the flows are imported by the child alone: the parent only prepares and reports,
+# and Prefect reads PREFECT_HOME, which the parent sets for each child, once at import.
 
 
 def _peak_mb() -> float:
@@ -74,9 +84,7 @@ def _peak_mb() -> float:
 
 def _instrument(steps: list[tuple[str, float]]) -> None:
     """Wrap every task's function (and the flow's own warehouse query) to time it."""
-    import functools
-
-    import flows.pipeline as P
+    import flows.pipeline as P  # child only (see above)
     import flows.tasks as T
 
     def label(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
@@ -129,16 +137,12 @@ def _instrument(steps: list[tuple[str, float]]) -> None:
 
 
 def _set_as_of(url: str, ts: datetime) -> None:
-    import requests
-
     requests.post(f"{url}/_sim/as-of", json={"as_of": ts.isoformat()}, timeout=30).raise_for_status()
 
 
 def child(mode: str, world: Path, url: str, start: datetime, end: datetime) -> dict[str, Any]:
     """In this (fresh) process: publish up to ``end``, move the APIs to ``end``, run the flow(s)."""
-    from prefect import flow
-
-    from simulator.world import publish
+    from prefect import flow  # child only (see above)
 
     settings_landing = os.environ["ROI_LANDING_URL"]
     pub = publish(world, settings_landing, end)
@@ -151,8 +155,7 @@ def child(mode: str, world: Path, url: str, start: datetime, end: datetime) -> d
     t0 = time.perf_counter()
     warm_up()
     prefect_start = time.perf_counter() - t0
-    import flows.pipeline as P
-    from roi.core.warehouse import get_warehouse
+    import flows.pipeline as P  # child only (see above)
 
     steps: list[tuple[str, float]] = []
     _instrument(steps)
@@ -208,8 +211,6 @@ def child(mode: str, world: Path, url: str, start: datetime, end: datetime) -> d
 
 
 def _sim_env(world: Path) -> dict[str, str]:
-    import shlex
-
     env = {}
     for line in (world / "sim.env").read_text().splitlines():
         parts = shlex.split(line, comments=True)
@@ -247,9 +248,6 @@ def run_child(
 
 def prepare(scale: float, console: Any) -> tuple[Path, Path, dict[str, Any]]:
     """The cached world and warehouse state at Fri 17:00 UTC (built on first use)."""
-    from simulator.events import EventsConfig, Promo
-    from simulator.world import generate_world
-
     root = CACHE / f"hourly_s{scale:g}_v{VERSION}"
     world, state, done = root / "world", root / "state", root / "prepared.json"
     if done.exists():
@@ -317,17 +315,13 @@ def _at_one(small: float, at_small: float, scale: float, at_scale: float) -> flo
     return at_scale + per_scale * (1.0 - scale)
 
 
-def report(
+def _steps_table(
     results: dict[str, dict[str, Any]],
     scale: float,
-    meta: dict[str, Any],
-    console: Any,
-    small: dict[str, dict[str, Any]] | None = None,
-    small_scale: float = 0.0,
-) -> None:
-    """Print the per-step table (with the scale-1.0 extrapolation when measured below it) and a summary."""
-    from rich.table import Table
-
+    small: dict[str, dict[str, Any]] | None,
+    small_scale: float,
+) -> tuple[Table, float]:
+    """The per-step table (with the scale-1.0 extrapolation when measured below it) and that extrapolated total."""
     base, promo = results["baseline"], results["promo"]
     b_steps, p_steps = dict(_step_rows(base)), _step_rows(promo)
     s_steps = dict(_step_rows(small["promo"])) if small else {}
@@ -352,40 +346,37 @@ def report(
             f"{secs / promo['total_s']:.0%}",
             f"{b:.1f}",
             f"{b / base['total_s']:.0%}",
-            f"{secs / b:.2f}x" if b > 0.05 else "-",
         ]
+        row.append(f"{secs / b:.2f}x" if b > 0.05 else "-")
         if small:
             row += [f"{s_steps.get(name, 0.0):.1f}", f"{ext[name]:.0f}", f"{ext[name] / ext_total:.0%}"]
         table.add_row(*row)
-    total = [
-        "total (flow wall time)",
-        f"{promo['total_s']:.1f}",
-        "100%",
-        f"{base['total_s']:.1f}",
-        "100%",
-        f"{promo['total_s'] / base['total_s']:.2f}x",
-    ]
+    total = ["total (flow wall time)", f"{promo['total_s']:.1f}", "100%", f"{base['total_s']:.1f}", "100%"]
+    total.append(f"{promo['total_s'] / base['total_s']:.2f}x")
     if small:
         total += [f"{small['promo']['total_s']:.1f}", f"{ext_total:.0f}", "100%"]
     table.add_row(*total, style="bold")
-    console.print(table)
+    return table, ext_total
 
+
+VOLUME_COLUMNS = (
+    "run",
+    "files",
+    "landing lines",
+    "event rows",
+    "sign-ups",
+    "events load lines/s",
+    "peak MB",
+    "flow s",
+    "error",
+)
+
+
+def _volumes_table(runs: dict[str, dict[str, Any]]) -> Table:
+    """Files, lines, rows, load rate, peak memory and wall time of each measured run."""
     vol = Table(title="volumes and memory")
-    for col in (
-        "run",
-        "files",
-        "landing lines",
-        "event rows",
-        "sign-ups",
-        "events load lines/s",
-        "peak MB",
-        "flow s",
-        "error",
-    ):
+    for col in VOLUME_COLUMNS:
         vol.add_column(col, justify="right" if col not in ("run", "error") else "left")
-    runs = {f"{k} (scale {scale:g})": v for k, v in results.items()}
-    if small:
-        runs.update({f"{k} (scale {small_scale:g})": v for k, v in small.items()})
     for name, r in runs.items():
         load_s = sum(s for n, s in r["steps"] if n == "events load")
         vol.add_row(
@@ -399,7 +390,25 @@ def report(
             f"{r['total_s']:.1f}",
             r["error"] or "",
         )
-    console.print(vol)
+    return vol
+
+
+def report(
+    results: dict[str, dict[str, Any]],
+    scale: float,
+    meta: dict[str, Any],
+    console: Any,
+    small: dict[str, dict[str, Any]] | None = None,
+    small_scale: float = 0.0,
+) -> None:
+    """Print the per-step table (with the scale-1.0 extrapolation when measured below it) and a summary."""
+    base, promo = results["baseline"], results["promo"]
+    table, ext_total = _steps_table(results, scale, small, small_scale)
+    console.print(table)
+    runs = {f"{k} (scale {scale:g})": v for k, v in results.items()}
+    if small:
+        runs.update({f"{k} (scale {small_scale:g})": v for k, v in small.items()})
+    console.print(_volumes_table(runs))
     verdict = "meets" if promo["total_s"] <= TARGET_S else "misses"
     console.print(
         f"promo hour: {promo['total_s']:.1f} s at scale {scale:g} ({verdict} the {TARGET_S:.0f} s target at this "
@@ -465,8 +474,6 @@ def main() -> None:
         raise SystemExit(
             "error: --scale must be positive (1.0 is a StreamRide peak day), --small-scale in (0, 1)"
         )
-    from rich.console import Console
-
     console = Console(width=170)
     results, meta = measure(args.scale, console)
     small = None

@@ -16,8 +16,6 @@ import tempfile
 from rich.console import Console
 from rich.table import Table
 
-import roi.core  # noqa: F401  (telemetry off before anything else)
-
 _CHILD = """
 import json, resource, sys, time
 from datetime import date

@@ -16,11 +16,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import requests
+
 _SERVER = r"""
 import sys
 from datetime import datetime
 from pathlib import Path
-import roi.core  # noqa: F401  (telemetry off)
 from simulator.server import run_server
 run_server(Path(sys.argv[1]), int(sys.argv[2]), datetime.fromisoformat(sys.argv[3]) if sys.argv[3] else None)
 """
@@ -47,8 +48,6 @@ class SimulatorProcess:
         self.url = ""
 
     def __enter__(self) -> SimulatorProcess:
-        import requests
-
         port = free_port()
         as_of = self.as_of.isoformat() if self.as_of is not None else ""
         self.proc = subprocess.Popen(
