@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 
 from roi.cli import main
+from roi.core.telemetry import PREFECT_DEFAULTS, TELEMETRY_OFF
 
 ROOT = Path(__file__).resolve().parents[2]
+TELEMETRY_KEYS = {*TELEMETRY_OFF, *PREFECT_DEFAULTS}
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -175,8 +177,6 @@ def test_loopback_is_allowed() -> None:
 
 
 def test_telemetry_is_off_in_one_place() -> None:
-    from roi.core.telemetry import TELEMETRY_OFF
-
     for key, value in TELEMETRY_OFF.items():
         assert os.environ[key] == value
     import dlt
@@ -187,3 +187,17 @@ def test_telemetry_is_off_in_one_place() -> None:
 def test_main_returns_exit_code_in_process() -> None:
     assert main(["--version"]) == 0
     assert main(["--nope"]) == 2
+
+
+def test_cli_start_up_loads_no_pipeline_tool() -> None:
+    """The commands import Prefect, dlt, dbt and Soda when they run: `roi --help` loads none of them."""
+    env = {k: v for k, v in os.environ.items() if k not in TELEMETRY_KEYS}
+    probe = (
+        "import os, sys; from roi.cli import app; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'prefect', 'dlt', 'dbt', 'soda_core'})); "
+        "print(os.environ.get('PREFECT_SERVER_ANALYTICS_ENABLED'))"
+    )
+    res = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, cwd=ROOT)
+    assert res.returncode == 0, res.stderr
+    # and importing the CLI alone has switched the tools' telemetry off
+    assert res.stdout.split() == ["[]", "false"]

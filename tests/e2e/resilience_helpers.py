@@ -22,7 +22,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import roi.core  # noqa: F401  (telemetry off before dlt, dbt and Prefect are imported)
+from roi.core.telemetry import disable_telemetry
 from tests.e2e.hashes import base_tables, has_column, table_hash
 
 
@@ -76,6 +76,7 @@ def _arm_kill(pipeline_name: str, marker: Path, state: dict[str, Any]) -> None:
 
 def main() -> None:
     """Run one hourly window (see the module docstring)."""
+    disable_telemetry()  # before this process imports Prefect, which reads its settings once
     parser = argparse.ArgumentParser()
     parser.add_argument("--start", required=True)
     parser.add_argument("--end", required=True)
