@@ -1,10 +1,10 @@
-"""End-to-end resilience (issue 8, "Must show" 5 and 6).
+"""End-to-end resilience.
 
-5. With 20% of API requests failing and one hourly run SIGKILLed while a dlt load package is
-   still pending, a rerun of the window gives the same ``analytics`` (and current ``raw_ads``)
-   tables as a clean run of the same windows.
-6. Ops freshness at peak rate: from a promotion burst's landing files appearing to their
-   sign-ups being queryable in ``analytics.ops_campaign_15min``.
+- With 20% of API requests failing and one hourly run SIGKILLed while a dlt load package is
+  still pending, a rerun of the window gives the same ``analytics`` (and current ``raw_ads``)
+  tables as a clean run of the same windows.
+- Ops freshness at peak rate: from a promotion burst's landing files appearing to their
+  sign-ups being queryable in ``analytics.ops_campaign_15min``.
 """
 
 from __future__ import annotations
