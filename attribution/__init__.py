@@ -1,7 +1,7 @@
 """Attribution engine: versioned multi-touch attribution of sign-ups to ad touches (Polars).
 
-Imports nothing else of ours: it takes Polars frames, and for persistence a DB-API/DuckDB
-connection passed in by the caller.
+Of ours it imports only the core's error types: it takes Polars frames, and for persistence a
+DB-API/DuckDB connection passed in by the caller (it reads no settings).
 """
 
 from attribution.config import AttributionConfig, load_config
@@ -13,11 +13,9 @@ from attribution.engine import (
     eligible_touches,
     skan_allocation,
 )
-from attribution.errors import ConfigError
 
 __all__ = [
     "AttributionConfig",
-    "ConfigError",
     "allocate_skan",
     "attribute",
     "attribute_batches",

@@ -19,12 +19,12 @@ from typing import Any
 
 import yaml
 
-from attribution.errors import ConfigError
+from roi.core.errors import ConfigError
 
 MODELS: tuple[str, ...] = ("last_touch", "first_touch", "linear", "position_based", "time_decay")
 PRECEDENCES: tuple[str, ...] = ("click_over_view", "none")
 TIE_BREAK_KEYS: tuple[str, ...] = ("touch_ts", "touch_type", "touch_id")
-# Platforms of CONTRACTS.md; an override for anything else is a typo that would silently do nothing.
+# The ad platforms the pipeline loads; an override for anything else is a typo that would silently do nothing.
 PLATFORMS: tuple[str, ...] = ("google_ads", "meta_ads", "tiktok_ads", "apple_search_ads", "impact")
 CONFIG_DIR = Path(__file__).parent / "configs"
 DEFAULT_CONFIG = CONFIG_DIR / "last_touch_v1.yaml"
@@ -96,90 +96,34 @@ class AttributionConfig:
 
     @classmethod
     def from_mapping(cls, raw: object, source: str = "config") -> AttributionConfig:
-        """Validate a parsed YAML mapping; raise :class:`ConfigError` with a one-line message."""
+        """Validate a parsed YAML mapping; raise :class:`ConfigError` with a one-line message.
+
+        The parts are checked in a fixed order, so a file with several mistakes always reports
+        the same one.
+        """
         if not isinstance(raw, dict):
             raise ConfigError(f"{source}: expected a YAML mapping at the top level")
-        unknown = sorted(set(map(str, raw)) - _TOP_KEYS)
-        if unknown:
-            raise ConfigError(f"{source}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(_TOP_KEYS))}")
-        name = raw.get("name")
-        if not isinstance(name, str) or not _NAME_RE.match(name):
-            raise ConfigError(f"{source}: 'name' must be lower-case letters, digits and _ (e.g. last_touch_v1)")
-        model = raw.get("model", "last_touch")
-        if model not in MODELS:
-            raise ConfigError(f"{source}: unknown model {model!r}; choose one of {', '.join(MODELS)}")
+        name, model = _name_and_model(raw, source)
         windows = Windows(
             click=parse_duration(raw.get("click_window", "7d"), f"{source}: click_window"),
             view=parse_duration(raw.get("view_window", "1d"), f"{source}: view_window"),
         )
-        overrides_raw = raw.get("platform_overrides") or {}
-        if not isinstance(overrides_raw, dict):
-            raise ConfigError(f"{source}: 'platform_overrides' must map a platform to its windows")
-        platform_windows: dict[str, Windows] = {}
-        for platform, ov in sorted(overrides_raw.items()):
-            if platform not in PLATFORMS:
-                raise ConfigError(
-                    f"{source}: platform_overrides: unknown platform {platform!r}; use one of {', '.join(PLATFORMS)}"
-                )
-            if not isinstance(ov, dict) or not set(ov) <= {"click_window", "view_window"}:
-                raise ConfigError(f"{source}: platform_overrides.{platform} may only set click_window and view_window")
-            platform_windows[platform] = Windows(
-                click=parse_duration(ov.get("click_window", raw.get("click_window", "7d")),
-                                     f"{source}: platform_overrides.{platform}.click_window"),
-                view=parse_duration(ov.get("view_window", raw.get("view_window", "1d")),
-                                    f"{source}: platform_overrides.{platform}.view_window"),
-            )
+        platform_windows = _platform_windows(raw, source)
         precedence = raw.get("precedence", "click_over_view")
         if precedence not in PRECEDENCES:
-            raise ConfigError(f"{source}: 'precedence' must be one of {', '.join(PRECEDENCES)}, got {precedence!r}")
-        tie_break_raw = raw.get("tie_break", list(TIE_BREAK_KEYS))
-        if (
-            not isinstance(tie_break_raw, list)
-            or sorted(map(str, tie_break_raw)) != sorted(TIE_BREAK_KEYS)
-            or tie_break_raw[0] != "touch_ts"
-        ):
             raise ConfigError(
-                f"{source}: 'tie_break' must list touch_ts first, then touch_type and touch_id in some order"
+                f"{source}: 'precedence' must be one of {', '.join(PRECEDENCES)}, got {precedence!r}"
             )
-        half_life: timedelta | None = None
-        if model == "time_decay":
-            if "half_life" not in raw:
-                raise ConfigError(f"{source}: model time_decay needs 'half_life' (e.g. half_life: 7d)")
-            half_life = parse_duration(raw["half_life"], f"{source}: half_life")
-            if half_life <= timedelta(0):
-                raise ConfigError(f"{source}: 'half_life' must be positive")
-        elif "half_life" in raw:
-            raise ConfigError(f"{source}: 'half_life' only applies to model time_decay")
-        weights = PositionWeights()
-        if "position_weights" in raw:
-            if model != "position_based":
-                raise ConfigError(f"{source}: 'position_weights' only applies to model position_based")
-            pw = raw["position_weights"]
-            if not isinstance(pw, dict) or set(pw) != {"first", "middle", "last"}:
-                raise ConfigError(f"{source}: 'position_weights' needs exactly first, middle and last")
-            try:
-                weights = PositionWeights(float(pw["first"]), float(pw["middle"]), float(pw["last"]))
-            except (TypeError, ValueError):
-                raise ConfigError(f"{source}: 'position_weights' must be numbers") from None
-            total = weights.first + weights.middle + weights.last
-            if min(weights.first, weights.middle, weights.last) < 0 or abs(total - 1.0) > 1e-9:
-                raise ConfigError(f"{source}: 'position_weights' must be non-negative and sum to 1 (got {total:g})")
-        skan_raw = raw.get("skan", {}) or {}
-        if not isinstance(skan_raw, dict) or not set(skan_raw) <= {"enabled"}:
-            raise ConfigError(f"{source}: 'skan' may only set enabled: true|false")
-        skan_enabled = skan_raw.get("enabled", True)
-        if not isinstance(skan_enabled, bool):
-            raise ConfigError(f"{source}: skan.enabled must be true or false")
         return cls(
             name=name,
             model=model,
             windows=windows,
             platform_windows=platform_windows,
             precedence=precedence,
-            tie_break=tuple(map(str, tie_break_raw)),
-            half_life=half_life,
-            position_weights=weights,
-            skan_enabled=skan_enabled,
+            tie_break=_tie_break(raw, source),
+            half_life=_half_life(raw, model, source),
+            position_weights=_position_weights(raw, model, source),
+            skan_enabled=_skan_enabled(raw, source),
         )
 
     def window_for(self, platform: str) -> Windows:
@@ -200,7 +144,10 @@ class AttributionConfig:
             "click_window_s": int(self.windows.click.total_seconds()),
             "view_window_s": int(self.windows.view.total_seconds()),
             "platform_overrides": {
-                p: {"click_window_s": int(w.click.total_seconds()), "view_window_s": int(w.view.total_seconds())}
+                p: {
+                    "click_window_s": int(w.click.total_seconds()),
+                    "view_window_s": int(w.view.total_seconds()),
+                }
                 for p, w in sorted(self.platform_windows.items())
             },
             "precedence": self.precedence,
@@ -224,6 +171,108 @@ class AttributionConfig:
     def attribution_version(self) -> str:
         """``<name>-<config hash>-<package version>``, e.g. ``last_touch_v1-1a2b3c4d-0.1.0``."""
         return f"{self.name}-{self.config_hash}-{package_version()}"
+
+
+def _name_and_model(raw: dict[Any, Any], source: str) -> tuple[str, str]:
+    """No unknown key, a valid name and a known model."""
+    unknown = sorted(set(map(str, raw)) - _TOP_KEYS)
+    if unknown:
+        raise ConfigError(
+            f"{source}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(_TOP_KEYS))}"
+        )
+    name = raw.get("name")
+    if not isinstance(name, str) or not _NAME_RE.match(name):
+        raise ConfigError(f"{source}: 'name' must be lower-case letters, digits and _ (e.g. last_touch_v1)")
+    model = raw.get("model", "last_touch")
+    if model not in MODELS:
+        raise ConfigError(f"{source}: unknown model {model!r}; choose one of {', '.join(MODELS)}")
+    return name, str(model)
+
+
+def _platform_windows(raw: dict[Any, Any], source: str) -> dict[str, Windows]:
+    """``platform_overrides``: per platform, windows that default to the top-level ones."""
+    overrides_raw = raw.get("platform_overrides") or {}
+    if not isinstance(overrides_raw, dict):
+        raise ConfigError(f"{source}: 'platform_overrides' must map a platform to its windows")
+    platform_windows: dict[str, Windows] = {}
+    for platform, ov in sorted(overrides_raw.items()):
+        if platform not in PLATFORMS:
+            raise ConfigError(
+                f"{source}: platform_overrides: unknown platform {platform!r}; use one of {', '.join(PLATFORMS)}"
+            )
+        if not isinstance(ov, dict) or not set(ov) <= {"click_window", "view_window"}:
+            raise ConfigError(
+                f"{source}: platform_overrides.{platform} may only set click_window and view_window"
+            )
+        platform_windows[platform] = Windows(
+            click=parse_duration(
+                ov.get("click_window", raw.get("click_window", "7d")),
+                f"{source}: platform_overrides.{platform}.click_window",
+            ),
+            view=parse_duration(
+                ov.get("view_window", raw.get("view_window", "1d")),
+                f"{source}: platform_overrides.{platform}.view_window",
+            ),
+        )
+    return platform_windows
+
+
+def _tie_break(raw: dict[Any, Any], source: str) -> tuple[str, ...]:
+    """``tie_break``: touch_ts first, then touch_type and touch_id in either order."""
+    tie_break_raw = raw.get("tie_break", list(TIE_BREAK_KEYS))
+    if (
+        not isinstance(tie_break_raw, list)
+        or sorted(map(str, tie_break_raw)) != sorted(TIE_BREAK_KEYS)
+        or tie_break_raw[0] != "touch_ts"
+    ):
+        raise ConfigError(
+            f"{source}: 'tie_break' must list touch_ts first, then touch_type and touch_id in some order"
+        )
+    return tuple(map(str, tie_break_raw))
+
+
+def _half_life(raw: dict[Any, Any], model: str, source: str) -> timedelta | None:
+    """``half_life``: required by time_decay (and positive), refused by every other model."""
+    if model != "time_decay":
+        if "half_life" in raw:
+            raise ConfigError(f"{source}: 'half_life' only applies to model time_decay")
+        return None
+    if "half_life" not in raw:
+        raise ConfigError(f"{source}: model time_decay needs 'half_life' (e.g. half_life: 7d)")
+    half_life = parse_duration(raw["half_life"], f"{source}: half_life")
+    if half_life <= timedelta(0):
+        raise ConfigError(f"{source}: 'half_life' must be positive")
+    return half_life
+
+
+def _position_weights(raw: dict[Any, Any], model: str, source: str) -> PositionWeights:
+    """``position_weights`` (position_based only): first, middle and last, non-negative, summing to 1."""
+    if "position_weights" not in raw:
+        return PositionWeights()
+    if model != "position_based":
+        raise ConfigError(f"{source}: 'position_weights' only applies to model position_based")
+    pw = raw["position_weights"]
+    if not isinstance(pw, dict) or set(pw) != {"first", "middle", "last"}:
+        raise ConfigError(f"{source}: 'position_weights' needs exactly first, middle and last")
+    try:
+        weights = PositionWeights(float(pw["first"]), float(pw["middle"]), float(pw["last"]))
+    except (TypeError, ValueError):
+        raise ConfigError(f"{source}: 'position_weights' must be numbers") from None
+    total = weights.first + weights.middle + weights.last
+    if min(weights.first, weights.middle, weights.last) < 0 or abs(total - 1.0) > 1e-9:
+        raise ConfigError(f"{source}: 'position_weights' must be non-negative and sum to 1 (got {total:g})")
+    return weights
+
+
+def _skan_enabled(raw: dict[Any, Any], source: str) -> bool:
+    """``skan``: only ``enabled``, a boolean (default true)."""
+    skan_raw = raw.get("skan", {}) or {}
+    if not isinstance(skan_raw, dict) or not set(skan_raw) <= {"enabled"}:
+        raise ConfigError(f"{source}: 'skan' may only set enabled: true|false")
+    skan_enabled = skan_raw.get("enabled", True)
+    if not isinstance(skan_enabled, bool):
+        raise ConfigError(f"{source}: skan.enabled must be true or false")
+    return skan_enabled
 
 
 def package_version() -> str:
@@ -251,7 +300,9 @@ def load_config(path: str | Path | None = None) -> AttributionConfig:
         if not p.suffix and not p.exists():
             if not (CONFIG_DIR / f"{p.name}.yaml").exists():
                 known = ", ".join(c.stem for c in config_names())
-                raise ConfigError(f"unknown attribution config {str(path)!r}: use one of {known} or a YAML path")
+                raise ConfigError(
+                    f"unknown attribution config {str(path)!r}: use one of {known} or a YAML path"
+                )
             p = CONFIG_DIR / f"{p.name}.yaml"
     try:
         text = p.read_text(encoding="utf-8")

@@ -174,13 +174,18 @@ def _credit_rows(pairs: pl.LazyFrame, config: AttributionConfig) -> pl.LazyFrame
         assert config.half_life is not None
         hl_us = config.half_life.total_seconds() * 1e6
         # Relative to the group's most recent touch, so the largest weight is 1 and nothing underflows.
-        rel = pl.col("age").dt.total_microseconds() - pl.col("age").dt.total_microseconds().min().over("_sidx")
+        rel = pl.col("age").dt.total_microseconds() - pl.col("age").dt.total_microseconds().min().over(
+            "_sidx"
+        )
         w = pl.lit(2.0).pow(-rel.cast(pl.Float64) / hl_us)
         # Float sums depend on order: sort by time (touches at one instant weigh the same) so
         # every run adds the same numbers in the same order and gives bit-identical credits.
-        return pairs.sort("_sidx", "touch_ts").with_columns(w.alias("_w")).with_columns(
-            (pl.col("_w") / pl.col("_w").sum().over("_sidx")).alias("credit")
-        ).drop("_w")
+        return (
+            pairs.sort("_sidx", "touch_ts")
+            .with_columns(w.alias("_w"))
+            .with_columns((pl.col("_w") / pl.col("_w").sum().over("_sidx")).alias("credit"))
+            .drop("_w")
+        )
     # position_based: only the first and last positions of the journey matter. Journey order
     # is touch_ts ascending with the preferred touch of a tie (the click, then the lowest
     # touch_id) later, so the last position is the last-touch winner. Found with windowed
@@ -253,7 +258,10 @@ def with_stable_hash(frame: pl.LazyFrame, column: str, out: str, max_len: int) -
     for j in range(-(-2 * max_len // _HEX_CHUNK)):
         block = blocks.list.get(j, null_on_oob=True).str.to_integer(base=16).cast(pl.UInt64)
         frame = frame.with_columns(
-            pl.when(blocks.list.len() > j).then(_splitmix(pl.col(out) ^ block)).otherwise(pl.col(out)).alias(out)
+            pl.when(blocks.list.len() > j)
+            .then(_splitmix(pl.col(out) ^ block))
+            .otherwise(pl.col(out))
+            .alias(out)
         )
     length = pl.col(column).str.len_bytes().cast(pl.UInt64)
     return frame.with_columns(_splitmix(pl.col(out) ^ length).alias(out)).drop("_blocks")
@@ -303,7 +311,10 @@ def skan_allocation(ios_pool: pl.LazyFrame, deterministic_ios: pl.LazyFrame, ska
         .with_columns(total.alias("_n"))
         .with_columns(
             pl.when(pl.col("_n") <= p).then(n).otherwise(n * p // pl.col("_n")).alias("_floor"),
-            pl.when(pl.col("_n") <= p).then(pl.lit(0, pl.Int64)).otherwise(n * p % pl.col("_n")).alias("_rem"),
+            pl.when(pl.col("_n") <= p)
+            .then(pl.lit(0, pl.Int64))
+            .otherwise(n * p % pl.col("_n"))
+            .alias("_rem"),
         )
         # Only a scaled-down day has sign-ups left to hand out (P − Σ floors < number of campaigns).
         .with_columns(
@@ -312,15 +323,12 @@ def skan_allocation(ios_pool: pl.LazyFrame, deterministic_ios: pl.LazyFrame, ska
         # Largest remainders first; equal remainders in platform, campaign order.
         .sort("signup_date", "_rem", "platform", "campaign_id", descending=[False, True, False, False])
         .with_columns(
-            (pl.col("_floor") + (pl.int_range(pl.len()).over(day) < pl.col("_left")).cast(pl.Int64)).alias("modeled")
+            (pl.col("_floor") + (pl.int_range(pl.len()).over(day) < pl.col("_left")).cast(pl.Int64)).alias(
+                "modeled"
+            )
         )
     )
-    return (
-        scaled.filter(pl.col("modeled") > 0)
-        .select(*keys, "net_postbacks", "modeled")
-        .sort(keys)
-        .collect()
-    )
+    return scaled.filter(pl.col("modeled") > 0).select(*keys, "net_postbacks", "modeled").sort(keys).collect()
 
 
 def allocate_skan(ios_pool: pl.LazyFrame, deterministic_ios: pl.LazyFrame, skan: Frame) -> pl.LazyFrame:

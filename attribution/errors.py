@@ -1,14 +1,10 @@
 """Errors of the attribution engine.
 
-``attribution`` imports nothing of ours, so it has its own error type; the CLI treats any
-``ValueError`` subclass raised here as a user error with a one-line message.
+A bad configuration raises the core's :class:`~roi.core.errors.ConfigError`; the CLI reports
+both as a one-line user error.
 """
 
 from __future__ import annotations
-
-
-class ConfigError(ValueError):
-    """An attribution configuration is missing, unreadable or invalid (one-line message)."""
 
 
 class AttributionInputError(ValueError):

@@ -124,6 +124,7 @@ def _insert_arrow(cur: Any, table: str, data: pa.Table) -> None:
         finally:
             cur.unregister(name)
         return
+    # Snowflake only: embedded runs never load the Snowflake connector (seconds to import).
     from snowflake.connector.pandas_tools import write_pandas
 
     schema, _, name = table.partition(".")

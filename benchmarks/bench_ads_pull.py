@@ -25,8 +25,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-import roi.core  # noqa: F401  (telemetry off before anything else)
 from benchmarks.simproc import SimulatorProcess, run_script
+from simulator.ads import generate_ads
 
 START = date(2026, 10, 22)
 DAYS = 3
@@ -71,7 +71,9 @@ print(json.dumps({"rows": summary.rows, "requests": summary.requests, "retries":
 def pull(platform: str, url: str, world: Path, out: Path, cwd: Path | None) -> dict[str, Any]:
     """One platform's hourly pull in a fresh interpreter; its measurements."""
     out.mkdir(parents=True, exist_ok=True)
-    return run_script(_CHILD, [platform, url, str(world), str(out), AS_OF.isoformat()], f"{platform} pull", cwd)
+    return run_script(
+        _CHILD, [platform, url, str(world), str(out), AS_OF.isoformat()], f"{platform} pull", cwd
+    )
 
 
 def _load_average() -> str:
@@ -87,13 +89,13 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=0.25)
     parser.add_argument("--platforms", default=",".join(PLATFORMS))
     parser.add_argument("--before", type=Path, default=None, help="an export of older code to measure too")
-    parser.add_argument("--world", type=Path, default=None, help="reuse (or generate once into) this world dir")
+    parser.add_argument(
+        "--world", type=Path, default=None, help="reuse (or generate once into) this world dir"
+    )
     parser.add_argument("--repeat", type=int, default=1, help="pull each platform this many times per code")
     args = parser.parse_args()
     platforms = [p.strip() for p in args.platforms.split(",") if p.strip()]
     console = Console(width=150)
-    from simulator.ads import generate_ads
-
     codes: list[tuple[str, Path | None]] = [("now", None)]
     if args.before is not None:
         codes.insert(0, ("before", args.before.resolve()))
@@ -114,15 +116,36 @@ def main() -> None:
     table = Table(
         title=f"Hourly-run ads pull (today + yesterday, as of {AS_OF:%a %H:%M} UTC), scale {args.scale}"
     )
-    for col in ("code", "platform", "rows", "requests", "fetch s", "load s", "total s", "rows/s", "peak MB",
-                "load avg", "vs before"):  # fmt: skip
+    for col in (
+        "code",
+        "platform",
+        "rows",
+        "requests",
+        "fetch s",
+        "load s",
+        "total s",
+        "rows/s",
+        "peak MB",
+        "load avg",
+        "vs before",
+    ):
         table.add_column(col, justify="right")
     for (label, p, rep), r in results.items():
         before = results.get(("before", p, rep))
         ratio = f"{before['total_s'] / r['total_s']:.1f}x" if before and label != "before" else "-"
-        table.add_row(label, p, f"{r['rows']:,}", f"{r['requests']:,}", f"{r['fetch_s']:.2f}", f"{r['load_s']:.2f}",
-                      f"{r['total_s']:.2f}", f"{r['rows'] / r['total_s']:,.0f}", f"{r['peak_mb']:.0f}", r["load"],
-                      ratio)  # fmt: skip
+        table.add_row(
+            label,
+            p,
+            f"{r['rows']:,}",
+            f"{r['requests']:,}",
+            f"{r['fetch_s']:.2f}",
+            f"{r['load_s']:.2f}",
+            f"{r['total_s']:.2f}",
+            f"{r['rows'] / r['total_s']:,.0f}",
+            f"{r['peak_mb']:.0f}",
+            r["load"],
+            ratio,
+        )
     console.print(table)
 
 

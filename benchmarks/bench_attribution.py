@@ -23,9 +23,24 @@ import sys
 import time
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
-import roi.core  # noqa: F401  (turns third-party telemetry off before anything else is imported)
+import duckdb
+import numpy as np
+import polars as pl
+import pyarrow.parquet as pq
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from attribution import attribute_batches, load_config
+
+bench_data: ModuleType | None
+try:
+    from simulator import bench_data
+except ImportError:  # a checkout whose simulator has no bench data: the numpy generator below
+    bench_data = None
 
 CACHE = Path(".roi/bench")
 BENCH_DAY = date(2024, 6, 8)
@@ -33,6 +48,12 @@ MODELS = ("last_touch", "first_touch", "linear", "position_based", "time_decay")
 
 
 # ---------------------------------------------------------------------------------------------- data
+PLATFORMS = np.array(["google_ads", "meta_ads", "tiktok_ads", "apple_search_ads", "impact"])
+N_CAMPAIGNS = 200
+# A touch file is written in chunks of this many rows (bounded memory at scale 1.0).
+TOUCH_CHUNK = 4_000_000
+
+
 def _generate(out: Path, scale: float, seed: int = 7) -> None:
     """Numpy-generated touches and sign-ups with the warehouse's column names and types.
 
@@ -41,101 +62,133 @@ def _generate(out: Path, scale: float, seed: int = 7) -> None:
     a few clicks/views shortly before signing up, so about half the sign-ups are attributable.
     Timestamps are whole seconds, so same-instant ties occur as in real data; ~2% are spam.
     """
-    import numpy as np
-    import polars as pl
-
     rng = np.random.default_rng(seed)
     n_s, n_c, n_v = int(800_000 * scale), int(42_000_000 * scale), int(12_000_000 * scale)
     n_users = int(20_000_000 * scale)
     day0 = int(datetime.combine(BENCH_DAY, datetime.min.time()).timestamp())
+    signups, signup_users, signup_ts, plat = _signups(rng, n_s, n_users, day0)
+    out.mkdir(parents=True, exist_ok=True)
+    signups.write_parquet(out / "signups.parquet")
+    journeys = _journeys(rng, signup_users, signup_ts)
+    _write_touches(out / "touches.parquet", rng, journeys, {"click": n_c, "view": n_v}, n_users, day0)
+    _write_skan(out / "skan.parquet", rng, int((plat == "ios").sum()))
+
+
+def _signups(rng: Any, n_s: int, n_users: int, day0: int) -> tuple[pl.DataFrame, Any, Any, Any]:
+    """``n_s`` sign-ups on BENCH_DAY; also their users, epoch seconds and device platforms."""
     signup_users = rng.choice(n_users, size=n_s, replace=False)
     signup_ts = day0 + rng.integers(0, 86400, size=n_s)
     plat = np.array(["web", "ios", "android"])[rng.choice(3, size=n_s, p=[0.4, 0.35, 0.25])]
-    signups = pl.DataFrame(
-        {
-            "signup_id": pl.Series(np.arange(n_s)).cast(pl.String).str.pad_start(9, "0"),
-            "user_id": signup_users,
-            "signup_ts": signup_ts * 1_000_000,
-            "device_platform": plat,
-            "country": np.array(["US", "DE", "GB", "FR"])[rng.integers(0, 4, size=n_s)],
-        }
-    ).with_columns(
-        pl.format("s{}", "signup_id").alias("signup_id"),
-        pl.format("u{}", pl.col("user_id").cast(pl.String).str.pad_start(10, "0")).alias("user_id"),
-        pl.col("signup_ts").cast(pl.Datetime("us")),
-    ).with_columns(pl.col("signup_ts").dt.date().alias("signup_date"), pl.lit(12.5).alias("first_revenue_usd"))
-    out.mkdir(parents=True, exist_ok=True)
-    signups.write_parquet(out / "signups.parquet")
-
-    platforms = np.array(["google_ads", "meta_ads", "tiktok_ads", "apple_search_ads", "impact"])
-    n_campaigns = 200
-
-    def touches(n: int, kind: str, users: Any, ts: Any, first_id: int) -> pl.DataFrame:
-        camp = rng.integers(0, n_campaigns, size=n)
-        return pl.DataFrame(
+    signups = (
+        pl.DataFrame(
             {
-                "touch_id": np.arange(first_id, first_id + n),
-                "user_id": users,
-                "touch_ts": ts * 1_000_000,
-                "touch_type": np.full(n, kind),
-                "platform": platforms[camp % 5],
-                "campaign_id": camp,
-                "is_spam": rng.random(n) < 0.02,
+                "signup_id": pl.Series(np.arange(n_s)).cast(pl.String).str.pad_start(9, "0"),
+                "user_id": signup_users,
+                "signup_ts": signup_ts * 1_000_000,
+                "device_platform": plat,
+                "country": np.array(["US", "DE", "GB", "FR"])[rng.integers(0, 4, size=n_s)],
             }
-        ).with_columns(
-            pl.format("t{}", pl.col("touch_id").cast(pl.String).str.pad_start(11, "0")).alias("touch_id"),
-            pl.format("u{}", pl.col("user_id").cast(pl.String).str.pad_start(10, "0")).alias("user_id"),
-            pl.col("touch_ts").cast(pl.Datetime("us")),
-            pl.format("c{}", pl.col("campaign_id").cast(pl.String).str.pad_start(6, "0")).alias("campaign_id"),
         )
+        .with_columns(
+            pl.format("s{}", "signup_id").alias("signup_id"),
+            pl.format("u{}", pl.col("user_id").cast(pl.String).str.pad_start(10, "0")).alias("user_id"),
+            pl.col("signup_ts").cast(pl.Datetime("us")),
+        )
+        .with_columns(
+            pl.col("signup_ts").dt.date().alias("signup_date"), pl.lit(12.5).alias("first_revenue_usd")
+        )
+    )
+    return signups, signup_users, signup_ts, plat
 
-    start = day0 - 7 * 86400
-    # Journeys of 60% of the signers: ~3 clicks within ~2 days and ~1 view within ~12 h of the
-    # sign-up (some fall outside the windows); the rest have no touch (organic or SKAN-only).
+
+def _journeys(rng: Any, signup_users: Any, signup_ts: Any) -> dict[str, tuple[Any, Any]]:
+    """Users and epoch seconds of the touches before a sign-up, by touch type.
+
+    Journeys of 60% of the signers: ~3 clicks within ~2 days and ~1 view within ~12 h of the
+    sign-up (some fall outside the windows); the rest have no touch (organic or SKAN-only).
+    """
+    n_s = signup_users.size
     has_journey = rng.random(n_s) < 0.6
     k_c = rng.poisson(3.0, size=n_s) * has_journey
     k_v = rng.poisson(1.0, size=n_s) * has_journey
     jc = np.repeat(np.arange(n_s), k_c)
     jv = np.repeat(np.arange(n_s), k_v)
-    journeys = {
-        "click": (signup_users[jc], signup_ts[jc] - rng.exponential(2 * 86400, size=jc.size).astype(np.int64)),
+    return {
+        "click": (
+            signup_users[jc],
+            signup_ts[jc] - rng.exponential(2 * 86400, size=jc.size).astype(np.int64),
+        ),
         "view": (signup_users[jv], signup_ts[jv] - rng.exponential(12 * 3600, size=jv.size).astype(np.int64)),
     }
-    # Written in chunks (bounded memory at scale 1.0); each chunk mixes its share of the
-    # journeys with random touches of the whole user base and is shuffled, as an event table is.
-    import pyarrow.parquet as pq
 
+
+def _touch_frame(rng: Any, n: int, kind: str, users: Any, ts: Any, first_id: int) -> pl.DataFrame:
+    """``n`` touches of one type with ids from ``first_id``, random campaigns and ~2% spam."""
+    camp = rng.integers(0, N_CAMPAIGNS, size=n)
+    return pl.DataFrame(
+        {
+            "touch_id": np.arange(first_id, first_id + n),
+            "user_id": users,
+            "touch_ts": ts * 1_000_000,
+            "touch_type": np.full(n, kind),
+            "platform": PLATFORMS[camp % 5],
+            "campaign_id": camp,
+            "is_spam": rng.random(n) < 0.02,
+        }
+    ).with_columns(
+        pl.format("t{}", pl.col("touch_id").cast(pl.String).str.pad_start(11, "0")).alias("touch_id"),
+        pl.format("u{}", pl.col("user_id").cast(pl.String).str.pad_start(10, "0")).alias("user_id"),
+        pl.col("touch_ts").cast(pl.Datetime("us")),
+        pl.format("c{}", pl.col("campaign_id").cast(pl.String).str.pad_start(6, "0")).alias("campaign_id"),
+    )
+
+
+def _write_touches(
+    path: Path,
+    rng: Any,
+    journeys: dict[str, tuple[Any, Any]],
+    totals: dict[str, int],
+    n_users: int,
+    day0: int,
+) -> None:
+    """``totals[kind]`` touches of each kind, the journeys among them, from 7 days before ``day0`` to its end.
+
+    Each chunk mixes its share of the journeys with random touches of the whole user base and
+    is shuffled, as an event table is.
+    """
+    start = day0 - 7 * 86400
     writer: pq.ParquetWriter | None = None
     next_id = 0
-    chunk = 4_000_000
-    for kind, total in (("click", n_c), ("view", n_v)):
+    for kind, total in totals.items():
         ju, jts = journeys[kind]
-        n_chunks = max(1, -(-total // chunk))
+        n_chunks = max(1, -(-total // TOUCH_CHUNK))
         for i in range(n_chunks):
             sl = slice(i * ju.size // n_chunks, (i + 1) * ju.size // n_chunks)
-            n_rand = max(0, min(chunk, total - i * chunk) - (sl.stop - sl.start))
+            n_rand = max(0, min(TOUCH_CHUNK, total - i * TOUCH_CHUNK) - (sl.stop - sl.start))
             users = np.concatenate([ju[sl], rng.integers(0, n_users, size=n_rand)])
             ts = np.concatenate([jts[sl], rng.integers(start, day0 + 86400, size=n_rand)])
             perm = rng.permutation(users.size)
-            frame = touches(users.size, kind, users[perm], ts[perm], next_id).to_arrow()
+            frame = _touch_frame(rng, users.size, kind, users[perm], ts[perm], next_id).to_arrow()
             next_id += users.size
             if writer is None:
-                writer = pq.ParquetWriter(out / "touches.parquet", frame.schema)
+                writer = pq.ParquetWriter(path, frame.schema)
             writer.write_table(frame, row_group_size=1_000_000)
     assert writer is not None
     writer.close()
-    # SKAN sign-up postbacks per campaign for the day: about a third of the iOS sign-ups.
-    n_ios = int((plat == "ios").sum())
-    camp_counts = np.bincount(rng.integers(0, n_campaigns, size=n_ios // 3), minlength=n_campaigns)
+
+
+def _write_skan(path: Path, rng: Any, n_ios: int) -> None:
+    """SKAN sign-up postbacks per campaign for BENCH_DAY: about a third of the iOS sign-ups."""
+    camp_counts = np.bincount(rng.integers(0, N_CAMPAIGNS, size=n_ios // 3), minlength=N_CAMPAIGNS)
     skan = pl.DataFrame(
         {
-            "install_date": [BENCH_DAY] * n_campaigns,
-            "platform": platforms[np.arange(n_campaigns) % 5],
-            "campaign_id": [f"c{i:06d}" for i in range(n_campaigns)],
+            "install_date": [BENCH_DAY] * N_CAMPAIGNS,
+            "platform": PLATFORMS[np.arange(N_CAMPAIGNS) % 5],
+            "campaign_id": [f"c{i:06d}" for i in range(N_CAMPAIGNS)],
             "skan_signups": camp_counts.astype(np.int64),
         }
     )
-    skan.write_parquet(out / "skan.parquet")
+    skan.write_parquet(path)
 
 
 SIM_DAYS = 8  # the attributed day is the last one, with 7 full days of touches before it
@@ -143,9 +196,6 @@ SIM_DAYS = 8  # the attributed day is the last one, with 7 full days of touches 
 
 def _skan_for(signups: Path, touches: Path, day: date, out: Path, seed: int = 7) -> None:
     """Synthetic SKAN sign-up postbacks for ``day``: a third of its iOS sign-ups, spread over app campaigns."""
-    import numpy as np
-    import polars as pl
-
     n_ios = (
         pl.scan_parquet(signups)
         .filter((pl.col("signup_date") == day) & (pl.col("device_platform") == "ios"))
@@ -174,24 +224,22 @@ def bench_files(scale: float) -> tuple[dict[str, Path], date]:
     From ``simulator.bench_data.bench_parquet`` (the world's own journeys) when it exists,
     else from the numpy generator above.
     """
-    try:
-        from simulator.bench_data import BENCH_START, bench_parquet
-    except ImportError:
+    if bench_data is None:
         out = CACHE / f"attribution_scale{scale:g}"
         files = {k: out / f"{k}.parquet" for k in ("signups", "touches", "skan")}
         if not all(p.exists() for p in files.values()):
             _generate(out, scale)
         return files, BENCH_DAY
-    import polars as pl
-
-    import simulator.bench_data as bench_data
-
     # Our own cache folder, so nobody else's clean-up of .roi/bench removes it mid-run.
-    got = bench_parquet(CACHE / "attribution", days=SIM_DAYS, seed=7, scale=scale)
-    day = BENCH_START + timedelta(days=SIM_DAYS - 1)
+    got = bench_data.bench_parquet(CACHE / "attribution", days=SIM_DAYS, seed=7, scale=scale)
+    day = bench_data.BENCH_START + timedelta(days=SIM_DAYS - 1)
     tag = getattr(bench_data, "BENCH_VERSION", 0)
     derived = CACHE / "attribution" / f"derived_v{tag}_d{SIM_DAYS}_s7_x{scale:g}"
-    files = {"signups": derived / "signups.parquet", "touches": Path(got["touches"]), "skan": derived / "skan.parquet"}
+    files = {
+        "signups": derived / "signups.parquet",
+        "touches": Path(got["touches"]),
+        "skan": derived / "skan.parquet",
+    }
     if not (files["signups"].exists() and files["skan"].exists()):
         derived.mkdir(parents=True, exist_ok=True)
         # fact_signups has one row per canonical user: the user id doubles as the sign-up id.
@@ -204,10 +252,6 @@ def bench_files(scale: float) -> tuple[dict[str, Path], date]:
 
 # ------------------------------------------------------------------------------------------- workers
 def _worker_polars(model: str, files: dict[str, Path], day: date) -> int:
-    import polars as pl
-
-    from attribution import attribute_batches, load_config
-
     model, _, variant = model.partition(":")
     config = load_config(f"{model}_v1")
     rows, credit = 0, 0.0
@@ -223,7 +267,9 @@ def _worker_polars(model: str, files: dict[str, Path], day: date) -> int:
     ):
         rows += batch.height
         credit += float(batch.get_column("credit").sum())
-    n_signups = pl.scan_parquet(files["signups"]).filter(pl.col("signup_date") == day).select(pl.len()).collect()
+    n_signups = (
+        pl.scan_parquet(files["signups"]).filter(pl.col("signup_date") == day).select(pl.len()).collect()
+    )
     assert abs(credit - n_signups.item()) < 1e-6 * n_signups.item(), "credit does not add up to the sign-ups"
     return rows
 
@@ -265,8 +311,6 @@ def _duckdb_sql(files: dict[str, Path], day: date, asof: bool) -> str:
 
 
 def _worker_duckdb(files: dict[str, Path], day: date, asof: bool) -> int:
-    import duckdb
-
     con = duckdb.connect()
     con.execute("set threads = 2")
     con.execute("set TimeZone = 'UTC'")  # timestamptz columns compare with UTC literals
@@ -275,13 +319,9 @@ def _worker_duckdb(files: dict[str, Path], day: date, asof: bool) -> int:
 
 
 def _run_worker(name: str, scale: float) -> None:
+    # Every library is imported (at the top of this module) before the clock starts: the
+    # figures are the work, not start-up.
     files, day = bench_files(scale)
-    # Libraries are imported before the clock starts: the figures are the work, not start-up.
-    import duckdb  # noqa: F401
-    import polars  # noqa: F401
-
-    import attribution  # noqa: F401
-
     t0 = time.perf_counter()
     if name == "duckdb_window":
         rows = _worker_duckdb(files, day, asof=False)
@@ -315,8 +355,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--models", default=",".join(MODELS))
-    parser.add_argument("--with-asof", action="store_true", help="also time DuckDB's two-ASOF-join variant (slow)")
-    parser.add_argument("--repeat", type=int, default=1, help="runs per engine (interleaved); the best counts")
+    parser.add_argument(
+        "--with-asof", action="store_true", help="also time DuckDB's two-ASOF-join variant (slow)"
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="runs per engine (interleaved); the best counts"
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.scale <= 0:
@@ -324,10 +368,6 @@ def main() -> None:
     if args.worker:
         _run_worker(args.worker, args.scale)
         return
-
-    from rich.console import Console
-    from rich.progress import Progress
-    from rich.table import Table
 
     models = [m for m in args.models.split(",") if m]
     bad = sorted(set(models) - set(MODELS))
@@ -350,12 +390,18 @@ def main() -> None:
                     best[name] = r
                 progress.advance(task)
     results = [best[n] for n in names]
-    import polars as pl
-
     n_touch = pl.scan_parquet(files["touches"]).select(pl.len()).collect().item()
-    n_signup = pl.scan_parquet(files["signups"]).filter(pl.col("signup_date") == day).select(pl.len()).collect().item()
+    n_signup = (
+        pl.scan_parquet(files["signups"])
+        .filter(pl.col("signup_date") == day)
+        .select(pl.len())
+        .collect()
+        .item()
+    )
     baseline = min(r["seconds"] for r in results if r["name"].startswith("duckdb"))
-    table = Table(title=f"attribution, scale {args.scale:g}: {n_signup:,} sign-ups of {day} x {n_touch:,} touches")
+    table = Table(
+        title=f"attribution, scale {args.scale:g}: {n_signup:,} sign-ups of {day} x {n_touch:,} touches"
+    )
     for col in ("engine", "seconds", "sign-ups/s", "touches/s", "peak MB", "x best DuckDB", "rows"):
         table.add_column(col, justify="right" if col != "engine" else "left")
     for r in results:

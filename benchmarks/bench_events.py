@@ -20,13 +20,22 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from datetime import date
 from pathlib import Path
 
-import roi.core  # noqa: F401  (turns third-party telemetry off before anything else is imported)
+import polars as pl
+from rich.console import Console
+from rich.table import Table
+
+from connectors.product_events import load_events
+from connectors.product_events import settings as S
+from roi.core.settings import Settings, get_settings
+from roi.core.warehouse import Warehouse
 
 CACHE = Path(".roi/bench")
 BENCH_DAY = date(2026, 3, 2)
@@ -37,6 +46,7 @@ def world_dir(scale: float) -> Path:
     """The cached world of this scale (generated on first use)."""
     out = CACHE / f"events_day_s{scale:g}"
     if not (out / "landing_manifest.parquet").exists():
+        # Only the parent generates the world: the measured children never load the simulator.
         from simulator.events import generate_events
         from simulator.events.config import DirtRates, EventsConfig
 
@@ -48,10 +58,6 @@ def world_dir(scale: float) -> Path:
 
 
 def _child_ingest(world: Path, work: Path, batch_files: int, batch_mb: int) -> dict[str, float]:
-    from connectors.product_events import load_events
-    from roi.core.settings import Settings
-    from roi.core.warehouse import Warehouse
-
     wh = Warehouse(Settings(duckdb_path=work / "warehouse.duckdb"))
     wh.bootstrap()
     pipe = wh.dlt_pipeline("product_events_bench", "raw_events")
@@ -71,8 +77,6 @@ def _child_ingest(world: Path, work: Path, batch_files: int, batch_mb: int) -> d
 
 
 def _child_ceiling(world: Path) -> dict[str, float]:
-    import polars as pl
-
     files = sorted((world / "landing").rglob("*.jsonl.gz"))
     t = time.perf_counter()
     n = 0
@@ -97,8 +101,6 @@ def main() -> None:
     ap.add_argument("--world", default=None)
     ap.add_argument("--work", default=None)
     a = ap.parse_args()
-    from connectors.product_events import settings as S
-
     batch_files = a.batch_files or S.DEFAULT_BATCH_FILES
     batch_mb = a.batch_mb or S.DEFAULT_BATCH_BYTES // 2**20
     if a.child:
@@ -110,12 +112,6 @@ def main() -> None:
         res["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(json.dumps(res))
         return
-
-    import shutil
-    import tempfile
-
-    from rich.console import Console
-    from rich.table import Table
 
     world = world_dir(a.scale)
     work = Path(tempfile.mkdtemp(prefix="bench_events_", dir=CACHE))
@@ -130,8 +126,6 @@ def main() -> None:
         ceil = _run_child("ceiling", ["--world", str(world)])
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    from roi.core.settings import get_settings
-
     limit = get_settings().duckdb_memory_limit
     table = Table(
         title=f"product events, one day at scale {a.scale:g} ({int(ceil['files'])} files, "

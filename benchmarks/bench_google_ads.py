@@ -32,8 +32,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-import roi.core  # noqa: F401  (telemetry off before anything else)
 from benchmarks.simproc import SimulatorProcess, run_script
+from simulator.ads import generate_ads
 
 DAY = date(2026, 10, 24)
 
@@ -197,8 +197,6 @@ def main() -> None:
     parser.add_argument("--before", type=Path, default=None, help="a checkout of older code to measure too")
     args = parser.parse_args()
     console = Console(width=150)
-    from simulator.ads import generate_ads
-
     with tempfile.TemporaryDirectory(prefix="bench-gads-") as tmp:
         world, out = Path(tmp) / "world", Path(tmp) / "out"
         out.mkdir()
@@ -216,18 +214,37 @@ def main() -> None:
                 bout.mkdir()
                 shutil.copy(out / "responses.pickle", bout / "responses.pickle")
                 with console.status("measuring the arrow path of the older code"):
-                    results["before-replay"] = child("arrow-replay", url, world, bout, cwd=args.before.resolve())
+                    results["before-replay"] = child(
+                        "arrow-replay", url, world, bout, cwd=args.before.resolve()
+                    )
                     results["before-live"] = child("arrow-live", url, world, bout, cwd=args.before.resolve())
     rows = results["arrow-live"]["rows"]
     table = Table(title=f"Google Ads, one scale-{args.scale} day at ad x hour ({rows:,.0f} rows) -> DuckDB")
-    for col in ("path", "fetch s", "load s", "total s", "rows/s (total)", "rows/s (load)", "peak MB", "load ids"):
+    for col in (
+        "path",
+        "fetch s",
+        "load s",
+        "total s",
+        "rows/s (total)",
+        "rows/s (load)",
+        "peak MB",
+        "load ids",
+    ):
         table.add_column(col, justify="right")
     for path, r in results.items():
         n = r["rows"] or rows
         load_rate = f"{n / r['load_s']:,.0f}" if r["load_s"] else "-"
         ids = f"{r['with_load_id']:,.0f}/{r['stored']:,.0f}" if "stored" in r else "-"
-        table.add_row(path, f"{r['fetch_s']:.2f}", f"{r['load_s']:.2f}", f"{r['total_s']:.2f}",
-                      f"{n / r['total_s']:,.0f}", load_rate, f"{r['peak_mb']:.0f}", ids)  # fmt: skip
+        table.add_row(
+            path,
+            f"{r['fetch_s']:.2f}",
+            f"{r['load_s']:.2f}",
+            f"{r['total_s']:.2f}",
+            f"{n / r['total_s']:,.0f}",
+            load_rate,
+            f"{r['peak_mb']:.0f}",
+            ids,
+        )
     console.print(table)
     a, d = results["arrow-replay"], results["dicts-replay"]
     rate = rows / a["total_s"]

@@ -30,6 +30,7 @@ RSS (dbt and Soda run in-process).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import resource
@@ -41,9 +42,14 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import roi.core  # noqa: F401  (telemetry off before anything else is imported)
+import requests
+from rich.console import Console
+from rich.table import Table
+
 from benchmarks.simproc import SimulatorProcess
-from simulator.world import read_sim_env
+from roi.core.warehouse import get_warehouse
+from simulator.events import EventsConfig, Promo
+from simulator.world import generate_world, publish, read_sim_env
 
 VERSION = 1
 CACHE = Path(".roi/bench")
@@ -55,15 +61,18 @@ PROMO_MINUTES = 10
 PROMO_PEAK = 40_000.0  # triangular ramp: mean 20K sign-ups a minute over the 10 minutes
 LAST_DAY = START + timedelta(days=DAYS - 1)
 T_STATE = datetime.combine(LAST_DAY, datetime.min.time(), UTC) + timedelta(hours=17)
-HOURS = {"baseline": (T_STATE, T_STATE + timedelta(hours=1)),
-         "promo": (T_STATE + timedelta(hours=1), T_STATE + timedelta(hours=2))}  # fmt: skip
+HOURS = {
+    "baseline": (T_STATE, T_STATE + timedelta(hours=1)),
+    "promo": (T_STATE + timedelta(hours=1), T_STATE + timedelta(hours=2)),
+}
 PEPPER = "bench-pepper-not-a-secret-0123456789"
 TARGET_S = 600.0
 RESULT = "BENCH_RESULT "
 
 
-
 # -- child: one flow run, timed step by step ------------------------------------------------------
+# Prefect and the flows are imported by the child alone: the parent only prepares and reports,
+# and Prefect reads PREFECT_HOME, which the parent sets for each child, once at import.
 
 
 def _peak_mb() -> float:
@@ -74,20 +83,24 @@ def _peak_mb() -> float:
 
 def _instrument(steps: list[tuple[str, float]]) -> None:
     """Wrap every task's function (and the flow's own warehouse query) to time it."""
-    import functools
-
-    import flows.pipeline as P
+    import flows.pipeline as P  # child only (see above)
     import flows.tasks as T
 
     def label(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
         if name == "load_ads":
             return f"ads {kwargs.get('platform', args[0] if args else '?')}"
-        return {"load_events": "events load", "build_facts": "dbt facts", "attribute": "attribution",
-                "build_mart": "dbt mart", "run_checks": "checks (Soda)", "publish_roi_artifact": "ROI artifact",
-                "first_event_date": "first event date (query)",
+        return {
+            "load_events": "events load",
+            "build_facts": "dbt facts",
+            "attribute": "attribution",
+            "build_mart": "dbt mart",
+            "run_checks": "checks (Soda)",
+            "publish_roi_artifact": "ROI artifact",
+            "first_event_date": "first event date (query)",
             "first_affected_signup_date": "affected sign-up dates (query)",
             "pending_event_loads": "pending event loads (query)",
-            "mark_event_loads_folded": "fold event loads (query)"}.get(name, name)  # fmt: skip
+            "mark_event_loads_folded": "fold event loads (query)",
+        }.get(name, name)
 
     def timed(name: str, fn: Any) -> Any:
         @functools.wraps(fn)
@@ -100,27 +113,35 @@ def _instrument(steps: list[tuple[str, float]]) -> None:
 
         return wrapper
 
-    for name in ("load_ads", "load_events", "build_facts", "attribute", "build_mart", "run_checks",
-                 "publish_roi_artifact"):  # fmt: skip
+    for name in (
+        "load_ads",
+        "load_events",
+        "build_facts",
+        "attribute",
+        "build_mart",
+        "run_checks",
+        "publish_roi_artifact",
+    ):
         task = getattr(T, name)
         task.fn = timed(name, task.fn)
     # the flow's own warehouse queries between tasks (not Prefect tasks, so not overhead either)
-    for name in ("first_event_date", "first_affected_signup_date", "pending_event_loads", "mark_event_loads_folded"):
+    for name in (
+        "first_event_date",
+        "first_affected_signup_date",
+        "pending_event_loads",
+        "mark_event_loads_folded",
+    ):
         if hasattr(P, name):
             setattr(P, name, timed(name, getattr(P, name)))
 
 
 def _set_as_of(url: str, ts: datetime) -> None:
-    import requests
-
     requests.post(f"{url}/_sim/as-of", json={"as_of": ts.isoformat()}, timeout=30).raise_for_status()
 
 
 def child(mode: str, world: Path, url: str, start: datetime, end: datetime) -> dict[str, Any]:
     """In this (fresh) process: publish up to ``end``, move the APIs to ``end``, run the flow(s)."""
-    from prefect import flow
-
-    from simulator.world import publish
+    from prefect import flow  # child only (see above)
 
     settings_landing = os.environ["ROI_LANDING_URL"]
     pub = publish(world, settings_landing, end)
@@ -133,8 +154,7 @@ def child(mode: str, world: Path, url: str, start: datetime, end: datetime) -> d
     t0 = time.perf_counter()
     warm_up()
     prefect_start = time.perf_counter() - t0
-    import flows.pipeline as P
-    from roi.core.warehouse import get_warehouse
+    import flows.pipeline as P  # child only (see above)
 
     steps: list[tuple[str, float]] = []
     _instrument(steps)
@@ -170,10 +190,20 @@ def child(mode: str, world: Path, url: str, start: datetime, end: datetime) -> d
             load_ids,
         ).fetchone()
         cur.close()
-    return {"mode": mode, "total_s": total, "prefect_start_s": prefect_start, "steps": steps,
-            "files": summary.get("files_loaded", 0), "lines": summary.get("lines_read", 0),
-            "loaded": summary.get("loaded", 0), "event_rows": rows, "signups": signups,
-            "published": pub.copied, "peak_mb": _peak_mb(), "error": error}  # fmt: skip
+    return {
+        "mode": mode,
+        "total_s": total,
+        "prefect_start_s": prefect_start,
+        "steps": steps,
+        "files": summary.get("files_loaded", 0),
+        "lines": summary.get("lines_read", 0),
+        "loaded": summary.get("loaded", 0),
+        "event_rows": rows,
+        "signups": signups,
+        "published": pub.copied,
+        "peak_mb": _peak_mb(),
+        "error": error,
+    }
 
 
 # -- parent: prepare (cached), serve, measure, print ----------------------------------------------
@@ -184,16 +214,18 @@ def run_child(
 ) -> dict[str, Any]:
     """One flow run in a fresh interpreter on the warehouse state in ``state``."""
     env = {**os.environ, **read_sim_env(world / "sim.env")}
-    env.update({
-        "ROI_DUCKDB_PATH": str(state / "warehouse.duckdb"),
-        "ROI_LANDING_URL": str(state / "landing"),
-        "ROI_API_BASE_URL": url,
-        "ROI_PII_PEPPER": PEPPER,
-        "PREFECT_HOME": str(state / "prefect"),
-        "PREFECT_LOGGING_LEVEL": "WARNING",
-    })  # fmt: skip
-    cmd = [sys.executable, "-m", "benchmarks.bench_hourly", "--child", mode, "--world", str(world),
-           "--url", url, "--start", start.isoformat(), "--end", end.isoformat()]  # fmt: skip
+    env.update(
+        {
+            "ROI_DUCKDB_PATH": str(state / "warehouse.duckdb"),
+            "ROI_LANDING_URL": str(state / "landing"),
+            "ROI_API_BASE_URL": url,
+            "ROI_PII_PEPPER": PEPPER,
+            "PREFECT_HOME": str(state / "prefect"),
+            "PREFECT_LOGGING_LEVEL": "WARNING",
+        }
+    )
+    cmd = [sys.executable, "-m", "benchmarks.bench_hourly", "--child", mode, "--world", str(world)]
+    cmd += ["--url", url, "--start", start.isoformat(), "--end", end.isoformat()]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
     for line in reversed(proc.stdout.splitlines()):
         if line.startswith(RESULT):
@@ -205,9 +237,6 @@ def run_child(
 
 def prepare(scale: float, console: Any) -> tuple[Path, Path, dict[str, Any]]:
     """The cached world and warehouse state at Fri 17:00 UTC (built on first use)."""
-    from simulator.events import EventsConfig, Promo
-    from simulator.world import generate_world
-
     root = CACHE / f"hourly_s{scale:g}_v{VERSION}"
     world, state, done = root / "world", root / "state", root / "prepared.json"
     if done.exists():
@@ -228,7 +257,10 @@ def prepare(scale: float, console: Any) -> tuple[Path, Path, dict[str, Any]]:
         generated.write_text(json.dumps({"generate_s": gen_s}))
     shutil.rmtree(state, ignore_errors=True)
     state.mkdir()
-    with SimulatorProcess(world) as srv, console.status(f"preparing the warehouse up to {T_STATE:%a %H:%M} UTC"):
+    with (
+        SimulatorProcess(world) as srv,
+        console.status(f"preparing the warehouse up to {T_STATE:%a %H:%M} UTC"),
+    ):
         t0 = time.perf_counter()
         prep = run_child(
             "prep", world, state, srv.url, datetime.combine(START, datetime.min.time(), UTC), T_STATE
@@ -236,8 +268,13 @@ def prepare(scale: float, console: Any) -> tuple[Path, Path, dict[str, Any]]:
         prep_s = time.perf_counter() - t0
     if prep["error"]:
         console.print(f"[yellow]preparation run reported: {prep['error']}[/]")
-    meta = {"generate_s": gen_s, "prepare_s": prep_s, "prep_lines": prep["lines"], "prep_error": prep["error"],
-            "prep_peak_mb": prep["peak_mb"]}  # fmt: skip
+    meta = {
+        "generate_s": gen_s,
+        "prepare_s": prep_s,
+        "prep_lines": prep["lines"],
+        "prep_error": prep["error"],
+        "prep_peak_mb": prep["peak_mb"],
+    }
     done.write_text(json.dumps(meta, indent=1))
     return world, state, meta
 
@@ -267,22 +304,20 @@ def _at_one(small: float, at_small: float, scale: float, at_scale: float) -> flo
     return at_scale + per_scale * (1.0 - scale)
 
 
-def report(
+def _steps_table(
     results: dict[str, dict[str, Any]],
     scale: float,
-    meta: dict[str, Any],
-    console: Any,
-    small: dict[str, dict[str, Any]] | None = None,
-    small_scale: float = 0.0,
-) -> None:
-    """Print the per-step table (with the scale-1.0 extrapolation when measured below it) and a summary."""
-    from rich.table import Table
-
+    small: dict[str, dict[str, Any]] | None,
+    small_scale: float,
+) -> tuple[Table, float]:
+    """The per-step table (with the scale-1.0 extrapolation when measured below it) and that extrapolated total."""
     base, promo = results["baseline"], results["promo"]
     b_steps, p_steps = dict(_step_rows(base)), _step_rows(promo)
     s_steps = dict(_step_rows(small["promo"])) if small else {}
-    title = (f"hourly_incremental at scale {scale:g}: {HOURS['promo'][0]:%a %d %b %H:%M}-{HOURS['promo'][1]:%H:%M} UTC "
-             f"(promotion burst) vs the hour before (baseline)")  # fmt: skip
+    title = (
+        f"hourly_incremental at scale {scale:g}: {HOURS['promo'][0]:%a %d %b %H:%M}-{HOURS['promo'][1]:%H:%M} UTC "
+        f"(promotion burst) vs the hour before (baseline)"
+    )
     table = Table(title=title)
     for col in ("step", "promo hour s", "share", "baseline hour s", "share ", "promo/baseline"):
         table.add_column(col, justify="right" if col != "step" else "left")
@@ -294,31 +329,75 @@ def report(
     ext_total = sum(ext.values())
     for name, secs in p_steps:
         b = b_steps.get(name, 0.0)
-        row = [name, f"{secs:.1f}", f"{secs / promo['total_s']:.0%}", f"{b:.1f}", f"{b / base['total_s']:.0%}",
-               f"{secs / b:.2f}x" if b > 0.05 else "-"]  # fmt: skip
+        row = [
+            name,
+            f"{secs:.1f}",
+            f"{secs / promo['total_s']:.0%}",
+            f"{b:.1f}",
+            f"{b / base['total_s']:.0%}",
+        ]
+        row.append(f"{secs / b:.2f}x" if b > 0.05 else "-")
         if small:
             row += [f"{s_steps.get(name, 0.0):.1f}", f"{ext[name]:.0f}", f"{ext[name] / ext_total:.0%}"]
         table.add_row(*row)
-    total = ["total (flow wall time)", f"{promo['total_s']:.1f}", "100%", f"{base['total_s']:.1f}", "100%",
-             f"{promo['total_s'] / base['total_s']:.2f}x"]  # fmt: skip
+    total = ["total (flow wall time)", f"{promo['total_s']:.1f}", "100%", f"{base['total_s']:.1f}", "100%"]
+    total.append(f"{promo['total_s'] / base['total_s']:.2f}x")
     if small:
         total += [f"{small['promo']['total_s']:.1f}", f"{ext_total:.0f}", "100%"]
     table.add_row(*total, style="bold")
-    console.print(table)
+    return table, ext_total
 
+
+VOLUME_COLUMNS = (
+    "run",
+    "files",
+    "landing lines",
+    "event rows",
+    "sign-ups",
+    "events load lines/s",
+    "peak MB",
+    "flow s",
+    "error",
+)
+
+
+def _volumes_table(runs: dict[str, dict[str, Any]]) -> Table:
+    """Files, lines, rows, load rate, peak memory and wall time of each measured run."""
     vol = Table(title="volumes and memory")
-    for col in ("run", "files", "landing lines", "event rows", "sign-ups", "events load lines/s", "peak MB",
-                "flow s", "error"):  # fmt: skip
+    for col in VOLUME_COLUMNS:
         vol.add_column(col, justify="right" if col not in ("run", "error") else "left")
+    for name, r in runs.items():
+        load_s = sum(s for n, s in r["steps"] if n == "events load")
+        vol.add_row(
+            name,
+            f"{r['files']:,}",
+            f"{r['lines']:,}",
+            f"{r['event_rows']:,}",
+            f"{r['signups']:,}",
+            f"{r['lines'] / load_s:,.0f}" if load_s else "-",
+            f"{r['peak_mb']:,.0f}",
+            f"{r['total_s']:.1f}",
+            r["error"] or "",
+        )
+    return vol
+
+
+def report(
+    results: dict[str, dict[str, Any]],
+    scale: float,
+    meta: dict[str, Any],
+    console: Any,
+    small: dict[str, dict[str, Any]] | None = None,
+    small_scale: float = 0.0,
+) -> None:
+    """Print the per-step table (with the scale-1.0 extrapolation when measured below it) and a summary."""
+    base, promo = results["baseline"], results["promo"]
+    table, ext_total = _steps_table(results, scale, small, small_scale)
+    console.print(table)
     runs = {f"{k} (scale {scale:g})": v for k, v in results.items()}
     if small:
         runs.update({f"{k} (scale {small_scale:g})": v for k, v in small.items()})
-    for name, r in runs.items():
-        load_s = sum(s for n, s in r["steps"] if n == "events load")
-        vol.add_row(name, f"{r['files']:,}", f"{r['lines']:,}", f"{r['event_rows']:,}", f"{r['signups']:,}",
-                    f"{r['lines'] / load_s:,.0f}" if load_s else "-", f"{r['peak_mb']:,.0f}", f"{r['total_s']:.1f}",
-                    r["error"] or "")  # fmt: skip
-    console.print(vol)
+    console.print(_volumes_table(runs))
     verdict = "meets" if promo["total_s"] <= TARGET_S else "misses"
     console.print(
         f"promo hour: {promo['total_s']:.1f} s at scale {scale:g} ({verdict} the {TARGET_S:.0f} s target at this "
@@ -371,24 +450,37 @@ def main() -> None:
     parser.add_argument("--end", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        out = child(args.child, args.world, args.url, datetime.fromisoformat(args.start),
-                    datetime.fromisoformat(args.end))  # fmt: skip
+        out = child(
+            args.child,
+            args.world,
+            args.url,
+            datetime.fromisoformat(args.start),
+            datetime.fromisoformat(args.end),
+        )
         print(RESULT + json.dumps(out), flush=True)
         return
     if not args.scale > 0 or not 0 < args.small_scale < 1:
         raise SystemExit(
             "error: --scale must be positive (1.0 is a StreamRide peak day), --small-scale in (0, 1)"
         )
-    from rich.console import Console
-
     console = Console(width=170)
     results, meta = measure(args.scale, console)
     small = None
     if args.scale < 1.0 and args.small_scale < args.scale:
         small = measure(args.small_scale, console)[0]
     if args.json is not None:
-        args.json.write_text(json.dumps({"scale": args.scale, "meta": meta, "results": results,
-                                         "small_scale": args.small_scale, "small": small}, indent=1))  # fmt: skip
+        args.json.write_text(
+            json.dumps(
+                {
+                    "scale": args.scale,
+                    "meta": meta,
+                    "results": results,
+                    "small_scale": args.small_scale,
+                    "small": small,
+                },
+                indent=1,
+            )
+        )
     report(results, args.scale, meta, console, small, args.small_scale)
 
 

@@ -16,8 +16,6 @@ import tempfile
 from rich.console import Console
 from rich.table import Table
 
-import roi.core  # noqa: F401  (telemetry off before anything else)
-
 _CHILD = """
 import json, resource, sys, time
 from datetime import date
@@ -40,8 +38,12 @@ print(json.dumps({"secs": secs, "cells": cells, "truth_rows": truth.height,
 def run(scale: float, days: int) -> dict[str, float]:
     """Generate in a subprocess and return its measurements."""
     with tempfile.TemporaryDirectory(prefix="bench-sim-ads-") as tmp:
-        out = subprocess.run([sys.executable, "-c", _CHILD, tmp, str(scale), str(days)],
-                             check=True, capture_output=True, text=True)  # fmt: skip
+        out = subprocess.run(
+            [sys.executable, "-c", _CHILD, tmp, str(scale), str(days)],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
         return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -70,13 +72,23 @@ def main() -> None:
     ):
         table.add_column(col, justify="right")
     for label, r in results.items():
-        table.add_row(label, f"{r['secs']:.2f}", f"{r['cells']:,}", f"{r['cells'] / r['secs']:,.0f}",
-                      f"{r['truth_rows']:,}", f"{r['impressions']:,}", f"{r['clicks']:,}", f"{r['conversions']:,}",
-                      f"{r['peak_mb']:,.0f}")  # fmt: skip
+        table.add_row(
+            label,
+            f"{r['secs']:.2f}",
+            f"{r['cells']:,}",
+            f"{r['cells'] / r['secs']:,.0f}",
+            f"{r['truth_rows']:,}",
+            f"{r['impressions']:,}",
+            f"{r['clicks']:,}",
+            f"{r['conversions']:,}",
+            f"{r['peak_mb']:,.0f}",
+        )
     base, full = results.values()
     console.print(table)
-    console.print(f"time ratio {full['secs'] / base['secs']:.1f}x for 10x the scale; "
-                  f"cells ratio {full['cells'] / base['cells']:.1f}x")  # fmt: skip
+    console.print(
+        f"time ratio {full['secs'] / base['secs']:.1f}x for 10x the scale; "
+        f"cells ratio {full['cells'] / base['cells']:.1f}x"
+    )
 
 
 if __name__ == "__main__":

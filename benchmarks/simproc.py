@@ -16,11 +16,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import requests
+
 _SERVER = r"""
 import sys
 from datetime import datetime
 from pathlib import Path
-import roi.core  # noqa: F401  (telemetry off)
 from simulator.server import run_server
 run_server(Path(sys.argv[1]), int(sys.argv[2]), datetime.fromisoformat(sys.argv[3]) if sys.argv[3] else None)
 """
@@ -47,12 +48,14 @@ class SimulatorProcess:
         self.url = ""
 
     def __enter__(self) -> SimulatorProcess:
-        import requests
-
         port = free_port()
         as_of = self.as_of.isoformat() if self.as_of is not None else ""
-        self.proc = subprocess.Popen([sys.executable, "-c", _SERVER, str(self.world), str(port), as_of],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=self.cwd)  # fmt: skip
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", _SERVER, str(self.world), str(port), as_of],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            cwd=self.cwd,
+        )
         self.url = f"http://127.0.0.1:{port}"
         for _ in range(600):
             try:
@@ -79,8 +82,9 @@ def run_script(script: str, args: list[str], what: str, cwd: Path | None = None)
     ``cwd``: the code checkout to import (an export of older code for before/after runs).
     Exits with the script's last error lines, naming ``what``, if it fails.
     """
-    proc = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True,
-                          check=False, cwd=cwd)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-c", script, *args], capture_output=True, text=True, check=False, cwd=cwd
+    )
     if proc.returncode != 0:
         raise SystemExit(f"{what} failed: {proc.stderr.strip().splitlines()[-3:]}")
     result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])

@@ -17,18 +17,15 @@ contract is rendered for a run (:func:`render_contract`), so no contract restate
 
 from __future__ import annotations
 
+import importlib
 import logging
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-import typer
-
-import roi.core  # noqa: F401  (turns third-party telemetry off before Soda is imported)
-from flows.dbt_runner import ad_platforms
 from roi.core.errors import RoiError, UserInputError
 from roi.core.warehouse import get_warehouse
 
@@ -61,6 +58,7 @@ class CheckResult:
 
 def _data_source() -> Any:
     """The Soda DataSourceImpl built from the warehouse's data source definition."""
+    # Imported at first use, as in run_contract (start-up time of every `roi` command).
     from soda_core.common.data_source_impl import DataSourceImpl
 
     spec = dict(get_warehouse().soda_data_source())
@@ -74,8 +72,6 @@ def _data_source() -> Any:
     model_cls = DataSourceImpl._DataSourceImpl__model_classes.get(spec["type"])
     if impl_cls is None or model_cls is None:
         # The plugin registers its classes on import.
-        import importlib
-
         importlib.import_module(f"soda_{spec['type']}.common.data_sources.{spec['type']}_data_source")
         impl_cls = DataSourceImpl._DataSourceImpl__implementation_classes[spec["type"]]
         model_cls = DataSourceImpl._DataSourceImpl__model_classes[spec["type"]]
@@ -149,6 +145,9 @@ def render_contract(path: Path, platforms: Sequence[str], folder: Path) -> Path:
 
 def run_contract(path: Path, variables: dict[str, str], data_timestamp: datetime) -> list[CheckResult]:
     """Verify one contract file; an execution error becomes one ``error`` result."""
+    # Soda is imported by the first check, not with this module: it takes seconds to load, and
+    # the CLI imports this module for every `roi` command. By then roi.core (imported above)
+    # has turned off Soda's telemetry, which Soda reads once, at import.
     from soda_core.contracts.api.verify_api import verify_contract_locally
 
     name = path.stem
@@ -202,7 +201,12 @@ def run_all_checks(
     if not contracts:
         raise UserInputError(f"no Soda contracts in {contracts_dir}")
     variables, now = check_variables(start, end)
-    platforms = ad_platforms() if platforms is None else platforms
+    if platforms is None:
+        # Imported when checks run, not with this module: the registry imports every connector
+        # (dlt) and dbt_runner imports dbt, seconds that `roi --help` should not pay.
+        from flows.dbt_runner import ad_platforms
+
+        platforms = ad_platforms()
     # Soda logs every check at INFO; our table is the report.
     logging.getLogger("soda").setLevel(logging.WARNING)
     results: list[CheckResult] = []
@@ -214,50 +218,3 @@ def run_all_checks(
         names = ", ".join(f"{r.contract}:{r.check} ({r.outcome})" for r in bad[:5])
         raise ChecksFailed(f"{len(bad)} Soda check(s) failed or errored: {names}")
     return results
-
-
-def results_table(results: list[CheckResult]) -> Any:
-    """A rich table of check results."""
-    from rich.table import Table
-
-    table = Table(title="Soda contracts")
-    for col in ("contract", "column", "check", "outcome", "diagnostics"):
-        table.add_column(col)
-    style = {"passed": "green", "warned": "yellow", "failed": "red", "error": "red", "not_evaluated": "red"}
-    for r in results:
-        table.add_row(
-            r.contract,
-            r.column or "",
-            r.check,
-            f"[{style.get(r.outcome, 'white')}]{r.outcome}[/]",
-            r.diagnostics,
-        )
-    return table
-
-
-def checks_command(
-    start: Annotated[str | None, typer.Option(help="Window start (UTC date or timestamp).")] = None,
-    end: Annotated[str | None, typer.Option(help="Window end, exclusive (UTC date or timestamp).")] = None,
-) -> None:
-    """Run every Soda contract; exit non-zero when one fails or errors."""
-    from rich.console import Console
-
-    def parse(v: str | None, what: str) -> datetime | None:
-        if v is None:
-            return None
-        try:
-            return datetime.fromisoformat(v)
-        except ValueError:
-            raise UserInputError(
-                f"--{what} {v!r} is not an ISO date or timestamp (e.g. 2024-11-05)"
-            ) from None
-
-    s, e = parse(start, "start"), parse(end, "end")
-    if (s is None) != (e is None):
-        raise UserInputError("pass both --start and --end, or neither")
-    results = run_all_checks(s, e)
-    Console().print(results_table(results))
-    bad = [r for r in results if not r.ok]
-    if bad:
-        raise ChecksFailed(f"{len(bad)} of {len(results)} Soda checks failed or errored")
-    typer.echo(f"all {len(results)} Soda checks passed")

@@ -10,7 +10,12 @@ from connector_sdk.exceptions import ConnectorConfigError, FatalAPIError, Invali
 from roi.core.errors import RoiError
 
 # Failures a retry cannot fix: bad input, missing credentials, an API refusing the request.
-NOT_RETRIABLE: tuple[type[BaseException], ...] = (RoiError, ConnectorConfigError, InvalidRunError, FatalAPIError)
+NOT_RETRIABLE: tuple[type[BaseException], ...] = (
+    RoiError,
+    ConnectorConfigError,
+    InvalidRunError,
+    FatalAPIError,
+)
 
 
 def retry_unless_user_error(task: Any, task_run: Any, state: Any) -> bool:

@@ -29,7 +29,11 @@ from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
-import roi.core  # noqa: F401  (turns third-party telemetry off before dbt is imported)
+import yaml
+from dbt.cli.main import dbtRunner
+
+import connectors  # noqa: F401  (importing the package registers every connector)
+from connector_sdk.registry import connector_names
 from roi.core.errors import RoiError
 from roi.core.warehouse import get_warehouse
 
@@ -76,11 +80,6 @@ def ad_platforms() -> list[str]:
     The one platform list of the pipeline (dbt var ``ad_platforms``, the Soda contracts' valid
     platform values): ``roi connector new`` registers a connector, and it is a platform here.
     """
-    # Imported here for start-up time: importing every connector (dlt and the SDK) costs
-    # seconds, and the CLI imports this module at start-up (through flows.checks).
-    import connectors  # noqa: F401  (importing the package registers every connector)
-    from connector_sdk.registry import connector_names
-
     return [name for name in connector_names() if name not in REFERENCE_SOURCES]
 
 
@@ -94,8 +93,6 @@ def dbt_dir() -> Path:
 
 def write_profile(threads: int = 1) -> Path:
     """Write ``profiles.yml`` from the warehouse settings; returns the profiles directory."""
-    import yaml
-
     profile = get_warehouse().dbt_profile(threads=threads)
     for output in profile["streamride_roi"]["outputs"].values():
         if output.get("type") == "duckdb":
@@ -142,17 +139,15 @@ def run_dbt(args: list[str], dbt_vars: dict[str, Any] | None = None, raise_on_fa
     Raises :class:`DbtError` (one line naming the failing nodes) unless ``raise_on_failure`` is
     false. Only one dbt invocation runs at a time in a process.
     """
-    from dbt.cli.main import dbtRunner
-
     base = dbt_dir()
-    paths = {
+    folders = {
         "--project-dir": PROJECT_DIR,
         "--profiles-dir": write_profile(),
         "--target-path": base / "target",
         "--log-path": base / "logs",
     }
     all_vars = {"ad_platforms": ad_platforms(), **(dbt_vars or {})}
-    full = [*args, *[part for flag, path in paths.items() for part in (flag, str(path))], "--quiet"]
+    full = [*args, *(part for flag, path in folders.items() for part in (flag, str(path))), "--quiet"]
     full += ["--vars", json.dumps(all_vars, sort_keys=True)]
     with _DBT_LOCK:
         res = dbtRunner().invoke(full)

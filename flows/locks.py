@@ -51,8 +51,3 @@ def warehouse_write(name: str = WRITE_LIMIT) -> Iterator[None]:
     ensure_write_limit(name)
     with concurrency(name, occupy=1, strict=True, lease_duration=LEASE_SECONDS):
         yield
-
-
-def reset_ensured() -> None:
-    """Forget which limits were created (a new Prefect API in tests)."""
-    _ensured.clear()

@@ -36,7 +36,7 @@ create table if not exists analytics.ops_campaign_15min (
 )
 """
 
-# Click ids decide the platform before utm_source does (CONTRACTS.md); the utm_source values
+# Click ids decide the platform before utm_source does (as in int_touches__unioned); the utm_source values
 # are mapped by the dbt seed when it is loaded, else by the platform's own canonical name.
 _OPS_SQL = """
 with new_days as (

@@ -12,6 +12,7 @@ from typing import Any
 from prefect import flow
 from prefect.runtime import flow_run
 
+from connector_sdk.windows import as_utc
 from flows.locks import warehouse_write
 from flows.tasks import (
     ATTRIBUTION_TRAILING_DAYS,
@@ -26,18 +27,14 @@ from flows.tasks import (
 )
 from roi.core.errors import UserInputError
 from roi.core.runs import record_run
+from roi.core.warehouse import FACTS_EVENT_LOADS_DDL, get_warehouse, table_exists
 
 # Hourly runs refresh "today and yesterday" in each account's time zone; in UTC that spans
 # up to three dates (an account 10 h behind UTC is still on yesterday at 09:00 UTC).
 HOURLY_AD_DAYS = 2
 FX_SOURCE = "fx_rates"
-# The platforms' default restatement window (CONTRACTS.md); the lookback rebuilds that many days.
+# The platforms restate up to 7 days back by default; the lookback rebuilds that many days.
 LOOKBACK_DAYS = 7
-
-
-def as_utc(ts: datetime) -> datetime:
-    """``ts`` as an aware UTC datetime (naive input is taken as UTC)."""
-    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
 
 
 def logical_end(window_end: datetime | None) -> datetime:
@@ -55,8 +52,6 @@ def first_event_date(load_ids: list[str]) -> date | None:
     """The earliest UTC event date among the rows of these loads (late files reach old days)."""
     if not load_ids:
         return None
-    from roi.core.warehouse import get_warehouse
-
     cur = get_warehouse().connection().cursor()
     try:
         marks = ", ".join("?" for _ in load_ids)
@@ -81,8 +76,6 @@ def pending_event_loads() -> list[str]:
     file that ops loaded between two hourly runs still reaches the facts, and loads of a run that
     failed before its models finished are picked up by the next one.
     """
-    from roi.core.warehouse import FACTS_EVENT_LOADS_DDL, get_warehouse, table_exists
-
     cur = get_warehouse().connection().cursor()
     try:
         if not table_exists(cur, "raw_events", "_dlt_loads"):
@@ -101,8 +94,6 @@ def mark_event_loads_folded(load_ids: list[str], run_id: str) -> None:
     """Record ``load_ids`` as folded into the facts (after the run's models succeeded)."""
     if not load_ids:
         return
-    from roi.core.warehouse import FACTS_EVENT_LOADS_DDL, get_warehouse
-
     cur = get_warehouse().connection().cursor()
     try:
         cur.execute(FACTS_EVENT_LOADS_DDL)
@@ -123,8 +114,6 @@ def first_affected_signup_date(start: date) -> date:
     attribution and the mart must then redo that date too, or the mart would count the user
     on the old date and the new one.
     """
-    from roi.core.warehouse import get_warehouse, table_exists
-
     cur = get_warehouse().connection().cursor()
     try:
         has_attr = table_exists(cur, "analytics", "fact_attribution")

@@ -14,21 +14,27 @@ from typing import Any
 from prefect import task
 from prefect.artifacts import create_table_artifact
 
+from attribution.store import run_attribution
+from connectors import connector_names, run_connector
+from connectors.product_events import load_events as load_product_events
+from flows import dbt_runner
+from flows.checks import run_all_checks
 from flows.common import TASK_RETRY
+from flows.report import roi_rows
 from roi.core.settings import get_settings
 from roi.core.warehouse import get_warehouse
-
-
-def ad_sources() -> list[str]:
-    """Every registered API connector, FX first (spend of the window converts at the rates it brings)."""
-    import connectors  # noqa: F401  (importing the package registers every connector)
-    from connector_sdk.registry import connector_names
-
-    return sorted(connector_names(), key=lambda name: (name != "fx_rates", name))
 
 # Sign-ups re-attributed by every run: SKAN postbacks arrive up to 72 h late and touches
 # in late files; four days covers both.
 ATTRIBUTION_TRAILING_DAYS = 4
+
+
+def ad_sources() -> list[str]:
+    """Every API connector (``connectors`` registers them all on import), FX first.
+
+    FX first: the spend of the window converts at the rates it brings.
+    """
+    return sorted(connector_names(), key=lambda name: (name != "fx_rates", name))
 
 
 def _plain(obj: Any) -> Any:
@@ -59,8 +65,6 @@ def load_ads(
     end: date | None = None,
 ) -> dict[str, Any]:
     """Pull one platform (``mode`` hourly | lookback | backfill) into ``raw_ads``."""
-    from connectors import run_connector
-
     settings = get_settings()
     pipeline = get_warehouse().dlt_pipeline(f"roi_ads_{platform}", "raw_ads")
     summary = run_connector(
@@ -78,12 +82,10 @@ def load_ads(
 @task(**TASK_RETRY, timeout_seconds=3600)
 def load_events() -> dict[str, Any]:
     """Load the landing files not seen before into ``raw_events`` (bounded batches)."""
-    from connectors.product_events import load_events as _load_events
-
     settings = get_settings()
     pepper = settings.require_pepper()
     pipeline = get_warehouse().dlt_pipeline("roi_product_events", "raw_events")
-    summary = _load_events(pipeline, settings.landing_url, pepper)
+    summary = load_product_events(pipeline, settings.landing_url, pepper)
     return _summary(summary)
 
 
@@ -93,8 +95,6 @@ def build_facts(start: date, end: date, event_load_ids: list[str] | None = None)
 
     ``event_load_ids``: the event loads whose touches to re-derive (None: every touch of the window).
     """
-    from flows import dbt_runner
-
     run = dbt_runner.build_facts(start, end, event_load_ids=event_load_ids)
     return len(run.nodes)
 
@@ -102,8 +102,6 @@ def build_facts(start: date, end: date, event_load_ids: list[str] | None = None)
 @task(**TASK_RETRY, timeout_seconds=3600)
 def attribute(start: date, end: date) -> dict[str, Any]:
     """Re-attribute the sign-ups of [start, end) under the default attribution config."""
-    from attribution.store import run_attribution
-
     summary = run_attribution(get_warehouse().connection(), start, end - timedelta(days=1))
     return _summary(summary)
 
@@ -111,8 +109,6 @@ def attribute(start: date, end: date) -> dict[str, Any]:
 @task(**TASK_RETRY, timeout_seconds=3600)
 def build_mart(start: date, end: date) -> int:
     """dbt: ``mart_marketing_roi_daily`` for [start, end), with its identity tests."""
-    from flows import dbt_runner
-
     run = dbt_runner.build_mart(start, end)
     return len(run.nodes)
 
@@ -123,18 +119,16 @@ def run_checks(window_start: datetime, window_end: datetime) -> int:
 
     Raises, failing the flow, when a check fails or errors: a failing contract blocks the close.
     """
-    from flows.checks import run_all_checks
-
     return len(run_all_checks(window_start, window_end, raise_on_failure=True))
 
 
 def roi_by_platform(report_date: date) -> list[dict[str, Any]]:
     """The day's ROI by platform, summed from the campaign rows of the ROI report."""
-    from flows.report import roi_rows
-
     totals: dict[str, dict[str, float]] = {}
     for r in roi_rows(report_date):
-        t = totals.setdefault(r["platform"], {"spend_usd": 0.0, "signups": 0.0, "modeled_signups": 0.0, "revenue_usd": 0.0})
+        t = totals.setdefault(
+            r["platform"], {"spend_usd": 0.0, "signups": 0.0, "modeled_signups": 0.0, "revenue_usd": 0.0}
+        )
         for key in t:
             t[key] += float(r[key] or 0)
     out = []
@@ -146,7 +140,9 @@ def roi_by_platform(report_date: date) -> list[dict[str, Any]]:
                 **{k: round(v, 2) for k, v in t.items()},
                 "cac_usd": round(t["spend_usd"] / conversions, 2) if conversions else None,
                 "roas": round(t["revenue_usd"] / t["spend_usd"], 3) if t["spend_usd"] else None,
-                "roi": round((t["revenue_usd"] - t["spend_usd"]) / t["spend_usd"], 3) if t["spend_usd"] else None,
+                "roi": round((t["revenue_usd"] - t["spend_usd"]) / t["spend_usd"], 3)
+                if t["spend_usd"]
+                else None,
             }
         )
     return out

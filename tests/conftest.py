@@ -14,8 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from roi.core.telemetry import disable_telemetry
+
 # Isolate every run from the developer's own .roi and Prefect home before anything imports
-# roi, dlt or Prefect (they read these at import time).
+# dlt or Prefect or asks roi for its settings (they read these once).
 _SESSION_DIR = Path(tempfile.mkdtemp(prefix="roi-tests-"))
 os.environ["ROI_DUCKDB_PATH"] = str(_SESSION_DIR / "warehouse.duckdb")
 os.environ["ROI_LANDING_URL"] = str(_SESSION_DIR / "landing")
@@ -25,7 +27,9 @@ os.environ["PREFECT_LOGGING_LEVEL"] = "WARNING"
 os.environ["DLT_DATA_DIR"] = str(_SESSION_DIR / "dlt-data")
 os.environ.pop("ROI_API_BASE_URL", None)
 os.environ.pop("ROI_WAREHOUSE", None)
-
+# Tests import flows and tools directly, not through the ``roi`` command: switch telemetry off
+# before any test module loads Prefect or Soda (they read their switches once, at import).
+disable_telemetry()
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

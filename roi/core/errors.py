@@ -16,6 +16,6 @@ class UserInputError(RoiError):
 
 
 class ConfigError(RoiError):
-    """Missing or invalid settings or credentials."""
+    """Missing or invalid settings, credentials or configuration files."""
 
     exit_code = 3

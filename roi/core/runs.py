@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import roi.core
+from roi.core import __version__
 from roi.core.warehouse import Warehouse, get_warehouse
 
 
@@ -61,7 +61,7 @@ def record_run(
         wh,
         "insert into audit.pipeline_runs (run_id, flow_name, window_start, window_end, status, "
         "started_at, code_version) values (?, ?, ?, ?, 'running', ?, ?)",
-        (run.run_id, flow_name, run.window_start, run.window_end, _now(), roi.core.__version__),
+        (run.run_id, flow_name, run.window_start, run.window_end, _now(), __version__),
     )
     try:
         yield run

@@ -1,12 +1,13 @@
 """Settings from the environment (``ROI_`` prefix), validated once at start.
 
-Only the names fixed in CONTRACTS.md live here. Credentials for ad platforms, Snowflake and
+Only the pipeline's own ``ROI_*`` names live here. Credentials for ad platforms, Snowflake and
 S3 do not: they follow dlt's own secrets conventions (``SOURCES__...``, ``DESTINATION__...``,
 ``AWS_*``) and are resolved by dlt where they are used.
 """
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -33,8 +34,6 @@ class Settings(BaseSettings):
     @field_validator("duckdb_memory_limit")
     @classmethod
     def _memory(cls, v: str) -> str:
-        import re
-
         if not re.fullmatch(r"\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)", v.strip(), flags=re.IGNORECASE):
             raise ValueError("must be a size such as 3GB or 512MB")
         return v.strip()

@@ -8,6 +8,10 @@ DuckDB allows one writing *process* per file but many connections inside it, so 
 mode the process keeps one database instance and hands out cursors on it to our own SQL, to
 dlt (as borrowed credentials) and to Soda; dbt-duckdb opens the same path in the same process,
 which DuckDB maps to the same instance.
+
+dlt and the Snowflake connector are imported inside the methods that use them: each takes
+seconds to load, and every ``roi`` command (``--help`` and a settings error included) imports
+this module; embedded mode never loads the Snowflake connector at all.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import duckdb
 
 from roi.core.errors import ConfigError
 from roi.core.settings import Settings, get_settings
@@ -68,6 +74,7 @@ class SnowflakeConfig:
 
 def resolve_snowflake() -> SnowflakeConfig:
     """Resolve Snowflake credentials through dlt, or fail with one line naming what is missing."""
+    # Imported at use (start-up time, see the module docstring).
     from dlt.common.configuration import resolve_configuration
     from dlt.common.configuration.exceptions import ConfigFieldMissingException, ConfigurationException
     from dlt.destinations.impl.snowflake.configuration import SnowflakeCredentials
@@ -77,9 +84,7 @@ def resolve_snowflake() -> SnowflakeConfig:
             SnowflakeCredentials(), sections=("destination", "snowflake", "credentials")
         )
     except ConfigFieldMissingException as exc:
-        missing = ", ".join(
-            f"DESTINATION__SNOWFLAKE__CREDENTIALS__{f.upper()}" for f in exc.fields
-        )
+        missing = ", ".join(f"DESTINATION__SNOWFLAKE__CREDENTIALS__{f.upper()}" for f in exc.fields)
         raise ConfigError(f"ROI_WAREHOUSE=snowflake but credentials are missing: set {missing}") from None
     except (ConfigurationException, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -126,15 +131,13 @@ class Warehouse:
         if self.kind == "duckdb":
             with self._lock:
                 if self._duckdb is None:
-                    import duckdb
-
                     self.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
                     self._duckdb = duckdb.connect(str(self.duckdb_path))
                     # A SET (not a connect-time config) so dbt-duckdb, which opens the same
                     # file in this process with its own config, still maps to this instance.
                     self._duckdb.execute(f"set memory_limit = '{self.settings.duckdb_memory_limit}'")
                 return self._duckdb
-        import snowflake.connector
+        import snowflake.connector  # Snowflake mode only (see the module docstring)
 
         sf = self._snowflake
         assert sf is not None
@@ -160,7 +163,7 @@ class Warehouse:
     # -- dlt ---------------------------------------------------------------------------
     def dlt_destination(self) -> Any:
         """The dlt destination for this warehouse (DuckDB shares this process's instance)."""
-        import dlt
+        import dlt  # start-up time (see the module docstring)
 
         if self.kind == "duckdb":
             return dlt.destinations.duckdb(credentials=self.connection())
@@ -171,10 +174,10 @@ class Warehouse:
         """A dlt pipeline on this warehouse, with its working folder under ``.roi/dlt``.
 
         Every loader hands dlt Arrow tables, which get dlt's ``_dlt_load_id`` only with this
-        normalizer option (FIELD_NOTES); the flows select new rows by it. Set at every call, not
+        normalizer option; the flows select new rows by it. Set at every call, not
         once at import: a caller that restores its environment later would drop it.
         """
-        import dlt
+        import dlt  # start-up time (see the module docstring)
 
         os.environ.setdefault("NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID", "true")
         pipelines_dir = self.duckdb_path.parent / "dlt"

@@ -88,4 +88,3 @@ def assert_credit_sums_to_one(frame: pl.DataFrame) -> None:
     sums = frame.group_by("signup_id").agg(pl.col("credit").sum())
     assert sums.height > 0
     assert (sums["credit"] - 1.0).abs().max() < 1e-9  # type: ignore[operator]
-

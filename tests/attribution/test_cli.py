@@ -18,13 +18,20 @@ def test_run_attributes_and_prints_the_summary(
 
     con = get_warehouse().connection()
     _world(con.cursor())
-    assert main(["attribution", "run", "--start", "2024-05-10", "--end", "2024-05-12", "--config", "linear_v1"]) == 0
+    assert (
+        main(["attribution", "run", "--start", "2024-05-10", "--end", "2024-05-12", "--config", "linear_v1"])
+        == 0
+    )
     out = capsys.readouterr().out
     version = load_config("linear_v1").attribution_version
     assert version in out and "rows out" in out and "SKAN-modeled credit" in out
-    rows = con.cursor().execute(
-        "select attribution_version, count(distinct signup_id), sum(credit) from analytics.fact_attribution group by 1"
-    ).fetchall()
+    rows = (
+        con.cursor()
+        .execute(
+            "select attribution_version, count(distinct signup_id), sum(credit) from analytics.fact_attribution group by 1"
+        )
+        .fetchall()
+    )
     assert rows == [(version, 4, pytest.approx(4.0))]
     runs = con.cursor().execute("select rows_out, skan_modeled_credit from audit.attribution_runs").fetchall()
     assert runs == [(4, 1.0)]  # s4 is an iOS sign-up without a touch, modeled to meta m1
@@ -34,7 +41,10 @@ def test_run_attributes_and_prints_the_summary(
 @pytest.mark.parametrize(
     ("args", "needle"),
     [
-        (["--start", "2024-05-10", "--end", "2024-05-10", "--config", "last_click_v9"], "unknown attribution config"),
+        (
+            ["--start", "2024-05-10", "--end", "2024-05-10", "--config", "last_click_v9"],
+            "unknown attribution config",
+        ),
         (["--start", "2024-05-12", "--end", "2024-05-10"], "before --start"),
         (["--start", "2024-05-10", "--end", "2024-05-10"], "build the dbt models first"),
     ],

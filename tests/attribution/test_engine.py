@@ -79,7 +79,9 @@ def test_position_based_with_one_and_two_touches() -> None:
     c = load_config("position_based_v1")
     one = touches(("a", "u1", NOON - H, "click", "google_ads", "g1"))
     assert credits(attribute(ONE, one, c, DAY), "s1") == {"a": 1.0}
-    two = touches(("a", "u1", NOON - 2 * H, "click", "google_ads", "g1"), ("b", "u1", NOON - H, "view", "meta_ads", "m"))
+    two = touches(
+        ("a", "u1", NOON - 2 * H, "click", "google_ads", "g1"), ("b", "u1", NOON - H, "view", "meta_ads", "m")
+    )
     assert credits(attribute(ONE, two, cfg(model="position_based", precedence="none"), DAY), "s1") == {
         "a": 0.5,
         "b": 0.5,
@@ -138,7 +140,9 @@ def test_ties_are_broken_by_type_then_touch_id_whatever_the_input_order() -> Non
     first = attribute(ONE, touches(*tied), cfg(model="first_touch", precedence="none"), DAY)
     assert credits(first, "s1") == {"a": 1.0}  # the same preference among same-instant touches
     earlier = touches(*tied, ("y", "u1", NOON - 2 * H, "view", "google_ads", "g9"))
-    assert credits(attribute(ONE, earlier, cfg(model="first_touch", precedence="none"), DAY), "s1") == {"y": 1.0}
+    assert credits(attribute(ONE, earlier, cfg(model="first_touch", precedence="none"), DAY), "s1") == {
+        "y": 1.0
+    }
     # position-based: the preferred touch of a tie takes the last position (40%)
     pos = credits(attribute(ONE, touches(*tied[:3]), load_config("position_based_v1"), DAY), "s1")
     assert pos == pytest.approx({"c": 0.4, "b": 0.2, "a": 0.4})
@@ -158,8 +162,13 @@ def test_spam_clicks_are_excluded() -> None:
     only_spam = touches(("spam", "u1", NOON - 5 * S, "click", "meta_ads", "m1", True))
     out = attribute(ONE, only_spam, load_config("last_touch_v1"), DAY)
     assert out.select("platform", "campaign_id", "credit", "method", "touch_id").to_dicts() == [
-        {"platform": "unattributed", "campaign_id": "unattributed", "credit": 1.0, "method": "unattributed",
-         "touch_id": None}
+        {
+            "platform": "unattributed",
+            "campaign_id": "unattributed",
+            "credit": 1.0,
+            "method": "unattributed",
+            "touch_id": None,
+        }
     ]
 
 
@@ -176,10 +185,15 @@ def test_touches_of_a_merged_user_all_count() -> None:
 
 
 def test_platform_override_windows() -> None:
-    tt = touches(("a", "u1", NOON - 20 * D, "click", "meta_ads", "m1"), ("b", "u1", NOON - 20 * D, "click", "google_ads", "g"))
+    tt = touches(
+        ("a", "u1", NOON - 20 * D, "click", "meta_ads", "m1"),
+        ("b", "u1", NOON - 20 * D, "click", "google_ads", "g"),
+    )
     c = cfg(platform_overrides={"meta_ads": {"click_window": "28d"}})
     assert credits(attribute(ONE, tt, c, DAY), "s1") == {"a": 1.0}
-    assert credits(attribute(ONE, tt, load_config("last_touch_v1"), DAY), "s1") == {"unattributed:unattributed": 1.0}
+    assert credits(attribute(ONE, tt, load_config("last_touch_v1"), DAY), "s1") == {
+        "unattributed:unattributed": 1.0
+    }
 
 
 @pytest.mark.parametrize("model", ["last_touch", "first_touch", "linear", "position_based", "time_decay"])
@@ -207,9 +221,16 @@ def test_every_signup_gets_credit_one_and_output_is_deterministic(model: str) ->
     assert_credit_sums_to_one(out)
     assert set(out["signup_id"]) == {"s1", "s2", "s3", "s4"}
     assert out.filter(pl.col("signup_id") == "s3")["method"].to_list() == ["unattributed"]
-    assert (out["attribution_run_id"] == "r1").all() and (out["attribution_version"] == c.attribution_version).all()
-    shuffled = attribute(su.sample(fraction=1.0, shuffle=True, seed=3), tt.sample(fraction=1.0, shuffle=True, seed=4),
-                         c, DAY, run_id="r1")
+    assert (out["attribution_run_id"] == "r1").all() and (
+        out["attribution_version"] == c.attribution_version
+    ).all()
+    shuffled = attribute(
+        su.sample(fraction=1.0, shuffle=True, seed=3),
+        tt.sample(fraction=1.0, shuffle=True, seed=4),
+        c,
+        DAY,
+        run_id="r1",
+    )
     assert out.equals(shuffled)
     assert not any(math.isnan(x) for x in out["credit"])
 

@@ -19,7 +19,12 @@ M64 = 2**64 - 1
 def skan(*rows: tuple[str, str, int], day=DAY) -> pl.DataFrame:  # type: ignore[no-untyped-def]
     return pl.DataFrame(
         [{"install_date": day, "platform": p, "campaign_id": c, "skan_signups": n} for p, c, n in rows],
-        schema={"install_date": pl.Date, "platform": pl.String, "campaign_id": pl.String, "skan_signups": pl.Int64},
+        schema={
+            "install_date": pl.Date,
+            "platform": pl.String,
+            "campaign_id": pl.String,
+            "skan_signups": pl.Int64,
+        },
     )
 
 
@@ -34,7 +39,10 @@ def ios_day(n_pool: int, n_det: int = 0) -> tuple[pl.DataFrame, pl.DataFrame]:
 
 def modeled_by_campaign(out: pl.DataFrame) -> dict[str, float]:
     return dict(
-        out.filter(pl.col("method") == "skan_modeled").group_by("campaign_id").agg(pl.col("credit").sum()).iter_rows()
+        out.filter(pl.col("method") == "skan_modeled")
+        .group_by("campaign_id")
+        .agg(pl.col("credit").sum())
+        .iter_rows()
     )
 
 
@@ -106,7 +114,13 @@ def test_excess_postbacks_are_scaled_down_to_the_pool() -> None:
 def test_largest_remainder_and_its_tie_break() -> None:
     # P = 10, net 7/5/3 (N = 15): quotas 4.67/3.33/2 -> floors 4/3/2, the one left goes to x.
     su, tt = ios_day(10)
-    out = attribute(su, tt, load_config(), DAY, skan=skan(("meta_ads", "x", 7), ("meta_ads", "y", 5), ("meta_ads", "z", 3)))
+    out = attribute(
+        su,
+        tt,
+        load_config(),
+        DAY,
+        skan=skan(("meta_ads", "x", 7), ("meta_ads", "y", 5), ("meta_ads", "z", 3)),
+    )
     assert modeled_by_campaign(out) == {"x": 5.0, "y": 3.0, "z": 2.0}
     # equal remainders: 7 campaigns with 1 postback each for a pool of 5 -> the first 5 in
     # (platform, campaign_id) order; google_ads sorts before meta_ads.
@@ -120,11 +134,22 @@ def test_allocation_agrees_with_the_reference_on_random_days() -> None:
     rng = random.Random(3)
     for _ in range(40):
         pool_n = rng.randint(0, 30)
-        n = {("meta_ads" if rng.random() < 0.5 else "tiktok_ads", f"c{j}"): rng.randint(0, 9) for j in range(rng.randint(1, 8))}
-        pool = pl.DataFrame({"signup_id": [f"s{i}" for i in range(pool_n)], "signup_date": [DAY] * pool_n},
-                            schema={"signup_id": pl.String, "signup_date": pl.Date})
-        det = pl.DataFrame(schema={"signup_date": pl.Date, "platform": pl.String, "campaign_id": pl.String,
-                                   "credit": pl.Float64})
+        n = {
+            ("meta_ads" if rng.random() < 0.5 else "tiktok_ads", f"c{j}"): rng.randint(0, 9)
+            for j in range(rng.randint(1, 8))
+        }
+        pool = pl.DataFrame(
+            {"signup_id": [f"s{i}" for i in range(pool_n)], "signup_date": [DAY] * pool_n},
+            schema={"signup_id": pl.String, "signup_date": pl.Date},
+        )
+        det = pl.DataFrame(
+            schema={
+                "signup_date": pl.Date,
+                "platform": pl.String,
+                "campaign_id": pl.String,
+                "credit": pl.Float64,
+            }
+        )
         got = skan_allocation(pool.lazy(), det.lazy(), skan(*[(p, c, v) for (p, c), v in n.items()]))
         assert {(p, c): m for _, p, c, _, m in got.iter_rows()} == (hamilton(n, pool_n) if pool_n else {})
 
@@ -145,7 +170,10 @@ def test_deterministic_ios_signups_are_subtracted_first() -> None:
 def test_fractional_deterministic_credit_floors_the_net() -> None:
     # One iOS sign-up with a click on m1 and one on g1: linear gives each 0.5.
     su = signups(*[(f"p{i}", f"pu{i}", NOON, "ios") for i in range(5)], ("d", "du", NOON, "ios"))
-    tt = touches(("a", "du", NOON - H, "click", "meta_ads", "m1"), ("b", "du", NOON - 2 * H, "click", "google_ads", "g1"))
+    tt = touches(
+        ("a", "du", NOON - H, "click", "meta_ads", "m1"),
+        ("b", "du", NOON - 2 * H, "click", "google_ads", "g1"),
+    )
     sk = skan(("meta_ads", "m1", 2), ("google_ads", "g1", 1))
     # m1: 2 − 0.5 = 1.5 -> 1; g1: 1 − 0.5 = 0.5 -> 0. Last touch (m1 gets 1): m1 1, g1 1.
     assert modeled_by_campaign(attribute(su, tt, load_config("linear_v1"), DAY, skan=sk)) == {"m1": 1.0}
@@ -163,8 +191,15 @@ def test_conservation_totals_across_days_and_models() -> None:
                 tts.append((f"v{day_off}_{i}", f"u{day_off}_{i}", ts - 3 * H, "click", "tiktok_ads", "k1"))
     su, tt = signups(*rows), touches(*tts)
     sk = pl.concat(
-        [skan(("meta_ads", "m0", 2 + d), ("meta_ads", "m1", 9 * d), ("tiktok_ads", "k1", 1), day=DAY + timedelta(days=d))
-         for d in range(3)]
+        [
+            skan(
+                ("meta_ads", "m0", 2 + d),
+                ("meta_ads", "m1", 9 * d),
+                ("tiktok_ads", "k1", 1),
+                day=DAY + timedelta(days=d),
+            )
+            for d in range(3)
+        ]
     )
     for model in ("last_touch", "linear", "position_based", "time_decay", "first_touch"):
         out = attribute(su, tt, load_config(f"{model}_v1"), DAY, DAY + timedelta(days=2), skan=sk)
@@ -180,17 +215,22 @@ def test_conservation_totals_across_days_and_models() -> None:
         for d in range(3):
             day = DAY + timedelta(days=d)
             pool = su.filter(
-                (pl.col("signup_date") == day) & (pl.col("device_platform") == "ios") & ~pl.col("signup_id").is_in(det_ids)
+                (pl.col("signup_date") == day)
+                & (pl.col("device_platform") == "ios")
+                & ~pl.col("signup_id").is_in(det_ids)
             ).height
             det_ios = (
                 out.filter((pl.col("signup_date") == day) & (pl.col("method") == "deterministic"))
                 .join(su.filter(pl.col("device_platform") == "ios").select("signup_id"), on="signup_id")
-                .group_by("platform", "campaign_id").agg(pl.col("credit").sum())
+                .group_by("platform", "campaign_id")
+                .agg(pl.col("credit").sum())
             )
             det_map = {(p, c): v for p, c, v in det_ios.iter_rows()}
             net = {
                 (p, c): int(max(0.0, n - det_map.get((p, c), 0.0)) + 1e-9)
-                for p, c, n in sk.filter(pl.col("install_date") == day).select("platform", "campaign_id", "skan_signups").iter_rows()
+                for p, c, n in sk.filter(pl.col("install_date") == day)
+                .select("platform", "campaign_id", "skan_signups")
+                .iter_rows()
             }
             got = modeled.filter(pl.col("signup_date") == day).group_by("platform", "campaign_id").len()
             assert {(p, c): n for p, c, n in got.iter_rows()} == hamilton(net, pool)
@@ -204,14 +244,18 @@ def test_scale_rows_stay_one_per_signup_and_ignore_input_order() -> None:
     out = attribute(su, tt, load_config(), DAY, skan=sk)
     assert out.height == su.height
     assert sum(modeled_by_campaign(out).values()) == sum(1 + i % 4 for i in range(60))
-    shuffled = attribute(su.sample(fraction=1.0, shuffle=True, seed=5), tt, load_config(), DAY, skan=sk.reverse())
+    shuffled = attribute(
+        su.sample(fraction=1.0, shuffle=True, seed=5), tt, load_config(), DAY, skan=sk.reverse()
+    )
     assert shuffled.equals(out)
 
 
 def test_skan_disabled_or_absent_keeps_ios_unattributed() -> None:
     su, tt = ios_day(3)
     sk = skan(("meta_ads", "m1", 3))
-    off = attribute(su, tt, load_config().__class__.from_mapping({"name": "x", "skan": {"enabled": False}}), DAY, skan=sk)
+    off = attribute(
+        su, tt, load_config().__class__.from_mapping({"name": "x", "skan": {"enabled": False}}), DAY, skan=sk
+    )
     assert set(off["method"]) == {"unattributed"}
     assert set(attribute(su, tt, load_config(), DAY)["method"]) == {"unattributed"}
 
@@ -224,7 +268,10 @@ def test_batches_hold_the_same_rows_as_one_frame() -> None:
     whole = attribute(su, tt, load_config("linear_v1"), DAY, skan=sk)
     batches = list(attribute_batches(su, tt, load_config("linear_v1"), DAY, skan=sk, batch_rows=8))
     assert len(batches) == 4 and all(b.height <= 8 for b in batches)
-    assert pl.concat(batches).sort(whole.columns[3:], nulls_last=True).select(whole.columns).equals(
-        whole.sort(whole.columns[3:], nulls_last=True)
+    assert (
+        pl.concat(batches)
+        .sort(whole.columns[3:], nulls_last=True)
+        .select(whole.columns)
+        .equals(whole.sort(whole.columns[3:], nulls_last=True))
     )
     assert_credit_sums_to_one(pl.concat(batches))

@@ -51,19 +51,27 @@ def con(tmp_path: Path) -> duckdb.DuckDBPyConnection:
 
 
 def _fact(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
-    return pl.from_arrow(
-        con.sql("select * from analytics.fact_attribution order by all").to_arrow_table()
-    )  # type: ignore[return-value]
+    return pl.from_arrow(con.sql("select * from analytics.fact_attribution order by all").to_arrow_table())  # type: ignore[return-value]
 
 
 def test_run_writes_fact_history_and_audit(con: duckdb.DuckDBPyConnection) -> None:
     summary = run_attribution(con, DAY, DAY + 2 * D, run_id="run-1")
     fact = _fact(con)
     assert set(fact["signup_id"]) == {"s1", "s2", "s3", "s4"}
-    assert fact.group_by("signup_id").agg(pl.col("credit").sum())["credit"].to_list() == pytest.approx([1.0] * 4)
-    got = {r["signup_id"]: (r["touch_id"], r["method"]) for r in fact.iter_rows(named=True) if r["method"] != "unattributed"}
-    assert got == {"s1": ("a", "deterministic"), "s2": ("c", "deterministic"), "s3": ("d", "deterministic"),
-                   "s4": (None, "skan_modeled")}
+    assert fact.group_by("signup_id").agg(pl.col("credit").sum())["credit"].to_list() == pytest.approx(
+        [1.0] * 4
+    )
+    got = {
+        r["signup_id"]: (r["touch_id"], r["method"])
+        for r in fact.iter_rows(named=True)
+        if r["method"] != "unattributed"
+    }
+    assert got == {
+        "s1": ("a", "deterministic"),
+        "s2": ("c", "deterministic"),
+        "s3": ("d", "deterministic"),
+        "s4": (None, "skan_modeled"),
+    }
     assert (fact["attribution_version"] == load_config().attribution_version).all()
     runs = con.sql("select * from audit.attribution_runs").pl()
     assert runs.height == 1
@@ -95,7 +103,9 @@ def test_rerun_is_identical_and_only_replaces_its_days(con: duckdb.DuckDBPyConne
     others = pl.col("signup_date") != DAY + D
     assert third.filter(others).equals(second.filter(others))  # other days untouched, still run-2
     assert set(third.filter(others)["attribution_run_id"]) == {"run-2"}
-    runs = con.execute("select attribution_run_id, max_touch_load_id from audit.attribution_runs order by 1").fetchall()
+    runs = con.execute(
+        "select attribution_run_id, max_touch_load_id from audit.attribution_runs order by 1"
+    ).fetchall()
     assert runs == [("run-1", "1700000000.2"), ("run-2", "1700000000.2"), ("run-3", "1700000000.3")]
     n_hist = con.execute("select count(*) from audit.attribution_history").fetchone()
     assert n_hist == (first.height * 2 + third.filter(~others).height,)
@@ -127,8 +137,12 @@ def test_timestamptz_inputs_give_the_same_rows(tmp_path: Path) -> None:
     aware = duckdb.connect(str(tmp_path / "b.duckdb"))
     _world(aware)
     aware.execute("set TimeZone = 'America/New_York'")  # a session zone that is not UTC
-    aware.execute("alter table analytics.fact_signups alter signup_ts type timestamptz using signup_ts AT TIME ZONE 'UTC'")
-    aware.execute("alter table analytics.fact_touchpoints alter touch_ts type timestamptz using touch_ts AT TIME ZONE 'UTC'")
+    aware.execute(
+        "alter table analytics.fact_signups alter signup_ts type timestamptz using signup_ts AT TIME ZONE 'UTC'"
+    )
+    aware.execute(
+        "alter table analytics.fact_touchpoints alter touch_ts type timestamptz using touch_ts AT TIME ZONE 'UTC'"
+    )
     run_attribution(naive, DAY, DAY + 2 * D, run_id="r")
     run_attribution(aware, DAY, DAY + 2 * D, run_id="r")
     assert _fact(naive).equals(_fact(aware))

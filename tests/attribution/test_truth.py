@@ -60,8 +60,10 @@ def test_last_touch_agrees_with_truth(world: Path) -> None:
     deterministic = both.height  # sign-ups deterministic in the truth or in the engine's output
     assert deterministic > 1000
     disagreements = both.filter(
-        ~((pl.col("platform") == pl.col("platform_got")) & (pl.col("campaign_id") == pl.col("campaign_id_got")))
-        .fill_null(False)
+        ~(
+            (pl.col("platform") == pl.col("platform_got"))
+            & (pl.col("campaign_id") == pl.col("campaign_id_got"))
+        ).fill_null(False)
     )
     assert agree / deterministic >= 0.999, disagreements.head(10)
     # and the other sign-ups the truth calls organic / SKAN-only are unattributed or SKAN-modeled here

@@ -32,5 +32,7 @@ def test_pending_loads_are_those_not_folded_by_a_finished_run(fresh_warehouse: P
     assert pending_event_loads() == ["1795000300.2", "1795000600.3"]
     mark_event_loads_folded(["1795000300.2", "1795000600.3"], "run-2")
     assert pending_event_loads() == []
-    folded = con.execute("select run_id, count(*) from audit.facts_event_loads group by all order by 1").fetchall()
+    folded = con.execute(
+        "select run_id, count(*) from audit.facts_event_loads group by all order by 1"
+    ).fetchall()
     assert folded == [("run-1", 1), ("run-2", 2)]

@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 
 from roi.cli import main
+from roi.core.telemetry import PREFECT_DEFAULTS, TELEMETRY_OFF
 
 ROOT = Path(__file__).resolve().parents[2]
+TELEMETRY_KEYS = {*TELEMETRY_OFF, *PREFECT_DEFAULTS}
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -49,7 +51,9 @@ def test_wrong_option_is_one_line_and_non_zero(args: list[str]) -> None:
 def test_bad_setting_value_is_one_line() -> None:
     res = run_cli("bootstrap", env={"ROI_WAREHOUSE": "postgres"})
     assert res.returncode != 0
-    assert res.stderr.strip().splitlines() == ["error: invalid settings: ROI_WAREHOUSE: Input should be 'duckdb' or 'snowflake'"]
+    assert res.stderr.strip().splitlines() == [
+        "error: invalid settings: ROI_WAREHOUSE: Input should be 'duckdb' or 'snowflake'"
+    ]
 
 
 def test_snowflake_without_credentials_names_what_is_missing() -> None:
@@ -144,9 +148,12 @@ def test_failed_run_is_recorded_as_failed(fresh_warehouse: Path) -> None:
     with pytest.raises(RuntimeError), record_run("demo_failure") as run:
         run.count("rows", 5)
         raise RuntimeError("boom")
-    status, error, counts = get_warehouse().connection().execute(
-        "select status, error, row_counts from audit.pipeline_runs where flow_name = 'demo_failure'"
-    ).fetchone()
+    status, error, counts = (
+        get_warehouse()
+        .connection()
+        .execute("select status, error, row_counts from audit.pipeline_runs where flow_name = 'demo_failure'")
+        .fetchone()
+    )
     assert status == "failed"
     assert "boom" in error
     assert counts == '{"rows": 5}'
@@ -170,8 +177,6 @@ def test_loopback_is_allowed() -> None:
 
 
 def test_telemetry_is_off_in_one_place() -> None:
-    from roi.core.telemetry import TELEMETRY_OFF
-
     for key, value in TELEMETRY_OFF.items():
         assert os.environ[key] == value
     import dlt
@@ -182,3 +187,17 @@ def test_telemetry_is_off_in_one_place() -> None:
 def test_main_returns_exit_code_in_process() -> None:
     assert main(["--version"]) == 0
     assert main(["--nope"]) == 2
+
+
+def test_cli_start_up_loads_no_pipeline_tool() -> None:
+    """The commands import Prefect, dlt, dbt and Soda when they run: `roi --help` loads none of them."""
+    env = {k: v for k, v in os.environ.items() if k not in TELEMETRY_KEYS}
+    probe = (
+        "import os, sys; from roi.cli import app; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'prefect', 'dlt', 'dbt', 'soda_core'})); "
+        "print(os.environ.get('PREFECT_SERVER_ANALYTICS_ENABLED'))"
+    )
+    res = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, cwd=ROOT)
+    assert res.returncode == 0, res.stderr
+    # and importing the CLI alone has switched the tools' telemetry off
+    assert res.stdout.split() == ["[]", "false"]

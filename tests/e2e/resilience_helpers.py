@@ -22,7 +22,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import roi.core  # noqa: F401  (telemetry off before dlt, dbt and Prefect are imported)
+from roi.core.telemetry import disable_telemetry
 from tests.e2e.hashes import base_tables, has_column, table_hash
 
 
@@ -76,6 +76,7 @@ def _arm_kill(pipeline_name: str, marker: Path, state: dict[str, Any]) -> None:
 
 def main() -> None:
     """Run one hourly window (see the module docstring)."""
+    disable_telemetry()  # before this process imports Prefect, which reads its settings once
     parser = argparse.ArgumentParser()
     parser.add_argument("--start", required=True)
     parser.add_argument("--end", required=True)
@@ -99,9 +100,15 @@ def main() -> None:
 
 # Columns that name a pull, a load or a place rather than data: left out when comparing raw tables.
 RAW_RUN_COLUMNS = (
-    "_dlt_load_id", "_load_id", "_extracted_at", "_dlt_valid_from", "_dlt_valid_to", "_dlt_id", "pulled_at",
+    "_dlt_load_id",
+    "_load_id",
+    "_extracted_at",
+    "_dlt_valid_from",
+    "_dlt_valid_to",
+    "_dlt_id",
+    "pulled_at",
     "file_url",
-)  # fmt: skip
+)
 
 
 def current_raw_hashes(con: Any, schema: str) -> dict[str, tuple[int, str]]:
@@ -118,9 +125,12 @@ def current_raw_hashes(con: Any, schema: str) -> dict[str, tuple[int, str]]:
     )
     return {
         t: table_hash(
-            con, schema, t, RAW_RUN_COLUMNS,
+            con,
+            schema,
+            t,
+            RAW_RUN_COLUMNS,
             "where _dlt_valid_to is null" if has_column(con, schema, t, "_dlt_valid_to") else "",
-        )  # fmt: skip
+        )
         for t in tables
     }
 

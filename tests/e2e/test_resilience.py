@@ -1,10 +1,10 @@
-"""End-to-end resilience (issue 8, "Must show" 5 and 6).
+"""End-to-end resilience.
 
-5. With 20% of API requests failing and one hourly run SIGKILLed while a dlt load package is
-   still pending, a rerun of the window gives the same ``analytics`` (and current ``raw_ads``)
-   tables as a clean run of the same windows.
-6. Ops freshness at peak rate: from a promotion burst's landing files appearing to their
-   sign-ups being queryable in ``analytics.ops_campaign_15min``.
+- With 20% of API requests failing and one hourly run SIGKILLed while a dlt load package is
+  still pending, a rerun of the window gives the same ``analytics`` (and current ``raw_ads``)
+  tables as a clean run of the same windows.
+- Ops freshness at peak rate: from a promotion burst's landing files appearing to their
+  sign-ups being queryable in ``analytics.ops_campaign_15min``.
 """
 
 from __future__ import annotations
@@ -61,8 +61,17 @@ def _child(window: tuple[datetime, datetime], marker: Path, prefect_home: Path, 
     env = dict(os.environ)
     env["PREFECT_API_URL"] = str(PREFECT_API_URL.value())
     env["PREFECT_HOME"] = str(prefect_home)
-    cmd = [sys.executable, "-m", "tests.e2e.resilience_helpers", "--start", window[0].isoformat(),
-           "--end", window[1].isoformat(), "--marker", str(marker)]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "tests.e2e.resilience_helpers",
+        "--start",
+        window[0].isoformat(),
+        "--end",
+        window[1].isoformat(),
+        "--marker",
+        str(marker),
+    ]
     if kill_at:
         cmd += ["--kill-at", kill_at]
     proc = subprocess.Popen(
@@ -205,8 +214,15 @@ def _burst_world(path: Path) -> None:
         minutes=BURST_MINUTES,
         peak_per_minute=PEAK_PER_MINUTE / OPS_SCALE,
     )
-    generate_world(path, OPS_DAY, 1, seed=8, scale=OPS_SCALE, events_config=EventsConfig(promo=promo, mix=mix),
-                   show_progress=False)  # fmt: skip
+    generate_world(
+        path,
+        OPS_DAY,
+        1,
+        seed=8,
+        scale=OPS_SCALE,
+        events_config=EventsConfig(promo=promo, mix=mix),
+        show_progress=False,
+    )
 
 
 def _file_signups(landing: Path, keys: list[str]) -> pl.DataFrame:
@@ -265,7 +281,7 @@ def _ops_signups_reference(con, day: date) -> pl.DataFrame:
         .then(pl.lit("tiktok_ads"))
         .when(utm.is_in(canonical))
         .then(utm)
-        .alias("platform"),  # fmt: skip
+        .alias("platform"),
         pl.col("utm_campaign").alias("campaign_id"),
     )
     lo = datetime.combine(day - timedelta(days=7), datetime.min.time())
@@ -282,7 +298,7 @@ def _ops_signups_reference(con, day: date) -> pl.DataFrame:
             ["event_id", "touch_ts", "platform", "campaign_id"],
             descending=[False, True, False, False],
             nulls_last=True,
-        )  # fmt: skip
+        )
         .unique("event_id", keep="first")
         .filter(pl.col("platform").is_not_null() & pl.col("campaign_id").is_not_null())
     )
@@ -358,7 +374,7 @@ def test_ops_freshness_at_peak_rate(
                 .str.to_datetime(time_zone="UTC")
                 .dt.replace_time_zone(None)
                 .dt.truncate("15m")
-            ).to_series()  # fmt: skip
+            ).to_series()
         )
         assert file_buckets <= set(ops["bucket_start"])
         assert latency < FRESHNESS_TARGET_S

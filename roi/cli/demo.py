@@ -20,13 +20,24 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from itertools import pairwise
 from pathlib import Path
+from typing import Annotated
 
+import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from roi.cli.common import console as default_console
+from roi.cli.common import print_roi
 from roi.core.errors import UserInputError
+from roi.core.settings import reset_settings
+from roi.core.warehouse import get_warehouse, reset_warehouse
+from simulator.server import SimServer
+from simulator.world import generate_world, publish, read_sim_env, read_world
 
 DEMO_PEPPER = "demo-pepper-not-for-production-0001"
+DEMO_DIR = Path(".roi/demo")
+# With --days 4 or more the world crosses the US clock change (1 Nov 2026).
+DEMO_START = date(2026, 10, 29)
 
 
 @dataclass
@@ -48,7 +59,11 @@ def plan_steps(start: date, days: int, coarse_hours: int = 12, hourly_tail: int 
     bounds = [t0, t0 + timedelta(hours=4)]
     while bounds[-1] < end:
         last = bounds[-1]
-        nxt = min(last + timedelta(hours=coarse_hours), tail_start) if last < tail_start else last + timedelta(hours=1)
+        nxt = (
+            min(last + timedelta(hours=coarse_hours), tail_start)
+            if last < tail_start
+            else last + timedelta(hours=1)
+        )
         bounds.append(min(nxt, end))
     plan = DemoPlan()
     for a, b in pairwise(bounds):
@@ -58,38 +73,24 @@ def plan_steps(start: date, days: int, coarse_hours: int = 12, hourly_tail: int 
     return plan
 
 
-def run_demo(
-    days: int = 3,
-    seed: int = 7,
-    scale: float = 0.002,
-    world: Path | None = None,
-    console: Console | None = None,
-) -> date:
-    """Generate (or reuse) a world, serve it, run the flows through simulated time; returns the last full day."""
-    from simulator.server import SimServer
-    from simulator.world import generate_world, publish, read_sim_env, read_world
-
-    console = console or Console()
-    if days < 2:
-        raise UserInputError("--days must be at least 2 (one day to fill, one to report)")
-    if not scale > 0:
-        raise UserInputError("--scale must be positive")
-    base = Path(".roi/demo").resolve()
-    world = (world or base / "world").resolve()
-    start = date(2026, 10, 29)  # with --days 4 or more the world crosses the US clock change (1 Nov 2026)
-    meta_ok = False
+def _world_start(world: Path, days: int, seed: int, scale: float, console: Console) -> date:
+    """The first day of the world in ``world``: reused when it was made with these options, else generated."""
     if (world / "world.json").is_file():
         meta = read_world(world)
-        meta_ok = (meta.get("days"), meta.get("seed"), meta.get("scale")) == (days, seed, scale)
-        if meta_ok:
-            start = date.fromisoformat(str(meta["start"]))
-    if not meta_ok:
-        console.print(f"[bold]generating[/bold] a {days}-day world (seed {seed}, scale {scale}) in {world}")
-        if world.exists():
-            shutil.rmtree(world)
-        generate_world(world, start, days, seed=seed, scale=scale)
+        if (meta.get("days"), meta.get("seed"), meta.get("scale")) == (days, seed, scale):
+            return date.fromisoformat(str(meta["start"]))
+    console.print(f"[bold]generating[/bold] a {days}-day world (seed {seed}, scale {scale}) in {world}")
+    if world.exists():
+        shutil.rmtree(world)
+    generate_world(world, DEMO_START, days, seed=seed, scale=scale)
+    return DEMO_START
 
-    # Point the pipeline at the simulated world, as an operator would with `source sim.env`.
+
+def _point_pipeline_at(world: Path, base: Path) -> Path:
+    """Start from an empty warehouse and landing folder fed by ``world``; returns the landing folder.
+
+    As an operator would with ``source sim.env``: the pipeline sees only these variables.
+    """
     landing = base / "landing"
     warehouse = base / "warehouse.duckdb"
     for path in (landing, warehouse, warehouse.with_suffix(".duckdb.wal"), base / "dlt", base / "dbt"):
@@ -101,17 +102,17 @@ def run_demo(
     os.environ["ROI_DUCKDB_PATH"] = str(warehouse)
     os.environ["ROI_LANDING_URL"] = str(landing)
     os.environ.setdefault("ROI_PII_PEPPER", DEMO_PEPPER)
+    return landing
 
-    from roi.core.settings import reset_settings
-    from roi.core.warehouse import get_warehouse, reset_warehouse
 
-    plan = plan_steps(start, days)
-    t_start = time.perf_counter()
+def _run_plan(plan: DemoPlan, world: Path, landing: Path, start: date, console: Console) -> None:
+    """Serve the world's APIs and run each planned flow with the simulated clock at its window end."""
     with SimServer(world, port=0, as_of=datetime.combine(start, datetime.min.time(), UTC)) as srv:
         os.environ["ROI_API_BASE_URL"] = srv.url
         reset_settings()
         reset_warehouse()
         get_warehouse().bootstrap()
+        # Imported here, not with the CLI: Prefect, dlt and dbt take seconds to load.
         from flows.pipeline import hourly_incremental, restatement_lookback
 
         with Progress(
@@ -131,6 +132,40 @@ def run_demo(
                 else:
                     restatement_lookback(window_end=w_end)
                 bar.advance(task_id)
-    last_full_day = start + timedelta(days=days - 1)
+
+
+def run_demo(
+    days: int = 3,
+    seed: int = 7,
+    scale: float = 0.002,
+    world: Path | None = None,
+    console: Console | None = None,
+) -> date:
+    """Generate (or reuse) a world, serve it, run the flows through simulated time; returns the last full day."""
+    console = console or Console()
+    if days < 2:
+        raise UserInputError("--days must be at least 2 (one day to fill, one to report)")
+    if not scale > 0:
+        raise UserInputError("--scale must be positive")
+    base = DEMO_DIR.resolve()
+    world = (world or base / "world").resolve()
+    start = _world_start(world, days, seed, scale, console)
+    landing = _point_pipeline_at(world, base)
+    plan = plan_steps(start, days)
+    t_start = time.perf_counter()
+    _run_plan(plan, world, landing, start, console)
     console.print(f"[dim]{len(plan.steps)} flow runs in {time.perf_counter() - t_start:.0f} s[/dim]")
-    return last_full_day
+    return start + timedelta(days=days - 1)
+
+
+def demo(
+    days: Annotated[int, typer.Option("--days", help="Simulated days (the last one is reported).")] = 3,
+    seed: Annotated[int, typer.Option("--seed", help="World seed.")] = 7,
+    scale: Annotated[float, typer.Option("--scale", help="1.0 = a StreamRide peak day.")] = 0.002,
+    world: Annotated[
+        Path | None, typer.Option("--world", help="World folder (default .roi/demo/world).")
+    ] = None,
+) -> None:
+    """Simulate a world, serve its ad APIs on 127.0.0.1, run the flows through time, print the ROI table."""
+    last_day = run_demo(days=days, seed=seed, scale=scale, world=world, console=default_console)
+    print_roi(last_day)

@@ -1,0 +1,40 @@
+"""What every command shares: the consoles, parsing of dates and timestamps, the ROI table."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from rich.console import Console
+
+from connector_sdk.windows import as_utc
+from flows.report import roi_table
+from roi.core.errors import UserInputError
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def parse_ts(value: str, option: str) -> datetime:
+    """ISO-8601 timestamp or date (``Z`` allowed; naive means UTC) or a one-line error."""
+    try:
+        ts = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise UserInputError(
+            f"{option} {value!r} is not a timestamp: use e.g. 2026-11-20T06:00:00Z"
+        ) from None
+    return as_utc(ts)
+
+
+def parse_date(value: str, option: str) -> date:
+    """A ``YYYY-MM-DD`` date or a one-line error naming the option."""
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError:
+        raise UserInputError(f"{option} {value!r} is not a date: use YYYY-MM-DD") from None
+
+
+def print_roi(report_date: date) -> None:
+    """Print the day's ROI table by platform and campaign."""
+    # Piped or in CI the console is 80 columns; the ROI table needs ~130 to stay readable.
+    out = console if console.is_terminal else Console(width=140)
+    out.print(roi_table(report_date))
