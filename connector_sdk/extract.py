@@ -15,7 +15,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -25,6 +25,8 @@ from connector_sdk.exceptions import PullDeferred
 from connector_sdk.keys import row_keys
 from connector_sdk.specs import EXTRACTED_AT_TYPE, PAGE, REQUIRED, Account, Field, ReportSpec
 from connector_sdk.windows import DateWindow, report_dates, split_windows
+
+_R = TypeVar("_R")
 
 EntityRows = dict[str, list[dict[str, Any]]]
 """Metadata rows per entity table name."""
@@ -120,8 +122,12 @@ def pull_all(
     whose lists were deferred is left out (its rows are kept as they are).
     """
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name) as pool:
-        futures = [pool.submit(fetch_slice, acc, w) for acc, w in slices]
-        ent_futures = [pool.submit(fetch_entities, [acc]) for acc in accounts] if fetch_entities else []
+        futures = [pool.submit(_stopping(fetch_slice, stop), acc, w) for acc, w in slices]
+        ent_futures = (
+            [pool.submit(_stopping(fetch_entities, stop), [acc]) for acc in accounts]
+            if fetch_entities
+            else []
+        )
         deferral = _wait_all([*futures, *ent_futures], stop)
     results = [
         f.result() if deferral is None or _succeeded(f) else SliceResult.deferred(acc, w, deferral)
@@ -152,6 +158,20 @@ def _wait_all(futures: Sequence[Future[Any]], stop: threading.Event | None) -> P
         if deferral is None or exc.delay_seconds > deferral.delay_seconds:
             deferral = exc
     return deferral
+
+
+def _stopping(fn: Callable[..., _R], stop: threading.Event | None) -> Callable[..., _R]:
+    """``fn`` that sets ``stop`` when it fails, so a worker does not start the next task's request first."""
+
+    def call(*args: Any) -> _R:
+        try:
+            return fn(*args)
+        except BaseException:
+            if stop is not None:
+                stop.set()
+            raise
+
+    return call
 
 
 def _succeeded(f: Future[Any]) -> bool:

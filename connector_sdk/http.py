@@ -266,6 +266,8 @@ class ApiSession(requests.Session):
         """
         asked = resolution.delay
         if asked is not None and self.max_wait_seconds is not None and asked > self.max_wait_seconds:
+            if self.cancelled is not None:
+                self.cancelled.set()  # the other requests of the pull stop before their next attempt
             raise PullDeferred(
                 asked,
                 f"the API asked to wait {asked:.0f} s ({resolution.message}), "
