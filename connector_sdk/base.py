@@ -476,9 +476,15 @@ class Connector(ABC):
         Only the slices applied are replaced (see :mod:`connector_sdk.completeness`); every slice
         goes to the slice log with its outcome (``counts["outcomes"]``).
         """
-        keys = list(land.slice_counts(self.report, results))
-        prior = land.prior_slices(pipeline, self.table_names, keys)
-        pull = land.Pull.of(self.name, self.report, results, mode, logical_time, prior)
+        tables = self.table_names
+        pull = land.Pull.of(
+            self.name,
+            self.report,
+            results,
+            mode,
+            logical_time,
+            prior=lambda keys: land.prior_slices(pipeline, tables, keys),
+        )
         source, counts = land.build_source(pull, self.entities, entities)
         info = land.run_source(pipeline, source, self.name)
         load_id = land.last_load_id(info)

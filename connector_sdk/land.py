@@ -25,7 +25,7 @@ import functools
 import hashlib
 import os
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from dataclasses import field as dataclass_field
 from datetime import UTC, date, datetime, timedelta
@@ -124,10 +124,15 @@ class Pull:
         results: Sequence[SliceResult],
         mode: str,
         logical_time: datetime,
-        prior: Mapping[SliceKey, PriorSlice] | None = None,
+        prior: Callable[[Sequence[SliceKey]], Mapping[SliceKey, PriorSlice]] | None = None,
     ) -> Pull:
-        """The pull of ``results`` judged against the log (``prior``); only applied slices' rows are kept."""
-        outcomes, answers = slice_outcomes(platform, report, results, logical_time, prior or {})
+        """The pull of ``results`` judged against the log (``prior`` reads it for the run's slices).
+
+        Only the applied slices' rows are kept (every slice when nothing was held back).
+        """
+        parts = _parts(report, results)
+        known = prior(sorted(parts)) if prior is not None else {}
+        outcomes, answers = slice_outcomes(platform, report, parts, logical_time, known)
         applied = {k for k, o in outcomes.items() if o.applied}
         if len(applied) == len(outcomes):  # the usual case: every slice applied, no filtering
             pages = [p for r in results for p in r.pages]
@@ -187,7 +192,7 @@ def slice_counts(report: ReportSpec, results: Sequence[SliceResult]) -> dict[Sli
 def slice_outcomes(
     platform: str,
     report: ReportSpec,
-    results: Sequence[SliceResult],
+    parts: Mapping[SliceKey, _Parts],
     logical_time: datetime,
     prior: Mapping[SliceKey, PriorSlice],
 ) -> tuple[dict[SliceKey, SliceOutcome], dict[SliceKey, str]]:
@@ -195,7 +200,7 @@ def slice_outcomes(
     date_col = report.slice_columns[1]
     outcomes: dict[SliceKey, SliceOutcome] = {}
     answers: dict[SliceKey, str] = {}
-    for key, part in sorted(_parts(report, results).items()):
+    for key, part in sorted(parts.items()):
         statuses = {r.status for r in part.results}
         detail = "; ".join(r.detail for r in part.results if r.detail)
         base = SliceOutcome(platform, key[0], key[1], COMPLETE, _expected(key, part), part.rows)
