@@ -159,6 +159,7 @@ class Connector(ABC):
         self.stats = SessionStats()
         self._auth_lock = threading.Lock()
         self._stop = threading.Event()  # set when a request of the run is deferred: the others stop
+        self.deferral: PullDeferred | None = None  # the last extract's deferral
 
     # -- what a platform implements ---------------------------------------------------------
     @abstractmethod
@@ -377,15 +378,17 @@ class Connector(ABC):
 
         A deferral (the platform asked for a wait beyond ``max_wait_seconds``) does not raise:
         the windows not fetched come back as deferred results (all of ``reopen`` when even the
-        account list was deferred).
+        account list was deferred), and ``self.deferral`` holds it (None when nothing was deferred).
         """
         if mode not in MODES:
             raise InvalidRunError(f"unknown mode {mode!r}: use one of {', '.join(MODES)}", platform=self.name)
         self.check_api_version(logical_time)
         self._stop.clear()
+        self.deferral = None
         try:
             accounts = self.list_accounts()
         except PullDeferred as deferral:
+            self.deferral = deferral
             missed = [(Account(a), DateWindow(d, d)) for a, d in sorted(set(reopen))]
             return [], [SliceResult.deferred(acc, w, deferral) for acc, w in missed], {}
         slices = self.plan(accounts, mode, logical_time, start, end, reopen)
@@ -393,7 +396,7 @@ class Connector(ABC):
         with_entities = bool(self.entities) and mode != "backfill"
         workers = max(1, self.settings.max_concurrency)
         fetch_entities = self.fetch_entities if with_entities else None
-        results, entities = extract.pull_all(
+        results, entities, self.deferral = extract.pull_all(
             self.name, workers, slices, self._fetch_slice, accounts, fetch_entities, self._stop
         )
         return accounts, results, entities
@@ -429,7 +432,6 @@ class Connector(ABC):
         info, counts = self.land(pipeline, results, entities, mode, logical_time)
         load_id = land.last_load_id(info)
         outcomes = [replace(o, load_id=load_id) for o in counts["outcomes"]]
-        deferred = [r for r in results if r.deferred_for is not None]
         partial = [o for o in outcomes if o.status == PARTIAL]
         if partial:
             warnings.append(_partial_warning(self.name, partial))
@@ -451,8 +453,8 @@ class Connector(ABC):
             seconds=time.perf_counter() - t0,
             tables=self.table_names,
             warnings=warnings,
-            resume_after=_resume_after(logical_time, deferred),
-            deferral=deferred[0].detail if deferred else None,
+            resume_after=_resume_after(logical_time, self.deferral),
+            deferral=str(self.deferral) if self.deferral is not None else None,
         )
 
     def open_slices(self, pipeline: dlt.Pipeline) -> list[SliceOutcome]:
@@ -511,10 +513,9 @@ class Connector(ABC):
         return load_id
 
 
-def _resume_after(logical_time: datetime, deferred: Sequence[SliceResult]) -> datetime | None:
+def _resume_after(logical_time: datetime, deferral: PullDeferred | None) -> datetime | None:
     """Logical time plus the longest wait a deferred request asked for (None: nothing deferred)."""
-    waits = [r.deferred_for for r in deferred if r.deferred_for is not None]
-    return logical_time + timedelta(seconds=max(waits)) if waits else None
+    return None if deferral is None else logical_time + timedelta(seconds=deferral.delay_seconds)
 
 
 def _partial_warning(platform: str, partial: Sequence[SliceOutcome]) -> str:

@@ -107,8 +107,8 @@ def pull_all(
     accounts: Sequence[Account],
     fetch_entities: Callable[[Sequence[Account]], EntityRows] | None,
     stop: threading.Event | None = None,
-) -> tuple[list[SliceResult], EntityRows]:
-    """Every slice, and the metadata of every account, on ``workers`` threads.
+) -> tuple[list[SliceResult], EntityRows, PullDeferred | None]:
+    """Every slice, and the metadata of every account, on ``workers`` threads (and the deferral, if any).
 
     One metadata task per account is queued behind the reports: an account's lists start as
     soon as a worker is free instead of after every report of every account, and the accounts'
@@ -140,7 +140,7 @@ def pull_all(
     for part in parts:
         for table, rows in part.items():
             entities.setdefault(table, []).extend(rows)  # account order, as one call would give
-    return results, entities
+    return results, entities, deferral
 
 
 def _wait_all(futures: Sequence[Future[Any]], stop: threading.Event | None) -> PullDeferred | None:

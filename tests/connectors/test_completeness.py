@@ -262,3 +262,25 @@ def test_reopen_adds_slices_to_the_plan() -> None:
         AT.date() - timedelta(days=1),
         AT.date(),
     ]
+
+
+class ListingConnector(FakeConnector):
+    """Lists its accounts over HTTP (as most platforms do) before pulling."""
+
+    def list_accounts(self) -> list[Account]:
+        """One GET, then the configured accounts."""
+        self.get_json(None, "/accounts")
+        return list(self.accounts)
+
+
+@pytest.mark.timeout(60)
+def test_deferral_while_listing_accounts_is_a_deferral_too(server: FakeServer, tmp_path: Path) -> None:
+    """Even the account list asking for hours: no exception, the reopened slices stay deferred."""
+    server.script(QUOTA)
+    conn = ListingConnector(base_url=server.url, requests_per_second=0, retry=RetryPolicy())
+    summary = conn.load(
+        duckdb_pipeline(tmp_path, "list"), mode="hourly", logical_time=AT, reopen=[("a1", D1)]
+    )
+    assert summary.resume_after == AT + timedelta(seconds=LONG_WAIT) and summary.accounts == 0
+    assert [(s.report_date, s.status) for s in summary.slices] == [(D1, "deferred")]
+    assert conn.open_slices(duckdb_pipeline(tmp_path, "list"))[0].report_date == D1
