@@ -9,11 +9,17 @@ a run is known: the ``end`` passed in, else the window end of the last successfu
 
 A contract that fails a check, or that errors (a missing table, a bad query), fails the whole
 result: a check that cannot run is not a passing check.
+
+The contracts take their valid platforms from the connector registry: ``{{ ad_platforms }}`` in a
+contract stands for the ad platforms (:func:`flows.dbt_runner.ad_platforms`), written in when the
+contract is rendered for a run (:func:`render_contract`), so no contract restates the list.
 """
 
 from __future__ import annotations
 
 import logging
+import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -22,10 +28,14 @@ from typing import Annotated, Any
 import typer
 
 import roi.core  # noqa: F401  (turns third-party telemetry off before Soda is imported)
+from flows.dbt_runner import ad_platforms
 from roi.core.errors import RoiError, UserInputError
 from roi.core.warehouse import get_warehouse
 
 CONTRACTS_DIR = Path(__file__).resolve().parent.parent / "soda_checks"
+# In a contract, the quoted placeholder stands for the ad platforms as YAML flow-list items, so
+# `valid_values: ["{{ ad_platforms }}", unattributed]` is valid YAML before and after rendering.
+AD_PLATFORMS_SLOT = '"{{ ad_platforms }}"'
 
 
 class ChecksFailed(RoiError):
@@ -130,6 +140,13 @@ def check_variables(
     )
 
 
+def render_contract(path: Path, platforms: Sequence[str], folder: Path) -> Path:
+    """Write the contract at ``path`` into ``folder`` with the ad platforms in its slots; returns the copy."""
+    rendered = folder / path.name
+    rendered.write_text(path.read_text().replace(AD_PLATFORMS_SLOT, ", ".join(platforms)))
+    return rendered
+
+
 def run_contract(path: Path, variables: dict[str, str], data_timestamp: datetime) -> list[CheckResult]:
     """Verify one contract file; an execution error becomes one ``error`` result."""
     from soda_core.contracts.api.verify_api import verify_contract_locally
@@ -175,17 +192,23 @@ def run_all_checks(
     end: date | datetime | None = None,
     raise_on_failure: bool = False,
     contracts_dir: Path = CONTRACTS_DIR,
+    platforms: Sequence[str] | None = None,
 ) -> list[CheckResult]:
-    """Verify every contract in ``soda_checks/``; with ``raise_on_failure`` raise :class:`ChecksFailed`."""
+    """Verify every contract in ``soda_checks/``; with ``raise_on_failure`` raise :class:`ChecksFailed`.
+
+    ``platforms`` (default: the registered ad platforms) fill the contracts' platform slots.
+    """
     contracts = sorted(contracts_dir.glob("*.yaml"))
     if not contracts:
         raise UserInputError(f"no Soda contracts in {contracts_dir}")
     variables, now = check_variables(start, end)
+    platforms = ad_platforms() if platforms is None else platforms
     # Soda logs every check at INFO; our table is the report.
     logging.getLogger("soda").setLevel(logging.WARNING)
     results: list[CheckResult] = []
-    for path in contracts:
-        results.extend(run_contract(path, variables, now))
+    with tempfile.TemporaryDirectory(prefix="roi-contracts-") as folder:
+        for path in contracts:
+            results.extend(run_contract(render_contract(path, platforms, Path(folder)), variables, now))
     bad = [r for r in results if not r.ok]
     if bad and raise_on_failure:
         names = ", ".join(f"{r.contract}:{r.check} ({r.outcome})" for r in bad[:5])

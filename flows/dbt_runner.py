@@ -10,6 +10,14 @@ Windows: every incremental model reads ``start_date`` / ``end_date`` (half-open,
 ``lookback_days`` from dbt vars; :func:`window_vars` turns a run's [start, end) timestamps into
 them. Without a window the incremental models re-derive every date (equal to a full refresh).
 The pipeline order is :func:`build_facts` -> attribution engine -> :func:`build_mart`.
+
+Platforms: every invocation passes var ``ad_platforms`` (:func:`ad_platforms`, from the connector
+registry); the models union their platforms' staging models over it and the tests accept
+exactly it, so a newly registered ad connector needs only its own staging models.
+
+dbt unit tests (``unit_tests:`` in the models' yml, given rows -> expected rows) are left out of
+the pipeline's builds, as dbt advises for production: the test suite runs them
+(``dbt test --select test_type:unit``).
 """
 
 from __future__ import annotations
@@ -27,6 +35,8 @@ from roi.core.warehouse import get_warehouse
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent / "sql_models"
 AFTER_ATTRIBUTION = "tag:after_attribution"
+# Registered connectors that bring reference data, not an ad platform's spend and campaigns.
+REFERENCE_SOURCES = frozenset({"fx_rates"})
 
 _DBT_LOCK = threading.Lock()
 
@@ -58,6 +68,20 @@ class DbtRun:
     def failed(self) -> list[NodeResult]:
         """Nodes that errored or failed (tests with failing rows included)."""
         return [n for n in self.nodes if n.status in ("error", "fail", "runtime error")]
+
+
+def ad_platforms() -> list[str]:
+    """The ad platforms: every registered connector but the reference data (FX rates), sorted.
+
+    The one platform list of the pipeline (dbt var ``ad_platforms``, the Soda contracts' valid
+    platform values): ``roi connector new`` registers a connector, and it is a platform here.
+    """
+    # Imported here for start-up time: importing every connector (dlt and the SDK) costs
+    # seconds, and the CLI imports this module at start-up (through flows.checks).
+    import connectors  # noqa: F401  (importing the package registers every connector)
+    from connector_sdk.registry import connector_names
+
+    return [name for name in connector_names() if name not in REFERENCE_SOURCES]
 
 
 def dbt_dir() -> Path:
@@ -114,23 +138,22 @@ def window_vars(
 def run_dbt(args: list[str], dbt_vars: dict[str, Any] | None = None, raise_on_failure: bool = True) -> DbtRun:
     """Invoke dbt (``args`` such as ``["build", "--select", "staging"]``) on our project.
 
+    ``dbt_vars`` add to (or override) var ``ad_platforms``, which every invocation passes.
     Raises :class:`DbtError` (one line naming the failing nodes) unless ``raise_on_failure`` is
     false. Only one dbt invocation runs at a time in a process.
     """
     from dbt.cli.main import dbtRunner
 
-    profiles = write_profile()
     base = dbt_dir()
-    full = [
-        *args,
-        "--project-dir", str(PROJECT_DIR),
-        "--profiles-dir", str(profiles),
-        "--target-path", str(base / "target"),
-        "--log-path", str(base / "logs"),
-        "--quiet",
-    ]  # fmt: skip
-    if dbt_vars:
-        full += ["--vars", json.dumps(dbt_vars, sort_keys=True)]
+    paths = {
+        "--project-dir": PROJECT_DIR,
+        "--profiles-dir": write_profile(),
+        "--target-path": base / "target",
+        "--log-path": base / "logs",
+    }
+    all_vars = {"ad_platforms": ad_platforms(), **(dbt_vars or {})}
+    full = [*args, *[part for flag, path in paths.items() for part in (flag, str(path))], "--quiet"]
+    full += ["--vars", json.dumps(all_vars, sort_keys=True)]
     with _DBT_LOCK:
         res = dbtRunner().invoke(full)
     run = DbtRun(args=list(args), success=bool(res.success))
@@ -180,7 +203,7 @@ def build_facts(
     dbt_vars = window_vars(start, end, lookback_days) if start is not None and end is not None else None
     if event_load_ids is not None:
         dbt_vars = {**(dbt_vars or {}), "event_load_ids": sorted(event_load_ids)}
-    args = ["build", "--exclude", AFTER_ATTRIBUTION]
+    args = ["build", "--exclude", AFTER_ATTRIBUTION, "--exclude-resource-type", "unit_test"]
     if full_refresh:
         args.append("--full-refresh")
     return run_dbt(args, dbt_vars)
@@ -194,7 +217,7 @@ def build_mart(
 ) -> DbtRun:
     """``mart_marketing_roi_daily`` and its tests (identities), after attribution wrote ``fact_attribution``."""
     dbt_vars = window_vars(start, end, lookback_days) if start is not None and end is not None else None
-    args = ["build", "--select", AFTER_ATTRIBUTION]
+    args = ["build", "--select", AFTER_ATTRIBUTION, "--exclude-resource-type", "unit_test"]
     if full_refresh:
         args.append("--full-refresh")
     return run_dbt(args, dbt_vars)

@@ -1,4 +1,4 @@
-"""Apple Search Ads: ad group x UTC day report per campaign (Campaign Management API v5), entities."""
+"""Apple Ads (Apple Ads Platform API v1): ad group x UTC day report per campaign, campaigns and ad groups."""
 
 from connectors.apple_search_ads.connector import AppleSearchAdsConnector, load_apple_search_ads
 

@@ -1,17 +1,20 @@
-"""Apple Search Ads connector: OAuth client credentials (the secret is a signed JWT), one org
-per account (``X-AP-Context: orgId=``), ad group reports per campaign, ``DAILY`` in ``UTC``
-(so report dates are UTC days and the slice is (org, UTC date)). Paging is offset/limit in
-the JSON body. An expired token answers 401 and is refreshed once."""
+"""Apple Ads connector (Apple Ads Platform API v1): OAuth client credentials (the secret is a
+signed JWT), requests scoped to an ad account (``X-AP-Context: adAccountId=``). Every apps
+report needs a ``campaignId`` filter, so a pull lists the account's campaigns (deleted ones
+included) and asks one ad group report per campaign, ``DAILY`` in ``UTC`` (report dates are
+UTC days; the slice is (ad account, UTC date)). Paging is offset/pageSize in the JSON body,
+to ``pagination.totalCount``. An expired token answers 401 and is refreshed once."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Sequence
 from datetime import date
 from typing import Any
 
 import pyarrow as pa
+from dlt.common.jsonpath import TJsonPath
 from dlt.sources.helpers.rest_client.client import PageData
-from dlt.sources.helpers.rest_client.paginators import BasePaginator as Paginator
 
 from connector_sdk.base import Connector, loader
 from connector_sdk.extract import EntityRows
@@ -19,18 +22,25 @@ from connector_sdk.registry import register
 from connector_sdk.specs import AD_GROUPS, CAMPAIGNS, PAGE, Account, Field, ReportSpec
 from connector_sdk.windows import DateWindow
 from connectors.apple_search_ads import settings as S
-from connectors.apple_search_ads.helpers import list_paginator, report_body, report_paginator
+from connectors.apple_search_ads.helpers import (
+    CAMPAIGNS_QUERY,
+    ERRORS,
+    day_rows,
+    query_body,
+    query_paginator,
+    report_body,
+)
 
 SPEND = pa.decimal128(18, 6)
 
-REPORT_ROWS = "data.reportingDataResponse.row"  # one per ad group, its days under ``granularity``
-# One report row per ad group and day: the day's figures with the ad group's ``metadata``.
+# One report row per ad group and day: the day's metrics with the ad group's ``metadata``
+# (ids are JSON numbers on the wire, strings here).
 REPORT = ReportSpec(
     table="ad_group_performance",
     fields=(
         Field("account_id"),
         Field("campaign_id", "metadata.campaignId", str),
-        Field("ad_group_id", "metadata.adGroupId", str),
+        Field("ad_group_id", "metadata.id", str),
         Field("report_date", "date", date.fromisoformat, type=pa.date32()),
         Field("currency", "localSpend.currency", default=PAGE),
         Field("impressions", "impressions", int, default=0, type=pa.int64()),
@@ -50,32 +60,42 @@ CAMPAIGN = (
 )
 AD_GROUP = (
     Field("ad_group_id", "id", str),
-    Field("campaign_id"),  # the campaign the list was asked for
+    Field("campaign_id", "campaignId", str),
     Field("name", "name", default=None),
-    Field("status", "status", default=None),
+    Field("status", ("displayStatus", "status"), default=None),
 )
 
 
 @register
 class AppleSearchAdsConnector(Connector):
-    """Apple Search Ads ad group x UTC day performance, campaigns and ad groups."""
+    """Apple Ads ad group x UTC day performance, campaigns and ad groups."""
 
     name = "apple_search_ads"
     default_host = S.DEFAULT_HOST
     report = REPORT
     settings = S.SETTINGS
+    errors = ERRORS
     entities = (CAMPAIGNS, AD_GROUPS)
-    credential_keys = ("client_id", "client_secret", "org_id")
+    credential_keys = ("client_id", "client_secret", "ad_account_ids")
 
     _token: str | None = None
-    _campaigns: dict[str, list[dict[str, Any]]] | None = None
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self._campaigns: dict[str, list[dict[str, Any]]] = {}
+        self._campaigns_lock = threading.Lock()
+
+    @property
+    def api_version(self) -> str:
+        """The configured API version (``sources.apple_search_ads.api_version``), else ``v1``."""
+        return getattr(self.settings, "api_version", None) or S.API_VERSION
 
     def _fetch_token(self) -> str:
         url = (
             S.OAUTH_TOKEN_URL if self.base_url == self.default_host else f"{self.base_url}/auth/oauth2/token"
         )
         secrets = {k: self.credentials.get(k) for k in ("client_id", "client_secret")}
-        form = {"grant_type": "client_credentials", **secrets, "scope": "searchadsorg"}
+        form = {"grant_type": "client_credentials", **secrets, "scope": S.OAUTH_SCOPE}
         refused = "OAuth token refused: check SOURCES__APPLE_SEARCH_ADS__CLIENT_ID / _CLIENT_SECRET"
         return self.fetch_token(url, form, refused=refused)
 
@@ -90,54 +110,55 @@ class AppleSearchAdsConnector(Connector):
         self._token = self._fetch_token()
         return {"Authorization": f"Bearer {self._token}"}
 
-    def _org_pages(
-        self, org: str, path: str, paginator: Paginator, **request: Any
+    def _context(self, account_id: str) -> dict[str, str]:
+        return {"X-AP-Context": f"adAccountId={account_id}"}
+
+    def _query(
+        self, account_id: str, path: str, body: dict[str, Any], selector: TJsonPath
     ) -> Iterator[PageData[Any]]:
-        headers = {"X-AP-Context": f"orgId={org}"}
+        """Pages of a POST ``/query`` endpoint or report of one ad account, to ``totalCount``."""
         yield from self.paginate(
-            org, f"{S.API_PREFIX}/{path}", paginator=paginator, headers=headers, **request
+            account_id,
+            f"/{self.api_version}/{path}",
+            paginator=query_paginator(self.settings.page_size),
+            data_selector=selector,
+            method="POST",
+            json=body,
+            headers=self._context(account_id),
         )
 
-    def _list(self, org: str, path: str) -> list[dict[str, Any]]:
-        pages = self._org_pages(org, path, list_paginator(self.settings.page_size), data_selector="data")
-        return [r for page in pages for r in page]
-
-    def _org_campaigns(self, org: str) -> list[dict[str, Any]]:
-        if self._campaigns is None:
-            self._campaigns = {}
-        if org not in self._campaigns:
-            self._campaigns[org] = self._list(org, "campaigns")
-        return self._campaigns[org]
+    def _account_campaigns(self, account_id: str) -> list[dict[str, Any]]:
+        """The ad account's App Store campaigns, deleted ones included (asked once per run)."""
+        with self._campaigns_lock:
+            if account_id not in self._campaigns:
+                pages = self._query(account_id, "campaigns/query", query_body(*CAMPAIGNS_QUERY), "result")
+                self._campaigns[account_id] = [c for page in pages for c in page]
+            return self._campaigns[account_id]
 
     def list_accounts(self) -> list[Account]:
-        """Each org in SOURCES__APPLE_SEARCH_ADS__ORG_ID (comma list); reports are pulled in UTC."""
+        """Each id in SOURCES__APPLE_SEARCH_ADS__AD_ACCOUNT_IDS (comma list); reports are pulled in UTC."""
         out = []
-        for org in self.credentials.id_list("org_id"):
-            camps = self._org_campaigns(org)
-            currency = next((c.get("dailyBudgetAmount", {}).get("currency") for c in camps), None)
-            out.append(Account(org, "UTC", currency))
+        for acc in self.credentials.id_list("ad_account_ids"):
+            path = f"/{self.api_version}/ad-accounts/{acc}"
+            info = self.get_json(acc, path, headers=self._context(acc)).get("result") or {}
+            self._account_campaigns(acc)
+            out.append(Account(acc, "UTC", info.get("currency")))
         return out
 
     def fetch_report(self, account: Account, window: DateWindow) -> Iterator[pa.Table]:
-        """Ad group x day rows of every campaign of one org, a table per page."""
-        org, size = account.account_id, self.settings.page_size
-        for camp in self._org_campaigns(org):
-            path = f"reports/campaigns/{camp['id']}/adgroups"
-            request = {"method": "POST", "json": report_body(window, size), "data_selector": REPORT_ROWS}
-            for page in self._org_pages(org, path, report_paginator(size), **request):
-                days = [
-                    {**day, "metadata": row["metadata"]} for row in page for day in row.get("granularity", [])
-                ]
-                yield self.report_page(days, account)
+        """Ad group x day rows of every campaign of one ad account, a table per page."""
+        for camp in self._account_campaigns(account.account_id):
+            body = report_body(window, str(camp["id"]))
+            for page in self._query(account.account_id, "reports/apps/adgroups/query", body, "result.rows"):
+                yield self.report_page(day_rows(page, window), account)
 
     def fetch_entities(self, accounts: Sequence[Account]) -> EntityRows:
-        """Campaigns and their ad groups of every org."""
+        """Campaigns and the (non-deleted) ad groups of every ad account."""
         out: EntityRows = {"campaigns": [], "ad_groups": []}
         for acc in accounts:
-            for c in self._org_campaigns(acc.account_id):
-                out["campaigns"] += self.entity_rows(CAMPAIGN, [c], acc)
-                groups = self._list(acc.account_id, f"campaigns/{c['id']}/adgroups")
-                out["ad_groups"] += self.entity_rows(AD_GROUP, groups, acc, campaign_id=str(c["id"]))
+            out["campaigns"] += self.entity_rows(CAMPAIGN, self._account_campaigns(acc.account_id), acc)
+            pages = self._query(acc.account_id, "adgroups/query", query_body(), "result")
+            out["ad_groups"] += self.entity_rows(AD_GROUP, [g for page in pages for g in page], acc)
         return out
 
 

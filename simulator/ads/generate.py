@@ -477,7 +477,7 @@ def credentials(seed: int, ents: Entities) -> dict[str, str]:
         + tok("a-jwt", 48)
         + "."
         + tok("a-sig", 43),
-        "SOURCES__APPLE_SEARCH_ADS__ORG_ID": ids("apple_search_ads"),
+        "SOURCES__APPLE_SEARCH_ADS__AD_ACCOUNT_IDS": ids("apple_search_ads"),
         "SOURCES__IMPACT__ACCOUNT_SID": impact_sid,
         "SOURCES__IMPACT__AUTH_TOKEN": tok("i-token", 32),
     }

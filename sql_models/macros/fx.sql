@@ -13,7 +13,7 @@
             r.fx_rate_date,
             row_number() over (partition by n.{{ day_col }}, n.currency order by r.rate_date desc) as rate_rank
         from {{ needs }} as n
-        inner join {{ ref('stg_fx_rates') }} as r
+        inner join {{ ref('stg_fx_rates__rates') }} as r
             on r.currency = n.currency
             and r.rate_date <= n.{{ day_col }}
     ) as ranked

@@ -8,7 +8,8 @@ with
 
 spend as (
 
-    select * from {{ ref('fact_ad_spend') }} where currency <> 'USD'
+    select * from {{ ref('fact_ad_spend') }}
+    where currency <> 'USD'
 
 ),
 
@@ -17,17 +18,24 @@ cutoff as (
     {% if as_of is not none %}
     select cast({{ dbt.dateadd('day', -1, "cast('" ~ as_of ~ "' as date)") }} as date) as required_before
     {% else %}
-    select cast({{ dbt.dateadd('day', -1, 'max(spend_date)') }} as date) as required_before from {{ ref('fact_ad_spend') }}
+    select cast({{ dbt.dateadd('day', -1, 'max(spend_date)') }} as date) as required_before
+    from {{ ref('fact_ad_spend') }}
     {% endif %}
 
 ),
 
 final as (
 
-    select s.spend_date, s.currency, s.fx_rate_date, s.fx_expected_rate_date, count(*) as spend_rows
+    select
+        s.spend_date,
+        s.currency,
+        s.fx_rate_date,
+        s.fx_expected_rate_date,
+        count(*) as spend_rows
     from spend as s
     cross join cutoff as c
-    where s.spend_usd is null
+    where
+        s.spend_usd is null
         or (s.spend_date < c.required_before and s.fx_rate_date < s.fx_expected_rate_date)
     group by s.spend_date, s.currency, s.fx_rate_date, s.fx_expected_rate_date
 

@@ -1,5 +1,17 @@
 -- CAC, ROAS and ROI follow their identities, and are null exactly where the divisor is zero.
-select *
+select
+    mart_key,
+    report_date,
+    platform,
+    campaign_id,
+    attribution_version,
+    spend_usd,
+    revenue_usd,
+    signups,
+    modeled_signups,
+    cac_usd,
+    roas,
+    roi
 from {{ ref('mart_marketing_roi_daily') }}
 where
     (spend_usd = 0 and (roas is not null or roi is not null))

@@ -4,7 +4,10 @@ with
 
 mart as (
 
-    select report_date, attribution_version, sum(signups + modeled_signups) as mart_signups
+    select
+        report_date,
+        attribution_version,
+        sum(signups + modeled_signups) as mart_signups
     from {{ ref('mart_marketing_roi_daily') }}
     group by report_date, attribution_version
 
@@ -12,15 +15,19 @@ mart as (
 
 attributed_days as (
 
-    select distinct a.attribution_version, s.signup_date
+    select distinct
+        a.attribution_version,
+        s.signup_date
     from {{ source('attribution', 'fact_attribution') }} as a
-    inner join {{ ref('fact_signups') }} as s on s.signup_id = a.signup_id
+    inner join {{ ref('fact_signups') }} as s on a.signup_id = s.signup_id
 
 ),
 
 signups as (
 
-    select signup_date, count(*) as fact_signups
+    select
+        signup_date,
+        count(*) as fact_signups
     from {{ ref('fact_signups') }}
     group by signup_date
 
@@ -28,12 +35,17 @@ signups as (
 
 final as (
 
-    select d.attribution_version, d.signup_date, s.fact_signups, m.mart_signups
+    select
+        d.attribution_version,
+        d.signup_date,
+        s.fact_signups,
+        m.mart_signups
     from attributed_days as d
-    inner join signups as s on s.signup_date = d.signup_date
+    inner join signups as s on d.signup_date = s.signup_date
     left join mart as m
-        on m.report_date = d.signup_date
-        and m.attribution_version = d.attribution_version
+        on
+            d.signup_date = m.report_date
+            and d.attribution_version = m.attribution_version
     where abs(coalesce(m.mart_signups, 0) - s.fact_signups) > 0.000001
 
 )

@@ -4,7 +4,11 @@ with
 
 mart as (
 
-    select report_date, platform, attribution_version, sum(spend_usd) as mart_spend
+    select
+        report_date,
+        platform,
+        attribution_version,
+        sum(spend_usd) as mart_spend
     from {{ ref('mart_marketing_roi_daily') }}
     group by report_date, platform, attribution_version
 
@@ -12,7 +16,10 @@ mart as (
 
 fact as (
 
-    select spend_date as report_date, platform, sum(spend_usd) as fact_spend
+    select
+        spend_date as report_date,
+        platform,
+        sum(spend_usd) as fact_spend
     from {{ ref('fact_ad_spend') }}
     group by spend_date, platform
 
@@ -26,7 +33,11 @@ versions as (
 
 expected as (
 
-    select f.*, v.attribution_version from fact as f cross join versions as v
+    select
+        f.*,
+        v.attribution_version
+    from fact as f
+    cross join versions as v
 
 ),
 
@@ -40,9 +51,10 @@ final as (
         coalesce(m.mart_spend, 0) as mart_spend
     from expected as e
     full outer join mart as m
-        on m.report_date = e.report_date
-        and m.platform = e.platform
-        and m.attribution_version = e.attribution_version
+        on
+            e.report_date = m.report_date
+            and e.platform = m.platform
+            and e.attribution_version = m.attribution_version
     where abs(coalesce(e.fact_spend, 0) - coalesce(m.mart_spend, 0)) > 0.000001
 
 )

@@ -101,5 +101,9 @@ def sim(session_dir: Path) -> Iterator[Any]:
 
 # the incremental tables compared with a full refresh (fact_attribution is the engine's, rerun)
 SIM_COMPARED = (
-    "fact_ad_spend", "fact_signups", "fact_touchpoints", "dim_campaign", "mart_marketing_roi_daily",
-)  # fmt: skip
+    "fact_ad_spend",
+    "fact_signups",
+    "fact_touchpoints",
+    "dim_campaign",
+    "mart_marketing_roi_daily",
+)

@@ -153,10 +153,17 @@ def _perf_rows(platform: str) -> list[dict[str, Any]]:
                     "_row_key": f"{platform}|{acc}|{ad}|{d}|{h}",
                     "_load_id": LOAD_1,
                     "_extracted_at": datetime(2024, 11, 5, 9, 0, tzinfo=UTC),
-                    "account_id": acc, "campaign_id": camp, "ad_id": ad,
-                    "report_date": d, "report_hour": h, "currency": cur, "time_zone": tz,
-                    "impressions": 1000 + h, "clicks": 10 + h % 5, "conversions": h % 3,
-                }  # fmt: skip
+                    "account_id": acc,
+                    "campaign_id": camp,
+                    "ad_id": ad,
+                    "report_date": d,
+                    "report_hour": h,
+                    "currency": cur,
+                    "time_zone": tz,
+                    "impressions": 1000 + h,
+                    "clicks": 10 + h % 5,
+                    "conversions": h % 3,
+                }
                 if platform == "google_ads":
                     rows.append({**base, "ad_group_id": group, "cost_micros": micros})
                 elif platform == "meta_ads":
@@ -181,11 +188,22 @@ def build_raw_world() -> RawWorld:
     apple = []
     d = FIRST_DAY
     while d <= LAST_DAY:
-        apple.append({
-            "_row_key": f"asa|{group}|{d}", "_load_id": LOAD_1, "_extracted_at": datetime(2024, 11, 5, 9, tzinfo=UTC),
-            "account_id": acc, "campaign_id": camp, "ad_group_id": group, "report_date": d, "currency": cur,
-            "impressions": 5000, "taps": 300, "tap_installs": 20, "local_spend": (d.day * 1234 + 5) / 100,
-        })  # fmt: skip
+        apple.append(
+            {
+                "_row_key": f"asa|{group}|{d}",
+                "_load_id": LOAD_1,
+                "_extracted_at": datetime(2024, 11, 5, 9, tzinfo=UTC),
+                "account_id": acc,
+                "campaign_id": camp,
+                "ad_group_id": group,
+                "report_date": d,
+                "currency": cur,
+                "impressions": 5000,
+                "taps": 300,
+                "tap_installs": 20,
+                "local_spend": (d.day * 1234 + 5) / 100,
+            }
+        )
         d += timedelta(days=1)
     w.tables["raw_ads.apple_search_ads__ad_group_performance"] = pl.DataFrame(apple).with_columns(
         pl.col("local_spend").cast(dec)
@@ -195,13 +213,24 @@ def build_raw_world() -> RawWorld:
     actions = []
     for i in range(40):
         t = datetime(2024, 10, 30, 0, tzinfo=UTC) + timedelta(minutes=157 * i)
-        actions.append({
-            "_row_key": f"a{i}", "_load_id": LOAD_1, "_extracted_at": datetime(2024, 11, 5, 9, tzinfo=UTC),
-            "account_id": iacc, "action_id": f"19816.5000.{100000 + i}", "campaign_id": icamp,
-            "media_partner_id": partners[i % 2], "state": "REVERSED" if i % 9 == 4 else ("APPROVED" if i < 20 else "PENDING"),
-            "event_ts": t, "locking_date": (t + timedelta(days=8)).replace(hour=0, minute=0), "amount": 50 + i, "payout": 5 + i / 4,
-            "currency": icur, "report_date": t.date(),
-        })  # fmt: skip
+        actions.append(
+            {
+                "_row_key": f"a{i}",
+                "_load_id": LOAD_1,
+                "_extracted_at": datetime(2024, 11, 5, 9, tzinfo=UTC),
+                "account_id": iacc,
+                "action_id": f"19816.5000.{100000 + i}",
+                "campaign_id": icamp,
+                "media_partner_id": partners[i % 2],
+                "state": "REVERSED" if i % 9 == 4 else ("APPROVED" if i < 20 else "PENDING"),
+                "event_ts": t,
+                "locking_date": (t + timedelta(days=8)).replace(hour=0, minute=0),
+                "amount": 50 + i,
+                "payout": 5 + i / 4,
+                "currency": icur,
+                "report_date": t.date(),
+            }
+        )
     w.tables["raw_ads.impact__actions"] = pl.DataFrame(actions).with_columns(
         pl.col("amount", "payout").cast(dec)
     )
@@ -209,22 +238,48 @@ def build_raw_world() -> RawWorld:
     fx = []
     for bd in business_days(date(2024, 10, 14), AS_OF - timedelta(days=1)):
         for c in ("EUR", "GBP"):
-            fx.append({"rate_date": bd, "base": "USD", "currency": c, "rate": fx_rate(c, bd), "published_date": bd,
-                       "_load_id": LOAD_1, "_row_key": f"{bd}|{c}"})  # fmt: skip
+            fx.append(
+                {
+                    "rate_date": bd,
+                    "base": "USD",
+                    "currency": c,
+                    "rate": fx_rate(c, bd),
+                    "published_date": bd,
+                    "_load_id": LOAD_1,
+                    "_row_key": f"{bd}|{c}",
+                }
+            )
     w.tables["raw_ads.fx_rates"] = pl.DataFrame(fx)
 
     # Campaign entities with dlt scd2 history: the Google campaign is renamed on 2 Nov 12:00 UTC.
     for p, (acc, cur, tz, camp, *_rest) in {**ACCOUNTS, "impact": (iacc, icur, "UTC", icamp)}.items():
-        base = {"account_id": acc, "campaign_id": camp, "status": "ENABLED", "objective": "conversions",
-                "currency": cur, "time_zone": tz, "_dlt_load_id": LOAD_1}  # fmt: skip
-        rows = [{**base, "name": f"{p}_campaign", "_dlt_valid_from": datetime(2024, 10, 26, tzinfo=UTC),
-                 "_dlt_valid_to": None}]  # fmt: skip
+        base = {
+            "account_id": acc,
+            "campaign_id": camp,
+            "status": "ENABLED",
+            "objective": "conversions",
+            "currency": cur,
+            "time_zone": tz,
+            "_dlt_load_id": LOAD_1,
+        }
+        rows = [
+            {
+                **base,
+                "name": f"{p}_campaign",
+                "_dlt_valid_from": datetime(2024, 10, 26, tzinfo=UTC),
+                "_dlt_valid_to": None,
+            }
+        ]
         if p == "google_ads":
             rows = [
                 {**rows[0], "_dlt_valid_to": datetime(2024, 11, 2, 12, tzinfo=UTC)},
-                {**base, "name": "google_ads_campaign_v2", "_dlt_valid_from": datetime(2024, 11, 2, 12, tzinfo=UTC),
-                 "_dlt_valid_to": None},
-            ]  # fmt: skip
+                {
+                    **base,
+                    "name": "google_ads_campaign_v2",
+                    "_dlt_valid_from": datetime(2024, 11, 2, 12, tzinfo=UTC),
+                    "_dlt_valid_to": None,
+                },
+            ]
         w.tables[f"raw_ads.{p}__campaigns"] = pl.DataFrame(
             rows, schema_overrides={"_dlt_valid_to": pl.Datetime("us", "UTC")}
         )
@@ -240,15 +295,34 @@ META_CAMP = ACCOUNTS["meta_ads"][3]
 TIKTOK_CAMP = ACCOUNTS["tiktok_ads"][3]
 
 EVENT_COLUMNS: dict[str, pl.DataType] = {
-    "event_id": pl.String(), "event_type": pl.String(), "event_ts": pl.Datetime("us", "UTC"),
-    "received_at": pl.Datetime("us", "UTC"), "event_date": pl.Date(), "schema_version": pl.Int64(),
-    "anonymous_id": pl.String(), "utm_source": pl.String(), "utm_medium": pl.String(), "utm_campaign": pl.String(),
-    "utm_content": pl.String(), "utm_term": pl.String(), "gclid": pl.String(), "fbclid": pl.String(),
-    "ttclid": pl.String(), "device_id": pl.String(), "device_platform": pl.String(), "user_id": pl.String(),
-    "country": pl.String(), "email_hash": pl.String(), "phone_hash": pl.String(), "is_test_account": pl.Boolean(),
-    "revenue": pl.Float64(), "currency": pl.String(), "from_user_id": pl.String(), "to_user_id": pl.String(),
+    "event_id": pl.String(),
+    "event_type": pl.String(),
+    "event_ts": pl.Datetime("us", "UTC"),
+    "received_at": pl.Datetime("us", "UTC"),
+    "event_date": pl.Date(),
+    "schema_version": pl.Int64(),
+    "anonymous_id": pl.String(),
+    "utm_source": pl.String(),
+    "utm_medium": pl.String(),
+    "utm_campaign": pl.String(),
+    "utm_content": pl.String(),
+    "utm_term": pl.String(),
+    "gclid": pl.String(),
+    "fbclid": pl.String(),
+    "ttclid": pl.String(),
+    "device_id": pl.String(),
+    "device_platform": pl.String(),
+    "user_id": pl.String(),
+    "country": pl.String(),
+    "email_hash": pl.String(),
+    "phone_hash": pl.String(),
+    "is_test_account": pl.Boolean(),
+    "revenue": pl.Float64(),
+    "currency": pl.String(),
+    "from_user_id": pl.String(),
+    "to_user_id": pl.String(),
     "_load_id": pl.String(),
-}  # fmt: skip
+}
 
 
 def _ev(
@@ -256,24 +330,70 @@ def _ev(
 ) -> dict[str, Any]:
     t = ts(at).replace(tzinfo=UTC)
     r = ts(received).replace(tzinfo=UTC) if received else t + timedelta(seconds=30)
-    return {"event_id": event_id, "event_type": event_type, "event_ts": t, "received_at": r,
-            "event_date": t.date(), "schema_version": 1, "_load_id": LOAD_1, **fields}  # fmt: skip
+    return {
+        "event_id": event_id,
+        "event_type": event_type,
+        "event_ts": t,
+        "received_at": r,
+        "event_date": t.date(),
+        "schema_version": 1,
+        "_load_id": LOAD_1,
+        **fields,
+    }
 
 
-def _signup(eid: str, at: str, user: str, platform: str, anon: str | None = None, device: str | None = None,
-            test: bool = False, country: str = "US", received: str | None = None) -> dict[str, Any]:  # fmt: skip
-    return _ev(eid, "user_signup", at, received, user_id=user, anonymous_id=anon, device_id=device,
-               device_platform=platform, country=country, is_test_account=test,
-               email_hash="h" * 64, phone_hash="p" * 64)  # fmt: skip
+def _signup(
+    eid: str,
+    at: str,
+    user: str,
+    platform: str,
+    anon: str | None = None,
+    device: str | None = None,
+    test: bool = False,
+    country: str = "US",
+    received: str | None = None,
+) -> dict[str, Any]:
+    return _ev(
+        eid,
+        "user_signup",
+        at,
+        received,
+        user_id=user,
+        anonymous_id=anon,
+        device_id=device,
+        device_platform=platform,
+        country=country,
+        is_test_account=test,
+        email_hash="h" * 64,
+        phone_hash="p" * 64,
+    )
 
 
-def _mmp(eid: str, device: str, at: str, platform: str = "meta_ads", touch_type: str = "click",
-         camp: str = META_CAMP) -> dict[str, Any]:  # fmt: skip
+def _mmp(
+    eid: str,
+    device: str,
+    at: str,
+    platform: str = "meta_ads",
+    touch_type: str = "click",
+    camp: str = META_CAMP,
+) -> dict[str, Any]:
     t = ts(at).replace(tzinfo=UTC)
-    return {"event_id": eid, "event_type": "mmp_touch", "event_ts": t + timedelta(seconds=5),
-            "received_at": t + timedelta(seconds=40), "event_date": t.date(), "schema_version": 1,
-            "device_id": device, "platform": platform, "campaign_id": camp, "ad_group_id": "g1", "ad_id": "a1",
-            "touch_type": touch_type, "touch_ts": t, "_load_id": LOAD_1}  # fmt: skip
+    return {
+        "event_id": eid,
+        "event_type": "mmp_touch",
+        "event_ts": t + timedelta(seconds=5),
+        "received_at": t + timedelta(seconds=40),
+        "event_date": t.date(),
+        "schema_version": 1,
+        "device_id": device,
+        "platform": platform,
+        "campaign_id": camp,
+        "ad_group_id": "g1",
+        "ad_id": "a1",
+        "touch_type": touch_type,
+        "touch_ts": t,
+        "_load_id": LOAD_1,
+    }
 
 
 def _events(w: RawWorld) -> None:
@@ -355,7 +475,7 @@ def _events(w: RawWorld) -> None:
         [
             pl.col(c).cast(t) if c in pl.DataFrame(ev).columns else pl.lit(None, t).alias(c)
             for c, t in EVENT_COLUMNS.items()
-        ]  # fmt: skip
+        ]
     )
     w.tables["raw_events.events"] = events
 
@@ -388,11 +508,25 @@ def _events(w: RawWorld) -> None:
     ]
     for i, (pid, seq, win, cv, rx) in enumerate(specs):
         t = ts(rx).replace(tzinfo=UTC)
-        skan.append({"event_id": f"k{i}", "event_type": "skan_postback", "event_ts": t, "received_at": t,
-                     "event_date": t.date(), "schema_version": 1, "postback_id": pid,
-                     "ad_network_id": "v9wttpbfk9.skadnetwork", "platform": "meta_ads",
-                     "source_identifier": last4, "conversion_value": cv, "coarse_conversion_value": None,
-                     "postback_sequence": seq, "did_win": win, "_load_id": LOAD_1})  # fmt: skip
+        skan.append(
+            {
+                "event_id": f"k{i}",
+                "event_type": "skan_postback",
+                "event_ts": t,
+                "received_at": t,
+                "event_date": t.date(),
+                "schema_version": 1,
+                "postback_id": pid,
+                "ad_network_id": "v9wttpbfk9.skadnetwork",
+                "platform": "meta_ads",
+                "source_identifier": last4,
+                "conversion_value": cv,
+                "coarse_conversion_value": None,
+                "postback_sequence": seq,
+                "did_win": win,
+                "_load_id": LOAD_1,
+            }
+        )
     w.tables["raw_events.skan_postbacks"] = pl.DataFrame(
         skan, schema_overrides={"conversion_value": pl.Int64, "coarse_conversion_value": pl.String}
     )

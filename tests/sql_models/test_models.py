@@ -34,6 +34,21 @@ def test_dbt_build_ran_every_test_green(built):
         "assert_mart_ratio_identities",
     } <= names
     assert len(tests) > 40 and all(n.status == "pass" for n in tests)
+    # the pipeline's builds leave the unit tests to test_dbt_unit_tests_pass
+    assert not [n for n in tests if n.resource_type == "unit_test"]
+
+
+def test_dbt_unit_tests_pass(built):
+    """The models' ``unit_tests`` (given rows -> expected rows): FX conversion, sign-up dedupe, click spam."""
+    from flows.dbt_runner import run_dbt
+
+    run = run_dbt(["test", "--select", "test_type:unit"], raise_on_failure=False)
+    assert run.success, [(n.name, n.status, n.message) for n in run.failed]
+    assert {n.name for n in run.nodes} == {
+        "fact_ad_spend_converts_to_usd_at_the_rate_of_the_day_or_the_last_business_day",
+        "fact_signups_keeps_the_first_signup_per_canonical_user_and_drops_test_users",
+        "fact_touchpoints_marks_mmp_click_spam",
+    }
 
 
 def test_hourly_spend_moves_to_utc_across_dst_and_keeps_every_micro(built):

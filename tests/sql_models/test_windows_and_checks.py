@@ -15,8 +15,10 @@ from tests.sql_models.conftest import rows
 
 INCREMENTAL = ["fact_ad_spend", "fact_signups", "fact_touchpoints", "mart_marketing_roi_daily"]
 WINDOW_MODELS = [
-    "int_signup_users__affected", "int_touch_identifiers__affected", *INCREMENTAL,
-]  # fmt: skip
+    "int_signup_users__affected",
+    "int_touch_identifiers__affected",
+    *INCREMENTAL,
+]
 
 
 def _snapshot(wh, table: str) -> None:
@@ -27,8 +29,11 @@ def _snapshot(wh, table: str) -> None:
 
 def _differences(wh, table: str) -> int:
     a, b = f"analytics.{table}", f"analytics._full_{table}"
-    return rows(wh, f"select count(*) from ((select * from {a} except all select * from {b})"
-                    f" union all (select * from {b} except all select * from {a}))")[0][0]  # fmt: skip
+    return rows(
+        wh,
+        f"select count(*) from ((select * from {a} except all select * from {b})"
+        f" union all (select * from {b} except all select * from {a}))",
+    )[0][0]
 
 
 def test_incremental_day_windows_equal_full_refresh(built):
@@ -54,8 +59,10 @@ def test_incremental_run_rewrites_only_its_dates(built):
     con = built.connection()
     # a date outside the window is marked; a raw restatement inside it must come through
     con.execute("update analytics.fact_ad_spend set impressions = -1 where spend_date = '2024-10-28'")
-    con.execute("update raw_ads.google_ads__ad_performance set cost_micros = cost_micros + 990000"
-                " where report_date = '2024-11-04' and report_hour = 12")  # fmt: skip
+    con.execute(
+        "update raw_ads.google_ads__ad_performance set cost_micros = cost_micros + 990000"
+        " where report_date = '2024-11-04' and report_hour = 12"
+    )
     try:
         run_dbt(
             ["run", "--select", "fact_ad_spend"],
@@ -76,8 +83,10 @@ def test_incremental_run_rewrites_only_its_dates(built):
         )
         assert restated[0][0] - original[0][0] == Decimal("1.98")  # two ads restated by 0.99 each
     finally:
-        con.execute("update raw_ads.google_ads__ad_performance set cost_micros = cost_micros - 990000"
-                    " where report_date = '2024-11-04' and report_hour = 12")  # fmt: skip
+        con.execute(
+            "update raw_ads.google_ads__ad_performance set cost_micros = cost_micros - 990000"
+            " where report_date = '2024-11-04' and report_hour = 12"
+        )
         con.execute("delete from analytics.fact_ad_spend")
         con.execute("insert into analytics.fact_ad_spend select * from analytics._full_fact_ad_spend")
 
@@ -97,7 +106,9 @@ def test_event_load_scope_rederives_the_touches_of_those_loads(built):
     )
     touch_models = ["int_signup_users__affected", "int_touch_identifiers__affected", "fact_touchpoints"]
     later = window_vars(date(2024, 11, 5), date(2024, 11, 6), lookback_days=0)
-    con.execute("create or replace table analytics._before_fact_touchpoints as select * from analytics.fact_touchpoints")
+    con.execute(
+        "create or replace table analytics._before_fact_touchpoints as select * from analytics.fact_touchpoints"
+    )
     try:
         run_dbt(["run", "--select", *touch_models], {**later, "event_load_ids": []})
         assert rows(built, dev8) == [(5, 0)]  # no new loads: the device is not re-derived
@@ -159,8 +170,10 @@ def test_missing_fx_rate_fails_dbt_and_the_checks(built):
     from flows.dbt_runner import DbtError, build_facts
 
     con = built.connection()
-    con.execute("create or replace table analytics._eur_rate as select * from raw_ads.fx_rates"
-                " where currency = 'EUR' and rate_date = '2024-10-30'")  # fmt: skip
+    con.execute(
+        "create or replace table analytics._eur_rate as select * from raw_ads.fx_rates"
+        " where currency = 'EUR' and rate_date = '2024-10-30'"
+    )
     con.execute("delete from raw_ads.fx_rates where currency = 'EUR' and rate_date = '2024-10-30'")
     try:
         with pytest.raises(DbtError, match="assert_fx_rate_present"):
@@ -187,13 +200,18 @@ def test_missing_fx_rate_for_revenue_fails_a_test(built):
     from flows.dbt_runner import run_dbt
 
     con = built.connection()
-    target = rows(built, "select event_id, currency from raw_events.events where event_type in ('first_ride', 'first_order')"
-                         " and revenue > 0 order by event_ts limit 1")  # fmt: skip
+    target = rows(
+        built,
+        "select event_id, currency from raw_events.events where event_type in ('first_ride', 'first_order')"
+        " and revenue > 0 order by event_ts limit 1",
+    )
     eid, cur = target[0]
     con.execute("update raw_events.events set currency = 'JPY' where event_id = ?", [eid])
     try:
-        run = run_dbt(["build", "--select", "fact_signups", "assert_revenue_fx_rate_present", "--full-refresh"],
-                      raise_on_failure=False)  # fmt: skip
+        run = run_dbt(
+            ["build", "--select", "fact_signups", "assert_revenue_fx_rate_present", "--full-refresh"],
+            raise_on_failure=False,
+        )
         failed = {n.name for n in run.failed}
         assert "assert_revenue_fx_rate_present" in failed
     finally:

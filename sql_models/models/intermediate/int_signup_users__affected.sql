@@ -19,17 +19,20 @@ touched as (
 
     select user_id
     from events
-    where event_type in ('user_signup', 'first_ride', 'first_order')
+    where
+        event_type in ('user_signup', 'first_ride', 'first_order')
         and ({{ in_window('event_date') }} or {{ in_window('received_date') }})
     union
     select from_user_id
     from events
-    where event_type = 'user_merged'
+    where
+        event_type = 'user_merged'
         and ({{ in_window('event_date') }} or {{ in_window('received_date') }})
     union
     select to_user_id
     from events
-    where event_type = 'user_merged'
+    where
+        event_type = 'user_merged'
         and ({{ in_window('event_date') }} or {{ in_window('received_date') }})
 
 ),
@@ -37,11 +40,12 @@ touched as (
 final as (
 
     -- both the raw id (a merged-away user's old row must go) and its canonical id
-    select distinct t.user_id from touched as t where t.user_id is not null
+    select distinct t.user_id from touched as t
+    where t.user_id is not null
     union
     select distinct u.canonical_user_id
     from touched as t
-    inner join users as u on u.user_id = t.user_id
+    inner join users as u on t.user_id = u.user_id
 
 )
 

@@ -13,15 +13,25 @@ postbacks as (
 
 campaigns as (
 
-    select distinct platform, campaign_id from {{ ref('stg_campaigns') }}
+    select distinct
+        platform,
+        campaign_id
+    from {{ ref('int_campaigns__unioned') }}
 
 ),
 
 source_identifiers as (
 
-    select platform, source_identifier, min(campaign_id) as campaign_id
+    select
+        platform,
+        source_identifier,
+        min(campaign_id) as campaign_id
     from (
-        select platform, campaign_id, right(campaign_id, 4) as source_identifier from campaigns
+        select
+            platform,
+            campaign_id,
+            right(campaign_id, 4) as source_identifier
+        from campaigns
     ) as ids
     group by platform, source_identifier
     having count(*) = 1
@@ -50,8 +60,9 @@ final as (
         sum(case when f.conversion_value is null then 1 else 0 end) as skan_null_conversion_values
     from first_postbacks as f
     left join source_identifiers as s
-        on s.platform = f.platform
-        and s.source_identifier = f.source_identifier
+        on
+            f.platform = s.platform
+            and f.source_identifier = s.source_identifier
     group by f.install_date, f.platform, coalesce(s.campaign_id, 'unmapped:' || f.source_identifier)
 
 )

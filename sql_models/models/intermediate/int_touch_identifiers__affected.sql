@@ -38,28 +38,34 @@ affected_users as (
 -- new sign-up or a merge changes it (not a first ride, nor an FX rate)
 changed_users as (
 
-    select user_id from events where event_type = 'user_signup' and {{ in_new_event_data() }}
+    select user_id from events
+    where event_type = 'user_signup' and {{ in_new_event_data() }}
     union
-    select from_user_id from events where event_type = 'user_merged' and {{ in_new_event_data() }}
+    select from_user_id from events
+    where event_type = 'user_merged' and {{ in_new_event_data() }}
     union
-    select to_user_id from events where event_type = 'user_merged' and {{ in_new_event_data() }}
+    select to_user_id from events
+    where event_type = 'user_merged' and {{ in_new_event_data() }}
 
 ),
 
 affected_users as (
 
-    select user_id from changed_users where user_id is not null
+    select user_id from changed_users
+    where user_id is not null
     union
     select u.canonical_user_id
     from changed_users as c
-    inner join users as u on u.user_id = c.user_id
+    inner join users as u on c.user_id = u.user_id
 
 ),
 {% endif %}
 
 from_touches as (
 
-    select source, identifier
+    select
+        source,
+        identifier
     from touches
     where {{ in_new_event_data() }}
 
@@ -67,9 +73,12 @@ from_touches as (
 
 from_installs as (
 
-    select 'mmp' as source, device_id as identifier
+    select
+        'mmp' as source,
+        device_id as identifier
     from events
-    where event_type = 'app_install'
+    where
+        event_type = 'app_install'
         and {{ in_new_event_data() }}
 
 ),
@@ -80,20 +89,35 @@ from_users as (
         case when e.anonymous_id is not null then 'web' else 'mmp' end as source,
         coalesce(e.anonymous_id, e.device_id) as identifier
     from events as e
-    inner join users as u on u.user_id = e.user_id
-    where e.event_type = 'user_signup'
-        and (u.canonical_user_id in (select user_id from affected_users)
-             or u.user_id in (select user_id from affected_users))
+    inner join users as u on e.user_id = u.user_id
+    where
+        e.event_type = 'user_signup'
+        and (
+            u.canonical_user_id in (select a.user_id from affected_users as a)
+            or u.user_id in (select a.user_id from affected_users as a)
+        )
 
 ),
 
 final as (
 
-    select source, identifier from from_touches where identifier is not null
+    select
+        source,
+        identifier
+    from from_touches
+    where identifier is not null
     union
-    select source, identifier from from_installs where identifier is not null
+    select
+        source,
+        identifier
+    from from_installs
+    where identifier is not null
     union
-    select source, identifier from from_users where identifier is not null
+    select
+        source,
+        identifier
+    from from_users
+    where identifier is not null
 
 )
 

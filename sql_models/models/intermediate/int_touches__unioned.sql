@@ -36,7 +36,7 @@ landings as (
             else u.platform
         end as platform
     from events as e
-    left join utm_sources as u on u.utm_source = e.utm_source
+    left join utm_sources as u on e.utm_source = u.utm_source
     where e.event_type = 'landing'
 
 ),

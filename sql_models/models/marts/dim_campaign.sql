@@ -7,7 +7,7 @@ with
 
 campaigns as (
 
-    select * from {{ ref('stg_campaigns') }}
+    select * from {{ ref('int_campaigns__unioned') }}
 
 ),
 

@@ -9,37 +9,28 @@
 }}
 -- One row per platform/account/campaign/ad group/ad/keyword/UTC hour (UTC day for Apple),
 -- in the platform's currency and in USD at the reference rate of the spend date.
-{%- set platforms = ['google_ads', 'meta_ads', 'tiktok_ads', 'apple_search_ads', 'impact'] %}
 with
-
-{% for p in platforms %}
-{{ p }} as (
-
-    select * from {{ ref('stg_' ~ p ~ '__ad_performance') }}
-    -- account-local report dates straddle two UTC dates: read one day either side, cut below
-    where {{ in_window('report_date', pad_days=1) }}
-
-),
-{% endfor %}
 
 spend as (
 
-    {% for p in platforms %}
-    select * from {{ p }}
-    {% if not loop.last %}union all{% endif %}
-    {% endfor %}
+    select * from {{ ref('int_ad_performance__unioned') }}
 
 ),
 
 windowed as (
 
-    select * from spend where {{ in_window('spend_date') }}
+    select * from spend
+    where {{ in_window('spend_date') }}
 
 ),
 
 needed_rates as (
 
-    select distinct spend_date, currency from windowed where currency <> 'USD'
+    select distinct
+        spend_date,
+        currency
+    from windowed
+    where currency <> 'USD'
 
 ),
 
@@ -51,8 +42,11 @@ day_rates as (
 
 business_days as (
 
-    select b.*, n.currency from ({{ last_business_days('needed_rates', 'spend_date') }}) as b
-    inner join needed_rates as n on n.spend_date = b.spend_date
+    select
+        b.*,
+        n.currency
+    from ({{ last_business_days('needed_rates', 'spend_date') }}) as b
+    inner join needed_rates as n on b.spend_date = n.spend_date
 
 ),
 
@@ -89,11 +83,13 @@ final as (
         w._load_id
     from windowed as w
     left join day_rates as r
-        on r.spend_date = w.spend_date
-        and r.currency = w.currency
+        on
+            w.spend_date = r.spend_date
+            and w.currency = r.currency
     left join business_days as b
-        on b.spend_date = w.spend_date
-        and b.currency = w.currency
+        on
+            w.spend_date = b.spend_date
+            and w.currency = b.currency
 
 )
 

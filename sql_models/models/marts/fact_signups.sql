@@ -38,11 +38,12 @@ signup_events as (
         u.canonical_user_id,
         e.*
     from events as e
-    inner join users as u on u.user_id = e.user_id
-    where e.event_type = 'user_signup'
-    {% if is_incremental() %}
-        and u.canonical_user_id in (select user_id from affected)
-    {% endif %}
+    inner join users as u on e.user_id = u.user_id
+    where
+        e.event_type = 'user_signup'
+        {% if is_incremental() %}
+        and u.canonical_user_id in (select a.user_id from affected as a)
+        {% endif %}
 
 ),
 
@@ -59,7 +60,8 @@ ranked_signups as (
 
 first_signups as (
 
-    select * from ranked_signups where signup_rank = 1 and any_test = 0
+    select * from ranked_signups
+    where signup_rank = 1 and any_test = 0
 
 ),
 
@@ -73,8 +75,8 @@ conversion_events as (
         e.revenue,
         e.currency
     from events as e
-    inner join users as u on u.user_id = e.user_id
-    inner join first_signups as s on s.canonical_user_id = u.canonical_user_id
+    inner join users as u on e.user_id = u.user_id
+    inner join first_signups as s on u.canonical_user_id = s.canonical_user_id
     where e.event_type in ('first_ride', 'first_order')
 
 ),
@@ -102,13 +104,18 @@ ranked_conversions as (
 
 first_conversions as (
 
-    select * from ranked_conversions where conversion_rank = 1
+    select * from ranked_conversions
+    where conversion_rank = 1
 
 ),
 
 needed_rates as (
 
-    select distinct revenue_date, currency from first_conversions where currency <> 'USD'
+    select distinct
+        revenue_date,
+        currency
+    from first_conversions
+    where currency <> 'USD'
 
 ),
 
@@ -132,8 +139,9 @@ first_revenue as (
         ) as revenue_usd
     from first_conversions as c
     left join day_rates as r
-        on r.revenue_date = c.revenue_date
-        and r.currency = c.currency
+        on
+            c.revenue_date = r.revenue_date
+            and c.currency = r.currency
 
 ),
 
@@ -151,17 +159,20 @@ final as (
         f.first_ride_ts,
         f.first_order_ts,
         case
-            when fr.event_ts >= s.event_ts
+            when
+                fr.event_ts >= s.event_ts
                 and fr.event_ts <= {{ dbt.dateadd('day', var('first_revenue_days'), 's.event_ts') }}
                 then fr.revenue_usd
         end as first_revenue_usd,
         case
-            when fr.event_ts >= s.event_ts
+            when
+                fr.event_ts >= s.event_ts
                 and fr.event_ts <= {{ dbt.dateadd('day', var('first_revenue_days'), 's.event_ts') }}
                 then fr.revenue_local
         end as first_revenue_local,
         case
-            when fr.event_ts >= s.event_ts
+            when
+                fr.event_ts >= s.event_ts
                 and fr.event_ts <= {{ dbt.dateadd('day', var('first_revenue_days'), 's.event_ts') }}
                 then fr.currency
         end as first_revenue_currency,
@@ -169,8 +180,8 @@ final as (
         s.device_id,
         s._load_id
     from first_signups as s
-    left join firsts as f on f.canonical_user_id = s.canonical_user_id
-    left join first_revenue as fr on fr.canonical_user_id = s.canonical_user_id
+    left join firsts as f on s.canonical_user_id = f.canonical_user_id
+    left join first_revenue as fr on s.canonical_user_id = fr.canonical_user_id
 
 )
 

@@ -45,7 +45,7 @@ scoped as (
         t.*
     from touches as t
     {% if is_incremental() %}
-    inner join affected as a on a.source = t.source and a.identifier = t.identifier
+    inner join affected as a on t.source = a.source and t.identifier = a.identifier
     {% endif %}
 
 ),
@@ -66,7 +66,9 @@ deduplicated as (
 -- click spam rule 1: an MMP click less than spam_click_to_install_seconds before its device's install
 installs as (
 
-    select device_id, event_ts as install_ts
+    select
+        device_id,
+        event_ts as install_ts
     from events
     where event_type = 'app_install' and device_id is not null
 
@@ -76,8 +78,9 @@ install_spam as (
 
     select distinct d.touch_id
     from deduplicated as d
-    inner join installs as i on i.device_id = d.identifier
-    where d.source = 'mmp'
+    inner join installs as i on d.identifier = i.device_id
+    where
+        d.source = 'mmp'
         and d.touch_type = 'click'
         and i.install_ts >= d.touch_ts
         and i.install_ts < {{ dbt.dateadd('second', var('spam_click_to_install_seconds'), 'd.touch_ts') }}
@@ -89,7 +92,10 @@ install_spam as (
 -- each click; a click is in a burst when some window started at most 60 s before it is full.
 clicks as (
 
-    select touch_id, identifier, {{ epoch_us('touch_ts') }} as ts_us
+    select
+        touch_id,
+        identifier,
+        {{ epoch_us('touch_ts') }} as ts_us
     from deduplicated
     where source = 'mmp' and touch_type = 'click'
 
@@ -126,7 +132,10 @@ burst_spam as (
 -- the user behind an identifier: the first sign-up that carried it, then its canonical id
 identifier_users as (
 
-    select source, identifier, canonical_user_id
+    select
+        source,
+        identifier,
+        canonical_user_id
     from (
         select
             case when e.anonymous_id is not null then 'web' else 'mmp' end as source,
@@ -137,12 +146,13 @@ identifier_users as (
                 order by e.event_ts, e.event_id
             ) as signup_rank
         from events as e
-        inner join users as u on u.user_id = e.user_id
-        where e.event_type = 'user_signup'
+        inner join users as u on e.user_id = u.user_id
+        where
+            e.event_type = 'user_signup'
             and coalesce(e.anonymous_id, e.device_id) is not null
             {% if is_incremental() %}
             -- whole partitions: every sign-up of each identifier being re-derived
-            and coalesce(e.anonymous_id, e.device_id) in (select identifier from affected)
+            and coalesce(e.anonymous_id, e.device_id) in (select a.identifier from affected as a)
             {% endif %}
     ) as ranked
     where signup_rank = 1
@@ -168,9 +178,9 @@ final as (
         d.event_id,
         d._load_id
     from deduplicated as d
-    left join identifier_users as iu on iu.source = d.source and iu.identifier = d.identifier
-    left join install_spam as i on i.touch_id = d.touch_id
-    left join burst_spam as b on b.touch_id = d.touch_id
+    left join identifier_users as iu on d.source = iu.source and d.identifier = iu.identifier
+    left join install_spam as i on d.touch_id = i.touch_id
+    left join burst_spam as b on d.touch_id = b.touch_id
 
 )
 

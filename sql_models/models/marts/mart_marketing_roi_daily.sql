@@ -66,7 +66,9 @@ spend_daily as (
 
 spend_by_version as (
 
-    select s.*, v.attribution_version
+    select
+        s.*,
+        v.attribution_version
     from spend_daily as s
     cross join versions as v
 
@@ -84,7 +86,7 @@ credited as (
         sum(case when s.first_revenue_usd is not null then a.credit else 0 end) as first_conversions,
         sum(a.credit * coalesce(s.first_revenue_usd, 0)) as revenue_usd
     from attribution as a
-    inner join signups as s on s.signup_id = a.signup_id
+    inner join signups as s on a.signup_id = s.signup_id
     group by s.signup_date, a.platform, a.campaign_id, a.attribution_version
 
 ),
@@ -105,10 +107,11 @@ combined as (
         cast(coalesce(c.revenue_usd, 0) as decimal(38, 6)) as revenue_usd
     from spend_by_version as s
     full outer join credited as c
-        on c.report_date = s.report_date
-        and c.platform = s.platform
-        and c.campaign_id = s.campaign_id
-        and c.attribution_version = s.attribution_version
+        on
+            s.report_date = c.report_date
+            and s.platform = c.platform
+            and s.campaign_id = c.campaign_id
+            and s.attribution_version = c.attribution_version
 
 ),
 
@@ -121,15 +124,22 @@ named as (
         row_number() over (
             partition by c.report_date, c.platform, c.campaign_id, c.attribution_version
             order by
-                case when d.valid_from < {{ dbt.dateadd('day', 1, 'cast(c.report_date as timestamp)') }} then 0 else 1 end,
-                case when d.valid_from < {{ dbt.dateadd('day', 1, 'cast(c.report_date as timestamp)') }} then d.valid_from end desc,
+                case
+                    when d.valid_from < {{ dbt.dateadd('day', 1, 'cast(c.report_date as timestamp)') }} then 0
+                    else 1
+                end,
+                case
+                    when d.valid_from < {{ dbt.dateadd('day', 1, 'cast(c.report_date as timestamp)') }}
+                        then d.valid_from
+                end desc,
                 d.valid_from
         ) as name_rank,
         d.campaign_name as dim_campaign_name
     from combined as c
     left join campaigns as d
-        on d.platform = c.platform
-        and d.campaign_id = c.campaign_id
+        on
+            c.platform = d.platform
+            and c.campaign_id = d.campaign_id
 
 ),
 
@@ -151,8 +161,10 @@ final as (
         modeled_signups,
         first_conversions,
         revenue_usd,
-        cast(case when signups + modeled_signups > 0
-                  then spend_usd / (signups + modeled_signups) end as decimal(38, 6)) as cac_usd,
+        cast(
+            case when signups + modeled_signups > 0 then spend_usd / (signups + modeled_signups) end
+            as decimal(38, 6)
+        ) as cac_usd,
         case when spend_usd <> 0 then cast(revenue_usd / spend_usd as double) end as roas,
         case when spend_usd <> 0 then cast((revenue_usd - spend_usd) / spend_usd as double) end as roi
     from named

@@ -1,0 +1,2 @@
+-- Apple Search Ads campaign versions, in the one shape of every platform (macro stg_campaigns).
+{{ stg_campaigns('apple_search_ads') }}

@@ -1,0 +1,2 @@
+-- Tiktok Ads campaign versions, in the one shape of every platform (macro stg_campaigns).
+{{ stg_campaigns('tiktok_ads') }}
