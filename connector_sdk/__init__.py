@@ -9,6 +9,8 @@ One concern per module; a connector imports what it uses from each:
 - :mod:`connector_sdk.credentials`, :mod:`connector_sdk.windows`, :mod:`connector_sdk.keys`,
   :mod:`connector_sdk.paginators`: credentials, date windows, row keys, paging dlt lacks.
 - :mod:`connector_sdk.extract` / :mod:`connector_sdk.land`: pulling slices / loading them with dlt.
+- :mod:`connector_sdk.completeness` / :mod:`connector_sdk.versions`: which slice pulls are
+  complete and applied (``SliceOutcome``); API versions against their sunsets.
 - :mod:`connector_sdk.registry`, :mod:`connector_sdk.testing`, :mod:`connector_sdk.scaffold`:
   connectors by name, the contract suite, ``roi connector new``.
 

@@ -22,8 +22,8 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import date, datetime
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
 from typing import Any, ClassVar
 
 import dlt
@@ -34,14 +34,16 @@ from dlt.sources.helpers.rest_client.client import PageData, RESTClient
 from dlt.sources.helpers.rest_client.paginators import BasePaginator
 from dlt.sources.helpers.rest_client.typing import HTTPMethodBasic
 
-from connector_sdk import extract, land
-from connector_sdk.credentials import Credentials
+from connector_sdk import completeness, extract, land, versions
+from connector_sdk.completeness import DEFERRED, PARTIAL, SliceOutcome
+from connector_sdk.credentials import Credentials, config_value
 from connector_sdk.exceptions import (
     APIError,
     AuthenticationError,
     ConnectorError,
     FatalAPIError,
     InvalidRunError,
+    PullDeferred,
 )
 from connector_sdk.extract import EntityRows, SliceResult
 from connector_sdk.http import ApiSession, RetryPolicy, SessionStats, limiter_for
@@ -52,14 +54,21 @@ from connector_sdk.windows import MODES, DateWindow, as_utc
 
 @dataclass
 class LoadSummary:
-    """The outcome of one connector run, for logs, the audit table and tests."""
+    """The outcome of one connector run, for logs, the audit table and tests.
+
+    ``slices``: every (account, report date) slice of the run with its status (the rows of
+    ``audit.pull_slices``, which the flows write). ``resume_after``: set when the platform
+    asked for a wait longer than the run may wait; the slices not pulled are ``deferred``
+    until then, and ``deferral`` says what the platform asked. ``warnings``: what an operator
+    should act on (an API version near its sunset, slices not applied).
+    """
 
     platform: str
     mode: str
     logical_time: datetime
     load_id: str | None
     accounts: int
-    slices: int
+    slices: list[SliceOutcome]
     empty_slices: int
     rows: int
     entity_rows: int
@@ -70,14 +79,29 @@ class LoadSummary:
     refreshes: int
     seconds: float
     tables: dict[str, str] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    resume_after: datetime | None = None
+    deferral: str | None = None
+
+    def count(self, status: str) -> int:
+        """How many slices of the run have ``status`` (complete, partial, deferred)."""
+        return sum(1 for s in self.slices if s.status == status)
 
     def one_line(self) -> str:
         """A one-line human summary."""
-        return (
-            f"{self.platform} {self.mode}: {self.rows} rows in {self.slices} slices "
+        text = (
+            f"{self.platform} {self.mode}: {self.rows} rows in {len(self.slices)} slices "
             f"({self.empty_slices} empty) from {self.accounts} accounts, {self.pages} pages, "
             f"{self.requests} requests ({self.retries} retried), load {self.load_id}, {self.seconds:.1f}s"
         )
+        if self.resume_after is not None:
+            text += (
+                f"; deferred, resume after {self.resume_after.isoformat()} "
+                f"({self.count(DEFERRED)} slices deferred)"
+            )
+        if self.count(PARTIAL):
+            text += f"; {self.count(PARTIAL)} slices partial (loaded rows kept)"
+        return text + "".join(f"; warning: {w}" for w in self.warnings)
 
 
 class Connector(ABC):
@@ -118,6 +142,7 @@ class Connector(ABC):
         max_concurrency: int | None = None,
         requests_per_second: float | None = None,
         lookback_days: int | None = None,
+        api_version: str | None = None,
     ) -> None:
         self.base_url = f"{base_url.rstrip('/')}/{self.name}" if base_url else self.default_host
         self.retry = retry or RetryPolicy()
@@ -126,12 +151,15 @@ class Connector(ABC):
             page_size=page_size,
             requests_per_second=requests_per_second,
             max_concurrency=max_concurrency,
+            api_version=api_version or config_value(self.name, "api_version"),
         )
         self.credentials = Credentials(
             self.name, self.credential_keys, self.optional_credential_keys, credentials
         )
         self.stats = SessionStats()
         self._auth_lock = threading.Lock()
+        self._stop = threading.Event()  # set when a request of the run is deferred: the others stop
+        self.deferral: PullDeferred | None = None  # the last extract's deferral
 
     # -- what a platform implements ---------------------------------------------------------
     @abstractmethod
@@ -215,6 +243,9 @@ class Connector(ABC):
             refresh_auth=self._refresh_headers if refreshable else None,
             stats=self.stats,
             decoder=decoder,
+            sleep=self._stop.wait,
+            max_wait_seconds=self.settings.max_wait_seconds,
+            cancelled=self._stop,
         )
 
     def _refresh_headers(self) -> dict[str, str]:
@@ -255,21 +286,34 @@ class Connector(ABC):
         json: dict[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
         decoder: Decoder | None = None,
+        counted: bool = True,
     ) -> Iterator[PageData[Any]]:
         """Pages of items from ``path``, to the last page (dlt paginator + our retrying session).
 
         With a ``decoder`` whose result holds an Arrow array under ``data_selector``, each page is
         a one-element list holding that array (dlt wraps non-list selections).
+
+        Inside :meth:`fetch_report` the pages count toward the slice's completeness: items per
+        page and the paginator's ``expected_total`` (the platform's own total, None when it
+        gives none; see :mod:`connector_sdk.completeness`). Pass ``counted=False`` for a lookup
+        that is not report rows (a list of campaigns to pull the report by).
         """
+        tally = completeness.current_tally() if counted else None
+        paging = tally.start() if tally is not None else None
         client = self.client(account_id, headers=headers, decoder=decoder)
-        yield from client.paginate(
+        for page in client.paginate(
             path,
             method=method,
             params=params,
             json=json,
             paginator=paginator,
             data_selector=data_selector,
-        )
+        ):
+            if paging is not None:
+                paging.add(completeness.items_in(page), paginator)
+            yield page
+        if paging is not None:
+            paging.finished = True
 
     def get_json(
         self,
@@ -304,8 +348,9 @@ class Connector(ABC):
         logical_time: datetime,
         start: date | None,
         end: date | None,
+        reopen: Sequence[tuple[str, date]] = (),
     ) -> list[tuple[Account, DateWindow]]:
-        """The (account, window) requests of a run: dates in each account's zone, cut by max span."""
+        """The (account, window) requests of a run: dates in each account's zone (plus ``reopen``), cut by max span."""
         return extract.plan(
             accounts,
             mode,
@@ -314,28 +359,53 @@ class Connector(ABC):
             end,
             lookback_days=self.settings.lookback_days,
             max_span_days=self.settings.max_span_days,
+            reopen=reopen,
         )
 
+    def check_api_version(self, logical_time: datetime) -> list[str]:
+        """Warnings for the API version at ``logical_time``; raises :class:`ApiVersionSunsetError` past its sunset."""
+        return versions.check_sunset(self.name, self.settings, logical_time)
+
     def extract(
-        self, mode: str, logical_time: datetime, start: date | None = None, end: date | None = None
+        self,
+        mode: str,
+        logical_time: datetime,
+        start: date | None = None,
+        end: date | None = None,
+        reopen: Sequence[tuple[str, date]] = (),
     ) -> tuple[list[Account], list[SliceResult], EntityRows]:
-        """Fetch everything a run needs, with bounded concurrency; raises before anything is loaded."""
+        """Fetch everything a run needs, with bounded concurrency; raises before anything is loaded.
+
+        A deferral (the platform asked for a wait beyond ``max_wait_seconds``) does not raise:
+        the windows not fetched come back as deferred results (all of ``reopen`` when even the
+        account list was deferred), and ``self.deferral`` holds it (None when nothing was deferred).
+        """
         if mode not in MODES:
             raise InvalidRunError(f"unknown mode {mode!r}: use one of {', '.join(MODES)}", platform=self.name)
-        accounts = self.list_accounts()
-        slices = self.plan(accounts, mode, logical_time, start, end)
+        self.check_api_version(logical_time)
+        self._stop.clear()
+        self.deferral = None
+        try:
+            accounts = self.list_accounts()
+        except PullDeferred as deferral:
+            self.deferral = deferral
+            missed = [(Account(a), DateWindow(d, d)) for a, d in sorted(set(reopen))]
+            return [], [SliceResult.deferred(acc, w, deferral) for acc, w in missed], {}
+        slices = self.plan(accounts, mode, logical_time, start, end, reopen)
         # Metadata is the platform's current state: a backfill cannot pull it as of the past.
         with_entities = bool(self.entities) and mode != "backfill"
         workers = max(1, self.settings.max_concurrency)
         fetch_entities = self.fetch_entities if with_entities else None
-        results, entities = extract.pull_all(
-            self.name, workers, slices, self._fetch_slice, accounts, fetch_entities
+        results, entities, self.deferral = extract.pull_all(
+            self.name, workers, slices, self._fetch_slice, accounts, fetch_entities, self._stop
         )
         return accounts, results, entities
 
     def _fetch_slice(self, account: Account, window: DateWindow) -> SliceResult:
-        pages = extract.keyed_pages(self.name, self.report.grain, self.fetch_report(account, window))
-        return SliceResult(account, window, pages)
+        with completeness.tallying() as tally:
+            pages = extract.keyed_pages(self.name, self.report.grain, self.fetch_report(account, window))
+        status, detail = tally.verdict()
+        return SliceResult(account, window, pages, status, detail, tally.expected, tally.received)
 
     def load(
         self,
@@ -345,21 +415,33 @@ class Connector(ABC):
         logical_time: datetime,
         start: date | None = None,
         end: date | None = None,
+        reopen: Sequence[tuple[str, date]] = (),
     ) -> LoadSummary:
-        """Run the connector into ``pipeline`` (a dlt pipeline on dataset ``raw_ads``)."""
+        """Run the connector into ``pipeline`` (a dlt pipeline on dataset ``raw_ads``).
+
+        ``reopen``: (account_id, report_date) slices an earlier run left partial or deferred,
+        pulled again beside the mode's dates. A deferral does not raise: the summary carries
+        ``resume_after`` and the deferred slices. A version past its sunset raises before any request.
+        """
         t0 = time.perf_counter()
         logical_time = as_utc(logical_time)
+        warnings = self.check_api_version(logical_time)
         land.finish_pending_loads(pipeline)
         self.restore_current(pipeline)
-        accounts, results, entities = self.extract(mode, logical_time, start, end)
+        accounts, results, entities = self.extract(mode, logical_time, start, end, reopen)
         info, counts = self.land(pipeline, results, entities, mode, logical_time)
+        load_id = land.last_load_id(info)
+        outcomes = [replace(o, load_id=load_id) for o in counts["outcomes"]]
+        partial = [o for o in outcomes if o.status == PARTIAL]
+        if partial:
+            warnings.append(_partial_warning(self.name, partial))
         return LoadSummary(
             platform=self.name,
             mode=mode,
             logical_time=logical_time,
-            load_id=land.last_load_id(info),
+            load_id=load_id,
             accounts=len(accounts),
-            slices=counts["slices"],
+            slices=outcomes,
             empty_slices=counts["empty_slices"],
             rows=counts["rows"],
             entity_rows=counts["entity_rows"],
@@ -370,7 +452,18 @@ class Connector(ABC):
             refreshes=self.stats.refreshes,
             seconds=time.perf_counter() - t0,
             tables=self.table_names,
+            warnings=warnings,
+            resume_after=_resume_after(logical_time, self.deferral),
+            deferral=str(self.deferral) if self.deferral is not None else None,
         )
+
+    def open_slices(self, pipeline: dlt.Pipeline) -> list[SliceOutcome]:
+        """Slices this connector's log holds as partial or deferred (their latest pull not applied).
+
+        What a later run passes as ``reopen`` (``[(s.account_id, s.report_date) for s in ...]``),
+        when the flows do not keep their own record of open slices.
+        """
+        return land.open_slices(pipeline, self.table_names, self.name)
 
     def land(
         self,
@@ -380,8 +473,20 @@ class Connector(ABC):
         mode: str,
         logical_time: datetime,
     ) -> tuple[LoadInfo, land.LandCounts]:
-        """Load what :meth:`extract` pulled: one dlt load, then the current table's rows (dlt's load info, counts)."""
-        pull = land.Pull.of(self.name, self.report, results, mode, logical_time)
+        """Load what :meth:`extract` pulled: one dlt load, then the current table's rows (dlt's load info, counts).
+
+        Only the slices applied are replaced (see :mod:`connector_sdk.completeness`); every slice
+        goes to the slice log with its outcome (``counts["outcomes"]``).
+        """
+        tables = self.table_names
+        pull = land.Pull.of(
+            self.name,
+            self.report,
+            results,
+            mode,
+            logical_time,
+            prior=lambda keys: land.prior_slices(pipeline, tables, keys),
+        )
         source, counts = land.build_source(pull, self.entities, entities)
         info = land.run_source(pipeline, source, self.name)
         load_id = land.last_load_id(info)
@@ -408,6 +513,18 @@ class Connector(ABC):
         return load_id
 
 
+def _resume_after(logical_time: datetime, deferral: PullDeferred | None) -> datetime | None:
+    """Logical time plus the longest wait a deferred request asked for (None: nothing deferred)."""
+    return None if deferral is None else logical_time + timedelta(seconds=deferral.delay_seconds)
+
+
+def _partial_warning(platform: str, partial: Sequence[SliceOutcome]) -> str:
+    """One line naming the partial slices (the first few) and why."""
+    names = ", ".join(f"{o.account_id} {o.report_date.isoformat()}" for o in partial[:5])
+    more = f" and {len(partial) - 5} more" if len(partial) > 5 else ""
+    return f"{platform}: {len(partial)} slices partial, loaded rows kept ({names}{more}): {partial[0].detail}"
+
+
 def _is_id(key: str) -> bool:
     """Credential keys that name accounts rather than secrets (``*_ids``, ``*_id`` except client ids)."""
     return key.endswith("_ids") or (key.endswith("_id") and "client" not in key)
@@ -425,15 +542,19 @@ def loader(cls: type[Connector]) -> Callable[..., LoadSummary]:
         end: date | None = None,
         base_url: str | None = None,
         lookback_days: int | None = None,
+        reopen: Sequence[tuple[str, date]] = (),
         **options: Any,
     ) -> LoadSummary:
         connector = cls(base_url=base_url, lookback_days=lookback_days, **options)
-        return connector.load(pipeline, mode=mode, logical_time=logical_time, start=start, end=end)
+        return connector.load(
+            pipeline, mode=mode, logical_time=logical_time, start=start, end=end, reopen=reopen
+        )
 
     load.__name__ = load.__qualname__ = f"load_{cls.name}"
     load.__doc__ = (
         f"Load {cls.name} into ``pipeline`` (dataset raw_ads). ``mode``: hourly | lookback | backfill; "
-        "``logical_time`` is the run's now; ``start``/``end`` bound a backfill; ``options`` go to the "
-        "connector (credentials, retry, page_size, max_concurrency, requests_per_second)."
+        "``logical_time`` is the run's now; ``start``/``end`` bound a backfill; ``reopen`` lists "
+        "(account_id, report_date) slices to pull again; ``options`` go to the connector (credentials, "
+        "retry, page_size, max_concurrency, requests_per_second, api_version)."
     )
     return load

@@ -15,6 +15,14 @@ import dlt
 from connector_sdk.exceptions import ConnectorConfigError
 
 
+def config_value(platform: str, key: str) -> str | None:
+    """A non-secret setting ``sources.<platform>.<key>`` from dlt config (or its environment variable)."""
+    value: object = dlt.config.get(f"sources.{platform}.{key}")
+    if value is None:
+        value = os.environ.get(f"SOURCES__{platform.upper()}__{key.upper()}")
+    return None if value is None or str(value).strip() == "" else str(value).strip()
+
+
 class Credentials:
     """The secrets and id lists of one connector instance; errors name the variable to set."""
 

@@ -5,6 +5,9 @@ SDK's session and only escapes, as :class:`RetriesExhaustedError`, once the retr
 spent (try again later); a :class:`FatalAPIError` stops the run at once (retrying cannot help: wrong credentials, a
 refused query); a :class:`ConnectorConfigError` or :class:`InvalidRunError` is the
 caller's input (missing credentials, an inverted date range, an unknown platform).
+A :class:`PullDeferred` is not a failure: the platform asked for a wait longer than the run
+may wait (``ConnectorSettings.max_wait_seconds``), so the pull of that platform stops and its
+open slices are recorded as deferred (the run itself does not raise it).
 Every message is one line that says what was wrong and what to do, and never contains a
 credential.
 """
@@ -23,6 +26,10 @@ class ConnectorError(Exception):
 
 class ConnectorConfigError(ConnectorError):
     """Configuration is missing or invalid (credentials, base URL, account list)."""
+
+
+class ApiVersionSunsetError(ConnectorConfigError):
+    """The API version in use is switched off at the run's logical time: set another one."""
 
 
 class InvalidRunError(ConnectorError):
@@ -45,9 +52,29 @@ class RetriesExhaustedError(APIError):
     """A retriable failure persisted past the retry budget; the run stops and commits nothing."""
 
 
+class UnparseableResponseError(RetriesExhaustedError):
+    """A successful (2xx) status whose body could not be decoded, past the retry budget.
+
+    The message names the status and the content type, never the decoder's error or the body.
+    """
+
+
 class FatalAPIError(APIError):
     """A failure retrying cannot fix (4xx other than throttling): the run stops at once."""
 
 
 class AuthenticationError(FatalAPIError):
     """Credentials were refused, or a refreshed token was refused again."""
+
+
+class PullDeferred(ConnectorError):
+    """The platform asked to wait ``delay_seconds``, longer than the run may wait: resume later.
+
+    Raised by the session instead of sleeping; a connector run catches it, stops that
+    platform's pull and records the slices not pulled as deferred (resume after logical time
+    + ``delay_seconds``).
+    """
+
+    def __init__(self, delay_seconds: float, message: str, *, platform: str | None = None) -> None:
+        self.delay_seconds = float(delay_seconds)
+        super().__init__(message, platform=platform)

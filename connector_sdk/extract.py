@@ -9,19 +9,24 @@ everything first, so a failed request commits nothing.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from connector_sdk.completeness import COMPLETE, DEFERRED
+from connector_sdk.exceptions import PullDeferred
 from connector_sdk.keys import row_keys
 from connector_sdk.specs import EXTRACTED_AT_TYPE, PAGE, REQUIRED, Account, Field, ReportSpec
 from connector_sdk.windows import DateWindow, report_dates, split_windows
+
+_R = TypeVar("_R")
 
 EntityRows = dict[str, list[dict[str, Any]]]
 """Metadata rows per entity table name."""
@@ -29,11 +34,27 @@ EntityRows = dict[str, list[dict[str, Any]]]
 
 @dataclass
 class SliceResult:
-    """What one (account, window) fetch produced: its non-empty pages, keyed."""
+    """What one (account, window) fetch produced: its non-empty pages, keyed, and its verdict.
+
+    ``status``: ``complete``, ``partial`` (``detail`` says why) or ``deferred`` (not pulled:
+    the platform asked to wait ``deferred_for`` seconds). ``expected_total`` and
+    ``items_received``: the platform's total over the window's paged requests and the items
+    they held (see :mod:`connector_sdk.completeness`).
+    """
 
     account: Account
     window: DateWindow
     pages: list[pa.Table]
+    status: str = COMPLETE
+    detail: str = ""
+    expected_total: int | None = None
+    items_received: int = 0
+    deferred_for: float | None = None
+
+    @classmethod
+    def deferred(cls, account: Account, window: DateWindow, deferral: PullDeferred) -> SliceResult:
+        """A window not pulled because the pull was deferred."""
+        return cls(account, window, [], DEFERRED, str(deferral), deferred_for=deferral.delay_seconds)
 
 
 def plan(
@@ -45,13 +66,22 @@ def plan(
     *,
     lookback_days: int,
     max_span_days: int,
+    reopen: Sequence[tuple[str, date]] = (),
 ) -> list[tuple[Account, DateWindow]]:
-    """The (account, window) requests of a run: dates in each account's zone, cut by max span."""
+    """The (account, window) requests of a run: dates in each account's zone, cut by max span.
+
+    ``reopen``: (account_id, report_date) slices an earlier run left open (deferred, partial),
+    pulled again with the mode's dates; those of accounts no longer listed are left out.
+    """
+    extra: dict[str, set[date]] = {}
+    for account_id, day in reopen:
+        extra.setdefault(str(account_id), set()).add(day)
     tasks: list[tuple[Account, DateWindow]] = []
     for acc in accounts:
         dates = report_dates(
             mode, logical_time, acc.time_zone, lookback_days=lookback_days, start=start, end=end
         )
+        dates = [*dates, *extra.get(acc.account_id, ())]
         tasks.extend((acc, w) for w in split_windows(dates, max_span_days))
     return tasks
 
@@ -76,29 +106,76 @@ def pull_all(
     fetch_slice: Callable[[Account, DateWindow], SliceResult],
     accounts: Sequence[Account],
     fetch_entities: Callable[[Sequence[Account]], EntityRows] | None,
-) -> tuple[list[SliceResult], EntityRows]:
-    """Every slice, and the metadata of every account, on ``workers`` threads; the first failure raises.
+    stop: threading.Event | None = None,
+) -> tuple[list[SliceResult], EntityRows, PullDeferred | None]:
+    """Every slice, and the metadata of every account, on ``workers`` threads (and the deferral, if any).
 
     One metadata task per account is queued behind the reports: an account's lists start as
     soon as a worker is free instead of after every report of every account, and the accounts'
     lists run side by side (each account has its own rate limiter).
+
+    A failure raises (the first one; the others are cancelled). A
+    :class:`~connector_sdk.exceptions.PullDeferred` does not: it sets ``stop`` (the sessions'
+    cancel event, so requests in flight end at their next attempt), cancels what has not
+    started, and every window not fetched comes back as a deferred :class:`SliceResult`
+    (the longest wait asked for); the windows fetched before stay. Metadata of an account
+    whose lists were deferred is left out (its rows are kept as they are).
     """
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name) as pool:
-        futures = [pool.submit(fetch_slice, acc, w) for acc, w in slices]
-        ent_futures = [pool.submit(fetch_entities, [acc]) for acc in accounts] if fetch_entities else []
-        try:
-            results = [f.result() for f in futures]
-            parts = [f.result() for f in ent_futures]
-        except BaseException:
-            _cancel([*futures, *ent_futures])
-            raise
+        futures = [pool.submit(_stopping(fetch_slice, stop), acc, w) for acc, w in slices]
+        ent_futures = (
+            [pool.submit(_stopping(fetch_entities, stop), [acc]) for acc in accounts]
+            if fetch_entities
+            else []
+        )
+        deferral = _wait_all([*futures, *ent_futures], stop)
+    results = [
+        f.result() if deferral is None or _succeeded(f) else SliceResult.deferred(acc, w, deferral)
+        for f, (acc, w) in zip(futures, slices, strict=True)
+    ]
+    parts = [f.result() for f in ent_futures if _succeeded(f)]
     entities: EntityRows = {}
     if fetch_entities is not None and not accounts:
         entities = fetch_entities(accounts)
     for part in parts:
         for table, rows in part.items():
             entities.setdefault(table, []).extend(rows)  # account order, as one call would give
-    return results, entities
+    return results, entities, deferral
+
+
+def _wait_all(futures: Sequence[Future[Any]], stop: threading.Event | None) -> PullDeferred | None:
+    """Wait for every future; the first failure raises, deferrals are gathered (the longest returned)."""
+    deferral: PullDeferred | None = None
+    for f in as_completed(futures):
+        exc = None if f.cancelled() else f.exception()
+        if exc is None:
+            continue
+        if stop is not None:
+            stop.set()
+        _cancel(futures)
+        if not isinstance(exc, PullDeferred):
+            raise exc
+        if deferral is None or exc.delay_seconds > deferral.delay_seconds:
+            deferral = exc
+    return deferral
+
+
+def _stopping(fn: Callable[..., _R], stop: threading.Event | None) -> Callable[..., _R]:
+    """``fn`` that sets ``stop`` when it fails, so a worker does not start the next task's request first."""
+
+    def call(*args: Any) -> _R:
+        try:
+            return fn(*args)
+        except BaseException:
+            if stop is not None:
+                stop.set()
+            raise
+
+    return call
+
+
+def _succeeded(f: Future[Any]) -> bool:
+    return f.done() and not f.cancelled() and f.exception() is None
 
 
 def _cancel(futures: Iterable[Future[Any]]) -> None:

@@ -22,17 +22,17 @@ from typing import Any, assert_never
 import requests
 from requests.hooks import dispatch_hook
 
-from connector_sdk.exceptions import AuthenticationError, FatalAPIError, RetriesExhaustedError
-from connector_sdk.responses import Decoder, Resolution, ResponseAction, install_decoder
+from connector_sdk.exceptions import AuthenticationError, FatalAPIError, PullDeferred
+from connector_sdk.responses import Decoder, Resolution, ResponseAction, install_decoder, not_json
 
 
 @dataclass(frozen=True)
 class RetryPolicy:
     """Backoff for retriable failures: exponential with full jitter, capped.
 
-    ``max_wait`` caps any delay the platform asks for (a ``Retry-After`` of an hour would
-    stall a run; past the cap we fail and let the orchestrator retry later). Tests use
-    delays of ~0.01 s so fault runs do not really sleep.
+    ``max_wait`` caps any delay slept (tests use delays of ~0.01 s so fault runs do not
+    really sleep). A platform's wait longer than the session's ``max_wait_seconds`` is not
+    slept at all: the session defers the pull (:class:`~connector_sdk.exceptions.PullDeferred`).
     """
 
     max_attempts: int = 8
@@ -147,7 +147,12 @@ class ApiSession(requests.Session):
     Parameters: ``platform`` (for messages), ``classifier`` (response -> :class:`Resolution`),
     ``policy`` (backoff), ``limiter`` (per-account throttle, may be None),
     ``refresh_auth`` (returns fresh auth headers; None when the platform has no refresh),
-    ``decoder`` (bytes -> what ``response.json()`` returns on accepted responses; default orjson).
+    ``decoder`` (bytes -> what ``response.json()`` returns on accepted responses; default orjson),
+    ``max_wait_seconds`` (a wait the platform asks for beyond it raises
+    :class:`~connector_sdk.exceptions.PullDeferred` instead of sleeping; None: never defer),
+    ``cancelled`` (once set, the next attempt raises ``PullDeferred``: another request of the
+    same pull was deferred, so this one stops too). ``sleep`` may return early (an
+    ``Event.wait``): the attempt after it checks ``cancelled``.
     """
 
     def __init__(
@@ -159,11 +164,15 @@ class ApiSession(requests.Session):
         refresh_auth: Callable[[], dict[str, str]] | None = None,
         stats: SessionStats | None = None,
         timeout: float = 60.0,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], object] = time.sleep,
         decoder: Decoder | None = None,
+        max_wait_seconds: float | None = None,
+        cancelled: threading.Event | None = None,
     ) -> None:
         super().__init__()
         self.decoder = decoder
+        self.max_wait_seconds = max_wait_seconds
+        self.cancelled = cancelled
         self.platform = platform
         self.classifier = classifier
         self.policy = policy
@@ -187,10 +196,11 @@ class ApiSession(requests.Session):
         while True:
             attempt += 1
             response, resolution = self._attempt(request, kwargs)
+            if resolution.action is ResponseAction.SUCCESS:
+                assert response is not None  # transport errors resolve to RETRY
+                resolution = self._decode(response, kwargs)
             match resolution.action:
                 case ResponseAction.SUCCESS:
-                    assert response is not None  # transport errors resolve to RETRY
-                    install_decoder(response, self.decoder)
                     return dispatch_hook("response", hooks, response, **kwargs)  # type: ignore[no-any-return,no-untyped-call]
                 case ResponseAction.REFRESH_TOKEN:
                     self._refresh(request, resolution, refreshed)
@@ -207,6 +217,10 @@ class ApiSession(requests.Session):
         self, request: requests.PreparedRequest, kwargs: dict[str, Any]
     ) -> tuple[requests.Response | None, Resolution]:
         """One send, throttled: the response (None when the connection failed) and its resolution."""
+        if self.cancelled is not None and self.cancelled.is_set():
+            raise PullDeferred(
+                0.0, "stopped: another request of this pull was deferred", platform=self.platform
+            )
         if self.limiter is not None:
             self.limiter.acquire()
         self.stats.count_request()
@@ -217,6 +231,22 @@ class ApiSession(requests.Session):
         except TRANSPORT_ERRORS as exc:
             return None, Resolution(ResponseAction.RETRY, f"connection error ({type(exc).__name__})")
         return response, self.classifier(response)
+
+    def _decode(self, response: requests.Response, kwargs: dict[str, Any]) -> Resolution:
+        """Make ``response.json()`` decode once (lazily unless needed); a body that is not JSON is a retry.
+
+        The body is decoded here, inside the retry loop, so a 200 carrying an HTML error page or
+        a cut-off body is retried and ends in a named error instead of a raw decode error in
+        dlt's paginator. Streamed responses are left alone.
+        """
+        install_decoder(response, self.decoder)
+        if kwargs.get("stream") or not response.content:
+            return Resolution(ResponseAction.SUCCESS)
+        try:
+            response.json()
+        except ValueError:
+            return not_json(response)
+        return Resolution(ResponseAction.SUCCESS)
 
     def _refresh(self, request: requests.PreparedRequest, resolution: Resolution, refreshed: bool) -> None:
         """Put fresh auth headers on ``request``; a second refusal (or no refresh) is an auth error."""
@@ -230,10 +260,23 @@ class ApiSession(requests.Session):
         request.headers.update(self.refresh_auth())
 
     def _back_off(self, attempt: int, resolution: Resolution) -> None:
-        """Count the retry and wait before the next attempt; past the budget, give up."""
+        """Count the retry and wait before the next attempt; past the budget, give up.
+
+        A wait the platform asked for beyond ``max_wait_seconds`` is not slept: the pull is deferred.
+        """
+        asked = resolution.delay
+        if asked is not None and self.max_wait_seconds is not None and asked > self.max_wait_seconds:
+            if self.cancelled is not None:
+                self.cancelled.set()  # the other requests of the pull stop before their next attempt
+            raise PullDeferred(
+                asked,
+                f"the API asked to wait {asked:.0f} s ({resolution.message}), "
+                f"more than max_wait_seconds={self.max_wait_seconds:.0f}",
+                platform=self.platform,
+            )
         self.stats.count_retry(resolution)
         if attempt >= self.policy.max_attempts:
-            raise RetriesExhaustedError(
+            raise resolution.exhausted(
                 f"gave up after {attempt} attempts, last: {resolution.message}; try again later",
                 platform=self.platform,
             )

@@ -21,12 +21,14 @@ copies the rows inside the warehouse, so they are written once, not staged and t
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import os
 import re
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
+from dataclasses import field as dataclass_field
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypedDict
 
 import dlt
@@ -38,6 +40,16 @@ from dlt.destinations.exceptions import DatabaseUndefinedRelation
 from dlt.destinations.sql_client import SqlClientBase
 from dlt.sources import DltResource, DltSource
 
+from connector_sdk.completeness import (
+    COMPLETE,
+    DEFERRED,
+    PARTIAL,
+    PriorSlice,
+    SliceKey,
+    SliceOutcome,
+    answer_digest,
+    judge,
+)
 from connector_sdk.exceptions import ConnectorError
 from connector_sdk.extract import EntityRows, SliceResult
 from connector_sdk.keys import key_of
@@ -61,7 +73,8 @@ _CURRENT_COLUMNS: TTableSchemaColumns = {
 
 
 class LandCounts(TypedDict):
-    """What one load carried (``derive_current``: 1 when the current table is filled from history)."""
+    """What one load carried (``derive_current``: 1 when the current table is filled from history;
+    ``outcomes``: every slice of the run with its status, in slice order)."""
 
     derive_current: int
     slices: int
@@ -69,6 +82,7 @@ class LandCounts(TypedDict):
     rows: int
     pages: int
     entity_rows: int
+    outcomes: list[SliceOutcome]
 
 
 def table_names(platform: str, report: ReportSpec, entities: Sequence[EntitySpec]) -> dict[str, str]:
@@ -84,16 +98,19 @@ def table_names(platform: str, report: ReportSpec, entities: Sequence[EntitySpec
 class Pull:
     """One run's report pull as the landing needs it.
 
-    ``rows``: every page in pull order (None when nothing came back); ``unique``: the same with
-    one row per ``_row_key``; ``slices``: rows per (account, date), every requested date included;
-    ``pages``: how many non-empty pages the rows came in.
+    ``rows``: the pages of the slices applied, in pull order (None when none); ``unique``: the
+    same with one row per ``_row_key``; ``outcomes``: every slice of the run (requested dates,
+    dates the platform answered with, deferred ones) with its status; ``answers``: the row-key
+    digest of each slice not applied (what a second pull must repeat to confirm it);
+    ``pages``: how many non-empty pages were pulled.
     """
 
     platform: str
     report: ReportSpec
     rows: pa.Table | None
     unique: pa.Table | None
-    slices: dict[tuple[str, date], int]
+    outcomes: dict[SliceKey, SliceOutcome]
+    answers: dict[SliceKey, str]
     pages: int
     pulled_at: datetime
     mode: str
@@ -107,32 +124,136 @@ class Pull:
         results: Sequence[SliceResult],
         mode: str,
         logical_time: datetime,
+        prior: Callable[[Sequence[SliceKey]], Mapping[SliceKey, PriorSlice]] | None = None,
     ) -> Pull:
-        """The pull of ``results``; pages are concatenated (fewer files for dlt to write and copy)."""
-        pages = [p for r in results for p in r.pages]
+        """The pull of ``results`` judged against the log (``prior`` reads it for the run's slices).
+
+        Only the applied slices' rows are kept (every slice when nothing was held back).
+        """
+        parts = _parts(report, results)
+        known = prior(sorted(parts)) if prior is not None else {}
+        outcomes, answers = slice_outcomes(platform, report, parts, logical_time, known)
+        applied = {k for k, o in outcomes.items() if o.applied}
+        if len(applied) == len(outcomes):  # the usual case: every slice applied, no filtering
+            pages = [p for r in results for p in r.pages]
+        else:
+            pages = [p for r in results for p in _applied_pages(report, r, applied)]
         rows = pa.concat_tables(pages) if pages else None
         unique = unique_rows(rows) if rows is not None else None
-        counts = slice_counts(report, results)
-        return cls(platform, report, rows, unique, counts, len(pages), datetime.now(UTC), mode, logical_time)
+        n_pages = sum(len(r.pages) for r in results)
+        return cls(
+            platform, report, rows, unique, outcomes, answers, n_pages, datetime.now(UTC), mode, logical_time
+        )
 
     @property
     def derive_current(self) -> bool:
         """True when no key was pulled twice: the current table is then filled from the history."""
         return self.rows is not None and self.unique is self.rows
 
+    @property
+    def applied(self) -> list[SliceKey]:
+        """The slices this load replaces (tombstoned), sorted."""
+        return sorted(k for k, o in self.outcomes.items() if o.applied)
 
-def slice_counts(report: ReportSpec, results: Sequence[SliceResult]) -> dict[tuple[str, date], int]:
-    """Rows per (account, date): every requested date, plus any date the platform answered with."""
+
+@dataclass
+class _Parts:
+    """What the results of a run say about one slice."""
+
+    rows: int = 0
+    results: list[SliceResult] = dataclass_field(default_factory=list)
+
+
+def _parts(report: ReportSpec, results: Sequence[SliceResult]) -> dict[SliceKey, _Parts]:
+    """Rows per (account, date) and the windows that cover it: every requested date, plus any the platform answered with."""
     acc_col, date_col = report.slice_columns
-    counts: dict[tuple[str, date], int] = {}
+    parts: dict[SliceKey, _Parts] = {}
+
+    def part(key: SliceKey, r: SliceResult) -> _Parts:
+        got = parts.setdefault(key, _Parts())
+        if not any(x is r for x in got.results):
+            got.results.append(r)
+        return got
+
     for r in results:
         for d in r.window.dates():
-            counts.setdefault((r.account.account_id, d), 0)
+            part((r.account.account_id, d), r)
         for p in r.pages:
             for g in p.group_by([acc_col, date_col]).aggregate([([], "count_all")]).to_pylist():
-                k = (str(g[acc_col]), g[date_col])
-                counts[k] = counts.get(k, 0) + int(g["count_all"])
-    return counts
+                part((str(g[acc_col]), g[date_col]), r).rows += int(g["count_all"])
+    return parts
+
+
+def slice_counts(report: ReportSpec, results: Sequence[SliceResult]) -> dict[SliceKey, int]:
+    """Rows per (account, date): every requested date, plus any date the platform answered with."""
+    return {k: v.rows for k, v in _parts(report, results).items()}
+
+
+def slice_outcomes(
+    platform: str,
+    report: ReportSpec,
+    parts: Mapping[SliceKey, _Parts],
+    logical_time: datetime,
+    prior: Mapping[SliceKey, PriorSlice],
+) -> tuple[dict[SliceKey, SliceOutcome], dict[SliceKey, str]]:
+    """Each slice's outcome (see :func:`connector_sdk.completeness.judge`), and the answers of those not applied."""
+    date_col = report.slice_columns[1]
+    outcomes: dict[SliceKey, SliceOutcome] = {}
+    answers: dict[SliceKey, str] = {}
+    for key, part in sorted(parts.items()):
+        statuses = {r.status for r in part.results}
+        detail = "; ".join(r.detail for r in part.results if r.detail)
+        base = SliceOutcome(platform, key[0], key[1], COMPLETE, _expected(key, part), part.rows)
+        if DEFERRED in statuses:
+            wait = max(r.deferred_for or 0.0 for r in part.results)
+            after = logical_time + timedelta(seconds=wait)
+            outcomes[key] = replace(base, status=DEFERRED, resume_after=after, detail=detail)
+            continue
+        window_status = PARTIAL if PARTIAL in statuses else COMPLETE
+        pages = [p for r in part.results for p in r.pages]
+        answer = functools.cache(lambda pages=pages, day=key[1]: answer_digest(pages, date_col, day))
+        judged = judge(window_status, detail, part.rows, answer, prior.get(key))
+        outcomes[key] = replace(base, status=judged.status, applied=judged.applied, detail=judged.detail)
+        if not judged.applied:
+            answers[key] = answer()
+    return outcomes, answers
+
+
+def _expected(key: SliceKey, part: _Parts) -> int | None:
+    """The platform's total for one slice, where it states one (see :class:`SliceOutcome`)."""
+    if len(part.results) != 1:
+        return None
+    r = part.results[0]
+    if r.expected_total is None or r.status == DEFERRED:
+        return None
+    if r.window.first == r.window.last == key[1]:
+        return r.expected_total
+    return part.rows if r.status == COMPLETE else None
+
+
+def _applied_pages(report: ReportSpec, result: SliceResult, applied: set[SliceKey]) -> list[pa.Table]:
+    """The pages of ``result`` restricted to the slices applied."""
+    acc_col, date_col = report.slice_columns
+    out = []
+    for page in result.pages:
+        pairs = page.select([acc_col, date_col]).group_by([acc_col, date_col]).aggregate([]).to_pylist()
+        keys = {(str(x[acc_col]), x[date_col]) for x in pairs}
+        if keys <= applied:
+            out.append(page)
+        elif keys & applied:
+            out.append(page.filter(_slice_mask(page, acc_col, date_col, keys & applied)))
+    return out
+
+
+def _slice_mask(page: pa.Table, acc_col: str, date_col: str, keep: set[SliceKey]) -> pa.ChunkedArray:
+    """True on the rows of ``page`` that belong to the slices ``keep``."""
+    mask = None
+    accounts = pc.cast(page.column(acc_col), pa.string())
+    for acc in sorted({a for a, _ in keep}):
+        days = pa.array(sorted(d for a, d in keep if a == acc), page.schema.field(date_col).type)
+        m = pc.and_(pc.equal(accounts, acc), pc.is_in(page.column(date_col), value_set=days))
+        mask = m if mask is None else pc.or_(mask, m)
+    return mask
 
 
 def build_source(
@@ -162,13 +283,15 @@ def build_source(
     def raw_tables() -> list[DltResource]:
         return resources
 
+    pulled = [o for o in pull.outcomes.values() if o.status != DEFERRED]
     counts = LandCounts(
         derive_current=int(pull.derive_current),
-        slices=len(pull.slices),
-        empty_slices=sum(1 for v in pull.slices.values() if v == 0),
+        slices=len(pull.outcomes),
+        empty_slices=sum(1 for o in pulled if o.rows_received == 0),
         rows=pull.rows.num_rows if pull.rows is not None else 0,
         pages=pull.pages,
         entity_rows=n_entity_rows,
+        outcomes=[pull.outcomes[k] for k in sorted(pull.outcomes)],
     )
     return raw_tables(), counts
 
@@ -192,15 +315,15 @@ def _current_items(pull: Pull) -> Iterator[pa.Table]:
         if not pull.derive_current:
             t = _with_load_id(pull.unique, load_id)
             yield t.append_column(TOMBSTONE, pa.nulls(t.num_rows, pa.bool_())).cast(target)
-    if pull.slices:
+    if pull.applied:
         t = _tombstones(pull, load_id)  # same column order as the pages
         yield t.cast(target if target is not None else _keys_not_null(t.schema, keys))
 
 
 def _tombstones(pull: Pull, load_id: str) -> pa.Table:
-    """One row per pulled slice, only the slice columns set, marked for dlt's hard delete."""
+    """One row per applied slice, only the slice columns set, marked for dlt's hard delete."""
     acc_col, date_col = pull.report.slice_columns
-    keys = sorted(pull.slices)
+    keys = pull.applied
     n = len(keys)
     cols: dict[str, pa.Array] = {}
     for fld in pull.report.schema:
@@ -223,18 +346,29 @@ def _history_items(pull: Pull) -> Iterator[pa.Table]:
 
 
 def _slice_log(pull: Pull) -> Iterator[pa.Table]:
-    """Every slice pulled with its row count; a run other than a backfill also moves the incremental state."""
-    keys = sorted(pull.slices)
+    """Every slice of the run with its row count and outcome; a run other than a backfill also moves the incremental state.
+
+    ``status``/``applied``/``answer`` are what the next run's :func:`prior_slices` reads to
+    confirm a slice that was not applied.
+    """
+    keys = sorted(pull.outcomes)
+    out = [pull.outcomes[k] for k in keys]
     n = len(keys)
     yield pa.table(
         {
             "account_id": pa.array([k[0] for k in keys], pa.string()),
             "report_date": pa.array([k[1] for k in keys], pa.date32()),
             "_load_id": pa.array([_load_id()] * n, pa.string()),
-            "row_count": pa.array([pull.slices[k] for k in keys], pa.int64()),
+            "row_count": pa.array([o.rows_received for o in out], pa.int64()),
             "pulled_at": pa.array([pull.pulled_at] * n, EXTRACTED_AT_TYPE),
             "mode": pa.array([pull.mode] * n, pa.string()),
             "logical_time": pa.array([pull.logical_time] * n, EXTRACTED_AT_TYPE),
+            "status": pa.array([o.status for o in out], pa.string()),
+            "applied": pa.array([o.applied for o in out], pa.bool_()),
+            "rows_expected": pa.array([o.rows_expected for o in out], pa.int64()),
+            "resume_after": pa.array([o.resume_after for o in out], EXTRACTED_AT_TYPE),
+            "answer": pa.array([pull.answers.get(k) for k in keys], pa.string()),
+            "detail": pa.array([o.detail or None for o in out], pa.string()),
         }
     )
     if pull.mode != "backfill":  # backfills never move incremental state
@@ -341,6 +475,102 @@ def unfilled_load(pipeline: dlt.Pipeline, tables: dict[str, str], platform: str)
         except DatabaseUndefinedRelation:
             return None  # nothing loaded yet
     return load_id
+
+
+_LOG_EXTRA = ("status", "applied", "answer", "rows_expected", "resume_after", "detail")
+"""Slice-log columns a log written before slice outcomes lacks (read as NULL: applied, complete)."""
+
+
+def _log_select(client: SqlClientBase[Any], table: str) -> tuple[str, str]:
+    """The slice log's columns as ``a, d, n, st, ap, ans, exp, res, det, pa, lid`` and its qualified name."""
+    q = client.escape_column_name
+    name = client.make_qualified_table_name(table)
+    have = {c.lower() for c in _columns(client, name)}
+    extra = [q(c) if c in have else "NULL" for c in _LOG_EXTRA]
+    cols = [q("account_id"), q("report_date"), q("row_count"), *extra, q("pulled_at"), q("_load_id")]
+    aliases = ("a", "d", "n", "st", "ap", "ans", "exp", "res", "det", "pa", "lid")
+    return ", ".join(f"{c} AS {a}" for c, a in zip(cols, aliases, strict=True)), name
+
+
+def prior_slices(
+    pipeline: dlt.Pipeline, tables: Mapping[str, str], keys: Sequence[SliceKey]
+) -> dict[SliceKey, PriorSlice]:
+    """What the slice log says of ``keys``: rows loaded now and the latest pull (see :class:`PriorSlice`).
+
+    One query: the latest entry per slice and kind (applied, not applied, deferred) over the
+    dates of ``keys``; a log written before slice outcomes counts every pull as applied.
+    """
+    wanted = set(keys)
+    if not wanted:
+        return {}
+    first, last = min(d for _, d in wanted), max(d for _, d in wanted)
+    try:
+        with pipeline.sql_client() as client:
+            select, name = _log_select(client, tables["slices"])
+            rows = client.execute_sql(
+                f"SELECT a, d, n, st, ap, ans, pa FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY a, d, "
+                f"COALESCE(ap, TRUE), COALESCE(st, '{COMPLETE}') = '{DEFERRED}' ORDER BY pa DESC, lid DESC) AS rn "
+                f"FROM (SELECT {select} FROM {name} WHERE {client.escape_column_name('report_date')} "
+                f"BETWEEN DATE '{first.isoformat()}' AND DATE '{last.isoformat()}') s) t WHERE rn = 1"
+            )
+    except DatabaseUndefinedRelation:
+        return {}  # nothing logged yet
+    latest: dict[SliceKey, dict[str, Any]] = {}
+    for a, d, n, st, ap, ans, pulled in rows or []:
+        key = (str(a), _as_date(d))
+        if key not in wanted or st == DEFERRED:
+            continue
+        entry = latest.setdefault(key, {"loaded": None, "last": None})
+        applied = ap is None or bool(ap)
+        if applied:
+            entry["loaded"] = int(n)
+        if entry["last"] is None or pulled > entry["last"][0]:
+            entry["last"] = (pulled, applied, int(n), ans)
+    return {k: PriorSlice(e["loaded"], e["last"][1], e["last"][2], e["last"][3]) for k, e in latest.items()}
+
+
+def open_slices(pipeline: dlt.Pipeline, tables: Mapping[str, str], platform: str) -> list[SliceOutcome]:
+    """Slices whose latest entry in the log is partial or deferred (not applied), oldest date first."""
+    try:
+        with pipeline.sql_client() as client:
+            select, name = _log_select(client, tables["slices"])
+            rows = client.execute_sql(
+                f"SELECT a, d, n, st, exp, res, lid, det FROM (SELECT *, ROW_NUMBER() OVER "
+                f"(PARTITION BY a, d ORDER BY pa DESC, lid DESC) AS rn FROM (SELECT {select} FROM {name}) s) t "
+                f"WHERE rn = 1 AND st IN ('{PARTIAL}', '{DEFERRED}') AND NOT COALESCE(ap, FALSE) ORDER BY d, a"
+            )
+    except DatabaseUndefinedRelation:
+        return []
+    return [
+        SliceOutcome(
+            platform,
+            str(a),
+            _as_date(d),
+            str(st),
+            None if exp is None else int(exp),
+            int(n),
+            resume_after=_as_utc_or_none(res),
+            load_id=str(lid),
+            detail=str(det or ""),
+        )
+        for a, d, n, st, exp, res, lid, det in rows or []
+    ]
+
+
+def _as_date(value: Any) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value))
+
+
+def _as_utc_or_none(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return datetime.fromisoformat(str(value)).astimezone(UTC)
 
 
 def _columns(client: SqlClientBase[Any], table: str) -> list[str]:

@@ -6,6 +6,7 @@ Connector modules register their class with :func:`register` (a decorator); the
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -52,13 +53,15 @@ def run_connector(
     end: date | None = None,
     base_url: str | None = None,
     lookback_days: int | None = None,
+    reopen: Sequence[tuple[str, date]] = (),
     **options: Any,
 ) -> LoadSummary:
     """Run the connector registered as ``name`` into ``pipeline``; see :meth:`Connector.load`.
 
+    ``reopen``: (account_id, report_date) slices an earlier run left partial or deferred.
     ``options`` go to the connector's constructor (``credentials``, ``retry``, ``page_size``,
-    ``max_concurrency``, ``requests_per_second``).
+    ``max_concurrency``, ``requests_per_second``, ``api_version``).
     """
     cls = get_connector(name)
     connector = cls(base_url=base_url, lookback_days=lookback_days, **options)
-    return connector.load(pipeline, mode=mode, logical_time=logical_time, start=start, end=end)
+    return connector.load(pipeline, mode=mode, logical_time=logical_time, start=start, end=end, reopen=reopen)

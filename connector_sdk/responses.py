@@ -25,6 +25,8 @@ from typing import Any
 
 import requests
 
+from connector_sdk.exceptions import RetriesExhaustedError, UnparseableResponseError
+
 _orjson_loads: Callable[[bytes | str], Any] | None
 try:  # orjson ships with dlt; ~3x faster than the stdlib on object-heavy report pages
     from orjson import loads as _orjson_loads
@@ -49,11 +51,15 @@ class ResponseAction(Enum):
 
 @dataclass(frozen=True)
 class Resolution:
-    """The action for one response, a one-line message, and the wait the platform asked for (seconds)."""
+    """The action for one response, a one-line message, and the wait the platform asked for (seconds).
+
+    ``exhausted``: the error a retried failure ends in once the retry budget is spent.
+    """
 
     action: ResponseAction
     message: str = ""
     delay: float | None = None
+    exhausted: type[RetriesExhaustedError] = RetriesExhaustedError
 
 
 SUCCESS = Resolution(ResponseAction.SUCCESS)
@@ -129,6 +135,25 @@ def retry_after_seconds(response: requests.Response, now: float | None = None) -
     if when is None:
         return None
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def content_type(response: requests.Response) -> str:
+    """The response's media type for messages (``text/html``), ``none`` when it sent none."""
+    value = response.headers.get("Content-Type") or "none"
+    return " ".join(value.split(";")[0].split())[:80] or "none"
+
+
+def not_json(response: requests.Response) -> Resolution:
+    """A 2xx whose body could not be decoded: retried like a transient failure, then a named error.
+
+    The message names the status and the content type only (never the decoder's error, which
+    quotes the body).
+    """
+    return Resolution(
+        ResponseAction.RETRY,
+        f"HTTP {response.status_code} with a body that is not JSON (content type {content_type(response)})",
+        exhausted=UnparseableResponseError,
+    )
 
 
 def body_excerpt(response: requests.Response, limit: int = 160) -> str:

@@ -1,7 +1,8 @@
 """How a restated day was ingested: the spend of one (platform, report date) at every pull.
 
 Reads the append-only ``<report>_history`` table and the ``__slices`` log (so a pull that
-came back empty shows as spend 0), and returns one row per load id, oldest first. The last
+came back empty shows as spend 0; pulls held back as partial or deferred replaced nothing and
+are left out), and returns one row per load id, oldest first. The last
 two rows are "before" and "after" a restatement. Works on any DB-API connection whose
 default search path or ``dataset`` holds the raw tables.
 """
@@ -41,13 +42,15 @@ def restatement_report(
     tables = table_names(platform, spec, cls.entities)
     history = f"{dataset}.{tables['history']}"
     slices = f"{dataset}.{tables['slices']}"
+    # pulls held back (partial, deferred) replaced nothing: only applied pulls count
+    applied = "and coalesce(applied, true)" if "applied" in _columns(connection, slices) else ""
     acc_filter = "and account_id = ?" if account_id else ""
     acc_filter_h = f"and {acc_col} = ?" if account_id else ""
     params: list[Any] = [report_date] + ([account_id] if account_id else [])
     sql = f"""
         with pulls as (
             select _load_id, min(pulled_at) as pulled_at
-            from {slices} where report_date = ? {acc_filter} group by _load_id
+            from {slices} where report_date = ? {acc_filter} {applied} group by _load_id
         ), spend as (
             select _load_id, count(*) as n, sum(cast({spec.spend_column} as double)) as spend
             from {history} where {date_col} = ? {acc_filter_h} group by _load_id
@@ -63,6 +66,16 @@ def restatement_report(
     finally:
         cur.close()
     return [PullSpend(str(r[0]), r[1], int(r[2]), float(r[3]) / spec.spend_divisor) for r in rows]
+
+
+def _columns(connection: Any, table: str) -> set[str]:
+    """The lower-cased column names of ``table``."""
+    cur = connection.cursor()
+    try:
+        cur.execute(f"select * from {table} where 1 = 0")
+        return {str(d[0]).lower() for d in cur.description}
+    finally:
+        cur.close()
 
 
 def before_after(pulls: list[PullSpend]) -> tuple[PullSpend, PullSpend] | None:

@@ -7,8 +7,9 @@ the report and entity specs, the contract suite checks them for consistency).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import date
 from functools import cached_property
 from typing import Any, Final, TypeVar
 
@@ -47,9 +48,17 @@ TEXT = pa.string()
 class ConnectorSettings:
     """The limits of a connector's runs, declared once in its ``settings.py``.
 
-    A run may override ``lookback_days``, ``page_size``, ``requests_per_second`` and
-    ``max_concurrency`` (constructor arguments); the connector instance then holds the
+    A run may override ``lookback_days``, ``page_size``, ``requests_per_second``,
+    ``max_concurrency`` and ``api_version`` (constructor arguments; the version also from dlt
+    config ``sources.<platform>.api_version``); the connector instance then holds the
     effective values in ``self.settings`` under the same names.
+
+    ``max_wait_seconds``: the longest wait the platform may ask for (a ``Retry-After``, a quota
+    delay) that a run sleeps through; a longer one defers the platform's pull
+    (:class:`~connector_sdk.exceptions.PullDeferred`). ``api_version``: the platform API
+    version the connector calls (its ``settings.py`` declares ``API_VERSION``);
+    ``sunsets``: known switch-off dates by version (``SUNSETS``), judged at the run's logical
+    time: a warning 60 days before, a refusal from that date.
     """
 
     lookback_days: int = 7
@@ -58,6 +67,9 @@ class ConnectorSettings:
     requests_per_second: float = 20.0
     burst: int = 10
     max_concurrency: int = 4
+    max_wait_seconds: float = 300.0
+    api_version: str | None = None
+    sunsets: Mapping[str, date] = field(default_factory=dict, hash=False)
 
     def overridden(
         self,
@@ -66,6 +78,7 @@ class ConnectorSettings:
         page_size: int | None = None,
         requests_per_second: float | None = None,
         max_concurrency: int | None = None,
+        api_version: str | None = None,
     ) -> ConnectorSettings:
         """These settings with a run's overrides (None keeps the declared value)."""
         return replace(
@@ -74,6 +87,7 @@ class ConnectorSettings:
             page_size=_given(page_size, self.page_size),
             requests_per_second=_given(requests_per_second, self.requests_per_second),
             max_concurrency=_given(max_concurrency, self.max_concurrency),
+            api_version=_given(api_version, self.api_version),
         )
 
 

@@ -9,8 +9,9 @@ Two mix-in classes, applied to a test class parametrized over connector names
   relies on: pages to the end over >= 3 pages; with 20% of requests failing (429, 5xx,
   dropped connections) the result equals a fault-free run; after a restatement the current
   table equals the simulator's latest answer for every slice of the window (vanished rows
-  and slices included); a rerun changes nothing; keys are unique; every row carries its
-  load id; a fatal error (wrong credentials) fails with one line and commits nothing.
+  and slices included); every slice is complete (the rows received equal the platform's
+  total); a rerun changes nothing; keys are unique; every row carries its load id; a fatal
+  error (wrong credentials) fails with one line and commits nothing.
 
 The live suite talks to the simulator only over HTTP (its ``/_sim/`` control endpoints) and
 needs a ``sim`` fixture returning a :class:`SimulatorHandle`; it never imports simulator code.
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -114,6 +115,13 @@ def structure_problems(cls: type[Connector]) -> list[str]:
         problems.append(
             "lookback_days >= 0, max_span_days >= 1, page_size >= 1, max_concurrency >= 1 required"
         )
+    if limits.max_wait_seconds <= 0:
+        problems.append("max_wait_seconds must be > 0")
+    for version, sunset in limits.sunsets.items():
+        if not isinstance(version, str) or not isinstance(sunset, date):
+            problems.append(f"sunsets must map version strings to dates, got {version!r}: {sunset!r}")
+    if limits.sunsets and limits.api_version is None:
+        problems.append("sunsets are declared but no api_version (declare API_VERSION in settings.py)")
     if not str(cls.default_host).startswith("https://"):
         problems.append("default_host must be an https:// URL")
     for ent in cls.entities:
@@ -356,6 +364,15 @@ class LiveContract:
         assert run.rows["e"] == run.rows["c"]
         assert run.history_counts[1] > run.history_counts[0]
         assert run.slice_log_counts[1] > run.slice_log_counts[0]
+
+    def test_every_slice_complete(self, contract_run: ContractRun) -> None:
+        """Against a well-behaved simulator (faults included) every slice is complete and applied:
+        the items received equal the platform's own total (a paginator's ``expected_total``)."""
+        for run, summary in contract_run.summaries.items():
+            bad = [(s.account_id, s.report_date, s.status, s.detail) for s in summary.slices if not s.applied]
+            assert bad == [], f"run {run}: {bad[:3]}"
+            assert summary.slices and summary.resume_after is None and summary.load_id is not None
+            assert {s.load_id for s in summary.slices} == {summary.load_id}
 
     def test_keys_unique_and_load_ids_present(self, contract_run: ContractRun) -> None:
         """``_row_key`` is unique and every row carries its load id and extraction time."""

@@ -84,7 +84,8 @@ class FakeServer:
                     status, headers, body = fake._next()
                     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
                     self.send_response(status)
-                    self.send_header("Content-Type", "application/json")
+                    if not any(k.lower() == "content-type" for k in headers):
+                        self.send_header("Content-Type", "application/json")
                     self.send_header("Content-Length", str(len(raw)))
                     for k, v in headers.items():
                         self.send_header(k, v)

@@ -44,13 +44,16 @@ def test_vanished_row_and_vanished_slice_are_removed(tmp_path: Path) -> None:
     assert before == [(D1, "x", 1.0), (D1, "y", 2.0), (D2, "z", 3.0)]  # both existed
 
     _run(pipe, {("a1", D1): [("x", 1.5)]}, "lookback", AT)
-    assert _current(pipe) == [(D1, "x", 1.5)]  # y (vanished row) and all of D2 (vanished slice) gone
-    # every pull stays in history, and the slice log records D2's empty second pull
+    # y (vanished row) is gone at once; D2 dropping from 1 row to none waits for a second pull
+    assert _current(pipe) == [(D1, "x", 1.5), (D2, "z", 3.0)]
+    _run(pipe, {("a1", D1): [("x", 1.5)]}, "lookback", AT)
+    assert _current(pipe) == [(D1, "x", 1.5)]  # confirmed: all of D2 (vanished slice) gone
+    # every applied pull stays in history, and the slice log records D2's empty pulls
     hist = read_rows(pipe, "fake_ads__items_history", ["report_date", "item_id", "spend"])
-    assert hist == sorted([*before, (D1, "x", 1.5)])
-    log = read_rows(pipe, "fake_ads__slices", ["report_date", "row_count", "_load_id"])
-    d2 = [(n) for d, n, _ in log if d == D2]
-    assert sorted(d2) == [0, 1]
+    assert hist == sorted([*before, (D1, "x", 1.5), (D1, "x", 1.5)])
+    log = read_rows(pipe, "fake_ads__slices", ["report_date", "row_count", "status"])
+    d2 = [(n, st) for d, n, st in log if d == D2]
+    assert sorted(d2) == [(0, "complete"), (0, "partial"), (1, "complete")]
 
 
 @pytest.mark.parametrize(
@@ -131,8 +134,8 @@ def test_run_killed_between_load_and_fill_is_completed_by_the_next(
     assert FakeConnector(lookback_days=2).restore_current(pipe) is not None
     assert _current(pipe) == [(D1, "x", 2.0), (D1, "y", 4.0), (D2, "z", 3.5)]
     assert FakeConnector(lookback_days=2).restore_current(pipe) is None  # nothing left to do
-    _run(pipe, {("a1", D1): [("x", 5.0)]}, "lookback", AT)
-    assert _current(pipe) == [(D1, "x", 5.0)]
+    _run(pipe, {("a1", D1): [("x", 5.0)], ("a1", D2): [("z", 3.75)]}, "lookback", AT)
+    assert _current(pipe) == [(D1, "x", 5.0), (D2, "z", 3.75)]
 
 
 def test_tables_without_dlt_load_id_are_filled_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
