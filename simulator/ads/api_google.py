@@ -49,20 +49,12 @@ PAGE_SIZE = 10_000
 # 17941 s (tests/fixtures/platforms/google_ads/quota_daily_operations_exhausted.json). When the
 # quota resets is not documented (forum reports differ), so the recorded delay is used.
 DAILY_QUOTA_RETRY_SECONDS = 17941
-# Request body fields of SearchGoogleAdsRequest (REST accepts lowerCamel and snake_case names).
-SEARCH_FIELDS = {
-    "query": "query",
-    "pageToken": "pageToken",
-    "page_token": "pageToken",
-    "pageSize": "pageSize",
-    "page_size": "pageSize",
-    "validateOnly": "validateOnly",
-    "validate_only": "validateOnly",
-    "searchSettings": "searchSettings",
-    "search_settings": "searchSettings",
-    "customerId": "customerId",
-    "customer_id": "customerId",
-}
+# Body fields of SearchGoogleAdsRequest and SearchGoogleAdsStreamRequest (v26 reference), by
+# their REST names (lowerCamel; snake_case is accepted too) -> canonical name.
+SEARCH_FIELDS = ("customerId", "query", "pageToken", "pageSize", "validateOnly", "searchSettings")
+STREAM_FIELDS = ("customerId", "query", "summaryRowSetting")
+
+
 # GAQL field -> (resource it belongs to, value type). int64 are strings on the wire.
 FIELDS: dict[str, tuple[str, str]] = {
     "customer.id": ("customer", "int64"),
@@ -244,16 +236,21 @@ def _unknown_field(name: str) -> Response:
     )
 
 
-def _search_request(body: Any, version: str) -> dict[str, Any] | Response:
-    """The request body by canonical field name, or the error Google answers it with."""
+def _camel_key(name: str) -> str:
+    return _camel(name) if "_" in name else name
+
+
+def _search_request(body: Any, version: str, stream: bool) -> dict[str, Any] | Response:
+    """The request body by lowerCamel field name, or the error Google answers it with."""
     if not isinstance(body, dict):
         return _invalid(
             "requestError", "INVALID_INPUT", "Invalid JSON payload: a 'query' string is required.", version
         )
-    unknown = [k for k in body if k not in SEARCH_FIELDS]
+    known = STREAM_FIELDS if stream else SEARCH_FIELDS
+    unknown = [k for k in body if _camel_key(k) not in known]
     if unknown:
         return _unknown_field(unknown[0])
-    fields = {SEARCH_FIELDS[k]: v for k, v in body.items()}
+    fields = {_camel_key(k): v for k, v in body.items()}
     if not isinstance(fields.get("query"), str):
         return _invalid(
             "requestError", "INVALID_INPUT", "Invalid JSON payload: a 'query' string is required.", version
@@ -268,9 +265,10 @@ def handle(ctx: Context, req: Request) -> Response:
     """Route a Google Ads request."""
     if req.path == "/token":
         return _token(ctx, req)
-    version = _version_of(req) if re.match(r"^/v\d+/", req.path) else None
-    if version is None:
+    versioned = re.match(r"^/(v\d+)/", req.path)
+    if not versioned:
         return not_found_page(req.path)
+    version = versioned.group(1)
     refused = version_refusal(ctx, req, version)
     if refused is not None:
         return refused
@@ -283,7 +281,7 @@ def handle(ctx: Context, req: Request) -> Response:
         )
     customer, method = m.group(1), m.group(2)
     acc_idx = _authorized_account(ctx, req, customer)
-    fields = _search_request(req.json(), version)
+    fields = _search_request(req.json(), version, stream=method == "searchStream")
     if isinstance(fields, Response):
         return fields
     query = fields["query"]
