@@ -26,9 +26,10 @@ from simulator.ads.state import day_date
 
 VERSION = "v26"  # the newest version (what the docs recommend for new work, Dec 2026)
 # The day each version stops answering (https://developers.google.com/google-ads/api/docs/sunset-dates
-# and the sunset reminders on https://developers.google.com/ads/blog; v23-v26 are the projected
-# months of the 2026 release schedule, taken as the month's first day). Older versions are gone.
-SUNSETS: dict[str, date] = {
+# and the sunset reminders on https://developers.google.com/ads/blog; v23-v25 are the projected
+# months of the 2026 release schedule, taken as the month's first day; v26 has none published).
+# Versions not listed (older ones, unreleased ones) are not served.
+SUNSETS: dict[str, date | None] = {
     "v17": date(2025, 6, 4),
     "v18": date(2025, 8, 20),
     "v19": date(2026, 2, 11),
@@ -38,7 +39,7 @@ SUNSETS: dict[str, date] = {
     "v23": date(2027, 2, 1),
     "v24": date(2027, 5, 1),
     "v25": date(2027, 8, 1),
-    "v26": date(2027, 11, 1),
+    "v26": None,
 }
 # At and just after its sunset a version answers 400 UNSUPPORTED_VERSION (recorded for v14 and for
 # v21 on its sunset day), later a 404 HTML page (v17/v18 in 2026): when it switches is not
@@ -213,9 +214,11 @@ def version_refusal(ctx: Context, req: Request, version: str) -> Response | None
     its sunset the JSON 400 UNSUPPORTED_VERSION (sunset_unsupported_version.json), later the
     HTML 404 too (sunset_v18_not_found.json). A sunset day starts at 00:00 UTC.
     """
-    sunset = SUNSETS.get(version)
-    if sunset is None:
+    if version not in SUNSETS:
         return not_found_page(req.path)
+    sunset = SUNSETS[version]
+    if sunset is None:
+        return None
     start = datetime(sunset.year, sunset.month, sunset.day, tzinfo=UTC).timestamp()
     if ctx.as_of < start:
         return None
