@@ -178,7 +178,9 @@ def test_strict_refusals_and_rate_limit_shape(ads_server, ads_env, ads_state) ->
     assert page_size["errorCode"] == {"requestError": "PAGE_SIZE_NOT_SUPPORTED"}
     stale = g.post(cid, {"query": q, "returnTotalResultsCount": True})  # v16's field, gone since
     assert stale.status_code == 400 and "Unknown name" in stale.json()["error"]["message"]
-    assert g.post(cid, {"query": q, "pageToken": "x"}, stream=True).status_code == 400, "streams are not paged"
+    assert g.post(cid, {"query": q, "pageToken": "x"}, stream=True).status_code == 400, (
+        "streams are not paged"
+    )
     assert g.post(cid, {"query": "SELECT segments.date, metrics.clicks FROM ad_group_ad"}).status_code == 400
     bad_token = g.post(cid, {"query": q, "pageToken": "garbage"})
     assert bad_token.status_code == 400
