@@ -45,7 +45,10 @@ PLATFORM_MODULES: dict[str, _Platform] = {
     "impact": api_impact,
     "fx_rates": api_fx,
 }
-FAULT_KINDS = ("rate_limit", "server_error", "drop_connection", "slow")
+FAULT_KINDS = ("rate_limit", "server_error", "drop_connection", "slow", "daily_quota")
+# Faults answered by a platform's own function of that name, when it has one (Google's daily
+# operations quota: a 429 with a retryDelay of hours); other platforms answer their rate limit.
+OWN_FAULTS = ("daily_quota",)
 
 
 def parse_ts(value: str | datetime) -> int:
@@ -73,7 +76,7 @@ class _Sim:
             slow = 0.0
             if f.get("slow", 0) and self.rng.random() < f["slow"]:
                 slow = float(f.get("slow_seconds", 2.0))
-            for kind in ("drop_connection", "rate_limit", "server_error"):
+            for kind in ("drop_connection", "rate_limit", *OWN_FAULTS, "server_error"):
                 p = f.get(kind, 0.0)
                 if p and self.rng.random() < p:
                     return kind, slow
@@ -141,9 +144,12 @@ class _Handler(BaseHTTPRequestHandler):
                 with contextlib.suppress(OSError):
                     self.connection.shutdown(socket.SHUT_RDWR)
                 return
-            if fault == "rate_limit":
-                sim.count(top, "rate_limited")
-                self._send(mod.rate_limited(sim.ctx, req))
+            if fault == "rate_limit" or fault in OWN_FAULTS:
+                sim.count(top, "rate_limited" if fault == "rate_limit" else str(fault))
+                answer = (
+                    getattr(mod, str(fault), mod.rate_limited) if fault in OWN_FAULTS else mod.rate_limited
+                )
+                self._send(answer(sim.ctx, req))
                 return
             if fault == "server_error":
                 sim.count(top, "server_error")
@@ -291,6 +297,7 @@ class SimServer:
         slow_seconds: float = 2.0,
         expire_tokens: bool = False,
         retry_after_seconds: float | None = None,
+        daily_quota: float = 0.0,
     ) -> None:
         """Fail each request of ``platform`` (or ``*``) that way with the given probabilities."""
         with self.sim.lock:
@@ -300,6 +307,7 @@ class SimServer:
                 "drop_connection": drop_connection,
                 "slow": slow,
                 "slow_seconds": slow_seconds,
+                "daily_quota": daily_quota,
             }
         if expire_tokens:
             self.ctx.expire_tokens()

@@ -1,11 +1,14 @@
 """Google Ads connector: declarations and Google's quirks; the SDK runs it.
 
-REST JSON quirks: camelCase keys, int64 metrics as strings, zero or empty fields left out of a
-row entirely (so a missing ``hour`` is hour 0 and a missing ``costMicros`` is 0), rate limits
-as 429 with a ``retryDelay`` duration string (retried after it), the daily operations quota as
-429 *without* a delay (fatal: retrying cannot help before the quota resets), expired access
-tokens as 401 UNAUTHENTICATED (refreshed once). Report pages are decoded straight from the
-response bytes into Arrow (:func:`~connectors.google_ads.helpers.decode_search_page`).
+REST JSON quirks: camelCase keys, int64 metrics as strings; a segmented report sends the zero
+metrics of the rows it returns (``"clicks": "0"``) and leaves out rows whose every metric is
+zero (a key that is absent anyway reads as 0). Quota errors are 429 RESOURCE_EXHAUSTED with a
+``retryDelay``: seconds for a rate, hours for the daily operations quota (the SDK defers a
+wait that long); without one (RESOURCE_TEMPORARILY_EXHAUSTED) they are backed off and retried.
+Expired access tokens are 401 UNAUTHENTICATED (refreshed once); a sunset API version answers
+400 UNSUPPORTED_VERSION, later a 404 HTML page (fatal, naming the setting). Report pages are
+decoded straight from the response bytes into Arrow
+(:func:`~connectors.google_ads.helpers.decode_search_page`) and carry Google's row total.
 """
 
 from __future__ import annotations
@@ -15,7 +18,6 @@ from typing import Any
 
 import pyarrow as pa
 from dlt.sources.helpers.rest_client.client import PageData
-from dlt.sources.helpers.rest_client.paginators import JSONResponseCursorPaginator
 
 from connector_sdk.base import Connector, loader
 from connector_sdk.exceptions import AuthenticationError
@@ -25,7 +27,7 @@ from connector_sdk.responses import Decoder
 from connector_sdk.specs import AD_GROUPS, CAMPAIGNS, Account, Field, ReportSpec
 from connector_sdk.windows import DateWindow
 from connectors.google_ads import settings as S
-from connectors.google_ads.helpers import ERRORS, RESULT, decode_search_page, resource_id
+from connectors.google_ads.helpers import ERRORS, RESULT, decode_search_page, resource_id, search_paginator
 
 REPORT = ReportSpec(
     table="ad_performance",
@@ -105,15 +107,23 @@ class GoogleAdsConnector(Connector):
         self._token = self._fetch_token()
         return self._headers()
 
-    def _search(self, cid: str, query: str, decoder: Decoder | None = None) -> Iterator[PageData[Any]]:
-        path = f"/{S.API_VERSION}/customers/{cid}/googleAds:search"
-        paginator = JSONResponseCursorPaginator(cursor_path="nextPageToken", cursor_body_path="pageToken")
+    @property
+    def api_version(self) -> str:
+        """The API version in every path: the run's setting, else :data:`settings.API_VERSION`."""
+        return getattr(self.settings, "api_version", None) or S.API_VERSION
+
+    def _search(
+        self, cid: str, query: str, decoder: Decoder | None = None, *, with_total: bool = False
+    ) -> Iterator[PageData[Any]]:
+        body: dict[str, Any] = {"query": query}
+        if with_total:  # Google counts the rows only when asked (SearchSettings)
+            body["searchSettings"] = {"returnTotalResultsCount": True}
         yield from self.paginate(
             cid,
-            path,
+            f"/{self.api_version}/customers/{cid}/googleAds:search",
             method="POST",
-            json={"query": query},
-            paginator=paginator,
+            json=body,
+            paginator=search_paginator(),
             data_selector="results",
             decoder=decoder,
         )
@@ -130,7 +140,7 @@ class GoogleAdsConnector(Connector):
     def fetch_report(self, account: Account, window: DateWindow) -> Iterator[pa.Table]:
         """Ad x hour rows of one customer and window, a table per page (decoded column-wise)."""
         query = S.REPORT_QUERY.format(first=window.first.isoformat(), last=window.last.isoformat())
-        for page in self._search(account.account_id, query, decoder=decode_search_page):
+        for page in self._search(account.account_id, query, decoder=decode_search_page, with_total=True):
             # the decoder hands dlt's paginator one Arrow array per page instead of a list of dicts
             yield self.report_page(page[0] if page else pa.array([], RESULT), account)
 

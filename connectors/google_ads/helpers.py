@@ -8,8 +8,19 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.json as pj
+from dlt.sources.helpers.rest_client.paginators import JSONResponseCursorPaginator
+from requests import Response
 
-from connector_sdk.responses import ErrorMapping, ResponseAction, Rule, Signal, fast_loads
+from connector_sdk.responses import (
+    BodyError,
+    ErrorMapping,
+    ResponseAction,
+    Rule,
+    Signal,
+    fast_loads,
+    retry_after_seconds,
+    unparseable_body,
+)
 
 # One search result row as the REST API sends it (fields we read; others are ignored).
 RESULT = pa.struct(
@@ -31,11 +42,13 @@ RESULT = pa.struct(
         ),
     ]
 )
-_PAGE = pa.schema([("results", pa.list_(RESULT)), ("nextPageToken", pa.string())])
+_PAGE = pa.schema(
+    [("results", pa.list_(RESULT)), ("nextPageToken", pa.string()), ("totalResultsCount", pa.string())]
+)
 
 
 def decode_search_page(body: bytes) -> dict[str, Any]:
-    """A ``googleAds:search`` page as ``{"results": <Arrow StructArray>, "nextPageToken": str|None}``.
+    """A ``googleAds:search`` page as ``{"results": <Arrow StructArray>, "nextPageToken", "totalResultsCount"}``.
 
     ``pyarrow.json`` parses the bytes in C++ (one JSON object, pretty-printed or not), no Python
     object per row; when a field has an unexpected JSON type (a number where Google documents a
@@ -43,7 +56,7 @@ def decode_search_page(body: bytes) -> dict[str, Any]:
     column-wise field map casts them).
     """
     if not body:
-        return {"results": pa.array([], RESULT), "nextPageToken": None}
+        return {"results": pa.array([], RESULT), "nextPageToken": None, "totalResultsCount": None}
     try:
         table = pj.read_json(
             io.BytesIO(body),
@@ -56,51 +69,90 @@ def decode_search_page(body: bytes) -> dict[str, Any]:
         doc = fast_loads(body)
         rows = doc.get("results") or []
         results = pa.array(rows) if rows else pa.array([], RESULT)
-        return {"results": results, "nextPageToken": doc.get("nextPageToken")}
+        return {
+            "results": results,
+            "nextPageToken": doc.get("nextPageToken"),
+            "totalResultsCount": doc.get("totalResultsCount"),
+        }
     lists = table.column("results").combine_chunks()
     results = lists.flatten() if len(lists) else pa.array([], RESULT)
     token = table.column("nextPageToken")[0].as_py() if table.num_rows else None
-    return {"results": results, "nextPageToken": token}
+    total = table.column("totalResultsCount")[0].as_py() if table.num_rows else None
+    return {"results": results, "nextPageToken": token, "totalResultsCount": total}
 
 
 _DURATION = re.compile(r"^\s*([0-9.]+)s\s*$")
 
 
-def retry_delay(signal: Signal) -> float | None:
-    """Google's ``retryDelay`` ("40s") from a RESOURCE_EXHAUSTED error body, in seconds."""
+def _failures(body: Any) -> list[dict[str, Any]]:
+    """The ``errors`` of the GoogleAdsFailure details of an error body ([] when there are none)."""
     try:
-        for detail in signal.json["error"].get("details", []):
-            for err in detail.get("errors", []):
-                delay = err.get("details", {}).get("quotaErrorDetails", {}).get("retryDelay")
-                if isinstance(delay, str) and (m := _DURATION.match(delay)):
-                    return float(m.group(1))
-                if isinstance(delay, dict):  # protobuf Duration as JSON object
-                    return float(delay.get("seconds", 0)) + float(delay.get("nanos", 0)) / 1e9
-    except (AttributeError, KeyError, TypeError, ValueError):
+        details = body["error"].get("details") or []
+        return [
+            e for d in details if isinstance(d, dict) for e in d.get("errors") or [] if isinstance(e, dict)
+        ]
+    except (AttributeError, KeyError, TypeError):
+        return []
+
+
+def _quota_of(err: dict[str, Any]) -> dict[str, Any]:
+    """The ``quotaErrorDetails`` of one failure error ({} when it has none)."""
+    details = err.get("details")
+    quota = details.get("quotaErrorDetails") if isinstance(details, dict) else None
+    return quota if isinstance(quota, dict) else {}
+
+
+def retry_delay(signal: Signal) -> float | None:
+    """Google's ``retryDelay`` in seconds ("17941s" for the daily quota, "30s" for a rate), else None.
+
+    A delay longer than the run can wait is the SDK's to defer; the rule only reports it.
+    """
+    delays = [d for err in _failures(signal.json) if (d := _quota_of(err).get("retryDelay")) is not None]
+    delay = delays[0] if delays else None
+    try:
+        if isinstance(delay, str) and (m := _DURATION.match(delay)):
+            return float(m.group(1))
+        if isinstance(delay, dict):  # a protobuf Duration as a JSON object
+            return float(delay.get("seconds", 0)) + float(delay.get("nanos", 0)) / 1e9
+    except (TypeError, ValueError):
         return None
     return None
 
 
-def _resource_exhausted(body: Any) -> bool:
-    """True for a Google error body that says RESOURCE_EXHAUSTED (status or quotaError code)."""
+def _error_codes(body: Any) -> dict[str, str]:
+    """The GoogleAdsFailure error codes of a body, by kind (``{"quotaError": "RESOURCE_EXHAUSTED"}``)."""
+    codes: dict[str, str] = {}
+    for err in _failures(body):
+        code = err.get("errorCode")
+        if isinstance(code, dict):
+            codes.update({k: str(v) for k, v in code.items()})
+    return codes
+
+
+def body_error(body: Any) -> BodyError | None:
+    """Google's error in one line: the failure codes (else the status), the quota's rate name, the message."""
     if not isinstance(body, dict) or not isinstance(body.get("error"), dict):
-        return False
+        return None
     err = body["error"]
-    if err.get("status") == "RESOURCE_EXHAUSTED":
-        return True
-    try:
-        return any(
-            "quotaError" in (e.get("errorCode") or {})
-            for d in err.get("details", [])
-            for e in d.get("errors", [])
-        )
-    except (AttributeError, TypeError):
-        return False
+    failures = _failures(body)
+    codes = ", ".join(_error_codes(body).values()) or str(err.get("status") or "")
+    rates = [f"rate {r!r}" for e in failures if (r := _quota_of(e).get("rateName"))]
+    message = next((str(e["message"]) for e in failures if e.get("message")), str(err.get("message") or ""))
+    code = err.get("code")
+    return BodyError(
+        code if isinstance(code, int) else 0, "; ".join(p for p in (codes, *rates[:1], message) if p)
+    )
 
 
-def daily_quota_spent(signal: Signal) -> bool:
-    """A 429 RESOURCE_EXHAUSTED without ``retryDelay``: the daily operations quota, not a rate limit."""
-    return retry_delay(signal) is None and _resource_exhausted(signal.json)
+def quota_wait(signal: Signal) -> float | None:
+    """The wait a 429 asks for: Google's ``retryDelay``, else a ``Retry-After`` header, else None (backoff)."""
+    delay = retry_delay(signal)
+    return delay if delay is not None else retry_after_seconds(signal.response)
+
+
+def unsupported_version(signal: Signal) -> bool:
+    """400 ``requestError: UNSUPPORTED_VERSION``: the version in the path is at (or past) its sunset."""
+    return _error_codes(signal.json).get("requestError") == "UNSUPPORTED_VERSION"
 
 
 def resource_id(name: str) -> str | None:
@@ -108,22 +160,70 @@ def resource_id(name: str) -> str | None:
     return str(name).rsplit("/", 1)[-1] or None
 
 
-# Google's error signals, before the shared HTTP rules (a 401 refreshes the token once).
+class SearchPaginator(JSONResponseCursorPaginator):
+    """``nextPageToken`` paging of ``googleAds:search``; ``expected_total`` is Google's own row count.
+
+    Google sends ``totalResultsCount`` (int64, a string) only when the request asks for it
+    (``searchSettings.returnTotalResultsCount``); it is read from the first page that has it.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(cursor_path="nextPageToken", cursor_body_path="pageToken")
+        self.expected_total: int | None = None
+
+    def update_state(self, response: Response, data: list[Any] | None = None) -> None:
+        """Take the total from the page (once), then the cursor."""
+        if self.expected_total is None:
+            page = response.json()
+            total = page.get("totalResultsCount") if isinstance(page, dict) else None
+            if total is not None:
+                self.expected_total = int(total)
+        super().update_state(response, data)
+
+
+def search_paginator() -> SearchPaginator:
+    """A fresh paginator for one search (one slice, or one metadata query)."""
+    return SearchPaginator()
+
+
+SUNSET_HELP = (
+    "set sources.google_ads.api_version to a current version "
+    "(https://developers.google.com/google-ads/api/docs/sunset-dates)"
+)
+
+# Google's error signals, before the shared HTTP rules (a 401 refreshes the token once, other
+# 429s back off). Quota errors (429 RESOURCE_EXHAUSTED) carry ``retryDelay``: seconds for a rate,
+# hours for the daily operations quota of Basic access ("17941s"); without it (e.g.
+# RESOURCE_TEMPORARILY_EXHAUSTED, a token-bucket limit) they are transient and backed off.
+# https://developers.google.com/google-ads/api/docs/best-practices/quotas ,
+# https://developers.google.com/google-ads/api/docs/productionize/rate-limits
 ERRORS = ErrorMapping(
     rules=(
         Rule(
-            ResponseAction.FAIL,
-            "daily API quota exhausted (HTTP 429 RESOURCE_EXHAUSTED without retryDelay); "
-            "retry tomorrow after the quota resets (midnight Pacific)",
+            ResponseAction.RATE_LIMITED,
+            "quota exhausted (HTTP 429: {detail})",
             status=(429,),
-            when=daily_quota_spent,
+            wait=quota_wait,
         ),
-        Rule(ResponseAction.RATE_LIMITED, "HTTP 429 RESOURCE_EXHAUSTED", status=(429,), wait=retry_delay),
-        Rule(ResponseAction.FAIL, "request refused (HTTP 400): {excerpt}", status=(400,)),
+        Rule(
+            ResponseAction.FAIL,
+            "API version refused as sunset (HTTP 400: {detail}); " + SUNSET_HELP,
+            status=(400,),
+            when=unsupported_version,
+        ),
+        Rule(
+            ResponseAction.FAIL,
+            "HTTP 404 with a page that is not JSON: Google no longer serves the API version in the path "
+            "(sunset); " + SUNSET_HELP,
+            status=(404,),
+            when=unparseable_body,
+        ),
+        Rule(ResponseAction.FAIL, "request refused (HTTP 400: {detail})", status=(400,)),
         Rule(
             ResponseAction.FAIL,
             "permission denied (HTTP 403): check SOURCES__GOOGLE_ADS__DEVELOPER_TOKEN and customer ids: {excerpt}",
             status=(403,),
         ),
-    )
+    ),
+    body_error=body_error,
 )

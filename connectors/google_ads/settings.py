@@ -1,8 +1,26 @@
 """Google Ads constants: API version, GAQL, limits. Values in one visible place."""
 
+from datetime import date
+
 from connector_sdk.specs import ConnectorSettings
 
-API_VERSION = "v18"
+# The version in every path (overridable as dlt config ``sources.google_ads.api_version``).
+API_VERSION = "v26"
+# Sunset dates: on that day every request to the version fails
+# (https://developers.google.com/google-ads/api/docs/sunset-dates and the sunset reminders on
+# https://developers.google.com/ads/blog). v23-v25 are the projected months of Google's 2026
+# release schedule, given as the month's first day (no exact date is published yet): the warning
+# comes early, not late. v26 has no sunset date yet (projected November 2027).
+SUNSETS: dict[str, date] = {
+    "v18": date(2025, 8, 20),
+    "v19": date(2026, 2, 11),
+    "v20": date(2026, 6, 10),
+    "v21": date(2026, 8, 5),
+    "v22": date(2026, 10, 7),
+    "v23": date(2027, 2, 1),
+    "v24": date(2027, 5, 1),
+    "v25": date(2027, 8, 1),
+}
 DEFAULT_HOST = "https://googleads.googleapis.com"
 OAUTH_TOKEN_URL = "https://oauth2.googleapis.com/token"
 TOKEN_GRANT_KEYS = ("client_id", "client_secret", "refresh_token")  # the refresh-token grant's form

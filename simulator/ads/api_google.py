@@ -1,8 +1,13 @@
-"""Google Ads API v18 (REST): OAuth token, GoogleAdsService search / searchStream over GAQL.
+"""Google Ads API (REST, v26 and every version not yet sunset): OAuth token, GoogleAdsService search / searchStream.
 
-Faithful quirks: camelCase JSON, int64 values as strings, zero or empty fields left out of
-a row (``segments.hour`` 0 included), no ``results`` key on an empty page, fixed pages of
-10,000 rows, 429 RESOURCE_EXHAUSTED with a ``retryDelay`` duration string.
+Faithful quirks: camelCase JSON, int64 values as strings, each selected resource with its
+``resourceName``; a segmented report leaves out rows whose every selected metric is zero and
+sends the zero metrics of the rows it returns (``"clicks": "0"``); no ``results`` key on an empty
+page; fixed pages of 10,000 rows (``pageSize`` is refused); ``totalResultsCount`` only when
+``searchSettings.returnTotalResultsCount`` asks for it; quota errors as 429 RESOURCE_EXHAUSTED
+(a rate with a ``retryDelay`` of seconds, the token bucket's RESOURCE_TEMPORARILY_EXHAUSTED
+without one, the daily operations quota with one of hours); a sunset version refused as Google
+refuses it. Sources: ``docs/simulated_apis.md`` and ``tests/fixtures/platforms/google_ads``.
 """
 
 from __future__ import annotations
@@ -10,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -19,9 +24,37 @@ import polars as pl
 from simulator.ads.http import ApiError, Context, Request, Response, decode_cursor, encode_cursor, request_id
 from simulator.ads.state import day_date
 
-VERSION = "v18"
+VERSION = "v26"  # the newest version (what the docs recommend for new work, Dec 2026)
+# The day each version stops answering (https://developers.google.com/google-ads/api/docs/sunset-dates
+# and the sunset reminders on https://developers.google.com/ads/blog; v23-v25 are the projected
+# months of the 2026 release schedule, taken as the month's first day; v26 has none published).
+# Versions not listed (older ones, unreleased ones) are not served.
+SUNSETS: dict[str, date | None] = {
+    "v17": date(2025, 6, 4),
+    "v18": date(2025, 8, 20),
+    "v19": date(2026, 2, 11),
+    "v20": date(2026, 6, 10),
+    "v21": date(2026, 8, 5),
+    "v22": date(2026, 10, 7),
+    "v23": date(2027, 2, 1),
+    "v24": date(2027, 5, 1),
+    "v25": date(2027, 8, 1),
+    "v26": None,
+}
+# At and just after its sunset a version answers 400 UNSUPPORTED_VERSION (recorded for v14 and for
+# v21 on its sunset day), later a 404 HTML page (v17/v18 in 2026): when it switches is not
+# published; the simulator switches after this many days.
+UNSUPPORTED_VERSION_DAYS = 30
 PAGE_SIZE = 10_000
-FAILURE_TYPE = f"type.googleapis.com/google.ads.googleads.{VERSION}.errors.GoogleAdsFailure"
+# The daily operations quota of Basic access answers with a delay of hours; the recorded body has
+# 17941 s (tests/fixtures/platforms/google_ads/quota_daily_operations_exhausted.json). When the
+# quota resets is not documented (forum reports differ), so the recorded delay is used.
+DAILY_QUOTA_RETRY_SECONDS = 17941
+# Body fields of SearchGoogleAdsRequest and SearchGoogleAdsStreamRequest (v26 reference), by
+# their REST names (lowerCamel; snake_case is accepted too) -> canonical name.
+SEARCH_FIELDS = ("customerId", "query", "pageToken", "pageSize", "validateOnly", "searchSettings")
+STREAM_FIELDS = ("customerId", "query", "summaryRowSetting")
+
 
 # GAQL field -> (resource it belongs to, value type). int64 are strings on the wire.
 FIELDS: dict[str, tuple[str, str]] = {
@@ -41,6 +74,7 @@ FIELDS: dict[str, tuple[str, str]] = {
     "ad_group.status": ("ad_group", "enum"),
     "ad_group.campaign": ("ad_group", "string"),
     "ad_group_ad.resource_name": ("ad_group_ad", "string"),
+    "ad_group_ad.ad.resource_name": ("ad_group_ad", "string"),
     "ad_group_ad.ad.id": ("ad_group_ad", "int64"),
     "ad_group_ad.ad.name": ("ad_group_ad", "string"),
     "ad_group_ad.status": ("ad_group_ad", "enum"),
@@ -85,49 +119,68 @@ def is_auth_endpoint(req: Request) -> bool:
     return req.path == "/token"
 
 
+def _version_of(req: Request) -> str:
+    m = re.match(r"^/(v\d+)/", req.path)
+    return m.group(1) if m else VERSION
+
+
 def _failure(
-    status: int,
-    code: int,
-    status_name: str,
-    message: str,
-    error_code: dict[str, str],
-    extra: dict[str, Any] | None = None,
+    status: int, status_name: str, message: str, errors: list[dict[str, Any]], version: str = VERSION
 ) -> Response:
-    err: dict[str, Any] = {"errorCode": error_code, "message": message}
-    if extra:
-        err["details"] = extra
-    body = {
-        "error": {
-            "code": code,
-            "message": message if code != 400 else "Request contains an invalid argument.",
-            "status": status_name,
-            "details": [{"@type": FAILURE_TYPE, "errors": [err], "requestId": request_id()}],
-        }
+    """A Google error: the RPC status, and the GoogleAdsFailure with its errors and request id."""
+    failure = {
+        "@type": f"type.googleapis.com/google.ads.googleads.{version}.errors.GoogleAdsFailure",
+        "errors": errors,
+        "requestId": request_id(),
     }
+    body = {"error": {"code": status, "message": message, "status": status_name, "details": [failure]}}
     return Response(status, body)
 
 
+def _invalid(kind: str, code: str, message: str, version: str = VERSION) -> Response:
+    """400 INVALID_ARGUMENT with one GoogleAdsFailure error ``{kind: code}``."""
+    err = {"errorCode": {kind: code}, "message": message}
+    return _failure(400, "INVALID_ARGUMENT", "Request contains an invalid argument.", [err], version)
+
+
 def _bad_query(message: str, kind: str = "UNEXPECTED_INPUT") -> ApiError:
-    return ApiError(_failure(400, 400, "INVALID_ARGUMENT", message, {"queryError": kind}))
+    return ApiError(_invalid("queryError", kind, message))
+
+
+def _quota_error(req: Request, code: str, message: str, details: dict[str, str] | None) -> Response:
+    """429 RESOURCE_EXHAUSTED with one quotaError (``quotaErrorDetails`` when given)."""
+    err: dict[str, Any] = {"errorCode": {"quotaError": code}, "message": message}
+    if details is not None:
+        err["details"] = {"quotaErrorDetails": details}
+    top = "Resource has been exhausted (e.g. check quota)."
+    return _failure(429, "RESOURCE_EXHAUSTED", top, [err], _version_of(req))
 
 
 def rate_limited(ctx: Context, req: Request) -> Response:
-    """429 RESOURCE_EXHAUSTED with the per-developer-token rate and a retryDelay."""
+    """A short rate limit, in turn each documented form.
+
+    A rate with a ``retryDelay`` of seconds (QuotaErrorDetails; scope and rate name are the
+    docs' examples) or the token bucket's RESOURCE_TEMPORARILY_EXHAUSTED, which documents no
+    delay (https://developers.google.com/google-ads/api/docs/productionize/rate-limits).
+    """
+    if ctx.count_call("google_ads:rate_limit") % 2 == 0:
+        return _quota_error(
+            req, "RESOURCE_TEMPORARILY_EXHAUSTED", "Too many requests in a short amount of time.", None
+        )
     delay = max(0, math.ceil(ctx.retry_after_seconds))
-    return _failure(
-        429,
-        429,
-        "RESOURCE_EXHAUSTED",
-        "Resource has been exhausted (e.g. check quota).",
-        {"quotaError": "RESOURCE_EXHAUSTED"},
-        {
-            "quotaErrorDetails": {
-                "rateScope": "DEVELOPER",
-                "rateName": "Requests per developer token per minute",
-                "retryDelay": f"{delay}s",
-            }
-        },
-    )
+    details = {"rateScope": "ACCOUNT", "rateName": "Requests per account", "retryDelay": f"{delay}s"}
+    return _quota_error(req, "RESOURCE_EXHAUSTED", f"Too many requests. Retry in {delay} seconds.", details)
+
+
+def daily_quota(ctx: Context, req: Request) -> Response:
+    """The daily operations quota of Basic access spent: a ``retryDelay`` of hours (the fault ``daily_quota``)."""
+    delay = DAILY_QUOTA_RETRY_SECONDS
+    details = {
+        "rateScope": "DEVELOPER",
+        "rateName": "Number of operations for basic access",
+        "retryDelay": f"{delay}s",
+    }
+    return _quota_error(req, "RESOURCE_EXHAUSTED", f"Too many requests. Retry in {delay} seconds.", details)
 
 
 def server_error(ctx: Context, req: Request) -> Response:
@@ -138,49 +191,126 @@ def server_error(ctx: Context, req: Request) -> Response:
     )
 
 
+_NOT_FOUND_PAGE = (
+    "<!DOCTYPE html>\n<html lang=en>\n  <meta charset=utf-8>\n"
+    '  <meta name=viewport content="initial-scale=1, minimum-scale=1, width=device-width">\n'
+    "  <title>Error 404 (Not Found)!!1</title>\n"
+    "  <a href=//www.google.com/><span id=logo aria-label=Google></span></a>\n"
+    "  <p><b>404.</b> <ins>That\u2019s an error.</ins>\n"
+    "  <p>The requested URL <code>{path}</code> was not found on this server.  "
+    "<ins>That\u2019s all we know.</ins>\n"
+)
+
+
+def not_found_page(path: str) -> Response:
+    """Google's front end 404: an HTML page, not JSON (a path no API version serves)."""
+    return Response(404, _NOT_FOUND_PAGE.format(path=path), content_type="text/html; charset=UTF-8")
+
+
+def version_refusal(ctx: Context, req: Request, version: str) -> Response | None:
+    """How Google refuses ``version`` at the as-of time (None while it is served).
+
+    Unknown and long-gone versions get the front end's HTML 404; a version at or just after
+    its sunset the JSON 400 UNSUPPORTED_VERSION (sunset_unsupported_version.json), later the
+    HTML 404 too (sunset_v18_not_found.json). A sunset day starts at 00:00 UTC.
+    """
+    if version not in SUNSETS:
+        return not_found_page(req.path)
+    sunset = SUNSETS[version]
+    if sunset is None:
+        return None
+    start = datetime(sunset.year, sunset.month, sunset.day, tzinfo=UTC).timestamp()
+    if ctx.as_of < start:
+        return None
+    if ctx.as_of < start + UNSUPPORTED_VERSION_DAYS * 86400:
+        msg = f"Version {version} is deprecated. Requests to this version will be blocked."
+        return _invalid("requestError", "UNSUPPORTED_VERSION", msg, version)
+    return not_found_page(req.path)
+
+
+def _unknown_field(name: str) -> Response:
+    """Google's REST front end refusing a body field the request message lacks (google.rpc.BadRequest)."""
+    text = f'Invalid JSON payload received. Unknown name "{name}": Cannot find field.'
+    details = [
+        {"@type": "type.googleapis.com/google.rpc.BadRequest", "fieldViolations": [{"description": text}]}
+    ]
+    return Response(
+        400, {"error": {"code": 400, "message": text, "status": "INVALID_ARGUMENT", "details": details}}
+    )
+
+
+def _camel_key(name: str) -> str:
+    return _camel(name) if "_" in name else name
+
+
+def _search_request(body: Any, version: str, stream: bool) -> dict[str, Any] | Response:
+    """The request body by lowerCamel field name, or the error Google answers it with."""
+    if not isinstance(body, dict):
+        return _invalid(
+            "requestError", "INVALID_INPUT", "Invalid JSON payload: a 'query' string is required.", version
+        )
+    known = STREAM_FIELDS if stream else SEARCH_FIELDS
+    unknown = [k for k in body if _camel_key(k) not in known]
+    if unknown:
+        return _unknown_field(unknown[0])
+    fields = {_camel_key(k): v for k, v in body.items()}
+    if not isinstance(fields.get("query"), str):
+        return _invalid(
+            "requestError", "INVALID_INPUT", "Invalid JSON payload: a 'query' string is required.", version
+        )
+    if fields.get("pageSize"):  # fixed at 10,000 since v17 (SearchGoogleAdsRequest.page_size)
+        msg = "Page size is not supported: pages hold 10,000 rows."
+        return _invalid("requestError", "PAGE_SIZE_NOT_SUPPORTED", msg, version)
+    return fields
+
+
 def handle(ctx: Context, req: Request) -> Response:
     """Route a Google Ads request."""
     if req.path == "/token":
         return _token(ctx, req)
-    m = re.fullmatch(rf"/{VERSION}/customers/(\d+)/googleAds:(search|searchStream)", req.path)
+    versioned = re.match(r"^/(v\d+)/", req.path)
+    if not versioned:
+        return not_found_page(req.path)
+    version = versioned.group(1)
+    refused = version_refusal(ctx, req, version)
+    if refused is not None:
+        return refused
+    m = re.fullmatch(r"/v\d+/customers/(\d+)/googleAds:(search|searchStream)", req.path)
     if not m:
-        return Response(
-            404,
-            {
-                "error": {
-                    "code": 404,
-                    "message": f"Requested entity was not found: {req.path}",
-                    "status": "NOT_FOUND",
-                }
-            },
-        )
+        return not_found_page(req.path)
     if req.method != "POST":
         return Response(
             405, {"error": {"code": 405, "message": "Method not allowed", "status": "METHOD_NOT_ALLOWED"}}
         )
     customer, method = m.group(1), m.group(2)
     acc_idx = _authorized_account(ctx, req, customer)
-    body = req.json()
-    if not isinstance(body, dict) or not isinstance(body.get("query"), str):
-        return _failure(
-            400,
-            400,
-            "INVALID_ARGUMENT",
-            "Invalid JSON payload: a 'query' string is required.",
-            {"requestError": "INVALID_INPUT"},
-        )
-    query = body["query"]
+    fields = _search_request(req.json(), version, stream=method == "searchStream")
+    if isinstance(fields, Response):
+        return fields
+    query = fields["query"]
     rows, mask = ctx.memo(
         ("google", customer, query, ctx.as_of), lambda: run_query(ctx, acc_idx, customer, query)
     )
     size = ctx.override_page_size("google_ads", PAGE_SIZE)
     if method == "searchStream":
-        batches = [
-            {"results": rows[i : i + size], "fieldMask": mask, "requestId": request_id()}
-            for i in range(0, len(rows), size)
-        ] or [{"fieldMask": mask, "requestId": request_id()}]
-        return Response(200, batches)
-    return _search_page(body, customer, query, rows, mask, size)
+        return _stream(rows, mask, size)
+    return _search_page(fields, customer, query, rows, mask, size)
+
+
+def _stream(rows: list[dict[str, Any]], mask: str, size: int) -> Response:
+    """A ``searchStream`` answer: a JSON array of batches (SearchGoogleAdsStreamResponse)."""
+    batches = [
+        {"results": rows[i : i + size], "fieldMask": mask, "requestId": request_id()}
+        for i in range(0, len(rows), size)
+    ] or [{"fieldMask": mask, "requestId": request_id()}]
+    for b in batches:
+        b["queryResourceConsumption"] = _consumption(rows)
+    return Response(200, batches)
+
+
+def _consumption(rows: list[dict[str, Any]]) -> str:
+    """``queryResourceConsumption`` (int64): Google does not publish its formula; a stand-in growing with the rows."""
+    return str(len(rows) // 100 + 1)
 
 
 def _token(ctx: Context, req: Request) -> Response:
@@ -212,67 +342,74 @@ def _token(ctx: Context, req: Request) -> Response:
     )
 
 
+# An invalid or expired OAuth access token is refused by Google's front end, without a
+# GoogleAdsFailure (recorded: googleads/googleads-php-lib#671; unauthenticated.json).
+UNAUTHENTICATED = {
+    "error": {
+        "code": 401,
+        "message": "Request had invalid authentication credentials. Expected OAuth 2 access token, login "
+        "cookie or other valid authentication credential. See "
+        "https://developers.google.com/identity/sign-in/web/devconsole-project.",
+        "status": "UNAUTHENTICATED",
+    }
+}
+
+
 def _authorized_account(ctx: Context, req: Request, customer: str) -> int:
     """The account index of ``customer``; ApiError unless the token, developer token and login allow it."""
     creds = ctx.world.credentials
-    state = ctx.token_state("google_ads", req.bearer())
-    if state != "valid":
-        kind = "OAUTH_TOKEN_EXPIRED" if state == "expired" else "OAUTH_TOKEN_INVALID"
-        msg = (
-            "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie "
-            "or other valid authentication credential."
-        )
-        raise ApiError(_failure(401, 401, "UNAUTHENTICATED", msg, {"authenticationError": kind}))
+    version = _version_of(req)
+    if ctx.token_state("google_ads", req.bearer()) != "valid":
+        raise ApiError(Response(401, UNAUTHENTICATED))
     if req.headers.get("developer-token") != creds["SOURCES__GOOGLE_ADS__DEVELOPER_TOKEN"]:
-        raise ApiError(
-            _failure(
-                401,
-                401,
-                "UNAUTHENTICATED",
-                "The developer token is not valid.",
-                {"authenticationError": "DEVELOPER_TOKEN_INVALID"},
-            )
-        )
+        err = {
+            "errorCode": {"authenticationError": "DEVELOPER_TOKEN_INVALID"},
+            "message": "The developer token is not valid.",
+        }
+        raise ApiError(_failure(401, "UNAUTHENTICATED", "The developer token is not valid.", [err], version))
     login = req.headers.get("login-customer-id")
     acc_idx = ctx.world.account_index("google_ads", customer)
     allowed_login = login is None or login.replace("-", "") == creds["SOURCES__GOOGLE_ADS__LOGIN_CUSTOMER_ID"]
     if not allowed_login or acc_idx is None:
+        msg = "User doesn't have permission to access customer."
+        err = {"errorCode": {"authorizationError": "USER_PERMISSION_DENIED"}, "message": msg}
         raise ApiError(
-            _failure(
-                403,
-                403,
-                "PERMISSION_DENIED",
-                "User doesn't have permission to access customer.",
-                {"authorizationError": "USER_PERMISSION_DENIED"},
-            )
+            _failure(403, "PERMISSION_DENIED", "The caller does not have permission", [err], version)
         )
     return acc_idx
 
 
 def _search_page(
-    body: dict[str, Any], customer: str, query: str, rows: list[dict[str, Any]], mask: str, size: int
+    fields: dict[str, Any], customer: str, query: str, rows: list[dict[str, Any]], mask: str, size: int
 ) -> Response:
-    """One page of a ``search`` answer; the page token names the query it pages through."""
+    """One page of a ``search`` answer (SearchGoogleAdsResponse); the page token names its query."""
     qhash = hashlib.sha1(f"{customer}|{query}".encode()).hexdigest()[:12]
     offset = 0
-    if body.get("pageToken"):
-        tok = decode_cursor(str(body["pageToken"]))
+    if fields.get("pageToken"):
+        tok = decode_cursor(str(fields["pageToken"]))
         if not tok or tok.get("q") != qhash or not isinstance(tok.get("o"), int):
-            return _failure(
-                400, 400, "INVALID_ARGUMENT", "Page token is invalid.", {"requestError": "INVALID_PAGE_TOKEN"}
-            )
+            raise ApiError(_invalid("requestError", "INVALID_PAGE_TOKEN", "Page token is invalid."))
         offset = tok["o"]
+    settings = fields.get("searchSettings") or {}
     page = rows[offset : offset + size]
     out: dict[str, Any] = {}
-    if page:
+    if page and not _setting(settings, "omitResults"):
         out["results"] = page
     if offset + size < len(rows):
         out["nextPageToken"] = encode_cursor({"o": offset + size, "q": qhash})
-    if body.get("returnTotalResultsCount"):
+    if _setting(settings, "returnTotalResultsCount"):  # counted only when asked (SearchSettings)
         out["totalResultsCount"] = str(len(rows))
     out["fieldMask"] = mask
-    out["requestId"] = request_id()
-    return Response(200, out)
+    out["queryResourceConsumption"] = _consumption(rows)
+    return Response(200, out, headers={"request-id": request_id()})
+
+
+def _setting(settings: Any, name: str) -> bool:
+    """A SearchSettings flag, under its lowerCamel or snake_case name."""
+    if not isinstance(settings, dict):
+        return False
+    snake = re.sub(r"([A-Z])", lambda m: "_" + m.group(1).lower(), name)
+    return bool(settings.get(name) or settings.get(snake))
 
 
 def _camel(s: str) -> str:
@@ -306,7 +443,7 @@ def run_query(ctx: Context, acc_idx: int, customer: str, query: str) -> tuple[li
     others = []
     for f, op, val in conds:
         if f not in FIELDS:
-            raise _bad_query(f"Error in WHERE clause: unrecognized field '{f}'.", "UNRECOGNIZED_FIELD")
+            raise _bad_query(f"Unrecognized field in the query: '{f}'.", "UNRECOGNIZED_FIELD")
         if f == "segments.date":
             lo, hi = _date_bounds(ctx, acc["time_zone"], op, val)
             first = lo if first is None or (lo and lo > first) else first
@@ -344,7 +481,7 @@ def _select_fields(select: str, resource: str) -> list[str]:
     fields = [f.strip() for f in select.split(",")]
     for f in fields:
         if f not in FIELDS:
-            raise _bad_query(f"Error in SELECT clause: unrecognized field '{f}'.", "UNRECOGNIZED_FIELD")
+            raise _bad_query(f"Unrecognized field in the query: '{f}'.", "UNRECOGNIZED_FIELD")
         owner = FIELDS[f][0]
         if owner not in ("segments", "metrics") and owner not in SCOPE[resource]:
             raise _bad_query(
@@ -362,7 +499,7 @@ def _order_by(df: pl.DataFrame, order: str) -> pl.DataFrame:
     for part in order.split(","):
         name, *dirn = part.split()
         if name not in FIELDS:
-            raise _bad_query(f"Error in ORDER BY clause: unrecognized field '{name}'.", "UNRECOGNIZED_FIELD")
+            raise _bad_query(f"Unrecognized field in the query: '{name}'.", "UNRECOGNIZED_FIELD")
         keys.append(name)
         desc.append(bool(dirn) and dirn[0].upper() == "DESC")
     return df.sort(keys, descending=desc, maintain_order=True)
@@ -466,9 +603,11 @@ def _report_frame(
         else cells.select(pl.col("impressions", "clicks", "conversions", "spend_micros").sum())
     )
     agg = agg.sort(keys) if keys else agg
-    agg = agg.filter(
-        pl.any_horizontal([pl.col(c) != 0 for c in ("impressions", "clicks", "conversions", "spend_micros")])
-    )
+    if any(f.startswith("segments.") for f in fields):
+        # "Zero metrics are always excluded when segmenting a report, provided all selected metrics
+        # are zero" (https://developers.google.com/google-ads/api/docs/reporting/zero-metrics)
+        metrics = [METRIC_COLS[f] for f in fields if f in METRIC_COLS] or list(METRIC_COLS.values())
+        agg = agg.filter(pl.any_horizontal([pl.col(c) != 0 for c in metrics]))
     cols: dict[str, Any] = {}
     if "campaign_idx" in keys:
         cols["campaign.id"] = _ids(t.campaigns["campaign_id"], agg["campaign_idx"])
@@ -580,6 +719,11 @@ def _base_columns(df: pl.DataFrame, acc: dict[str, str], customer: str) -> pl.Da
                 "customers/{}/adGroupAds/{}~{}", pl.lit(customer), "ad_group.id", "ad_group_ad.ad.id"
             ).alias("ad_group_ad.resource_name")
         )
+        cols.append(
+            pl.format("customers/{}/ads/{}", pl.lit(customer), "ad_group_ad.ad.id").alias(
+                "ad_group_ad.ad.resource_name"
+            )
+        )
     return df.with_columns(cols)
 
 
@@ -613,17 +757,33 @@ def _apply_filter(df: pl.DataFrame, f: str, op: str, val: Any) -> pl.DataFrame:
     return df.filter(ops[op](lit(val)))
 
 
+RESOURCE_NAMES = {
+    "customer": "customer.resource_name",
+    "campaign": "campaign.resource_name",
+    "ad_group": "ad_group.resource_name",
+    "ad_group_ad": "ad_group_ad.resource_name",
+}
+
+
+def wire_fields(fields: list[str], resource: str) -> list[str]:
+    """The fields a row carries: each selected resource's ``resource_name`` (the FROM resource's
+    always), then the selected fields. Google returns the resource name of every resource whose
+    fields are selected (the recorded rows of search_first_page.json)."""
+    names = [RESOURCE_NAMES[resource]]
+    for f in fields:
+        owner = FIELDS[f][0]
+        if owner in RESOURCE_NAMES:
+            names.append(RESOURCE_NAMES[owner])
+        if f.startswith("ad_group_ad.ad."):
+            names.append("ad_group_ad.ad.resource_name")
+    return list(dict.fromkeys([*names, *fields]))
+
+
 def _to_wire(df: pl.DataFrame, fields: list[str], resource: str, customer: str) -> list[dict[str, Any]]:
-    """Rows in REST JSON: nested camelCase objects, int64 as strings, zero/empty values omitted."""
+    """Rows in REST JSON: nested camelCase objects, int64 as strings, zeros sent, null/empty values left out."""
     if "_one" not in df.columns and not df.height:
         return []
-    res_key = {
-        "customer": "customer.resource_name",
-        "campaign": "campaign.resource_name",
-        "ad_group": "ad_group.resource_name",
-        "ad_group_ad": "ad_group_ad.resource_name",
-    }[resource]
-    out_fields = list(dict.fromkeys([res_key, *fields]))
+    out_fields = wire_fields(fields, resource)
     paths = [[_camel(p) for p in f.split(".")] for f in out_fields]
     kinds = [FIELDS[f][1] for f in out_fields]
     columns = [_wire_values(df[f].to_list(), kind) for f, kind in zip(out_fields, kinds, strict=True)]
@@ -632,14 +792,18 @@ def _to_wire(df: pl.DataFrame, fields: list[str], resource: str, customer: str) 
 
 
 def _wire_values(values: list[Any], kind: str) -> list[Any]:
-    """One column in wire form, ``None`` where the row leaves the field out (null, empty or zero)."""
+    """One column in wire form, ``None`` where the row leaves the field out (null or empty).
+
+    Selected fields have presence (proto3 ``optional``), so a zero is sent: ``"clicks": "0"``,
+    ``"hour": 0`` (search_first_page.json).
+    """
     if kind == "int64":
-        return [None if v is None or v == "" or v == 0 else str(int(v)) for v in values]
+        return [None if v is None or v == "" else str(int(v)) for v in values]
     if kind == "int32":
-        return [None if v is None or v == "" or v == 0 else int(v) for v in values]
+        return [None if v is None or v == "" else int(v) for v in values]
     if kind == "double":
-        return [None if v is None or v == "" or v == 0 else float(v) for v in values]
-    return [None if v is None or v == "" or v == 0 else v for v in values]
+        return [None if v is None or v == "" else float(v) for v in values]
+    return [None if v is None or v == "" else v for v in values]
 
 
 _BUILDERS: dict[tuple[Any, ...], Any] = {}

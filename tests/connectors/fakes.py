@@ -33,6 +33,7 @@ class Seen:
     method: str
     path: str
     headers: dict[str, str]
+    body: bytes = b""
 
 
 @dataclass
@@ -72,10 +73,11 @@ class FakeServer:
 
             def _answer(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
-                if length:
-                    self.rfile.read(length)
+                body = self.rfile.read(length) if length else b""
                 with fake._lock:
-                    fake.seen.append(Seen(time.monotonic(), self.command, self.path, dict(self.headers)))
+                    fake.seen.append(
+                        Seen(time.monotonic(), self.command, self.path, dict(self.headers), body)
+                    )
                     fake._in_flight += 1
                     fake.max_in_flight = max(fake.max_in_flight, fake._in_flight)
                 try:

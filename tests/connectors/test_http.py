@@ -76,15 +76,12 @@ def test_google_retry_delay_is_honoured(server: FakeServer) -> None:
     assert slept == [pytest.approx(40.0)] and len(server.seen) == 2
 
 
-def test_google_daily_quota_is_fatal_at_once(server: FakeServer) -> None:
-    """429 RESOURCE_EXHAUSTED without ``retryDelay`` (the daily quota): one request, one clear line."""
-    server.script((429, {}, _google_429(None)))
+def test_google_quota_without_retry_delay_is_retried(server: FakeServer) -> None:
+    """429 RESOURCE_EXHAUSTED without ``retryDelay`` is transient: backed off and retried, not fatal."""
+    server.script((429, {}, _google_429(None)), OK)
     s, slept = session(GoogleAdsConnector.errors.resolve)
-    with pytest.raises(FatalAPIError) as err:
-        s.post(server.url + "/search")
-    msg = str(err.value)
-    assert len(server.seen) == 1 and slept == []
-    assert "\n" not in msg and "quota exhausted" in msg and "retry tomorrow" in msg
+    assert s.post(server.url + "/search").json() == {"ok": True}
+    assert len(server.seen) == 2 and len(slept) == 1
 
 
 @pytest.mark.parametrize("code", [4, 17, 613, 80000, 80004, 80014])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import polars as pl
@@ -44,7 +45,7 @@ class Google:
 
     def post(self, customer: str, body: dict, headers: dict | None = None, stream: bool = False):
         method = "searchStream" if stream else "search"
-        url = f"{self.srv.url}/google_ads/v18/customers/{customer}/googleAds:{method}"
+        url = f"{self.srv.url}/google_ads/{api_google.VERSION}/customers/{customer}/googleAds:{method}"
         return requests.post(url, json=body, headers=self.headers if headers is None else headers, timeout=30)
 
     def search_all(self, customer: str, query: str) -> tuple[list[dict], int]:
@@ -83,11 +84,13 @@ def test_pages_to_the_end_and_matches_truth_on_a_dst_day(ads_server, ads_env, ad
     us = next(a for a in _accounts(ads_state) if a["time_zone"] == "America/New_York")
     rows, pages = g.search_all(us["account_id"], REPORT.format(d="2026-11-01"))
     assert pages == -(-len(rows) // 97) and pages > 3
-    # int64 as strings, hour 0 and zero metrics left out of the row
-    assert all(isinstance(r["metrics"]["impressions"], str) for r in rows if "impressions" in r["metrics"])
-    assert any("hour" not in r["segments"] for r in rows)
-    assert not any(r["metrics"].get("clicks") == "0" for r in rows)
-    hours = {r["segments"].get("hour", 0) for r in rows}
+    # int64 as strings; the zero metrics of a returned row are sent, hour 0 too; no all-zero row
+    metrics = ("impressions", "clicks", "costMicros", "conversions")
+    assert all(set(r["metrics"]) == set(metrics) and "hour" in r["segments"] for r in rows)
+    assert all(isinstance(r["metrics"]["impressions"], str) for r in rows)
+    assert any(r["metrics"]["clicks"] == "0" for r in rows) and any(r["segments"]["hour"] == 0 for r in rows)
+    assert not any(all(float(r["metrics"][m]) == 0 for m in metrics) for r in rows)
+    hours = {r["segments"]["hour"] for r in rows}
     assert hours == set(range(24))
     api = pl.DataFrame(
         {
@@ -167,15 +170,33 @@ def test_strict_refusals_and_rate_limit_shape(ads_server, ads_env, ads_state) ->
     r = g.post(cid, {"query": "SELECT campaign.id, metrics.cost FROM campaign"})
     assert r.status_code == 400
     err = r.json()["error"]["details"][0]["errors"][0]
-    assert err["errorCode"] == {"queryError": "UNRECOGNIZED_FIELD"}
+    assert err == {
+        "errorCode": {"queryError": "UNRECOGNIZED_FIELD"},
+        "message": "Unrecognized field in the query: 'metrics.cost'.",
+    }
+    page_size = g.post(cid, {"query": q, "pageSize": 100}).json()["error"]["details"][0]["errors"][0]
+    assert page_size["errorCode"] == {"requestError": "PAGE_SIZE_NOT_SUPPORTED"}
+    stale = g.post(cid, {"query": q, "returnTotalResultsCount": True})  # v16's field, gone since
+    assert stale.status_code == 400 and "Unknown name" in stale.json()["error"]["message"]
+    assert g.post(cid, {"query": q, "pageToken": "x"}, stream=True).status_code == 400, (
+        "streams are not paged"
+    )
     assert g.post(cid, {"query": "SELECT segments.date, metrics.clicks FROM ad_group_ad"}).status_code == 400
     bad_token = g.post(cid, {"query": q, "pageToken": "garbage"})
     assert bad_token.status_code == 400
     ads_server.set_faults("google_ads", rate_limit=1.0, retry_after_seconds=7)
-    r = g.post(cid, {"query": q})
-    assert r.status_code == 429 and r.json()["error"]["status"] == "RESOURCE_EXHAUSTED"
-    details = r.json()["error"]["details"][0]["errors"][0]["details"]["quotaErrorDetails"]
-    assert details["retryDelay"] == "7s"
+    answers = [g.post(cid, {"query": q}) for _ in range(2)]
+    assert all(r.status_code == 429 and r.json()["error"]["status"] == "RESOURCE_EXHAUSTED" for r in answers)
+    errors = [r.json()["error"]["details"][0]["errors"][0] for r in answers]
+    by_code = {e["errorCode"]["quotaError"]: e for e in errors}
+    assert set(by_code) == {"RESOURCE_EXHAUSTED", "RESOURCE_TEMPORARILY_EXHAUSTED"}, "both documented forms"
+    assert by_code["RESOURCE_EXHAUSTED"]["details"]["quotaErrorDetails"]["retryDelay"] == "7s"
+    assert "details" not in by_code["RESOURCE_TEMPORARILY_EXHAUSTED"], "no retryDelay documented"
+    ads_server.set_faults("google_ads", daily_quota=1.0)
+    daily = g.post(cid, {"query": q}).json()["error"]["details"][0]["errors"][0]["details"][
+        "quotaErrorDetails"
+    ]
+    assert daily["retryDelay"] == "17941s" and daily["rateName"] == "Number of operations for basic access"
     ads_server.set_faults("google_ads", server_error=1.0)
     assert g.post(cid, {"query": q}).status_code == 503
     ads_server.set_faults("google_ads", drop_connection=1.0)
@@ -184,11 +205,9 @@ def test_strict_refusals_and_rate_limit_shape(ads_server, ads_env, ads_state) ->
     ads_server.set_faults("google_ads", expire_tokens=True)
     r = g.post(cid, {"query": q})
     assert r.status_code == 401
-    assert r.json()["error"]["details"][0]["errors"][0]["errorCode"] == {
-        "authenticationError": "OAUTH_TOKEN_EXPIRED"
-    }
+    assert r.json()["error"]["status"] == "UNAUTHENTICATED" and "details" not in r.json()["error"]
     stats = ads_server.stats()["google_ads"]
-    assert stats["rate_limited"] >= 1 and stats["dropped"] >= 1
+    assert stats["rate_limited"] >= 1 and stats["dropped"] >= 1 and stats["daily_quota"] == 1
 
 
 def _day_totals(g: Google, cid: str, d: str) -> tuple[int, float, set[tuple[str, int]], int]:
@@ -235,16 +254,18 @@ def test_restatement_partial_day_changes_vanishing_rows_and_slices(ads_server, a
 
 
 def test_wire_rows_match_the_generic_nested_insert() -> None:
-    """The generated row builder gives the generic loop's rows and key order, fields interleaved or not."""
+    """The generated row builder gives the generic loop's rows and key order, fields interleaved or not.
+
+    Zeros are sent (a selected field has presence); null and empty values are left out.
+    """
 
     def reference(df: pl.DataFrame, fields: list[str], resource: str) -> list[dict]:
-        res_key = f"{resource}.resource_name"
-        out_fields = list(dict.fromkeys([res_key, *fields]))
+        out_fields = api_google.wire_fields(fields, resource)
         rows = []
         for values in zip(*[df[f].to_list() for f in out_fields], strict=True):
             row: dict = {}
             for f, v in zip(out_fields, values, strict=True):
-                if v is None or v == "" or v == 0:
+                if v is None or v == "":
                     continue
                 kind = api_google.FIELDS[f][1]
                 v = (
@@ -267,6 +288,8 @@ def test_wire_rows_match_the_generic_nested_insert() -> None:
     df = pl.DataFrame(
         {
             "ad_group_ad.resource_name": ["customers/1/adGroupAds/2~3", "customers/1/adGroupAds/2~4", ""],
+            "ad_group_ad.ad.resource_name": ["customers/1/ads/3", "customers/1/ads/4", None],
+            "campaign.resource_name": ["customers/1/campaigns/7", "customers/1/campaigns/7", None],
             "campaign.id": ["7", "7", "8"],
             "ad_group_ad.ad.id": ["3", "4", None],
             "segments.hour": [0, 5, 23],
@@ -297,3 +320,121 @@ def test_wire_rows_match_the_generic_nested_insert() -> None:
     ):
         got = api_google._to_wire(df, fields, "ad_group_ad", "1")
         assert json.dumps(got) == json.dumps(reference(df, fields, "ad_group_ad"))
+
+
+# -- versions, paging totals, and the recorded shapes (tests/fixtures/platforms/google_ads) ------
+
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "platforms" / "google_ads"
+
+
+def _fixture(name: str) -> dict:
+    return json.loads((FIXTURES / f"{name}.json").read_text())
+
+
+def _post_version(g: Google, version: str, cid: str, query: str) -> requests.Response:
+    url = f"{g.srv.url}/google_ads/{version}/customers/{cid}/googleAds:search"
+    return requests.post(url, json={"query": query}, headers=g.headers, timeout=30)
+
+
+def test_sunset_versions_are_refused_as_google_refuses_them(ads_server, ads_env, ads_state) -> None:
+    """v18 (sunset Aug 2025) is an HTML 404; v22 just after its sunset (7 Oct 2026) a 400 UNSUPPORTED_VERSION."""
+    g = Google(ads_server, ads_env)
+    cid, q = _accounts(ads_state)[0]["account_id"], REPORT.format(d="2026-10-26")
+    old = _post_version(g, "v18", cid, q)
+    assert old.status_code == 404 and old.headers["Content-Type"].startswith("text/html")
+    assert f"/v18/customers/{cid}/googleAds:search" in old.text
+    ads_server.set_as_of("2026-10-06T23:00:00Z")
+    assert _post_version(g, "v22", cid, REPORT.format(d="2026-10-05")).status_code == 200
+    ads_server.set_as_of("2026-10-07T00:00:00Z")
+    r = _post_version(g, "v22", cid, REPORT.format(d="2026-10-05"))
+    assert r.status_code == 400
+    err = r.json()["error"]["details"][0]["errors"][0]
+    assert err["errorCode"] == {"requestError": "UNSUPPORTED_VERSION"} and "v22" in err["message"]
+    ads_server.set_as_of("2026-12-01T00:00:00Z")
+    assert _post_version(g, "v22", cid, q).status_code == 404, "later the front end's 404"
+    assert _post_version(g, "v23", cid, q).status_code == 200, "a version before its sunset is served"
+    assert _post_version(g, "v99", cid, q).status_code == 404
+
+
+def test_total_results_count_only_when_asked(ads_server, ads_env, ads_state) -> None:
+    """``totalResultsCount`` (int64 string) comes only with searchSettings.returnTotalResultsCount, on every page."""
+    g = Google(ads_server, ads_env)
+    ads_server.set_page_size(40)
+    cid, q = _accounts(ads_state)[0]["account_id"], REPORT.format(d="2026-10-26")
+    rows, _ = g.search_all(cid, q)
+    plain = g.post(cid, {"query": q}).json()
+    assert "totalResultsCount" not in plain and "requestId" not in plain
+    asked = g.post(cid, {"query": q, "searchSettings": {"returnTotalResultsCount": True}}).json()
+    assert asked["totalResultsCount"] == str(len(rows)) and len(asked["results"]) == 40
+    second = g.post(
+        cid,
+        {
+            "query": q,
+            "pageToken": asked["nextPageToken"],
+            "search_settings": {"return_total_results_count": True},
+        },
+    ).json()
+    assert second["totalResultsCount"] == str(len(rows))
+
+
+def _shape(value: object) -> object:
+    """Keys and JSON types, recursively (numbers as one type; a list by its elements' one shape)."""
+    if isinstance(value, dict):
+        return {k: _shape(v) for k, v in value.items()}
+    if isinstance(value, list):
+        shapes = [_shape(v) for v in value]
+        assert all(s == shapes[0] for s in shapes), "elements of one list share a shape"
+        return shapes[:1]
+    if isinstance(value, bool):
+        return "bool"
+    return "number" if isinstance(value, int | float) else type(value).__name__
+
+
+def _codes(body: object) -> list[dict]:
+    if not isinstance(body, dict) or "error" not in body:
+        return []
+    return [e["errorCode"] for d in body["error"].get("details", []) for e in d.get("errors", [])]
+
+
+def _same_as_fixture(name: str, r: requests.Response) -> None:
+    fx = _fixture(name)["response"]
+    assert r.status_code == fx["status"], (name, r.text[:300])
+    assert r.headers["Content-Type"].split(";")[0] == fx["headers"]["content-type"].split(";")[0]
+    body = r.text if isinstance(fx["body"], str) else r.json()
+    assert _shape(body) == _shape(fx["body"]), name
+    assert _codes(body) == _codes(fx["body"]), name
+
+
+def _fixture_query(name: str, day: str = "2026-10-26") -> str:
+    query = _fixture(name)["request"]["body"]["query"]
+    return query.replace("'2026-11-19'", f"'{day}'").replace("'2026-11-20'", f"'{day}'")
+
+
+def test_answers_have_the_recorded_shapes(ads_server, ads_env, ads_state) -> None:
+    """Each fixture's case asked of the simulator answers with the fixture's status, keys, types and codes."""
+    g = Google(ads_server, ads_env)
+    cid = _accounts(ads_state)[0]["account_id"]
+    ads_server.set_page_size(3)
+    query = _fixture_query("search_first_page")
+    first = g.post(cid, {"query": query})
+    _same_as_fixture("search_first_page", first)
+    ads_server.set_page_size(100_000)  # the rest in one page: the last one
+    last = g.post(cid, {"query": query, "pageToken": first.json()["nextPageToken"]})
+    assert "nextPageToken" not in last.json()
+    _same_as_fixture("search_last_page", last)
+    _same_as_fixture("customer_info", g.post(cid, {"query": _fixture_query("customer_info")}))
+    _same_as_fixture("invalid_gaql_query", g.post(cid, {"query": _fixture_query("invalid_gaql_query")}))
+    ads_server.set_faults("google_ads", daily_quota=1.0)
+    _same_as_fixture("quota_daily_operations_exhausted", g.post(cid, {"query": query}))
+    ads_server.set_faults("google_ads", rate_limit=1.0, retry_after_seconds=30)
+    answers = {
+        _codes(r.json())[0]["quotaError"]: r for r in (g.post(cid, {"query": query}) for _ in range(2))
+    }
+    _same_as_fixture("quota_rate_short_delay", answers["RESOURCE_EXHAUSTED"])
+    _same_as_fixture("resource_temporarily_exhausted", answers["RESOURCE_TEMPORARILY_EXHAUSTED"])
+    ads_server.clear_faults()
+    _same_as_fixture("sunset_v18_not_found", _post_version(g, "v18", cid, query))
+    ads_server.set_as_of("2026-10-20T00:00:00Z")
+    _same_as_fixture("sunset_unsupported_version", _post_version(g, "v22", cid, query))
+    ads_server.set_faults("google_ads", expire_tokens=True)
+    _same_as_fixture("unauthenticated", g.post(cid, {"query": query}))
