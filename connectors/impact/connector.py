@@ -83,7 +83,11 @@ class ImpactConnector(Connector):
     def _pages(self, path: str, params: dict[str, Any], selector: str) -> Iterator[PageData[Any]]:
         sid = self.credentials.get("account_sid")
         yield from self.paginate(
-            sid, f"/Advertisers/{sid}/{path}", params=params, paginator=H.ImpactPaginator(), data_selector=selector
+            sid,
+            f"/Advertisers/{sid}/{path}",
+            params=params,
+            paginator=H.ImpactPaginator(),
+            data_selector=selector,
         )
 
     def programs(self) -> list[dict[str, Any]]:
@@ -99,7 +103,9 @@ class ImpactConnector(Connector):
         for program in self.programs():
             yield from self._actions(account, H.id_text(program["Id"]), start, end)
 
-    def _actions(self, account: Account, campaign_id: str, start: datetime, end: datetime) -> Iterator[pa.Table]:
+    def _actions(
+        self, account: Account, campaign_id: str, start: datetime, end: datetime
+    ) -> Iterator[pa.Table]:
         """One program's actions in [start, end], halving a range the API refuses as too large.
 
         A range's pages are kept until its last page arrived: a refusal on a later page (the
@@ -127,7 +133,9 @@ class ImpactConnector(Connector):
     def fetch_entities(self, accounts: Sequence[Account]) -> EntityRows:
         """Impact programs as campaigns."""
         return {
-            "campaigns": [row for acc in accounts for row in self.entity_rows(H.PROGRAM_FIELDS, self.programs(), acc)]
+            "campaigns": [
+                row for acc in accounts for row in self.entity_rows(H.PROGRAM_FIELDS, self.programs(), acc)
+            ]
         }
 
     def load(

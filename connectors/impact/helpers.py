@@ -145,7 +145,12 @@ ERRORS = ErrorMapping(
             status=(401,),
         ),
         Rule(ResponseAction.FAIL, TOO_MANY + ": {detail}", status=(400,), when=is_too_many),
-        Rule(ResponseAction.FAIL, "HTTP 400 from Impact: {detail}", status=(400,), when=lambda s: s.error is not None),
+        Rule(
+            ResponseAction.FAIL,
+            "HTTP 400 from Impact: {detail}",
+            status=(400,),
+            when=lambda s: s.error is not None,
+        ),
     ),
     body_error=read_error,
 )
@@ -178,5 +183,7 @@ def locking_horizon_days(pipeline: dlt.Pipeline, table: str) -> int | None:
             )
         except DatabaseUndefinedRelation:
             return None
-    days = [(as_utc(lock).date() - day).days for day, lock in rows or [] if day is not None and lock is not None]
+    days = [
+        (as_utc(lock).date() - day).days for day, lock in rows or [] if day is not None and lock is not None
+    ]
     return max(days) if days else None

@@ -262,7 +262,9 @@ def test_too_many_records_splits_the_range_until_each_part_fits(tmp_path: Path) 
 
     with Replay(route) as replay:
         rows = _run(replay, tmp_path, date(2026, 10, 30), date(2026, 11, 16))
-        sent = [q for q in replay.actions_requests() if q["CampaignId"] == "19816" and q.get("Page", "1") == "1"]
+        sent = [
+            q for q in replay.actions_requests() if q["CampaignId"] == "19816" and q.get("Page", "1") == "1"
+        ]
     assert len(rows) == 2001 == len({r[0] for r in rows})
     refused = [q for q in sent if len(_in_range(recorded, q)) > limit]
     assert refused, "the whole range must have been refused first"
