@@ -105,7 +105,7 @@ class ImpactPaginator(PageNumberPaginator):
         if self.expected_total is None:
             body = cached_json(response)
             total = body.get("@total") if isinstance(body, dict) else None
-            self.expected_total = int(total) if str(total or "").isdigit() else None
+            self.expected_total = int(str(total)) if str(total or "").isdigit() else None
         super().update_state(response, data)
 
 

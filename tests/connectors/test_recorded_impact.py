@@ -188,7 +188,7 @@ def _page(rows: list[dict[str, Any]], query: dict[str, str], size: int) -> dict[
     """An Actions page of ``rows`` in the fixtures' envelope (paging fields as strings)."""
     page = int(query.get("Page", "1"))
     numpages = max(1, -(-len(rows) // size))
-    body = _body("actions_last_page")
+    body: dict[str, Any] = _body("actions_last_page")
     body.update(
         {
             "@page": str(page),

@@ -78,7 +78,8 @@ def test_actions_page_and_final_payout_matches_truth(
     """Paged per program to the end, the final payouts of actions not reversed equal the truth."""
     ads_server.set_as_of(datetime.fromtimestamp(ads_state.end_utc + 9 * 86400, UTC))
     ads_server.set_page_size(25)
-    rows, pages = [], 0
+    rows: list[dict[str, Any]] = []
+    pages = 0
     for i in range(11):  # UTC days 23 Oct .. 2 Nov, a request range each (10 x 25 records at most)
         d = (date(2026, 10, 23) + timedelta(days=i)).isoformat()
         got, n = _actions(ads_server, ads_env, f"{d}T00:00:00Z", f"{d}T23:59:59Z")
@@ -220,7 +221,7 @@ def test_strictness_and_rate_limit_headers(ads_server: SimServer, ads_env: dict[
     sid = ads_env["SOURCES__IMPACT__ACCOUNT_SID"]
     url = f"{ads_server.url}/impact/Advertisers/{sid}/Actions"
     cid = _program_ids(ads_server, ads_env)[0]
-    ok = {
+    ok: dict[str, Any] = {
         "CampaignId": cid,
         "ActionDateStart": "2026-10-25T00:00:00Z",
         "ActionDateEnd": "2026-10-26T00:00:00Z",
