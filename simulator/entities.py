@@ -32,7 +32,9 @@ ACCOUNT_TEMPLATES: tuple[tuple[str, str, str, str], ...] = (
     ("tiktok_ads", "DE", "EUR", "Europe/Berlin"),
     ("apple_search_ads", "US", "USD", "UTC"),
     ("apple_search_ads", "GB", "GBP", "UTC"),
-    ("impact", "US", "USD", "UTC"),
+    # Impact writes every date in the account's local time with its offset (the docs' examples are
+    # Pacific: "2020-09-10T10:42:38-07:00"), so the brand account runs on Los Angeles time.
+    ("impact", "US", "USD", "America/Los_Angeles"),
 )
 
 # utm_source values that real traffic carries for each platform (several per platform,

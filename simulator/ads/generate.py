@@ -394,22 +394,26 @@ def generate_impact(
 ) -> pl.DataFrame:
     """Impact actions: one row per action with its state timeline (pending -> approved / reversed).
 
-    An action appears 5-60 minutes after its event, may have its payout adjusted or be
-    reversed before it locks, and locks at the start of UTC day (event date + 1 + window):
-    from then on its state and payout are final.
+    Events follow the account's local days and hours (its time zone, daylight saving included).
+    An action appears 5-60 minutes after its event, may have its payout adjusted or be reversed
+    before it locks, and locks at a local midnight (as Impact's LockingDate examples are): the
+    one starting the UTC date ``window_days`` after the event's UTC date, so every change to a
+    UTC day's actions happens within ``window_days`` after that UTC day ends (the connectors'
+    slices are UTC days of EventDate, and the truth must be reachable with that window).
     """
     rng = np.random.default_rng([seed, 50])
     camps = ents.campaigns.filter(pl.col("platform") == "impact")
+    tz = str(ents.accounts.filter(pl.col("platform") == "impact")["time_zone"][0])
     n_c = camps.height
     n_p = ents.media_partners.height
-    w0 = to_epoch(datetime(start.year, start.month, start.day, tzinfo=UTC))
+    midnights = np.array([local_midnight_utc(start + timedelta(d), tz) for d in range(days)], dtype=np.int64)
     per_day = rng.poisson(
         IMPACT_ACTIONS_PER_DAY * scale * WEEK_SHAPE[[(start + timedelta(d)).weekday() for d in range(days)]]
     )
     n = int(per_day.sum())
     day = np.repeat(np.arange(days), per_day)
     hour = rng.choice(24, size=n, p=HOUR_SHAPE)
-    event_ts = w0 + day * 86400 + hour * 3600 + rng.integers(0, 3600, size=n)
+    event_ts = midnights[day] + hour * 3600 + rng.integers(0, 3600, size=n)
     camp_w = rng.dirichlet(np.ones(n_c) * 2)
     partner_w = rng.dirichlet(np.ones(n_p) * 1.5)
     camp = rng.choice(n_c, size=n, p=camp_w)
@@ -421,9 +425,8 @@ def generate_impact(
     payout_initial = np.where(
         adjusted, np.round(payout_final * rng.uniform(0.7, 1.3, size=n), 2), payout_final
     )
-    day_end = w0 + (day + 1) * 86400
-    locking = day_end + window_days * 86400
     creation = event_ts + rng.integers(300, 3600, size=n)
+    locking = np.maximum(_impact_locking(event_ts, window_days, tz), creation + 3600)
     adjust_ts = np.where(
         adjusted, creation + (rng.random(n) * (locking - creation - 3600)).astype(np.int64), -1
     )
@@ -449,6 +452,17 @@ def generate_impact(
             "reverse_ts": reverse_ts[order].astype(np.int64),
         }
     )
+
+
+def _impact_locking(event_ts: np.ndarray, window_days: int, tz: str) -> np.ndarray:
+    """Epoch seconds of the local midnight starting UTC date (event's UTC date + ``window_days``)."""
+    utc_days = event_ts // 86400
+    days = np.unique(utc_days)
+    lock = np.array(
+        [local_midnight_utc(date(1970, 1, 1) + timedelta(int(d) + window_days), tz) for d in days],
+        dtype=np.int64,
+    )
+    return lock[np.searchsorted(days, utc_days)]
 
 
 def credentials(seed: int, ents: Entities) -> dict[str, str]:
