@@ -67,7 +67,9 @@ def _deleted_ad_case(world: AdsWorld, truth: pl.DataFrame) -> tuple[str, str, st
     the local day before it was deleted."""
     accounts = {r["account_id"]: r["time_zone"] for r in world.entities["tiktok_ads"].accounts.to_dicts()}
     deletions = world.changes.filter(
-        (pl.col("platform") == "tiktok_ads") & (pl.col("entity_type") == "ad") & (pl.col("value") == "DELETED")
+        (pl.col("platform") == "tiktok_ads")
+        & (pl.col("entity_type") == "ad")
+        & (pl.col("value") == "DELETED")
     )
     for d in deletions.iter_rows(named=True):
         tz = accounts[d["account_id"]]

@@ -17,6 +17,10 @@ from simulator.ads.common import local_midnight_utc
 
 URL = "/tiktok_ads/open_api/v1.3/report/integrated/get/"
 METRICS = ["spend", "impressions", "clicks", "conversion", "campaign_id", "adgroup_id"]
+# deleted ads' statistics are left out unless asked for: the truth holds what they really spent
+ALL_STATUSES = json.dumps(
+    [{"field_name": "ad_status", "filter_type": "IN", "filter_value": '["STATUS_ALL"]'}]
+)
 
 
 def _get(srv, env, path=URL, token=None, **params):
@@ -57,7 +61,9 @@ def test_pages_to_total_page_and_matches_truth(ads_server, ads_env, ads_state, a
     ads_server.set_page_size(41)
     acc = ads_state.entities["tiktok_ads"].accounts.to_dicts()[0]  # US: Etc/GMT+5
     rows, pages = _all_pages(
-        ads_server, ads_env, _report(ads_server, ads_env, acc["account_id"], "2026-11-01", "2026-11-01")
+        ads_server,
+        ads_env,
+        _report(ads_server, ads_env, acc["account_id"], "2026-11-01", "2026-11-01", filtering=ALL_STATUSES),
     )
     assert pages == -(-len(rows) // 41) > 2
     m = rows[0]["metrics"]
@@ -168,7 +174,8 @@ def test_advertiser_zone_is_a_fixed_offset_across_dst(ads_server, ads_env, ads_s
     assert (info["timezone"], info["display_timezone"]) == ("Etc/GMT+5", "America/New_York")
     got: dict[tuple[str, datetime], int] = {}
     for day in (US_FALL_BACK - timedelta(days=1), US_FALL_BACK):
-        rows, _ = _all_pages(ads_server, ads_env, _report(ads_server, ads_env, acc["account_id"], day, day))
+        params = _report(ads_server, ads_env, acc["account_id"], day, day, filtering=ALL_STATUSES)
+        rows, _ = _all_pages(ads_server, ads_env, params)
         hours = {int(r["dimensions"]["stat_time_hour"][11:13]) for r in rows}
         assert hours == set(range(24))
         for r in rows:
@@ -181,9 +188,9 @@ def test_advertiser_zone_is_a_fixed_offset_across_dst(ads_server, ads_env, ads_s
     want = (
         ads_truth.filter(pl.col("account_id") == acc["account_id"])
         .with_columns(
-            (pl.col("spend_date").cast(pl.Datetime("us", "UTC")) + pl.duration(hours=pl.col("spend_hour"))).alias(
-                "utc"
-            )
+            (
+                pl.col("spend_date").cast(pl.Datetime("us", "UTC")) + pl.duration(hours=pl.col("spend_hour"))
+            ).alias("utc")
         )
         .filter(pl.col("utc").is_between(lo, hi, closed="left"))
     )
@@ -194,22 +201,26 @@ def _deletion(ads_state, ads_truth) -> tuple[dict, str, date, int]:
     """(account, deleted ad id, local day before its deletion, deletion time) of an ad that spent that day."""
     accounts = {a["account_id"]: a for a in ads_state.entities["tiktok_ads"].accounts.to_dicts()}
     deleted = ads_state.changes.filter(
-        (pl.col("platform") == "tiktok_ads") & (pl.col("entity_type") == "ad") & (pl.col("value") == "DELETED")
+        (pl.col("platform") == "tiktok_ads")
+        & (pl.col("entity_type") == "ad")
+        & (pl.col("value") == "DELETED")
     )
     for d in deleted.iter_rows(named=True):
         acc = accounts[d["account_id"]]
         day = datetime.fromtimestamp(d["effective_ts"], ZoneInfo(acc["time_zone"])).date() - timedelta(days=1)
         spent = ads_truth.filter(
             (pl.col("ad_id") == d["entity_id"])
-            & (pl.col("spend_date").cast(pl.Datetime("us", "UTC")) + pl.duration(hours=pl.col("spend_hour")))
-            .is_between(_utc_of(day, 0, acc["time_zone"]), _utc_of(day, 0, acc["time_zone"]) + timedelta(days=1))
+            & (
+                pl.col("spend_date").cast(pl.Datetime("us", "UTC")) + pl.duration(hours=pl.col("spend_hour"))
+            ).is_between(
+                _utc_of(day, 0, acc["time_zone"]),
+                _utc_of(day, 0, acc["time_zone"]) + timedelta(days=1),
+                closed="left",
+            )
         )
         if day >= ADS_START and spent["spend_micros"].sum() > 0:
             return acc, d["entity_id"], day, d["effective_ts"]
     raise AssertionError("no TikTok ad was deleted after spending")
-
-
-ALL_STATUSES = json.dumps([{"field_name": "ad_status", "filter_type": "IN", "filter_value": '["STATUS_ALL"]'}])
 
 
 def test_deleted_ads_are_left_out_unless_status_all(ads_server, ads_env, ads_state, ads_truth) -> None:
@@ -229,12 +240,17 @@ def test_deleted_ads_are_left_out_unless_status_all(ads_server, ads_env, ads_sta
     n, spend = spend_of_ad(filtering=ALL_STATUSES)
     truth = ads_truth.filter(
         (pl.col("ad_id") == ad)
-        & (pl.col("spend_date").cast(pl.Datetime("us", "UTC")) + pl.duration(hours=pl.col("spend_hour")))
-        .is_between(_utc_of(day, 0, acc["time_zone"]), _utc_of(day, 0, acc["time_zone"]) + timedelta(days=1))
+        & (
+            pl.col("spend_date").cast(pl.Datetime("us", "UTC")) + pl.duration(hours=pl.col("spend_hour"))
+        ).is_between(
+            _utc_of(day, 0, acc["time_zone"]),
+            _utc_of(day, 0, acc["time_zone"]) + timedelta(days=1),
+            closed="left",
+        )
     )
     assert n > 0 and spend == truth["spend_micros"].sum() > 0
     # the truth keeps what was really spent before the deletion; nothing is spent after it
-    later = ads_truth.filter((pl.col("ad_id") == ad))
+    later = ads_truth.filter(pl.col("ad_id") == ad)
     last = later.select(
         (pl.col("spend_date").cast(pl.Datetime("us", "UTC")) + pl.duration(hours=pl.col("spend_hour"))).max()
     ).item()
