@@ -226,19 +226,16 @@ def test_advertiser_time_zone_with_daylight_saving_is_refused(server: FakeServer
 
 def test_entity_lists_take_integer_or_string_ids(server: FakeServer) -> None:
     """Campaign lists parse ids sent as strings (v1.3 docs) or JSON integers (PLATFORM_APIS.md)."""
-    page = {
-        "code": 0,
-        "message": "OK",
-        "request_id": "1",
-        "data": {
-            "list": [
-                {"campaign_id": 1801234567000001, "campaign_name": "a", "operation_status": "ENABLE"},
-                {"campaign_id": "1801234567000002", "campaign_name": "b", "operation_status": "DISABLE"},
-            ],
-            "page_info": {"page": 1, "page_size": 2, "total_number": 2, "total_page": 1},
-        },
-    }
-    server.script((200, {}, page), (200, {}, {**page, "data": {**page["data"], "list": []}}))
+    info = {"page": 1, "page_size": 2, "total_number": 2, "total_page": 1}
+    campaigns: list[dict[str, Any]] = [
+        {"campaign_id": 1801234567000001, "campaign_name": "a", "operation_status": "ENABLE"},
+        {"campaign_id": "1801234567000002", "campaign_name": "b", "operation_status": "DISABLE"},
+    ]
+
+    def page(items: list[dict[str, Any]]) -> dict[str, Any]:
+        return {"code": 0, "message": "OK", "request_id": "1", "data": {"list": items, "page_info": info}}
+
+    server.script((200, {}, page(campaigns)), (200, {}, page([])))  # then empty ad group and ad lists
     rows = connector(server).fetch_entities([Account(ADVERTISER, "Etc/GMT+5", "USD")])["campaigns"]
     assert [(r["campaign_id"], r["status"]) for r in rows] == [
         ("1801234567000001", "ENABLE"),

@@ -77,8 +77,9 @@ def _deleted_ad_case(world: AdsWorld, truth: pl.DataFrame) -> tuple[str, str, st
         if day < WORLD_START:
             continue
         rows = _truth_of_local_day(truth, d["account_id"], tz, day).filter(pl.col("ad_id") == d["entity_id"])
-        if rows["spend_micros"].sum() > 0:
-            return d["account_id"], tz, d["entity_id"], day, d["effective_ts"], rows["spend_micros"].sum()
+        spend = int(rows["spend_micros"].sum())
+        if spend > 0:
+            return d["account_id"], tz, d["entity_id"], day, d["effective_ts"], spend
     raise AssertionError("no TikTok ad was deleted after spending: the world models no deletions")
 
 
@@ -91,7 +92,7 @@ def test_deleted_ad_keeps_its_spend_through_a_restatement(
     sim.reset()
     before = datetime.fromtimestamp(deleted_at - 1, UTC)
     # the day is final (past the 7-day restatement window) and was deleted long before
-    after = datetime.fromtimestamp(local_midnight_utc(day + timedelta(days=9), tz), UTC)
+    after = datetime.fromtimestamp(local_midnight_utc(day + timedelta(days=8), tz) + 3600, UTC)
     _pull(sim, pipe, before, mode="lookback", lookback_days=7)
     _pull(sim, pipe, after, mode="lookback", lookback_days=7)
     con = duckdb.connect(str(tmp_path / "t.duckdb"))
@@ -112,32 +113,37 @@ def test_deleted_ad_keeps_its_spend_through_a_restatement(
 def test_fixed_offset_hours_across_a_dst_date(
     sim: SimulatorHandle, world: AdsWorld, truth: pl.DataFrame, tmp_path: Path
 ) -> None:
-    """On the EU fall-back day the DE advertiser's hours keep one offset and land on truth's UTC hours."""
+    """Across the EU daylight-saving change each advertiser's hours keep one UTC offset and land
+    on the truth's UTC hours (the DE advertiser's Oct 25 is a voided slice: it has no rows)."""
     pipe = duckdb_pipeline(tmp_path, "z")
     sim.reset()
     at = datetime.fromtimestamp(world.end_utc + 9 * 86400, UTC)
-    _pull(sim, pipe, at, mode="backfill", start=EU_FALL_BACK, end=EU_FALL_BACK)
+    first, last = EU_FALL_BACK - timedelta(days=1), EU_FALL_BACK + timedelta(days=1)
+    _pull(sim, pipe, at, mode="backfill", start=first, end=last)
     con = duckdb.connect(str(tmp_path / "z.duckdb"))
     rows = con.execute(
-        "select account_id, ad_id, report_hour, time_zone, spend from raw_ads.tiktok_ads__ad_performance "
-        "where report_date = ?",
-        [EU_FALL_BACK],
+        "select account_id, ad_id, report_date, report_hour, time_zone, spend "
+        "from raw_ads.tiktok_ads__ad_performance"
     ).fetchall()
     con.close()
-    de = world.entities["tiktok_ads"].accounts.filter(pl.col("market") == "DE").row(0, named=True)
-    mine = [r for r in rows if r[0] == de["account_id"]]
-    assert len({r[2] for r in mine}) == 24
-    (tz,) = {r[3] for r in mine}
-    zone = ZoneInfo(tz)
-    offsets = {zone.utcoffset(datetime(2026, m, 1)) for m in (1, 7, 10, 11)}
-    assert offsets == {timedelta(hours=1)}, f"{tz} is not a fixed UTC+1 offset"
-    got: dict[tuple[str, datetime], Decimal] = {}
-    for _, ad, hour, _, spend in mine:
-        utc = datetime(2026, 10, 25, hour, tzinfo=zone).astimezone(UTC)
-        got[(ad, utc)] = got.get((ad, utc), Decimal(0)) + Decimal(spend)
-    want = _truth_of_local_day(truth, de["account_id"], tz, EU_FALL_BACK)
-    expected = {
-        (r["ad_id"], r["utc"]): Decimal(r["spend_micros"]) / 1_000_000
-        for r in want.group_by("ad_id", "utc").agg(pl.col("spend_micros").sum()).iter_rows(named=True)
-    }
-    assert got == expected
+    for acc in world.entities["tiktok_ads"].accounts.to_dicts():
+        mine = [r for r in rows if r[0] == acc["account_id"]]
+        assert {r[2] for r in mine} >= {first, last}
+        (tz,) = {r[4] for r in mine}
+        zone = ZoneInfo(tz)
+        got: dict[tuple[str, datetime], Decimal] = {}
+        offsets = set()
+        for _, ad, day, hour, _, spend in mine:
+            local = datetime(day.year, day.month, day.day, hour)
+            utc = local.replace(tzinfo=zone).astimezone(UTC)
+            offsets.add(local - utc.replace(tzinfo=None))
+            got[(ad, utc)] = got.get((ad, utc), Decimal(0)) + Decimal(spend)
+        assert len(offsets) == 1, f"{tz}: hours change offset across the DST date"
+        want = pl.concat(
+            [_truth_of_local_day(truth, acc["account_id"], tz, first + timedelta(days=i)) for i in range(3)]
+        )
+        expected = {
+            (r["ad_id"], r["utc"]): Decimal(r["spend_micros"]) / 1_000_000
+            for r in want.group_by("ad_id", "utc").agg(pl.col("spend_micros").sum()).iter_rows(named=True)
+        }
+        assert got == expected
