@@ -22,8 +22,8 @@ PLATFORMS: tuple[str, ...] = ("google_ads", "meta_ads", "tiktok_ads", "apple_sea
 # time and EU accounts on their own zones, so worlds crossing late October / early November
 # cross two different daylight-saving changes. A TikTok advertiser's time zone is a fixed
 # offset from UTC without daylight saving (PLATFORM_APIS.md, TikTok "Corrected"; TikTok Ads
-# help "time zone": whole- or half-hour offsets from GMT/UTC, no daylight saving time), so its
-# accounts use Etc/GMT zones: Etc/GMT+5 is UTC-5 all year (POSIX sign).
+# help https://ads.tiktok.com/help/article/time-zone: whole- or half-hour offsets from GMT/UTC,
+# no daylight saving time), so its accounts use Etc/GMT zones: Etc/GMT+5 is UTC-5 all year.
 ACCOUNT_TEMPLATES: tuple[tuple[str, str, str, str], ...] = (
     ("google_ads", "US", "USD", "America/New_York"),
     ("google_ads", "DE", "EUR", "Europe/Berlin"),

@@ -232,7 +232,7 @@ def _ad_status_filter(q: dict[str, str], level: str) -> set[str]:
             if not isinstance(values, list) or not set(values) <= AD_STATUSES:
                 raise _Bad(40002, f"filtering: ad_status must be among {sorted(AD_STATUSES)}.")
             statuses |= set(values)
-    except ValueError as exc:
+    except (ValueError, TypeError) as exc:
         raise _Bad(40002, "filtering: Not a valid list.") from exc
     return statuses or {"STATUS_NOT_DELETE"}
 
