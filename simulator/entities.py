@@ -18,9 +18,12 @@ import polars as pl
 
 PLATFORMS: tuple[str, ...] = ("google_ads", "meta_ads", "tiktok_ads", "apple_search_ads", "impact")
 
-# (platform, market, currency, time zone). US accounts run on US Eastern/Pacific time and
-# EU accounts on their own zones, so worlds crossing late October / early November cross
-# two different daylight-saving changes.
+# (platform, market, currency, time zone). Google and Meta US accounts run on US Eastern/Pacific
+# time and EU accounts on their own zones, so worlds crossing late October / early November
+# cross two different daylight-saving changes. A TikTok advertiser's time zone is a fixed
+# offset from UTC without daylight saving (PLATFORM_APIS.md, TikTok "Corrected"; TikTok Ads
+# help https://ads.tiktok.com/help/article/time-zone: whole- or half-hour offsets from GMT/UTC,
+# no daylight saving time), so its accounts use Etc/GMT zones: Etc/GMT+5 is UTC-5 all year.
 ACCOUNT_TEMPLATES: tuple[tuple[str, str, str, str], ...] = (
     ("google_ads", "US", "USD", "America/New_York"),
     ("google_ads", "DE", "EUR", "Europe/Berlin"),
@@ -28,8 +31,8 @@ ACCOUNT_TEMPLATES: tuple[tuple[str, str, str, str], ...] = (
     ("meta_ads", "US", "USD", "America/Los_Angeles"),
     ("meta_ads", "FR", "EUR", "Europe/Paris"),
     ("meta_ads", "GB", "GBP", "Europe/London"),
-    ("tiktok_ads", "US", "USD", "America/New_York"),
-    ("tiktok_ads", "DE", "EUR", "Europe/Berlin"),
+    ("tiktok_ads", "US", "USD", "Etc/GMT+5"),
+    ("tiktok_ads", "DE", "EUR", "Etc/GMT-1"),
     ("apple_search_ads", "US", "USD", "UTC"),
     ("apple_search_ads", "GB", "GBP", "UTC"),
     # Impact writes every date in the account's local time with its offset (the docs' examples are

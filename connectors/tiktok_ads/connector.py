@@ -1,6 +1,8 @@
 """TikTok Ads connector. Errors arrive as HTTP 200 with ``code`` != 0: 40100 is throttling
-(retried), 5xxxx transient (retried), the rest fatal. Money and counts are strings; ids in
-``metrics`` can be bare numbers."""
+(retried), 5xxxx system errors (retried, as recorded clients do), the rest fatal. Money and
+counts are strings; ids are strings (v1.3 docs) or JSON integers (recorded answers): both
+parse. Reports ask for every ad status, so a deleted ad's past spend survives a restatement;
+report hours are in the advertiser's fixed-offset zone (no daylight saving)."""
 
 from __future__ import annotations
 
@@ -10,15 +12,21 @@ from typing import Any
 
 import pyarrow as pa
 from dlt.sources.helpers.rest_client.client import PageData
-from dlt.sources.helpers.rest_client.paginators import PageNumberPaginator
 
 from connector_sdk.base import Connector, loader
 from connector_sdk.extract import EntityRows
 from connector_sdk.registry import register
-from connector_sdk.specs import AD_GROUPS, ADS, CAMPAIGNS, PAGE, Account, Field, ReportSpec
+from connector_sdk.specs import AD_GROUPS, ADS, CAMPAIGNS, Account, Field, ReportSpec
 from connector_sdk.windows import DateWindow
 from connectors.tiktok_ads import settings as S
-from connectors.tiktok_ads.helpers import ERRORS, count, day_of, hour_of
+from connectors.tiktok_ads.helpers import (
+    ERRORS,
+    PageInfoPaginator,
+    advertiser_accounts,
+    count,
+    day_of,
+    hour_of,
+)
 
 SPEND = pa.decimal128(18, 6)
 
@@ -27,12 +35,13 @@ REPORT = ReportSpec(
     table="ad_performance",
     fields=(
         Field("account_id"),
+        # ids inside metrics: strings per the v1.3 docs, JSON integers in recorded answers
         Field("campaign_id", "metrics.campaign_id", str),
         Field("adgroup_id", "metrics.adgroup_id", str),
         Field("ad_id", "dimensions.ad_id", str),
         Field("report_date", "dimensions.stat_time_hour", day_of, type=pa.date32()),
         Field("report_hour", "dimensions.stat_time_hour", hour_of, type=pa.int8()),
-        Field("currency", "metrics.currency", default=PAGE),
+        Field("currency"),  # the advertiser's (advertiser/info)
         Field("time_zone"),
         Field("impressions", "metrics.impressions", count, default=0, type=pa.int64()),
         Field("clicks", "metrics.clicks", count, default=0, type=pa.int64()),
@@ -93,36 +102,32 @@ class TikTokAdsConnector(Connector):
         """TikTok's ``Access-Token`` header."""
         return {"Access-Token": self.credentials.get("access_token")}
 
+    @property
+    def api_prefix(self) -> str:
+        """``/open_api/<version>``: the configured API version (settings), else v1.3."""
+        return S.api_prefix(getattr(self.settings, "api_version", None) or S.API_VERSION)
+
     def list_accounts(self) -> list[Account]:
-        """Advertisers with their currency and time zone (``advertiser/info``)."""
+        """Advertisers with their currency and fixed-offset time zone (``advertiser/info``)."""
         ids = self.credentials.id_list("advertiser_ids")
         body = self.get_json(
-            None, f"{S.API_PREFIX}/advertiser/info/", params={"advertiser_ids": json.dumps(ids)}
+            None, f"{self.api_prefix}/advertiser/info/", params={"advertiser_ids": json.dumps(ids)}
         )
-        info = {str(r["advertiser_id"]): r for r in body.get("data", {}).get("list", [])}
-        return [
-            Account(a, info.get(a, {}).get("timezone") or "UTC", info.get(a, {}).get("currency")) for a in ids
-        ]
+        return advertiser_accounts(ids, body.get("data", {}).get("list", []))
 
     def _pages(self, account: Account, endpoint: str, params: dict[str, Any]) -> Iterator[PageData[Any]]:
-        paginator = PageNumberPaginator(
-            base_page=1, page_param="page", total_path="data.page_info.total_page"
-        )
         yield from self.paginate(
             account.account_id,
-            f"{S.API_PREFIX}/{endpoint}/",
+            f"{self.api_prefix}/{endpoint}/",
             params={"advertiser_id": account.account_id, "page_size": self.settings.page_size, **params},
-            paginator=paginator,
+            paginator=PageInfoPaginator(),
             data_selector="data.list",
         )
 
     def fetch_report(self, account: Account, window: DateWindow) -> Iterator[pa.Table]:
         """Ad x hour rows of one advertiser and day (hourly requests span one day)."""
         params = {
-            "report_type": "BASIC",
-            "data_level": "AUCTION_AD",
-            "dimensions": json.dumps(["ad_id", "stat_time_hour"]),
-            "metrics": json.dumps(S.METRICS),
+            **S.REPORT_PARAMS,
             "start_date": window.first.isoformat(),
             "end_date": window.last.isoformat(),
         }

@@ -1,8 +1,16 @@
 """TikTok Business API v1.3: integrated reports and campaign / ad group / ad lists.
 
 Every answer is HTTP 200 with ``code``: 0 = OK, 40100 = too many requests (retry), 50000 =
-transient system error (retry), others fatal (40104/40105 token, 40001 no permission,
-40002 bad parameter). Money and counts are strings; ids inside ``metrics`` are bare numbers.
+system error (recorded clients retry it), others fatal (40104/40105 token, 40001 no
+permission, 40002 bad parameter). Money and counts are strings; ids inside ``metrics`` are
+JSON integers as in the recorded v1.3 answer (tests/fixtures/platforms/tiktok_ads; the v1.3
+docs say strings), ids in entity lists strings as the docs say.
+
+An advertiser's time zone (``advertiser/info`` ``timezone``) is a fixed offset, ``Etc/GMT+5``
+style, with no daylight saving; ``display_timezone`` names a region. A report at AUCTION_AD
+leaves out the statistics of ads deleted by the as-of time unless the request filters
+``ad_status`` IN ``["STATUS_ALL"]`` (PLATFORM_APIS.md, TikTok "Corrected"; the fixture
+report_first_page.json shows the filter's form).
 """
 
 from __future__ import annotations
@@ -42,6 +50,10 @@ LEVEL_DIM = {
 }
 TIME_DIMS = {"stat_time_day", "stat_time_hour"}
 MAX_PAGE_SIZE = 1000
+# ad_status values the simulator models: the default leaves deleted ads out, STATUS_ALL keeps them
+AD_STATUSES = {"STATUS_ALL", "STATUS_NOT_DELETE"}
+# the region an advertiser's fixed-offset zone was chosen for in Ads Manager (display only)
+DISPLAY_TIMEZONE = {"Etc/GMT+5": "America/New_York", "Etc/GMT-1": "Europe/Berlin"}
 
 
 def is_auth_endpoint(req: Request) -> bool:
@@ -54,13 +66,13 @@ def _answer(code: int, message: str, data: Any = None) -> Response:
 
 
 def rate_limited(ctx: Context, req: Request) -> Response:
-    """Code 40100 inside HTTP 200, as TikTok throttles."""
-    return _answer(40100, "Too many requests. Please retry in some time.")
+    """Code 40100 inside HTTP 200, as TikTok throttles (message as recorded: throttle_40100.json)."""
+    return _answer(40100, "App reaches the QPS limit.")
 
 
 def server_error(ctx: Context, req: Request) -> Response:
-    """Code 50000 inside HTTP 200: a transient system error."""
-    return _answer(50000, "System error, please try again later.")
+    """Code 50000 inside HTTP 200: a system error (as recorded: system_error_50000.json)."""
+    return _answer(50000, "System error.")
 
 
 class _Bad(Exception):
@@ -82,7 +94,7 @@ def _handle(ctx: Context, req: Request) -> Response:
     if not token:
         raise _Bad(40104, "Access token is null, please check.")
     if token != ctx.world.credentials["SOURCES__TIKTOK_ADS__ACCESS_TOKEN"]:
-        raise _Bad(40105, "The access token is invalid or has been revoked.")
+        raise _Bad(40105, "Access token is incorrect or has been revoked.")
     if not req.path.startswith(PREFIX):
         return Response(404, {"code": 40400, "message": "Not Found", "request_id": request_id()})
     endpoint = req.path[len(PREFIX) :].strip("/")
@@ -103,7 +115,7 @@ def _handle(ctx: Context, req: Request) -> Response:
                     "name": f"StreamRide {acc['market']}",
                     "currency": acc["currency"],
                     "timezone": acc["time_zone"],
-                    "display_timezone": acc["time_zone"],
+                    "display_timezone": DISPLAY_TIMEZONE.get(acc["time_zone"], acc["time_zone"]),
                 }
             )
         return _answer(0, "OK", {"list": infos})
@@ -160,6 +172,7 @@ class _ReportSpec:
     metrics: list[str]
     start: date
     end: date
+    with_deleted: bool  # ad_status IN ["STATUS_ALL"]: deleted ads' statistics included
 
     @property
     def hourly(self) -> bool:
@@ -170,6 +183,8 @@ def _report_spec(q: dict[str, str]) -> _ReportSpec:
     """The report a query asks for, or _Bad with TikTok's message for the first thing wrong with it."""
     if q.get("report_type") != "BASIC":
         raise _Bad(40002, "report_type: Must be one of: BASIC, AUDIENCE, PLAYABLE_MATERIAL, CATALOG.")
+    if q.get("service_type", "AUCTION") != "AUCTION":
+        raise _Bad(40002, "service_type: only AUCTION is simulated.")
     level = q.get("data_level", "")
     if level not in LEVEL_DIM:
         raise _Bad(40002, f"data_level: Must be one of: {', '.join(LEVEL_DIM)}.")
@@ -192,7 +207,47 @@ def _report_spec(q: dict[str, str]) -> _ReportSpec:
         raise _Bad(40002, "The time span cannot exceed 1 day when the dimension is stat_time_hour.")
     if (d1 - d0).days + 1 > 30:
         raise _Bad(40002, "The time span cannot exceed 30 days when the dimension is stat_time_day.")
-    return _ReportSpec(id_dim, time_dims[0] if time_dims else None, metrics, d0, d1)
+    statuses = _ad_status_filter(q, level)
+    return _ReportSpec(id_dim, time_dims[0] if time_dims else None, metrics, d0, d1, "STATUS_ALL" in statuses)
+
+
+def _ad_status_filter(q: dict[str, str], level: str) -> set[str]:
+    """The ``ad_status`` values of the ``filtering`` parameter (a JSON list of
+    ``{field_name, filter_type, filter_value}``, ``filter_value`` a JSON-encoded list); default
+    STATUS_NOT_DELETE. Other filters are not simulated and are refused."""
+    if "filtering" not in q:
+        return {"STATUS_NOT_DELETE"}
+    try:
+        filters = json.loads(q["filtering"])
+        if not isinstance(filters, list) or not all(isinstance(f, dict) for f in filters):
+            raise ValueError
+        statuses: set[str] = set()
+        for f in filters:
+            if f.get("field_name") != "ad_status" or f.get("filter_type") != "IN" or level != "AUCTION_AD":
+                raise _Bad(
+                    40002, f"filtering: {f.get('field_name')} {f.get('filter_type')} is not simulated."
+                )
+            values = f.get("filter_value")
+            values = json.loads(values) if isinstance(values, str) else values
+            if not isinstance(values, list) or not set(values) <= AD_STATUSES:
+                raise _Bad(40002, f"filtering: ad_status must be among {sorted(AD_STATUSES)}.")
+            statuses |= set(values)
+    except (ValueError, TypeError) as exc:
+        raise _Bad(40002, "filtering: Not a valid list.") from exc
+    return statuses or {"STATUS_NOT_DELETE"}
+
+
+def _deleted_units(ctx: Context, as_of: int) -> list[int]:
+    """Row indexes (in the TikTok ads table) of the ads deleted by ``as_of``."""
+    ch = ctx.world.changes
+    gone = ch.filter(
+        (pl.col("platform") == "tiktok_ads")
+        & (pl.col("entity_type") == "ad")
+        & (pl.col("value") == "DELETED")
+        & (pl.col("effective_ts") <= as_of)
+    )["entity_id"]
+    ads = ctx.world.entities["tiktok_ads"].ads["ad_id"]
+    return ads.is_in(gone.implode()).arg_true().to_list()
 
 
 def _report(ctx: Context, acc_idx: int, q: dict[str, str]) -> list[dict[str, Any]]:
@@ -203,6 +258,8 @@ def _report(ctx: Context, acc_idx: int, q: dict[str, str]) -> list[dict[str, Any
     t = w.entities["tiktok_ads"]
     acc = w.account("tiktok_ads", acc_idx)
     cells = w.report("tiktok_ads", acc_idx, d0, d1, ctx.as_of)
+    if id_dim == "ad_id" and not spec.with_deleted:
+        cells = cells.filter(~pl.col("unit_idx").is_in(_deleted_units(ctx, ctx.as_of)))
     keys = {
         "ad_id": ["campaign_idx", "ad_group_idx", "unit_idx"],
         "adgroup_id": ["campaign_idx", "ad_group_idx"],

@@ -77,6 +77,10 @@ WEEK_SHAPE = np.array([0.92, 0.94, 0.97, 1.0, 1.1, 1.12, 1.0])
 WEEK_SHAPE = WEEK_SHAPE / WEEK_SHAPE.mean()
 
 INVALID_RATE = 0.004  # cells later refunded as invalid traffic (vanish from later versions)
+# Share of a TikTok advertiser's ads deleted during the world (at least one per advertiser):
+# a deleted ad stops delivering; what it spent before stays spent (and in the truth), but
+# TikTok's reports leave its statistics out unless asked for ad_status STATUS_ALL.
+DELETED_AD_SHARE = {"tiktok_ads": 0.05}
 
 
 def platform_tables(ents: Entities, platform: str) -> dict[str, pl.DataFrame]:
@@ -102,10 +106,11 @@ def world_window(start: date, days: int, ents: Entities) -> tuple[int, int]:
 def entity_changes(ents: Entities, seed: int, start: date, days: int) -> pl.DataFrame:
     """Metadata changes during the world: campaign renames, pauses/resumes, ad groups moved.
 
-    Columns: platform, account_id, entity_type (campaign|ad_group), entity_id, field
+    Columns: platform, account_id, entity_type (campaign|ad_group|ad), entity_id, field
     (name|status|campaign_id), value, effective_ts (epoch seconds, whole UTC hours).
     A paused campaign delivers nothing until resumed; a moved ad group's later spend is
-    reported under its new campaign.
+    reported under its new campaign; a deleted ad (status DELETED, TikTok only) delivers
+    nothing after its deletion.
     """
     rng = np.random.default_rng([seed, 11])
     w0 = to_epoch(datetime(start.year, start.month, start.day, tzinfo=UTC))
@@ -140,6 +145,7 @@ def entity_changes(ents: Entities, seed: int, start: date, days: int) -> pl.Data
             new = next(x for x in camps if x != old)
         t_move = w0 + 3600 * int(rng.integers(1, span_h))
         rows.append(_chg(platform, account, "ad_group", groups["ad_group_id"][g], "campaign_id", new, t_move))
+    rows.extend(_ad_deletions(ents, seed, w0, span_h))
     schema = {
         "platform": pl.String,
         "account_id": pl.String,
@@ -152,6 +158,25 @@ def entity_changes(ents: Entities, seed: int, start: date, days: int) -> pl.Data
     return pl.DataFrame(rows, schema=schema, orient="row").sort(
         "effective_ts", "platform", "entity_id", "field"
     )
+
+
+def _ad_deletions(ents: Entities, seed: int, w0: int, span_h: int) -> list[dict[str, object]]:
+    """Ads deleted during the world (platforms in DELETED_AD_SHARE), after a quarter of it has passed.
+
+    Drawn from their own random stream, so no other platform's draws change.
+    """
+    rng = np.random.default_rng([seed, 12])
+    rows: list[dict[str, object]] = []
+    for acc in ents.accounts.iter_rows(named=True):
+        share = DELETED_AD_SHARE.get(acc["platform"])
+        if share is None:
+            continue
+        ads = ents.ads.filter(pl.col("account_id") == acc["account_id"])["ad_id"].to_list()
+        n = min(len(ads), max(1, round(share * len(ads))))
+        for i in sorted(rng.choice(len(ads), size=n, replace=False).tolist()):
+            ts = w0 + 3600 * int(rng.integers(max(1, span_h // 4), span_h))
+            rows.append(_chg(acc["platform"], acc["account_id"], "ad", ads[i], "status", "DELETED", ts))
+    return rows
 
 
 def _chg(
@@ -255,7 +280,9 @@ def _account_cells(
     camp = units["campaign_idx"][u_rep]
     group = units["ad_group_idx"][u_rep]
     utc = grid["utc_start"][h_til]
-    camp = _apply_changes(changes.filter(pl.col("account_id") == account), tables, lam, camp, group, utc)
+    mine = changes.filter(pl.col("account_id") == account)
+    camp = _apply_changes(mine, tables, lam, camp, group, utc)
+    _apply_deletions(mine, tables, lam, units["unit"][u_rep], utc)
     imps, clicks, conv, spend_micros = _delivery(rng, platform, currency, lam, n_u, u_rep)
     df = pl.DataFrame(
         {
@@ -318,7 +345,8 @@ def _apply_changes(
     c_index = {c: i for i, c in enumerate(tables["campaigns"]["campaign_id"].to_list())}
     g_index = {g: i for i, g in enumerate(tables["ad_groups"]["ad_group_id"].to_list())}
     # A paused campaign delivers nothing until it is resumed.
-    for cid, grp in mine.filter(pl.col("field") == "status").group_by("entity_id", maintain_order=True):
+    pauses = mine.filter((pl.col("entity_type") == "campaign") & (pl.col("field") == "status"))
+    for cid, grp in pauses.group_by("entity_id", maintain_order=True):
         events = grp.sort("effective_ts").select("value", "effective_ts").rows()
         paused_since = None
         for value, ts in [*events, ("ENABLED", None)]:
@@ -333,6 +361,23 @@ def _apply_changes(
         sel = (group == g_index[row["entity_id"]]) & (utc >= row["effective_ts"])
         camp = np.where(sel, c_index[row["value"]], camp)
     return camp
+
+
+def _apply_deletions(
+    mine: pl.DataFrame, tables: dict[str, pl.DataFrame], lam: np.ndarray, ad: np.ndarray, utc: np.ndarray
+) -> None:
+    """A deleted ad delivers nothing from its deletion on: zero its ``lam`` (in place).
+
+    ``ad`` is each cell's row index in the platform's ads table.
+    """
+    deleted = mine.filter(
+        (pl.col("entity_type") == "ad") & (pl.col("field") == "status") & (pl.col("value") == "DELETED")
+    )
+    if deleted.is_empty():
+        return
+    a_index = {a: i for i, a in enumerate(tables["ads"]["ad_id"].to_list())}
+    for ad_id, ts in deleted.select("entity_id", "effective_ts").iter_rows():
+        lam[(ad == a_index[ad_id]) & (utc >= ts)] = 0.0
 
 
 def _delivery(
