@@ -9,6 +9,7 @@ everything first, so a failed request commits nothing.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -29,11 +30,15 @@ EntityRows = dict[str, list[dict[str, Any]]]
 
 @dataclass
 class SliceResult:
-    """What one (account, window) fetch produced: its non-empty pages, keyed."""
+    """What one (account, window) fetch produced: its non-empty pages, keyed.
+
+    ``extra``: the pages of the connector's further reports of the same slice, by report table.
+    """
 
     account: Account
     window: DateWindow
     pages: list[pa.Table]
+    extra: dict[str, list[pa.Table]] = dataclasses.field(default_factory=dict)
 
 
 def plan(
