@@ -11,8 +11,10 @@ from typing import Any
 import polars as pl
 import pytest
 
+from connector_sdk.exceptions import FatalAPIError
 from connector_sdk.testing import CONTRACT_RETRY, SimulatorHandle, duckdb_pipeline, read_rows
 from connectors.meta_ads import MetaAdsConnector
+from connectors.meta_ads import settings as S
 from simulator.server import SimServer
 from tests.connectors.conftest import WORLD_DAYS, WORLD_START
 
@@ -105,3 +107,17 @@ def test_failed_report_runs_are_split_not_resubmitted(
     asked = [(r["account"], r["spec"]["hourly"], r["spec"]["filters"]) for r in runs]
     assert len(asked) == len(set(asked))  # nothing submitted twice
     assert {len(r["spec"]["filters"]) for r in runs} == {0, 1, 2}  # by campaign, then by ad set
+
+
+def test_an_expired_version_fails_in_one_line(
+    sim_meta: SimulatorHandle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Configured to v21.0 (expired 2025-09-09), the pull stops at the first call with one line that
+    names the setting to change, and commits nothing."""
+    monkeypatch.setattr(S, "API_VERSION", "v21.0")
+    pipe = duckdb_pipeline(tmp_path, "meta_v21")
+    with pytest.raises(FatalAPIError) as err:
+        _load(sim_meta, pipe, "lookback", sim_meta.world_end)
+    msg = str(err.value)
+    assert "\n" not in msg and "2635" in msg and "sources.meta_ads.api_version" in msg
+    assert sim_meta.stats()["meta_ads"] == {"http_400": 1}
