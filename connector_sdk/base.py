@@ -5,8 +5,9 @@ A subclass declares *what* is particular to its platform: ``name``, ``default_ho
 (:class:`~connector_sdk.specs.ConnectorSettings`: lookback, span, page size, rate, workers),
 ``errors`` (an :class:`~connector_sdk.responses.ErrorMapping` of the platform's error
 signals), ``credential_keys`` and ``entities``; and it implements :meth:`Connector.list_accounts`
-and :meth:`Connector.fetch_report` (the request shape and paginator), plus the auth hooks and
-:meth:`Connector.fetch_entities` where the platform has them.
+and :meth:`Connector.fetch_report` (the request shape and paginator), plus the auth hooks,
+:meth:`Connector.fetch_entities` and :meth:`Connector.fetch_extra_report` (``extra_reports``)
+where the platform has them.
 
 The SDK owns *how*, one concern per module: HTTP, retries and rate limits
 (:mod:`connector_sdk.http`, :mod:`connector_sdk.responses`), credentials
@@ -121,6 +122,8 @@ class Connector(ABC):
     credential_keys: ClassVar[tuple[str, ...]] = ()
     optional_credential_keys: ClassVar[tuple[str, ...]] = ()
     entities: ClassVar[tuple[EntitySpec, ...]] = ()
+    extra_reports: ClassVar[tuple[ReportSpec, ...]] = ()
+    """Further reports of the same slices, each in its own raw table (see :meth:`fetch_extra_report`)."""
 
     REQUIRED: ClassVar[tuple[str, ...]] = ("name", "default_host", "report")
 
@@ -173,6 +176,16 @@ class Connector(ABC):
         Build each page with :meth:`report_page` from the page's wire rows; the SDK adds
         ``_row_key``, ``_extracted_at`` and ``_load_id``.
         """
+
+    def fetch_extra_report(
+        self, report: ReportSpec, account: Account, window: DateWindow
+    ) -> Iterator[pa.Table]:
+        """Yield one of ``extra_reports`` for one account and window (override when declaring them).
+
+        Pulled with the main report of the slice and replaced with it: a slice landed again
+        empties that slice of every report table first.
+        """
+        raise NotImplementedError(f"{self.name} declares {report.table} but does not fetch it")
 
     def fetch_entities(self, accounts: Sequence[Account]) -> EntityRows:
         """Metadata rows per entity table name (override when ``entities`` is declared).
@@ -333,8 +346,9 @@ class Connector(ABC):
     # -- the run ------------------------------------------------------------------------------
     @property
     def table_names(self) -> dict[str, str]:
-        """Every raw table this connector lands, by role."""
-        return land.table_names(self.name, self.report, self.entities)
+        """Every raw table this connector lands, by role (further reports by their table name)."""
+        extra = {spec.table: land.table_names(self.name, spec, ())["current"] for spec in self.extra_reports}
+        return {**land.table_names(self.name, self.report, self.entities), **extra}
 
     @property
     def report_table(self) -> str:
@@ -405,7 +419,17 @@ class Connector(ABC):
         with completeness.tallying() as tally:
             pages = extract.keyed_pages(self.name, self.report.grain, self.fetch_report(account, window))
         status, detail = tally.verdict()
-        return SliceResult(account, window, pages, status, detail, tally.expected, tally.received)
+        # Further reports of the slice are paged outside the tally: the slice's completeness is
+        # judged on the main report, and a further report is applied only where that one is.
+        extra = {
+            spec.table: extract.keyed_pages(
+                self.name, spec.grain, self.fetch_extra_report(spec, account, window)
+            )
+            for spec in self.extra_reports
+        }
+        return SliceResult(
+            account, window, pages, status, detail, tally.expected, tally.received, extra=extra
+        )
 
     def load(
         self,
@@ -487,12 +511,20 @@ class Connector(ABC):
             logical_time,
             prior=lambda keys: land.prior_slices(pipeline, tables, keys),
         )
-        source, counts = land.build_source(pull, self.entities, entities)
+        extra = [
+            land.Pull.of(self.name, spec, _extra_results(results, spec), mode, logical_time)
+            for spec in self.extra_reports
+        ]
+        source, counts = land.build_source(pull, self.entities, entities, extra)
         info = land.run_source(pipeline, source, self.name)
         load_id = land.last_load_id(info)
-        if counts["derive_current"] and load_id is not None:
+        derived = [p.report for p in extra if p.derive_current]
+        if (counts["derive_current"] or derived) and load_id is not None:
             try:
-                self.fill_current(pipeline, load_id)
+                if counts["derive_current"]:
+                    self.fill_current(pipeline, load_id)
+                for spec in derived:
+                    land.fill_current(pipeline, land.table_names(self.name, spec, ()), load_id, self.name)
             except Exception as exc:
                 # the load is complete; the next run's restore_current copies the rows
                 raise ConnectorError(
@@ -510,6 +542,11 @@ class Connector(ABC):
         load_id = land.unfilled_load(pipeline, self.table_names, self.name)
         if load_id is not None:
             self.fill_current(pipeline, load_id)
+        for spec in self.extra_reports:
+            tables = land.table_names(self.name, spec, ())
+            unfilled = land.unfilled_load(pipeline, tables, self.name)
+            if unfilled is not None:
+                land.fill_current(pipeline, tables, unfilled, self.name)
         return load_id
 
 
@@ -523,6 +560,19 @@ def _partial_warning(platform: str, partial: Sequence[SliceOutcome]) -> str:
     names = ", ".join(f"{o.account_id} {o.report_date.isoformat()}" for o in partial[:5])
     more = f" and {len(partial) - 5} more" if len(partial) > 5 else ""
     return f"{platform}: {len(partial)} slices partial, loaded rows kept ({names}{more}): {partial[0].detail}"
+
+
+def _extra_results(results: Sequence[SliceResult], spec: ReportSpec) -> list[SliceResult]:
+    """The slices of ``results`` with the pages of the further report ``spec`` (every slice, even empty).
+
+    Each keeps its main report's verdict: a further report is not applied where the main one is not.
+    """
+    return [
+        SliceResult(
+            r.account, r.window, r.extra.get(spec.table, []), r.status, r.detail, deferred_for=r.deferred_for
+        )
+        for r in results
+    ]
 
 
 def _is_id(key: str) -> bool:

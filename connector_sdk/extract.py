@@ -9,6 +9,7 @@ everything first, so a failed request commits nothing.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
@@ -40,6 +41,8 @@ class SliceResult:
     the platform asked to wait ``deferred_for`` seconds). ``expected_total`` and
     ``items_received``: the platform's total over the window's paged requests and the items
     they held (see :mod:`connector_sdk.completeness`).
+
+    ``extra``: the pages of the connector's further reports of the same slice, by report table.
     """
 
     account: Account
@@ -50,6 +53,7 @@ class SliceResult:
     expected_total: int | None = None
     items_received: int = 0
     deferred_for: float | None = None
+    extra: dict[str, list[pa.Table]] = dataclasses.field(default_factory=dict)
 
     @classmethod
     def deferred(cls, account: Account, window: DateWindow, deferral: PullDeferred) -> SliceResult:

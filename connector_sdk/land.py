@@ -10,6 +10,8 @@ The raw tables of a connector:
 - ``<platform>__<report>_history``: every row of every pull, append-only (the "history
   beside the merge table" option), so a replaced value stays queryable with its load id.
 - ``<platform>__slices``: every slice pulled, with its row count, even when empty.
+- a connector's further reports (``extra_reports``, e.g. Meta's daily conversions) land like
+  the first in their own current and ``_history`` tables, replaced by the same slices.
 - ``<platform>__campaigns`` / ``__ad_groups`` / ``__ads``: metadata kept as dlt ``scd2``
   with the run's logical time as the validity boundary.
 
@@ -257,21 +259,20 @@ def _slice_mask(page: pa.Table, acc_col: str, date_col: str, keep: set[SliceKey]
 
 
 def build_source(
-    pull: Pull, entities: Sequence[EntitySpec], entity_rows: EntityRows
+    pull: Pull, entities: Sequence[EntitySpec], entity_rows: EntityRows, extra: Sequence[Pull] = ()
 ) -> tuple[DltSource, LandCounts]:
-    """The dlt source of one run (current, history, slice log, metadata) and what it carries."""
+    """The dlt source of one run (current, history, slice log, metadata) and what it carries.
+
+    ``extra``: the pulls of the connector's further reports (same slices): each lands its own
+    current and history tables; the slice log is the main report's.
+    """
     tables = table_names(pull.platform, pull.report, entities)
     resources = [
-        dlt.resource(
-            _current_items(pull),
-            name=tables["current"],
-            write_disposition=_MERGE_SLICES,
-            merge_key=list(pull.report.slice_columns),
-            columns=_CURRENT_COLUMNS,
-        ),
-        dlt.resource(_history_items(pull), name=tables["history"], write_disposition="append"),
+        *_report_resources(pull, tables),
         dlt.resource(_slice_log(pull), name=tables["slices"], write_disposition="append"),
     ]
+    for more in extra:
+        resources.extend(_report_resources(more, table_names(more.platform, more.report, ())))
     n_entity_rows = 0
     for ent in entities:
         rows = entity_rows.get(ent.table)
@@ -294,6 +295,20 @@ def build_source(
         outcomes=[pull.outcomes[k] for k in sorted(pull.outcomes)],
     )
     return raw_tables(), counts
+
+
+def _report_resources(pull: Pull, tables: dict[str, str]) -> list[DltResource]:
+    """A report's current table (slice merge with tombstones) and its append-only history."""
+    return [
+        dlt.resource(
+            _current_items(pull),
+            name=tables["current"],
+            write_disposition=_MERGE_SLICES,
+            merge_key=list(pull.report.slice_columns),
+            columns=_CURRENT_COLUMNS,
+        ),
+        dlt.resource(_history_items(pull), name=tables["history"], write_disposition="append"),
+    ]
 
 
 def _load_id() -> str:

@@ -49,6 +49,9 @@ FAULT_KINDS = ("rate_limit", "server_error", "drop_connection", "slow", "daily_q
 # Faults answered by a platform's own function of that name, when it has one (Google's daily
 # operations quota: a 429 with a retryDelay of hours); other platforms answer their rate limit.
 OWN_FAULTS = ("daily_quota",)
+# Switches a platform's handler reads itself (not drawn per request): Meta fails an async report
+# run whose result has more rows than ``async_job_fail_rows``.
+HANDLER_FAULTS = ("async_job_fail_rows",)
 
 
 def parse_ts(value: str | datetime) -> int:
@@ -64,7 +67,7 @@ class _Sim:
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
-        self.faults: dict[str, dict[str, float]] = {}
+        self.faults = ctx.faults
         self.stats: Counter[tuple[str, str]] = Counter()
         self.rng = random.Random(0)
         self.lock = threading.Lock()
@@ -183,7 +186,7 @@ class _Handler(BaseHTTPRequestHandler):
                 ctx.expire_tokens()
             if "retry_after_seconds" in body:
                 ctx.retry_after_seconds = float(body["retry_after_seconds"])
-            faults = {k: float(body[k]) for k in (*FAULT_KINDS, "slow_seconds") if k in body}
+            faults = {k: float(body[k]) for k in (*FAULT_KINDS, "slow_seconds", *HANDLER_FAULTS) if k in body}
             with sim.lock:
                 sim.faults[platform] = faults
             return Response(200, {"platform": platform, "faults": faults})
@@ -298,8 +301,12 @@ class SimServer:
         expire_tokens: bool = False,
         retry_after_seconds: float | None = None,
         daily_quota: float = 0.0,
+        async_job_fail_rows: int = 0,
     ) -> None:
-        """Fail each request of ``platform`` (or ``*``) that way with the given probabilities."""
+        """Fail each request of ``platform`` (or ``*``) that way with the given probabilities.
+
+        ``async_job_fail_rows``: Meta report runs with more rows end ``Job Failed`` (0: never).
+        """
         with self.sim.lock:
             self.sim.faults[platform] = {
                 "rate_limit": rate_limit,
@@ -308,6 +315,7 @@ class SimServer:
                 "slow": slow,
                 "slow_seconds": slow_seconds,
                 "daily_quota": daily_quota,
+                "async_job_fail_rows": async_job_fail_rows,
             }
         if expire_tokens:
             self.ctx.expire_tokens()

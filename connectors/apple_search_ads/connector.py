@@ -88,7 +88,7 @@ class AppleSearchAdsConnector(Connector):
     @property
     def api_version(self) -> str:
         """The configured API version (``sources.apple_search_ads.api_version``), else ``v1``."""
-        return getattr(self.settings, "api_version", None) or S.API_VERSION
+        return self.settings.api_version or S.API_VERSION
 
     def _fetch_token(self) -> str:
         url = (

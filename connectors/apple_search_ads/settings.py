@@ -18,6 +18,8 @@ QUERY_PAGE_MAX = 1000  # /v1/campaigns/query caps pageSize at 1000
 REPORT_FIELDS = ("impressions", "taps", "tapInstalls", "localSpend")
 
 SETTINGS = ConnectorSettings(
+    api_version=API_VERSION,
+    sunsets=SUNSETS,
     lookback_days=7,  # production: 30 (Apple's attribution window), passed as configuration
     max_span_days=30,
     page_size=QUERY_PAGE_MAX,

@@ -110,7 +110,7 @@ class GoogleAdsConnector(Connector):
     @property
     def api_version(self) -> str:
         """The API version in every path: the run's setting, else :data:`settings.API_VERSION`."""
-        return getattr(self.settings, "api_version", None) or S.API_VERSION
+        return self.settings.api_version or S.API_VERSION
 
     def _search(
         self, cid: str, query: str, decoder: Decoder | None = None, *, with_total: bool = False

@@ -26,6 +26,8 @@ OAUTH_TOKEN_URL = "https://oauth2.googleapis.com/token"
 TOKEN_GRANT_KEYS = ("client_id", "client_secret", "refresh_token")  # the refresh-token grant's form
 
 SETTINGS = ConnectorSettings(
+    api_version=API_VERSION,
+    sunsets=SUNSETS,
     # Google restates conversions for weeks; the data contract's default lookback is 7 days.
     lookback_days=7,
     # GAQL has no span limit, but one request per month keeps pages and retries bounded.

@@ -146,13 +146,16 @@ class ImpactConnector(Connector):
         logical_time: datetime,
         start: date | None = None,
         end: date | None = None,
+        reopen: Sequence[tuple[str, date]] = (),
     ) -> LoadSummary:
         """As every connector; with ``until_locking`` a lookback reaches back to the latest LockingDate."""
         if mode == "lookback" and self.until_locking:
             horizon = H.locking_horizon_days(pipeline, self.report_table)
             if horizon is not None and horizon > self.settings.lookback_days:
                 self.settings = self.settings.overridden(lookback_days=horizon)
-        return super().load(pipeline, mode=mode, logical_time=logical_time, start=start, end=end)
+        return super().load(
+            pipeline, mode=mode, logical_time=logical_time, start=start, end=end, reopen=reopen
+        )
 
 
 load_impact = loader(ImpactConnector)

@@ -19,6 +19,8 @@ MAX_PAGE_SIZE = 20_000
 MIN_SPLIT_SECONDS = 60  # a range this short that still matches too many records is an error
 
 SETTINGS = ConnectorSettings(
+    api_version=API_VERSION,
+    sunsets=SUNSETS,
     lookback_days=7,  # the data contract's default; production: until LockingDate (below)
     max_span_days=45,  # the API refuses longer ActionDate ranges
     page_size=MAX_PAGE_SIZE,

@@ -1,4 +1,10 @@
-"""Meta wire formats: values inside insight rows, the Graph API's error object, its usage header."""
+"""Meta wire formats: values inside insight rows, the Graph API's error object, its usage header.
+
+Errors (https://developers.facebook.com/docs/graph-api/guides/error-handling): throttles
+(codes 4, 17, 613, 80000-80014) wait ``estimated_time_to_regain_access`` of
+``X-Business-Use-Case-Usage`` (minutes), else our backoff (a throttle may carry only
+``X-App-Usage``); ``is_transient: false`` is never retried; 2635 is an expired API version.
+"""
 
 from __future__ import annotations
 
@@ -30,6 +36,13 @@ def graph_error(body: Any) -> BodyError | None:
 def said_transient(signal: Signal) -> bool:
     """The error object says ``is_transient`` (whatever its code)."""
     return signal.error is not None and signal.error.transient
+
+
+def said_not_transient(signal: Signal) -> bool:
+    """The error object says ``is_transient: false``: retrying cannot help, whatever its code."""
+    body = signal.json
+    err = body.get("error") if isinstance(body, dict) else None
+    return isinstance(err, dict) and err.get("is_transient") is False
 
 
 def regain_seconds(signal: Signal) -> float | None:
@@ -70,6 +83,18 @@ ERRORS = ErrorMapping(
             status=BELOW_500,
             codes=S.THROTTLE_CODES,
             wait=regain_seconds,
+        ),
+        Rule(
+            ResponseAction.FAIL,
+            "API version expired (code {code}): {detail} Set sources.meta_ads.api_version",
+            status=BELOW_500,
+            codes=(S.EXPIRED_VERSION_CODE,),
+        ),
+        Rule(
+            ResponseAction.FAIL,
+            "request refused, not transient (HTTP {status}, code {code}): {detail}",
+            status=BELOW_500,
+            when=said_not_transient,
         ),
         Rule(
             ResponseAction.RETRY, "transient error (code {code})", status=BELOW_500, codes=S.TRANSIENT_CODES

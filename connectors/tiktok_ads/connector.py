@@ -105,7 +105,7 @@ class TikTokAdsConnector(Connector):
     @property
     def api_prefix(self) -> str:
         """``/open_api/<version>``: the configured API version (settings), else v1.3."""
-        return S.api_prefix(getattr(self.settings, "api_version", None) or S.API_VERSION)
+        return S.api_prefix(self.settings.api_version or S.API_VERSION)
 
     def list_accounts(self) -> list[Account]:
         """Advertisers with their currency and fixed-offset time zone (``advertiser/info``)."""

@@ -18,6 +18,8 @@ def api_prefix(version: str = API_VERSION) -> str:
 API_PREFIX = api_prefix()
 
 SETTINGS = ConnectorSettings(
+    api_version=API_VERSION,
+    sunsets=SUNSETS,
     lookback_days=7,
     # stat_time_day spans at most 30 days, and stat_time_hour exactly one day per request.
     max_span_days=1,

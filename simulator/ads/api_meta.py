@@ -1,8 +1,11 @@
-"""Meta Marketing API v21.0: ad insights (sync and async report runs) and ad entity edges.
+"""Meta Marketing API v27.0 (and v26.0): ad insights (sync and async report runs) and entity edges.
 
-Faithful quirks: numbers as strings, cursor paging whose ``next`` can point at an empty
-last page, ``X-Business-Use-Case-Usage`` / ``X-FB-Ads-Insights-Throttle`` headers on every
-answer, rate limits as HTTP 400 with codes 17 / 4 / 613 / 80000, errors as OAuthException.
+Faithful quirks (../shared/PLATFORM_APIS.md, tests/fixtures/platforms/meta_ads): numbers as
+strings; cursor paging whose ``next`` can point at an empty last page; no ``actions`` with the
+hourly breakdown (a "Type 1" breakdown); ``filtering`` on campaign, ad set and ad ids;
+``X-Business-Use-Case-Usage`` / ``X-FB-Ads-Insights-Throttle`` headers; throttles as HTTP 400
+with codes 80000 / 17 / 4 / 613, some with only ``X-App-Usage``; an expired version answers
+code 2635; errors as OAuthException.
 """
 
 from __future__ import annotations
@@ -29,7 +32,19 @@ from simulator.ads.http import (
 )
 from simulator.ads.state import day_iso
 
-VERSION = "v21.0"
+LATEST = "v27.0"
+# Expiration dates of the Marketing API versions
+# (https://developers.facebook.com/docs/marketing-api/marketing-api-changelog/versions);
+# v26.0 and v27.0 have none yet, and every version before v21.0 expired earlier still.
+EXPIRES: dict[int, date | None] = {
+    21: date(2025, 9, 9),
+    22: date(2026, 2, 19),
+    23: date(2026, 6, 9),
+    24: date(2026, 11, 10),
+    25: date(2027, 2, 23),
+    26: None,
+    27: None,
+}
 HOURLY = "hourly_stats_aggregated_by_advertiser_time_zone"
 ACTION_TYPE = "offsite_conversion.fb_pixel_complete_registration"
 INSIGHT_FIELDS = {
@@ -69,15 +84,25 @@ ENTITY_FIELDS = {
     "daily_budget",
 }
 LEVELS = {"ad", "adset", "campaign", "account"}
+FILTER_FIELDS = {"campaign.id": "campaign_idx", "adset.id": "ad_group_idx", "ad.id": "unit_idx"}
+_TOO_MANY = (
+    "(#80000) There have been too many calls from this ad-account. Wait a bit and try again. "
+    "For more info, please refer to https://developers.facebook.com/docs/graph-api/overview/rate-limiting."
+)
+# Throttles in turn: (code, subcode, message, usage header) as the rate-limiting pages and the
+# recorded answers show them: the ads-insights business use case says when access returns
+# (``buc``); app-level throttles, and some recorded 80000s, carry only ``X-App-Usage`` (``app``).
 RATE_LIMITS = [
-    (17, 2446079, "(#17) User request limit reached"),
-    (4, 1504022, "(#4) Application request limit reached"),
-    (613, 1487742, "(#613) Calls to this api have exceeded the rate limit."),
+    (80000, 2446079, _TOO_MANY, "buc"),
+    (17, 2446079, "(#17) User request limit reached", "buc"),
+    (4, 1504022, "There have been too many calls from this app. Wait a bit and try again.", "app"),
     (
-        80000,
-        2446079,
-        "(#80000) There have been too many calls from this ad-account. Wait a bit and try again.",
+        613,
+        1487742,
+        "There have been too many calls from this ad-account. Please wait a bit and try again.",
+        "buc",
     ),
+    (80000, 2446079, _TOO_MANY, "app"),
 ]
 
 
@@ -105,6 +130,7 @@ def _error(
 def _usage_headers(ctx: Context, account: str, throttled: bool = False) -> dict[str, str]:
     n = ctx.count_call(f"meta:{account}")
     pct = 100 if throttled else min(95, n % 100)
+    # minutes (https://developers.facebook.com/docs/graph-api/overview/rate-limiting)
     regain = max(0, math.ceil(ctx.retry_after_seconds / 60)) if throttled else 0
     usage = {
         account: [
@@ -114,6 +140,7 @@ def _usage_headers(ctx: Context, account: str, throttled: bool = False) -> dict[
                 "total_cputime": max(1, pct // 2),
                 "total_time": max(1, pct // 2),
                 "estimated_time_to_regain_access": regain,
+                "ads_api_access_tier": "standard_access",
             }
         ]
     }
@@ -134,19 +161,21 @@ def _account_of(req: Request) -> str:
 
 
 def rate_limited(ctx: Context, req: Request) -> Response:
-    """HTTP 400 with one of Meta's throttling codes and the usage headers saying when to come back."""
+    """HTTP 400 with one of Meta's throttling codes and the usage header saying when to come back."""
     n = ctx.count_call("meta:throttle")
-    code, sub, msg = RATE_LIMITS[(n - 1) % len(RATE_LIMITS)]
-    resp = _error(msg, code, sub, transient=True)
-    resp.headers = _usage_headers(ctx, _account_of(req), throttled=True)
+    code, sub, msg, header = RATE_LIMITS[(n - 1) % len(RATE_LIMITS)]
+    resp = _error(msg, code, sub)
+    if header == "buc":
+        buc = _usage_headers(ctx, _account_of(req), throttled=True)["X-Business-Use-Case-Usage"]
+        resp.headers = {"X-Business-Use-Case-Usage": buc}
+    else:
+        resp.headers = {"X-App-Usage": json.dumps({"call_count": 101, "total_cputime": 12, "total_time": 34})}
     return resp
 
 
 def server_error(ctx: Context, req: Request) -> Response:
-    """HTTP 500 with Meta's transient unknown error (code 2)."""
-    return _error(
-        "An unexpected error has occurred. Please retry your request later.", 2, status=500, transient=True
-    )
+    """Meta's "(#2) Service temporarily unavailable", transient, as recorded (HTTP 400)."""
+    return _error("(#2) Service temporarily unavailable", 2, transient=True)
 
 
 def handle(ctx: Context, req: Request) -> Response:
@@ -157,13 +186,28 @@ def handle(ctx: Context, req: Request) -> Response:
         raise ApiError(_error("An access token is required to request this resource.", 104))
     if token != ctx.world.credentials["SOURCES__META_ADS__ACCESS_TOKEN"]:
         raise ApiError(_error("Invalid OAuth access token - Cannot parse access token", 190))
-    prefix = f"/{VERSION}/"
-    if not req.path.startswith(prefix):
-        raise ApiError(_error(f"Unknown path components: {req.path}", 2500))
-    parts = req.path[len(prefix) :].strip("/").split("/")
+    version, _, rest = req.path.strip("/").partition("/")
+    _check_version(ctx, version, req.path)
+    parts = rest.strip("/").split("/")
     if parts[0].startswith("act_"):
         return _ad_account(ctx, req, parts[0][4:], parts[1] if len(parts) > 1 else "")
     return _report_run(ctx, req, parts)
+
+
+def _check_version(ctx: Context, version: str, path: str) -> None:
+    """An unknown version is an unknown path; an expired one (at the as-of date) answers 2635."""
+    m = re.fullmatch(r"v(\d+)\.0", version)
+    if m is None or int(m.group(1)) > max(EXPIRES):
+        raise ApiError(_error(f"Unknown path components: {path}", 2500))
+    expires = EXPIRES.get(int(m.group(1)), date.min)
+    if expires is not None and datetime.fromtimestamp(ctx.as_of, UTC).date() >= expires:
+        raise ApiError(
+            _error(
+                "(#2635) You are calling a deprecated version of the Ads API. "
+                f"Please update to the latest version: {LATEST}.",
+                2635,
+            )
+        )
 
 
 def _ad_account(ctx: Context, req: Request, account: str, edge: str) -> Response:
@@ -196,7 +240,13 @@ def _ad_account(ctx: Context, req: Request, account: str, edge: str) -> Response
         if req.method == "POST":
             run_id = str(6_000_000_000_000 + ctx.count_call("meta:runs"))
             with ctx.lock:
-                ctx.report_runs[run_id] = {"spec": spec, "as_of": ctx.as_of, "polls": 0, "account": account}
+                ctx.report_runs[run_id] = {
+                    "spec": spec,
+                    "as_of": ctx.as_of,
+                    "polls": 0,
+                    "account": account,
+                    "status": "Job Running",
+                }
             resp = Response(200, {"report_run_id": run_id})
         else:
             rows = ctx.memo(("meta", repr(spec), ctx.as_of), lambda: _insight_rows(ctx, spec, ctx.as_of))
@@ -212,30 +262,17 @@ def _ad_account(ctx: Context, req: Request, account: str, edge: str) -> Response
 
 
 def _report_run(ctx: Context, req: Request, parts: list[str]) -> Response:
-    """An async report run: its status (completed from the second poll on), then its insights."""
+    """An async report run: its status (done from the second poll on), then its insights."""
     run = ctx.report_runs.get(parts[0])
     if run is None:
         raise ApiError(
             _error(f"Unsupported get request. Object with ID '{parts[0]}' does not exist.", 100, 33)
         )
     if len(parts) == 1:
-        with ctx.lock:
-            run["polls"] += 1
-            polls = run["polls"]
-        status, pct = ("Job Running", 50) if polls < 2 else ("Job Completed", 100)
-        spec = run["spec"]
-        body = {
-            "id": parts[0],
-            "account_id": run["account"],
-            "async_status": status,
-            "async_percent_completion": pct,
-            "date_start": spec["since"].isoformat(),
-            "date_stop": spec["until"].isoformat(),
-        }
-        return Response(200, body, _usage_headers(ctx, run["account"]))
+        return Response(200, _run_status(ctx, parts[0], run), _usage_headers(ctx, run["account"]))
     if parts[1] != "insights":
         raise ApiError(_error(f"(#100) Tried accessing nonexisting field ({parts[1]})", 100))
-    if run["polls"] < 2:
+    if run["status"] != "Job Completed":
         raise ApiError(
             _error("(#100) The report run is not completed yet: poll async_status until Job Completed", 100)
         )
@@ -245,6 +282,36 @@ def _report_run(ctx: Context, req: Request, parts: list[str]) -> Response:
     resp = _page(ctx, req, rows, req.query)
     resp.headers.update(_usage_headers(ctx, run["account"]))
     return resp
+
+
+def _run_status(ctx: Context, run_id: str, run: dict[str, Any]) -> dict[str, Any]:
+    """The run's ``async_status`` body (ad-report-run reference): running at the first poll, then
+    completed, or failed when the ``async_job_fail_rows`` fault switch finds it too large."""
+    faults = ctx.faults.get("meta_ads") or ctx.faults.get("*") or {}
+    limit = int(faults.get("async_job_fail_rows", 0))
+    with ctx.lock:
+        run["polls"] += 1
+        first = run["polls"] < 2
+    if not first and run["status"] == "Job Running":
+        rows = ctx.memo(
+            ("meta", repr(run["spec"]), run["as_of"]), lambda: _insight_rows(ctx, run["spec"], run["as_of"])
+        )
+        failed = 0 < limit < len(rows)
+        run["status"] = "Job Failed" if failed else "Job Completed"
+        run["time_completed"] = ctx.as_of
+    spec = run["spec"]
+    body: dict[str, Any] = {
+        "id": run_id,
+        "account_id": run["account"],
+        "time_ref": run["as_of"],
+        "async_status": run["status"],
+        "async_percent_completion": {"Job Running": 50, "Job Completed": 100}.get(run["status"], 0),
+        "date_start": spec["since"].isoformat(),
+        "date_stop": spec["until"].isoformat(),
+    }
+    if run["status"] == "Job Completed":
+        body["time_completed"] = run["time_completed"]
+    return body
 
 
 def _fields(params: dict[str, str], allowed: set[str], default: list[str]) -> list[str]:
@@ -304,12 +371,46 @@ def _insights_spec(ctx: Context, acc_idx: int, params: dict[str, str]) -> dict[s
         "daily": inc == "1",
         "since": since,
         "until": until,
+        "filters": _filters(ctx, params.get("filtering")),
     }
+
+
+def _filters(ctx: Context, raw: str | None) -> tuple[tuple[str, tuple[int, ...]], ...]:
+    """``filtering`` on entity ids (insights parameters: ``[{"field", "operator", "value"}]``) as
+    (cell column, entity indexes)."""
+    if not raw:
+        return ()
+    try:
+        given = json.loads(raw)
+        out = []
+        for f in given:
+            column = FILTER_FIELDS[f["field"]]
+            if f["operator"] not in ("IN", "EQUAL"):
+                raise ValueError(f["operator"])
+            values = f["value"] if f["operator"] == "IN" else [f["value"]]
+            out.append((column, tuple(sorted(_indexes(ctx, column, [str(v) for v in values])))))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ApiError(_error(f"(#100) Filtering field is invalid: {raw}", 100)) from exc
+    return tuple(out)
+
+
+def _indexes(ctx: Context, column: str, ids: list[str]) -> set[int]:
+    """Row indexes (the cells' ``*_idx``) of Meta entity ids."""
+    t = ctx.world.entities["meta_ads"]
+    table, id_col = {
+        "campaign_idx": (t.campaigns, "campaign_id"),
+        "ad_group_idx": (t.ad_groups, "ad_group_id"),
+        "unit_idx": (t.ads, "ad_id"),
+    }[column]
+    wanted = set(ids)
+    return {i for i, x in enumerate(table[id_col].to_list()) if x in wanted}
 
 
 def _insight_cells(ctx: Context, spec: dict[str, Any], as_of: int) -> pl.DataFrame:
     """The report's cells summed to its level (and day or hour), rows without delivery dropped."""
     cells = ctx.world.report("meta_ads", spec["acc_idx"], spec["since"], spec["until"], as_of)
+    for column, idxs in spec["filters"]:
+        cells = cells.filter(pl.col(column).is_in(list(idxs)))
     keys = {
         "ad": ["campaign_idx", "ad_group_idx", "unit_idx"],
         "adset": ["campaign_idx", "ad_group_idx"],
@@ -377,7 +478,9 @@ def _insight_rows(ctx: Context, spec: dict[str, Any], as_of: int) -> list[dict[s
                 "ctr": f"{100 * clicks / imps:.6f}" if imps else None,
             }
         )
-        if conv:
+        if conv and not spec["hourly"]:
+            # the hourly breakdowns are "Type 1": no off-Meta actions with them
+            # (https://developers.facebook.com/docs/marketing-api/insights/breakdowns)
             v["actions"] = v["conversions"] = [{"action_type": ACTION_TYPE, "value": str(conv)}]
         row = {f: v[f] for f in spec["fields"] if f in v and v[f] is not None}
         if "local_day" in cols:

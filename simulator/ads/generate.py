@@ -595,6 +595,28 @@ def _cell_spend(ents: Entities, platform: str, df: pl.DataFrame) -> pl.DataFrame
     )
 
 
+def conversions_truth(ents: Entities, cells: pl.DataFrame) -> pl.DataFrame:
+    """Meta's final conversions per ad x account-local day (its daily report's grain).
+
+    Meta reports conversions only without the hourly breakdown, so they are checked against
+    day totals; derived from the same final cells as the spend (no draws of its own).
+    """
+    t = platform_tables(ents, "meta_ads")
+    keys = ("account_idx", "campaign_idx", "ad_group_idx", "unit_idx", "local_day")
+    day = (
+        cells.filter(pl.col("kind") == KIND_NORMAL).group_by(keys).agg(pl.col("conversions").sum()).sort(keys)
+    )
+    return day.select(
+        pl.lit("meta_ads").alias("platform"),
+        pl.Series("account_id", t["accounts"]["account_id"].to_numpy()[day["account_idx"].to_numpy()]),
+        pl.Series("campaign_id", t["campaigns"]["campaign_id"].to_numpy()[day["campaign_idx"].to_numpy()]),
+        pl.Series("ad_group_id", t["ad_groups"]["ad_group_id"].to_numpy()[day["ad_group_idx"].to_numpy()]),
+        pl.Series("ad_id", t["ads"]["ad_id"].to_numpy()[day["unit_idx"].to_numpy()]),
+        pl.col("local_day").cast(pl.Date).alias("local_date"),
+        pl.col("conversions").cast(pl.Int64),
+    )
+
+
 def _impact_spend(ents: Entities, actions: pl.DataFrame) -> pl.DataFrame:
     """Final payouts of the Impact actions never reversed, per campaign, partner and UTC hour."""
     camps = ents.campaigns.filter(pl.col("platform") == "impact")
@@ -633,7 +655,8 @@ def generate_ads(
     scale: float,
     restatement_days: dict[str, int] | None = None,
 ) -> None:
-    """Write the ad side of a world: ``out/state/ads/*``, ``out/truth/spend_final.parquet``, ``out/sim.env``.
+    """Write the ad side of a world: ``out/state/ads/*``, ``out/truth/spend_final.parquet`` and
+    ``conversions_daily.parquet``, ``out/sim.env``.
 
     ``restatement_days`` overrides the per-platform restatement window (default 7 days each).
     """
@@ -660,6 +683,7 @@ def generate_ads(
     write(actions, state / "impact_actions.parquet")
     write(fx, state / "fx_rates.parquet")
     write(spend_truth(ents, cells, actions), out / "truth" / "spend_final.parquet")
+    write(conversions_truth(ents, cells["meta_ads"]), out / "truth" / "conversions_daily.parquet")
     creds = credentials(seed, ents)
     meta = {
         "seed": seed,

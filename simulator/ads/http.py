@@ -76,6 +76,8 @@ class Context:
         self.report_runs: dict[str, dict[str, Any]] = {}
         self.calls: dict[str, int] = {}
         self.retry_after_seconds = 1.0
+        # the fault switches by platform (``/_sim/faults``), shared with the server's fault draw
+        self.faults: dict[str, dict[str, float]] = {}
         self._memo: dict[tuple[Any, ...], Any] = {}
 
     def override_page_size(self, platform: str, requested: int) -> int:
