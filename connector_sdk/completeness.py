@@ -127,6 +127,10 @@ class SliceTally:
         self.pagings.append(paging)
         return paging
 
+    def discard(self, paging: Paging) -> None:
+        """Forget a paged request the connector abandoned (and asked again another way)."""
+        self.pagings = [p for p in self.pagings if p is not paging]
+
     @property
     def expected(self) -> int | None:
         """The platform's total over every paged request (None unless each stated one)."""

@@ -205,6 +205,11 @@ def restatement_lookback(window_end: datetime | None = None) -> str:
         for source in ad_sources():
             summary = load_ads(source, "lookback", end)
             run.count(f"ads_{source}", summary.get("rows", 0))
+            # a platform whose restatement window is longer (Meta 28 days, Apple 30, Impact until
+            # LockingDate) widens the rebuild; a local report date reaches one more UTC day back
+            if summary.get("first_report_date"):
+                pulled = date.fromisoformat(summary["first_report_date"]) - timedelta(days=1)
+                start_date = min(start_date, pulled)
         # the lookback re-pulls ads only: touches need re-deriving just for event loads not yet folded
         _transform_folding_event_loads(run, start_date, end_date, end)
     return run.run_id

@@ -7,21 +7,22 @@ error: bad input or missing credentials fail at once) and has a timeout. The flo
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, is_dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from prefect import task
+from prefect import get_run_logger, task
 from prefect.artifacts import create_table_artifact
 
 from attribution.store import run_attribution
 from connectors import connector_names, run_connector
 from connectors.product_events import load_events as load_product_events
-from flows import dbt_runner
+from flows import dbt_runner, pull_slices
 from flows.checks import run_all_checks
 from flows.common import TASK_RETRY
 from flows.report import roi_rows
-from roi.core.settings import get_settings
+from roi.core.settings import RestatementWindow, get_settings
 from roi.core.warehouse import get_warehouse
 
 # Sign-ups re-attributed by every run: SKAN postbacks arrive up to 72 h late and touches
@@ -64,9 +65,24 @@ def load_ads(
     start: date | None = None,
     end: date | None = None,
 ) -> dict[str, Any]:
-    """Pull one platform (``mode`` hourly | lookback | backfill) into ``raw_ads``."""
+    """Pull one platform (``mode`` hourly | lookback | backfill) into ``raw_ads``.
+
+    Re-pulls the slices an earlier run left partial or deferred (``audit.pull_slices``), waits
+    out a deferral whose resume time is still ahead (the platform is skipped, saying until when),
+    uses the platform's restatement window in lookback mode, and records every slice's outcome.
+    """
     settings = get_settings()
-    pipeline = get_warehouse().dlt_pipeline(f"roi_ads_{platform}", "raw_ads")
+    warehouse = get_warehouse()
+    owed = pull_slices.open_slices(warehouse, platform)
+    wait = pull_slices.deferred_until(owed, logical_time)
+    if wait is not None and mode != "backfill":
+        return {
+            "platform": platform,
+            "mode": mode,
+            "rows": 0,
+            "skipped": f"deferred until {wait.isoformat()}",
+        }
+    pipeline = warehouse.dlt_pipeline(f"roi_ads_{platform}", "raw_ads")
     summary = run_connector(
         platform,
         pipeline,
@@ -75,8 +91,28 @@ def load_ads(
         start=start,
         end=end,
         base_url=settings.api_base_url,
+        reopen=pull_slices.due(owed),
+        **_window_options(platform, mode, settings.restatement_days),
     )
-    return _summary(summary)
+    outcomes = _plain(summary.slices)
+    pull_slices.record(warehouse, platform, outcomes, logical_time, summary.resume_after)
+    result = _summary(summary)
+    result["slices"] = {status: summary.count(status) for status in ("complete", "partial", "deferred")}
+    dates = [o.report_date for o in summary.slices if o.status != "deferred"]
+    result["first_report_date"] = min(dates).isoformat() if dates else None
+    if summary.warnings:
+        get_run_logger().warning("%s: %s", platform, "; ".join(summary.warnings))
+    return result
+
+
+def _window_options(platform: str, mode: str, windows: Mapping[str, RestatementWindow]) -> dict[str, Any]:
+    """The connector options of a platform's restatement window (lookback runs only)."""
+    window = windows.get(platform)
+    if mode != "lookback" or window is None:
+        return {}
+    if window == "locking":
+        return {"until_locking": True}
+    return {"lookback_days": window}
 
 
 @task(**TASK_RETRY, timeout_seconds=3600)

@@ -25,6 +25,9 @@ os.environ.setdefault("ROI_PII_PEPPER", "test-pepper-not-a-secret-0123456789")
 os.environ["PREFECT_HOME"] = str(_SESSION_DIR / "prefect")
 os.environ["PREFECT_LOGGING_LEVEL"] = "WARNING"
 os.environ["DLT_DATA_DIR"] = str(_SESSION_DIR / "dlt-data")
+# The simulator restates within 7 days on every platform: the production windows (Meta 28,
+# Apple 30, Impact until LockingDate) would only re-pull days that cannot change.
+os.environ["ROI_RESTATEMENT_DAYS"] = "{}"
 os.environ.pop("ROI_API_BASE_URL", None)
 os.environ.pop("ROI_WAREHOUSE", None)
 # Tests import flows and tools directly, not through the ``roi`` command: switch telemetry off

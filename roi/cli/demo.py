@@ -102,6 +102,8 @@ def _point_pipeline_at(world: Path, base: Path) -> Path:
     os.environ["ROI_DUCKDB_PATH"] = str(warehouse)
     os.environ["ROI_LANDING_URL"] = str(landing)
     os.environ.setdefault("ROI_PII_PEPPER", DEMO_PEPPER)
+    # the simulated platforms restate within 7 days: longer production windows re-pull nothing new
+    os.environ.setdefault("ROI_RESTATEMENT_DAYS", "{}")
     return landing
 
 

@@ -17,6 +17,18 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from roi.core.errors import ConfigError
 
+RestatementWindow = int | Literal["locking"]
+"""Days a lookback re-pulls, or ``"locking"``: back to the latest LockingDate (Impact)."""
+
+# How far back each platform restates in production: Meta changes insights for 28 days, Apple's
+# attribution window is 30 days, Impact changes payouts and reversals until each action's
+# LockingDate. Platforms not named use their connector's default (7 days).
+PRODUCTION_RESTATEMENT_DAYS: dict[str, RestatementWindow] = {
+    "meta_ads": 28,
+    "apple_search_ads": 30,
+    "impact": "locking",
+}
+
 
 class Settings(BaseSettings):
     """Pipeline settings. See README "Configuration"."""
@@ -30,6 +42,16 @@ class Settings(BaseSettings):
     landing_url: str = ".roi/landing"
     pii_pepper: SecretStr | None = None
     api_base_url: str | None = None
+    # JSON object, e.g. ROI_RESTATEMENT_DAYS='{"meta_ads": 28}'; '{}' gives every platform 7 days.
+    restatement_days: dict[str, RestatementWindow] = dict(PRODUCTION_RESTATEMENT_DAYS)
+
+    @field_validator("restatement_days")
+    @classmethod
+    def _windows(cls, v: dict[str, RestatementWindow]) -> dict[str, RestatementWindow]:
+        for platform, days in v.items():
+            if isinstance(days, int) and not 1 <= days <= 400:
+                raise ValueError(f'{platform}: a window of 1 to 400 days, or "locking"')
+        return v
 
     @field_validator("duckdb_memory_limit")
     @classmethod

@@ -54,6 +54,26 @@ create table if not exists audit.facts_event_loads (
 )
 """
 
+# The latest outcome of every (platform, account, report date) slice an ads pull planned:
+# complete, partial (rows not applied) or deferred (not pulled; resume_after says when). A later
+# run re-pulls the open ones; the close gates and the monitoring rules read it.
+PULL_SLICES_DDL = """
+create table if not exists audit.pull_slices (
+    platform varchar not null,
+    account_id varchar not null,
+    report_date date not null,
+    status varchar not null,
+    rows_expected bigint,
+    rows_received bigint,
+    resume_after timestamp,
+    load_id varchar,
+    applied boolean,
+    detail varchar,
+    logical_time timestamp not null,
+    recorded_at timestamp not null
+)
+"""
+
 # Snowflake credentials follow dlt's conventions: DESTINATION__SNOWFLAKE__CREDENTIALS__<FIELD>
 # (or one connection string in DESTINATION__SNOWFLAKE__CREDENTIALS).
 SNOWFLAKE_REQUIRED = ("database", "host", "username", "warehouse")
@@ -254,6 +274,7 @@ class Warehouse:
                 cur.execute(f"create schema if not exists {schema}")
             cur.execute(PIPELINE_RUNS_DDL)
             cur.execute(FACTS_EVENT_LOADS_DDL)
+            cur.execute(PULL_SLICES_DDL)
         finally:
             cur.close()
 

@@ -63,7 +63,7 @@ def test_lookback_until_locking_reaches_the_latest_locking_date(
     assert H.locking_horizon_days(pipeline, "impact__actions") == 7  # the simulator locks within 7 UTC days
     assert H.locking_horizon_days(duckdb_pipeline(tmp_path, "empty"), "impact__actions") is None
     longer = _load(impact_sim, tmp_path, "lock", lookback_days=2, until_locking=True)
-    assert (short.slices, longer.slices) == (2 + 2, 7 + 2)  # today and lookback_days + 1 before
+    assert (len(short.slices), len(longer.slices)) == (2 + 2, 7 + 2)  # today and lookback_days + 1 before
     monkeypatch.setenv("SOURCES__IMPACT__LOOKBACK_UNTIL_LOCKING", "true")
     assert ImpactConnector(credentials=impact_sim.credentials["impact"]).until_locking
     monkeypatch.delenv("SOURCES__IMPACT__LOOKBACK_UNTIL_LOCKING")

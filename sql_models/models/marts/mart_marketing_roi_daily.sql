@@ -3,7 +3,7 @@
     materialized='incremental',
     incremental_strategy=incremental_strategy(),
     unique_key='mart_key',
-    on_schema_change='fail',
+    on_schema_change='append_new_columns',
     tags=['after_attribution'],
     pre_hook=["{{ delete_window('report_date') }}", "{{ delete_placeholder_version() }}"]
   )
@@ -50,7 +50,7 @@ versions as (
 
 ),
 
-spend_daily as (
+spend_totals as (
 
     select
         spend_date as report_date,
@@ -58,9 +58,46 @@ spend_daily as (
         campaign_id,
         sum(spend_usd) as spend_usd,
         sum(impressions) as impressions,
-        sum(clicks) as clicks
+        sum(clicks) as clicks,
+        sum(platform_conversions) as platform_conversions
     from spend
     group by spend_date, platform, campaign_id
+
+),
+
+-- platforms that report conversions per account-local day only (Meta): counted on that day
+conversions_daily as (
+
+    select
+        conversion_date as report_date,
+        platform,
+        campaign_id,
+        sum(conversions) as platform_conversions
+    from {{ ref('fact_ad_conversions_daily') }}
+    where {{ in_window('conversion_date') }}
+    group by conversion_date, platform, campaign_id
+
+),
+
+spend_daily as (
+
+    select
+        coalesce(s.report_date, c.report_date) as report_date,
+        coalesce(s.platform, c.platform) as platform,
+        coalesce(s.campaign_id, c.campaign_id) as campaign_id,
+        coalesce(s.spend_usd, 0) as spend_usd,
+        coalesce(s.impressions, 0) as impressions,
+        coalesce(s.clicks, 0) as clicks,
+        case
+            when s.platform_conversions is not null or c.platform_conversions is not null
+                then coalesce(s.platform_conversions, 0) + coalesce(c.platform_conversions, 0)
+        end as platform_conversions
+    from spend_totals as s
+    full outer join conversions_daily as c
+        on
+            s.report_date = c.report_date
+            and s.platform = c.platform
+            and s.campaign_id = c.campaign_id
 
 ),
 
@@ -101,6 +138,7 @@ combined as (
         cast(coalesce(s.spend_usd, 0) as decimal(38, 6)) as spend_usd,
         coalesce(s.impressions, 0) as impressions,
         coalesce(s.clicks, 0) as clicks,
+        cast(s.platform_conversions as decimal(18, 4)) as platform_conversions,
         cast(coalesce(c.signups, 0) as double) as signups,
         cast(coalesce(c.modeled_signups, 0) as double) as modeled_signups,
         cast(coalesce(c.first_conversions, 0) as double) as first_conversions,
@@ -157,6 +195,7 @@ final as (
         spend_usd,
         impressions,
         clicks,
+        platform_conversions,
         signups,
         modeled_signups,
         first_conversions,
