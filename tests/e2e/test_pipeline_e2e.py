@@ -82,6 +82,47 @@ def test_spend_past_the_window_equals_truth(history) -> None:
     assert (joined["currency"] == joined["fact_currency"]).all()
 
 
+def test_meta_conversions_equal_truth_day_totals(history) -> None:
+    """Meta's hourly report has no conversions: they come from its daily report, per local day."""
+    truth = pl.read_parquet(history.world / "truth" / "conversions_daily.parquet")
+    last_final = WORLD_START + timedelta(days=WORLD_DAYS - 9)
+    keys = ["account_id", "campaign_id", "ad_group_id", "ad_id", "local_date"]
+    fact = pl.from_arrow(
+        _con()
+        .execute(
+            "select account_id, campaign_id, ad_group_id, ad_id, conversion_date as local_date, "
+            "cast(conversions as bigint) as got from analytics.fact_ad_conversions_daily "
+            "where platform = 'meta_ads' and conversions <> 0 and conversion_date <= ?",
+            [last_final],
+        )
+        .to_arrow_table()
+    )
+    expected = truth.filter((pl.col("local_date") <= last_final) & (pl.col("conversions") != 0))
+    assert expected.height > 10, "the world should have Meta conversions on the compared days"
+    joined = expected.select([*keys, "conversions"]).join(fact, on=keys, how="full", coalesce=True)
+    assert joined.filter(pl.col("conversions").is_null() | pl.col("got").is_null()).height == 0, joined
+    assert (joined["conversions"] == joined["got"]).all()
+    hourly = (
+        _con()
+        .execute(
+            "select count(*) from analytics.fact_ad_spend where platform = 'meta_ads' and platform_conversions is not null"
+        )
+        .fetchone()[0]
+    )
+    assert hourly == 0, "Meta's hourly rows carry no conversions (a Type 1 breakdown)"
+    mart, fact_total = (
+        _con()
+        .execute(
+            "select (select sum(platform_conversions) from analytics.mart_marketing_roi_daily "
+            "        where platform = 'meta_ads' and attribution_version = "
+            "              (select max(attribution_version) from analytics.fact_attribution)), "
+            "       (select sum(conversions) from analytics.fact_ad_conversions_daily)"
+        )
+        .fetchone()
+    )
+    assert fact_total > 0 and abs(float(mart) - float(fact_total)) < 1e-6
+
+
 def test_mart_reconciles_with_facts(history) -> None:
     con = _con()
     spend_fact, spend_mart = con.execute(
