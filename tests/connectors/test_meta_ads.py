@@ -4,6 +4,7 @@ totals while the hourly rows carry none, and report runs Meta fails are split in
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ from typing import Any
 import polars as pl
 import pytest
 
-from connector_sdk.exceptions import FatalAPIError
+from connector_sdk.exceptions import ApiVersionSunsetError, FatalAPIError
 from connector_sdk.testing import CONTRACT_RETRY, SimulatorHandle, duckdb_pipeline, read_rows
 from connectors.meta_ads import MetaAdsConnector
 from connectors.meta_ads import settings as S
@@ -112,10 +113,15 @@ def test_failed_report_runs_are_split_not_resubmitted(
 def test_an_expired_version_fails_in_one_line(
     sim_meta: SimulatorHandle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Configured to v21.0 (expired 2025-09-09), the pull stops at the first call with one line that
-    names the setting to change, and commits nothing."""
-    monkeypatch.setattr(S, "API_VERSION", "v21.0")
+    """Configured to v21.0 (expired 2025-09-09): refused before any request, in one line naming
+    the setting; and a version whose sunset the settings do not know is refused by Meta (2635)."""
+    monkeypatch.setenv("SOURCES__META_ADS__API_VERSION", "v21.0")
     pipe = duckdb_pipeline(tmp_path, "meta_v21")
+    with pytest.raises(ApiVersionSunsetError) as refused:
+        _load(sim_meta, pipe, "lookback", sim_meta.world_end)
+    assert "\n" not in str(refused.value) and "API_VERSION" in str(refused.value).upper()
+    assert sim_meta.stats().get("meta_ads", {}) == {}
+    monkeypatch.setattr(MetaAdsConnector, "settings", replace(S.SETTINGS, sunsets={}))
     with pytest.raises(FatalAPIError) as err:
         _load(sim_meta, pipe, "lookback", sim_meta.world_end)
     msg = str(err.value)
