@@ -5,11 +5,13 @@ from __future__ import annotations
 from prefect import flow, task
 
 from flows.common import TASK_RETRY
+from flows.locks import holds_warehouse
 from roi.core.runs import record_run
 from roi.core.warehouse import SCHEMAS, get_warehouse
 
 
 @task(**TASK_RETRY, timeout_seconds=120)
+@holds_warehouse
 def bootstrap_warehouse_task() -> int:
     """Create schemas and audit tables if missing; returns the number of schemas ensured."""
     get_warehouse().bootstrap()

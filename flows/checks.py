@@ -200,7 +200,11 @@ def run_all_checks(
     contracts = sorted(contracts_dir.glob("*.yaml"))
     if not contracts:
         raise UserInputError(f"no Soda contracts in {contracts_dir}")
-    variables, now = check_variables(start, end)
+    warehouse = get_warehouse()
+    # Each contract holds the warehouse for its own run only: a reader never keeps a flow
+    # waiting for the whole suite.
+    with warehouse.session("checks: window"):
+        variables, now = check_variables(start, end)
     if platforms is None:
         # Imported when checks run, not with this module: the registry imports every connector
         # (dlt) and dbt_runner imports dbt, seconds that `roi --help` should not pay.
@@ -212,7 +216,9 @@ def run_all_checks(
     results: list[CheckResult] = []
     with tempfile.TemporaryDirectory(prefix="roi-contracts-") as folder:
         for path in contracts:
-            results.extend(run_contract(render_contract(path, platforms, Path(folder)), variables, now))
+            rendered = render_contract(path, platforms, Path(folder))
+            with warehouse.session(f"checks: {path.stem}"):
+                results.extend(run_contract(rendered, variables, now))
     bad = [r for r in results if not r.ok]
     if bad and raise_on_failure:
         names = ", ".join(f"{r.contract}:{r.check} ({r.outcome})" for r in bad[:5])

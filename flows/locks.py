@@ -1,53 +1,56 @@
-"""The one write lock: a Prefect global concurrency limit, ``warehouse-writer`` (limit 1).
+"""The write slot of the flows: a turn on the warehouse per step (``roi.core.turns``).
 
-DuckDB allows one writing process and dbt runs one invocation at a time, so the writing
-tasks of a flow run hold one slot of ``warehouse-writer``. A second flow (a backfill beside
-the hourly run) waits for the slot instead of failing or double writing.
+DuckDB allows one process to open the file, and ``roi serve`` runs every flow run in a process
+of its own (Prefect's runner spawns one per run): ops every 5 minutes, hourly at :05, a backfill
+started by hand. Each task of a flow holds the warehouse for its own call only
+(:func:`holds_warehouse`) and closes the file when it returns, so the flows take turns step by
+step: a five-minute ops refresh waits at most one step of each run ahead of it, never a whole
+backfill. Turns are served in order of arrival (see ``roi.core.turns``).
 
-Granularity: a flow takes the slot around its group of writing tasks (the hourly run's
-load-transform sequence, one day of a backfill), not around each task. In Prefect 3.9 every
-acquisition starts a lease-renewal thread with its own API client, measured here at ~1.6 s
-per acquisition (a tagged task with a tag limit costs ~1 s, the same lease underneath),
-and an hourly run has a dozen writing tasks. One slot per group gives the same guarantee:
-no two flows write at once, and a group never interleaves with another flow's writes.
+Why no Prefect concurrency limit any more: its slot is a lease that a background thread renews
+through the Prefect API. On a loaded machine a renewal can come late, the lease lapses and a
+second writer gets in while the first still writes; cancelling the first cannot interrupt a
+DuckDB statement in time. The turn is an OS file lock: it cannot expire while its holder
+lives and is dropped by the kernel when the holder dies (a kill included). It needs no API,
+and costs microseconds instead of ~1.6 s per acquisition, so it can be taken per step.
 
-Prefect's ``concurrency()`` silently does nothing for a limit that does not exist, so the
-limit is created up front and taken with ``strict=True``.
+Interleaving steps of two flows leaves their results unchanged: every step rebuilds whole date
+slices from what the steps before it left, and each flow rebuilds the days it loads after
+loading them. On Snowflake the turn is a no-op (no one-process limit).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+import functools
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
 
-from prefect.client.orchestration import get_client
-from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
-from prefect.concurrency.sync import concurrency
-from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
+from prefect.runtime import flow_run
 
-WRITE_LIMIT = "warehouse-writer"
-# Prefect renews a held lease in the background; a killed process stops renewing, and its
-# slot frees itself when the lease lapses, so keep it short.
-LEASE_SECONDS = 120
-_ensured: set[str] = set()
+from roi.core.warehouse import Warehouse, get_warehouse
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
-def ensure_write_limit(name: str = WRITE_LIMIT, limit: int = 1) -> None:
-    """Create the global concurrency limit if the Prefect API does not have it yet."""
-    if name in _ensured:
-        return
-    with get_client(sync_client=True) as client:
-        try:
-            client.read_global_concurrency_limit_by_name(name)
-        except ObjectNotFound:
-            with suppress(ObjectAlreadyExists):
-                client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=limit))
-    _ensured.add(name)
+def _holder(step: str) -> str:
+    name = flow_run.name
+    return f"{flow_run.flow_name}/{name}: {step}" if name else step
 
 
 @contextmanager
-def warehouse_write(name: str = WRITE_LIMIT) -> Iterator[None]:
-    """Hold the warehouse write slot for the block (waits for it while another flow holds it)."""
-    ensure_write_limit(name)
-    with concurrency(name, occupy=1, strict=True, lease_duration=LEASE_SECONDS):
-        yield
+def warehouse_step(step: str) -> Iterator[Warehouse]:
+    """Hold the warehouse for one step of a flow run (waits while another process has its turn)."""
+    with get_warehouse().session(_holder(step)) as warehouse:
+        yield warehouse
+
+
+def holds_warehouse(fn: F) -> F:
+    """Run ``fn`` (a task's function) as one step holding the warehouse."""
+
+    @functools.wraps(fn)
+    def step(*args: Any, **kwargs: Any) -> Any:
+        with warehouse_step(fn.__name__):
+            return fn(*args, **kwargs)
+
+    return step  # type: ignore[return-value]

@@ -19,7 +19,7 @@ from typing import Any
 from prefect import flow, task
 
 from flows.common import TASK_RETRY
-from flows.locks import warehouse_write
+from flows.locks import holds_warehouse
 from flows.tasks import load_events
 from roi.core.runs import record_run
 from roi.core.warehouse import get_warehouse, table_exists
@@ -168,6 +168,7 @@ def refresh_ops_table(load_ids: list[str], now: datetime | None = None) -> int:
 
 
 @task(**TASK_RETRY, timeout_seconds=600)
+@holds_warehouse
 def refresh_ops(load_ids: list[str]) -> int:
     """Task wrapper of :func:`refresh_ops_table`."""
     return refresh_ops_table(load_ids)
@@ -176,7 +177,9 @@ def refresh_ops(load_ids: list[str]) -> int:
 @flow(name="ops_refresh", log_prints=True)
 def ops_refresh() -> str:
     """New landing files -> ``raw_events`` -> ``analytics.ops_campaign_15min`` (15-minute buckets)."""
-    with warehouse_write(), record_run("ops_refresh") as run:
+    # Each step takes its own turn on the warehouse (flows/locks.py): behind a long run the
+    # refresh waits for that run's current step, not for the run.
+    with record_run("ops_refresh") as run:
         events = load_events()
         run.count("events_loaded", events.get("loaded", 0))
         run.count("ops_rows", refresh_ops(list(events.get("load_ids", []))))

@@ -13,7 +13,7 @@ from prefect import flow
 from prefect.runtime import flow_run
 
 from connector_sdk.windows import as_utc
-from flows.locks import warehouse_write
+from flows.locks import warehouse_step
 from flows.tasks import (
     ATTRIBUTION_TRAILING_DAYS,
     ad_sources,
@@ -27,7 +27,7 @@ from flows.tasks import (
 )
 from roi.core.errors import UserInputError
 from roi.core.runs import record_run
-from roi.core.warehouse import FACTS_EVENT_LOADS_DDL, get_warehouse, table_exists
+from roi.core.warehouse import FACTS_EVENT_LOADS_DDL, table_exists
 
 # Hourly runs refresh "today and yesterday" in each account's time zone; in UTC that spans
 # up to three dates (an account 10 h behind UTC is still on yesterday at 09:00 UTC).
@@ -52,20 +52,21 @@ def first_event_date(load_ids: list[str]) -> date | None:
     """The earliest UTC event date among the rows of these loads (late files reach old days)."""
     if not load_ids:
         return None
-    cur = get_warehouse().connection().cursor()
-    try:
-        marks = ", ".join("?" for _ in load_ids)
-        sql = " union all ".join(
-            f"select min(cast({col} as date)) from raw_events.{table} where _dlt_load_id in ({marks})"
-            for table, col in (
-                ("events", "event_ts"),
-                ("mmp_touches", "touch_ts"),
-                ("skan_postbacks", "received_at"),
+    with warehouse_step("first event date") as warehouse:
+        cur = warehouse.connection().cursor()
+        try:
+            marks = ", ".join("?" for _ in load_ids)
+            sql = " union all ".join(
+                f"select min(cast({col} as date)) from raw_events.{table} where _dlt_load_id in ({marks})"
+                for table, col in (
+                    ("events", "event_ts"),
+                    ("mmp_touches", "touch_ts"),
+                    ("skan_postbacks", "received_at"),
+                )
             )
-        )
-        days = [r[0] for r in cur.execute(sql, load_ids * 3).fetchall() if r[0] is not None]
-    finally:
-        cur.close()
+            days = [r[0] for r in cur.execute(sql, load_ids * 3).fetchall() if r[0] is not None]
+        finally:
+            cur.close()
     return min(days) if days else None
 
 
@@ -76,17 +77,18 @@ def pending_event_loads() -> list[str]:
     file that ops loaded between two hourly runs still reaches the facts, and loads of a run that
     failed before its models finished are picked up by the next one.
     """
-    cur = get_warehouse().connection().cursor()
-    try:
-        if not table_exists(cur, "raw_events", "_dlt_loads"):
-            return []
-        cur.execute(FACTS_EVENT_LOADS_DDL)
-        rows = cur.execute(
-            "select load_id from raw_events._dlt_loads where status = 0 "
-            "and load_id not in (select load_id from audit.facts_event_loads) order by load_id"
-        ).fetchall()
-    finally:
-        cur.close()
+    with warehouse_step("pending event loads") as warehouse:
+        cur = warehouse.connection().cursor()
+        try:
+            if not table_exists(cur, "raw_events", "_dlt_loads"):
+                return []
+            cur.execute(FACTS_EVENT_LOADS_DDL)
+            rows = cur.execute(
+                "select load_id from raw_events._dlt_loads where status = 0 "
+                "and load_id not in (select load_id from audit.facts_event_loads) order by load_id"
+            ).fetchall()
+        finally:
+            cur.close()
     return [str(r[0]) for r in rows]
 
 
@@ -94,16 +96,17 @@ def mark_event_loads_folded(load_ids: list[str], run_id: str) -> None:
     """Record ``load_ids`` as folded into the facts (after the run's models succeeded)."""
     if not load_ids:
         return
-    cur = get_warehouse().connection().cursor()
-    try:
-        cur.execute(FACTS_EVENT_LOADS_DDL)
-        now = datetime.now(UTC).replace(tzinfo=None)
-        cur.executemany(
-            "insert into audit.facts_event_loads (load_id, run_id, folded_at) values (?, ?, ?)",
-            [(load_id, run_id, now) for load_id in load_ids],
-        )
-    finally:
-        cur.close()
+    with warehouse_step("mark event loads folded") as warehouse:
+        cur = warehouse.connection().cursor()
+        try:
+            cur.execute(FACTS_EVENT_LOADS_DDL)
+            now = datetime.now(UTC).replace(tzinfo=None)
+            cur.executemany(
+                "insert into audit.facts_event_loads (load_id, run_id, folded_at) values (?, ?, ?)",
+                [(load_id, run_id, now) for load_id in load_ids],
+            )
+        finally:
+            cur.close()
 
 
 def first_affected_signup_date(start: date) -> date:
@@ -114,22 +117,34 @@ def first_affected_signup_date(start: date) -> date:
     attribution and the mart must then redo that date too, or the mart would count the user
     on the old date and the new one.
     """
-    cur = get_warehouse().connection().cursor()
-    try:
-        has_attr = table_exists(cur, "analytics", "fact_attribution")
-        sql = (
-            "select min(signup_date) from analytics.fact_signups "
-            "where signup_id in (select user_id from analytics.int_signup_users__affected)"
-        )
-        if has_attr:
-            sql += (
-                " union all select min(signup_date) from analytics.fact_attribution "
+    with warehouse_step("first affected sign-up date") as warehouse:
+        cur = warehouse.connection().cursor()
+        try:
+            has_attr = table_exists(cur, "analytics", "fact_attribution")
+            sql = (
+                "select min(signup_date) from analytics.fact_signups "
                 "where signup_id in (select user_id from analytics.int_signup_users__affected)"
             )
-        days: list[date] = [r[0] for r in cur.execute(sql).fetchall() if r[0] is not None]
-    finally:
-        cur.close()
+            if has_attr:
+                sql += (
+                    " union all select min(signup_date) from analytics.fact_attribution "
+                    "where signup_id in (select user_id from analytics.int_signup_users__affected)"
+                )
+            days: list[date] = [r[0] for r in cur.execute(sql).fetchall() if r[0] is not None]
+        finally:
+            cur.close()
     return min([start, *days])
+
+
+def _build_facts(run: Any, start: date, end: date, event_load_ids: list[str] | None = None) -> date:
+    """The facts for [start, end), then the earliest sign-up date they changed (see below).
+
+    One turn for both: the facts build leaves the users it re-derived in
+    ``int_signup_users__affected``, which another flow's facts build would replace.
+    """
+    with warehouse_step("facts"):
+        run.count("dbt_facts_nodes", build_facts(start, end, event_load_ids))
+        return first_affected_signup_date(start)
 
 
 def _transform(
@@ -140,8 +155,7 @@ def _transform(
     With ``event_load_ids`` the touchpoints re-derive only the identifiers of those event loads
     (dates still bound spend, sign-ups, attribution and the mart); without, every touch of the window.
     """
-    run.count("dbt_facts_nodes", build_facts(start, end, event_load_ids))
-    start = first_affected_signup_date(start)
+    start = _build_facts(run, start, end, event_load_ids)
     attr = attribute(start, end)
     run.count("attribution_rows", attr.get("rows_out", 0))
     run.count("dbt_mart_nodes", build_mart(start, end))
@@ -175,7 +189,7 @@ def hourly_incremental(window_start: datetime | None = None, window_end: datetim
         raise UserInputError(
             f"window start {start:%Y-%m-%dT%H:%M} is not before its end {end:%Y-%m-%dT%H:%M}"
         )
-    with warehouse_write(), record_run("hourly_incremental", start, end) as run:
+    with record_run("hourly_incremental", start, end) as run:
         for source in ad_sources():
             # FX is nine small requests: every hourly run refreshes its whole window, so a
             # provisional (not yet published) rate is replaced as soon as the real one exists.
@@ -198,10 +212,7 @@ def restatement_lookback(window_end: datetime | None = None) -> str:
     end_date = (end - timedelta(microseconds=1)).date() + timedelta(days=1)
     # The connectors pull today and LOOKBACK_DAYS + 1 local days back; in UTC that reaches one more day.
     start_date = end_date - timedelta(days=LOOKBACK_DAYS + 3)
-    with (
-        warehouse_write(),
-        record_run("restatement_lookback", datetime.combine(start_date, datetime.min.time()), end) as run,
-    ):
+    with record_run("restatement_lookback", datetime.combine(start_date, datetime.min.time()), end) as run:
         for source in ad_sources():
             summary = load_ads(source, "lookback", end)
             run.count(f"ads_{source}", summary.get("rows", 0))
@@ -234,16 +245,15 @@ def backfill(start: date, end: date) -> str:
             logical = datetime.combine(next_day, datetime.min.time(), UTC)
             # Platforms report in account-local days: UTC day d needs local days d-1..d+1.
             first_local = day - timedelta(days=1) if day == start else day
-            # One day at a time holds the write slot, so an hourly run can slip in between days.
-            with warehouse_write():
-                for source in ad_sources():
-                    summary = load_ads(source, "backfill", logical, start=first_local, end=next_day)
-                    run.count(f"ads_{source}", summary.get("rows", 0))
-                run.count("dbt_facts_nodes", build_facts(day, next_day))
-                first = first_affected_signup_date(day)
-                attr = attribute(first, next_day)
-                run.count("attribution_rows", attr.get("rows_out", 0))
-                run.count("dbt_mart_nodes", build_mart(first, next_day))
+            # Each step holds the warehouse for itself (flows/locks.py): an ops refresh or an
+            # hourly run waits for one step, not for the whole backfill.
+            for source in ad_sources():
+                summary = load_ads(source, "backfill", logical, start=first_local, end=next_day)
+                run.count(f"ads_{source}", summary.get("rows", 0))
+            first = _build_facts(run, day, next_day)
+            attr = attribute(first, next_day)
+            run.count("attribution_rows", attr.get("rows_out", 0))
+            run.count("dbt_mart_nodes", build_mart(first, next_day))
             day = next_day
         run.count("checks", run_checks(window_start, window_end))
         publish_roi_artifact(end)

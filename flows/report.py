@@ -31,15 +31,16 @@ order by platform, spend_usd desc nulls last, campaign_id
 
 def roi_rows(report_date: date) -> list[dict[str, Any]]:
     """Mart rows of one UTC day, summed by platform and campaign."""
-    cur = get_warehouse().connection().cursor()
-    try:
-        if not table_exists(cur, "analytics", "mart_marketing_roi_daily"):
-            return []
-        res = cur.execute(ROI_SQL, [report_date, report_date])
-        names = [d[0] for d in res.description]
-        return [dict(zip(names, row, strict=True)) for row in res.fetchall()]
-    finally:
-        cur.close()
+    with get_warehouse().session("ROI report") as warehouse:
+        cur = warehouse.connection().cursor()
+        try:
+            if not table_exists(cur, "analytics", "mart_marketing_roi_daily"):
+                return []
+            res = cur.execute(ROI_SQL, [report_date, report_date])
+            names = [d[0] for d in res.description]
+            return [dict(zip(names, row, strict=True)) for row in res.fetchall()]
+        finally:
+            cur.close()
 
 
 def _fmt(value: Any, digits: int = 2) -> str:

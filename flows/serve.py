@@ -1,19 +1,29 @@
-"""Embedded mode: every flow on its schedule in one Prefect ``serve`` process.
+"""Embedded mode: every flow on its schedule, served by one Prefect runner (``roi serve``).
 
-DuckDB allows one writing process, so in embedded mode the flows must share this process
-(and its one database instance); the ``warehouse-writer`` concurrency limit orders their
-writes. The schedules match ``prefect.yaml`` (UTC cron).
+Prefect's runner starts each flow run in a process of its own, so ops (every 5 minutes), hourly
+(:05) and a backfill started by hand run side by side. They share the one DuckDB file by taking
+turns step by step (``flows/locks.py``, ``roi.core.turns``); this process itself holds the file
+only while bootstrapping it. Scheduling needs a real Prefect API: ``roi serve`` starts one when
+none is configured (``flows/prefect_api.py``). The schedules match ``prefect.yaml`` (UTC cron).
+
+For tests and demos, ``ROI_SERVE_EVERY_SECONDS`` replaces every cron by one interval, from one
+start shared by all flows (so they are due together), and ``ROI_SERVE_TICKS`` stops each
+schedule after that many runs.
 """
 
 from __future__ import annotations
 
+import math
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from prefect import serve
+from prefect.schedules import Interval
 
 from flows.bootstrap import bootstrap_warehouse
 from flows.ops import ops_refresh
 from flows.pipeline import backfill, hourly_incremental, restatement_lookback
+from roi.core.settings import get_settings
 
 # name -> (flow, cron or None for unscheduled)
 SCHEDULES: dict[str, tuple[Any, str | None]] = {
@@ -23,19 +33,46 @@ SCHEDULES: dict[str, tuple[Any, str | None]] = {
     "backfill": (backfill, None),
     "bootstrap-warehouse": (bootstrap_warehouse, None),
 }
+# The first sped-up tick comes this long after start: the deployments must be registered and
+# the scheduler must have seen them first (it never creates runs in the past).
+FIRST_TICK_LEAD = timedelta(seconds=15)
 
 
-def deployments() -> list[Any]:
-    """The deployments ``roi serve`` runs, one per flow."""
+def sped_up_schedule(every_seconds: int, ticks: int | None, now: datetime) -> dict[str, Any]:
+    """``to_deployment`` arguments for a schedule every ``every_seconds`` (``ticks`` runs, or forever).
+
+    Every flow gets the same start (the first whole multiple of the interval after
+    ``FIRST_TICK_LEAD``), so the flows are due at the same instants.
+    """
+    first = now.astimezone(UTC) + FIRST_TICK_LEAD
+    first_ts = math.ceil(first.timestamp() / every_seconds) * every_seconds
+    start = datetime.fromtimestamp(first_ts, UTC)
+    if ticks is None:
+        return {"schedule": Interval(timedelta(seconds=every_seconds), anchor_date=start, timezone="UTC")}
+    rrule = f"DTSTART:{start:%Y%m%dT%H%M%SZ}\nRRULE:FREQ=SECONDLY;INTERVAL={every_seconds};COUNT={ticks}"
+    return {"rrule": rrule}
+
+
+def deployments(now: datetime | None = None) -> list[Any]:
+    """The deployments ``roi serve`` runs, one per flow (one run at a time of each, as prefect.yaml)."""
+    settings = get_settings()
     out = []
     for name, (flow_obj, cron) in SCHEDULES.items():
         kwargs: dict[str, Any] = {"name": name, "tags": ["roi", "embedded"]}
         if cron is not None:
-            kwargs["cron"] = cron
+            kwargs["concurrency_limit"] = 1
+            if settings.serve_every_seconds:
+                kwargs.update(
+                    sped_up_schedule(
+                        settings.serve_every_seconds, settings.serve_ticks, now or datetime.now(UTC)
+                    )
+                )
+            else:
+                kwargs["cron"] = cron
         out.append(flow_obj.to_deployment(**kwargs))
     return out
 
 
 def serve_all() -> None:
-    """Serve every deployment until interrupted (Ctrl-C)."""
+    """Serve every deployment until interrupted (Ctrl-C); needs a Prefect API with a scheduler."""
     serve(*deployments())

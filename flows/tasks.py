@@ -1,4 +1,4 @@
-"""Prefect tasks: each calls one library of the pipeline and holds the warehouse write slot.
+"""Prefect tasks: each calls one library of the pipeline, as one step holding the warehouse.
 
 Every task retries transient failures with exponential backoff and jitter (never a user
 error: bad input or missing credentials fail at once) and has a timeout. The flows in
@@ -21,6 +21,7 @@ from connectors.product_events import load_events as load_product_events
 from flows import dbt_runner, pull_slices
 from flows.checks import run_all_checks
 from flows.common import TASK_RETRY
+from flows.locks import holds_warehouse
 from flows.report import roi_rows
 from roi.core.settings import RestatementWindow, get_settings
 from roi.core.warehouse import get_warehouse
@@ -58,6 +59,7 @@ def _summary(obj: Any) -> dict[str, Any]:
 
 
 @task(**TASK_RETRY, timeout_seconds=1800, task_run_name="ads-{platform}-{mode}")
+@holds_warehouse
 def load_ads(
     platform: str,
     mode: str,
@@ -116,6 +118,7 @@ def _window_options(platform: str, mode: str, windows: Mapping[str, RestatementW
 
 
 @task(**TASK_RETRY, timeout_seconds=3600)
+@holds_warehouse
 def load_events() -> dict[str, Any]:
     """Load the landing files not seen before into ``raw_events`` (bounded batches)."""
     settings = get_settings()
@@ -126,6 +129,7 @@ def load_events() -> dict[str, Any]:
 
 
 @task(**TASK_RETRY, timeout_seconds=3600)
+@holds_warehouse
 def build_facts(start: date, end: date, event_load_ids: list[str] | None = None) -> int:
     """dbt: staging, intermediate, facts and dim_campaign for [start, end), with their tests.
 
@@ -136,6 +140,7 @@ def build_facts(start: date, end: date, event_load_ids: list[str] | None = None)
 
 
 @task(**TASK_RETRY, timeout_seconds=3600)
+@holds_warehouse
 def attribute(start: date, end: date) -> dict[str, Any]:
     """Re-attribute the sign-ups of [start, end) under the default attribution config."""
     summary = run_attribution(get_warehouse().connection(), start, end - timedelta(days=1))
@@ -143,6 +148,7 @@ def attribute(start: date, end: date) -> dict[str, Any]:
 
 
 @task(**TASK_RETRY, timeout_seconds=3600)
+@holds_warehouse
 def build_mart(start: date, end: date) -> int:
     """dbt: ``mart_marketing_roi_daily`` for [start, end), with its identity tests."""
     run = dbt_runner.build_mart(start, end)
@@ -154,6 +160,7 @@ def run_checks(window_start: datetime, window_end: datetime) -> int:
     """Every Soda contract for the run's window (freshness against its logical time).
 
     Raises, failing the flow, when a check fails or errors: a failing contract blocks the close.
+    Each contract holds the warehouse for its own run (``run_all_checks``), not the whole step.
     """
     return len(run_all_checks(window_start, window_end, raise_on_failure=True))
 
@@ -186,7 +193,7 @@ def roi_by_platform(report_date: date) -> list[dict[str, Any]]:
 
 @task(retries=1, timeout_seconds=120)
 def publish_roi_artifact(report_date: date) -> int:
-    """A Prefect table artifact with the day's ROI by platform."""
+    """A Prefect table artifact with the day's ROI by platform (the warehouse is held only to read it)."""
     rows = roi_by_platform(report_date)
     create_table_artifact(
         key="roi-by-platform",

@@ -10,9 +10,8 @@ from rich.table import Table
 from attribution.config import CONFIG_DIR, config_names, load_config
 from attribution.errors import AttributionInputError
 from attribution.store import RunSummary, run_attribution
-from roi.cli.common import console, parse_date
+from roi.cli.common import console, parse_date, warehouse_turn
 from roi.core.errors import ConfigError, UserInputError
-from roi.core.warehouse import get_warehouse
 
 app = typer.Typer(help="Attribution runs and versions.", no_args_is_help=True)
 
@@ -34,10 +33,12 @@ def attribution_run(
         load_config(config)  # a bad name fails before the warehouse is opened
     except ConfigError as exc:
         raise UserInputError(str(exc)) from None
-    connection = get_warehouse().connection()
     try:
-        with console.status(f"attributing sign-ups of {first} .. {last}"):
-            summary = run_attribution(connection, first, last, config)
+        with (
+            warehouse_turn("attribution run") as warehouse,
+            console.status(f"attributing sign-ups of {first} .. {last}"),
+        ):
+            summary = run_attribution(warehouse.connection(), first, last, config)
     except (ConfigError, AttributionInputError) as exc:
         raise UserInputError(str(exc)) from None
     console.print(_summary_table(summary))

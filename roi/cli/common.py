@@ -1,7 +1,9 @@
-"""What every command shares: the consoles, parsing of dates and timestamps, the ROI table."""
+"""What every command shares: the consoles, parsing of dates and timestamps, the ROI table, the warehouse turn."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, datetime
 
 from rich.console import Console
@@ -9,6 +11,7 @@ from rich.console import Console
 from connector_sdk.windows import as_utc
 from flows.report import roi_table
 from roi.core.errors import UserInputError
+from roi.core.warehouse import Warehouse, get_warehouse
 
 console = Console()
 err_console = Console(stderr=True)
@@ -38,3 +41,21 @@ def print_roi(report_date: date) -> None:
     # Piped or in CI the console is 80 columns; the ROI table needs ~130 to stay readable.
     out = console if console.is_terminal else Console(width=140)
     out.print(roi_table(report_date))
+
+
+@contextmanager
+def warehouse_turn(command: str) -> Iterator[Warehouse]:
+    """The warehouse for one command, in its turn (``roi.core.turns``).
+
+    Every command that reads or writes the warehouse goes through here: while ``roi serve``
+    runs, a flow step may hold the embedded file, and the command waits for that step (saying
+    so) instead of failing on DuckDB's lock. A long read takes a turn per query instead.
+    """
+
+    def waiting(holder: str) -> None:
+        err_console.print(
+            f"waiting for the warehouse: held by {holder or 'another process'}", highlight=False
+        )
+
+    with get_warehouse().session(f"roi {command}", on_wait=waiting) as warehouse:
+        yield warehouse

@@ -1,5 +1,8 @@
 """``roi bootstrap``, ``roi run``, ``roi backfill``, ``roi serve``: the flows, on demand or on schedule.
 
+Each command takes its turn on the warehouse through ``warehouse_turn`` (roi/cli/common.py), so
+it works beside ``roi serve``; the flows take theirs step by step (flows/locks.py).
+
 Each command imports its flow when it runs, not with this module: Prefect, dlt and dbt take
 seconds to load, and every ``roi`` command (``--help`` included) imports this module. The
 warehouse is checked first, so missing credentials fail in one line before Prefect starts.
@@ -12,14 +15,15 @@ from typing import Annotated
 
 import typer
 
-from roi.cli.common import console, parse_date, parse_ts, print_roi
+from flows.prefect_api import prefect_api
+from roi.cli.common import console, parse_date, parse_ts, print_roi, warehouse_turn
 from roi.core.errors import UserInputError
 from roi.core.warehouse import get_warehouse
 
 
 def bootstrap() -> None:
     """Create the warehouse schemas and audit tables (idempotent) and record the run."""
-    get_warehouse()
+    get_warehouse()  # settings and credentials fail here in one line, before Prefect starts
     from flows.bootstrap import bootstrap_warehouse  # start-up time (module docstring)
 
     run_id = bootstrap_warehouse()
@@ -36,7 +40,8 @@ def run(
         raise UserInputError(
             f"--start {start} is not before --end {end}: the window is half-open [start, end)"
         )
-    get_warehouse().bootstrap()
+    with warehouse_turn("run") as warehouse:
+        warehouse.bootstrap()
     from flows.pipeline import hourly_incremental  # start-up time (module docstring)
 
     run_id = hourly_incremental(window_start=window_start, window_end=window_end)
@@ -52,7 +57,8 @@ def backfill(
     first, last = parse_date(start, "--start"), parse_date(end, "--end")
     if last < first:
         raise UserInputError(f"--end {end} is before --start {start}: both days are included, start first")
-    get_warehouse().bootstrap()
+    with warehouse_turn("backfill") as warehouse:
+        warehouse.bootstrap()
     from flows.pipeline import backfill as backfill_flow  # start-up time (module docstring)
 
     run_id = backfill_flow(start=first, end=last)
@@ -61,8 +67,13 @@ def backfill(
 
 
 def serve() -> None:
-    """Run every flow on its schedule in this one process (embedded DuckDB mode)."""
-    get_warehouse().bootstrap()
-    from flows.serve import serve_all  # start-up time (module docstring)
+    """Run every flow on its schedule (Prefect serve); starts a Prefect server unless PREFECT_API_URL is set."""
+    with warehouse_turn("serve") as warehouse:
+        warehouse.bootstrap()
+        folder = warehouse.duckdb_path.parent / "prefect-server"
+    # The flows' processes take turns on the warehouse; this one holds it no longer.
+    with prefect_api(folder) as url:
+        console.print(f"Prefect API: {url}")
+        from flows.serve import serve_all  # start-up time (module docstring); after the API is set
 
-    serve_all()
+        serve_all()

@@ -7,9 +7,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from roi.cli.common import console, parse_date
+from roi.cli.common import console, parse_date, warehouse_turn
 from roi.core.errors import UserInputError
-from roi.core.warehouse import get_warehouse
 
 
 def restatements(
@@ -24,11 +23,12 @@ def restatements(
     from connector_sdk.restatement import before_after, restatement_report
 
     report_date = parse_date(day, "--date")
-    cur = get_warehouse().connection().cursor()
-    try:
-        pulls = restatement_report(cur, platform, report_date, account_id=account)
-    finally:
-        cur.close()
+    with warehouse_turn("restatements") as warehouse:
+        cur = warehouse.connection().cursor()
+        try:
+            pulls = restatement_report(cur, platform, report_date, account_id=account)
+        finally:
+            cur.close()
     if not pulls:
         raise UserInputError(
             f"no pulls of {platform} for {report_date} in raw_ads: load that day first (roi run)"

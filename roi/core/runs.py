@@ -81,8 +81,11 @@ def _finish(wh: Warehouse, run: PipelineRun, status: str, error: str | None) -> 
 
 
 def _execute(wh: Warehouse, sql: str, params: tuple[Any, ...]) -> None:
-    cur = wh.connection().cursor()
-    try:
-        cur.execute(sql, params)
-    finally:
-        cur.close()
+    # Its own short turn on the warehouse: a run's row is written at its start and its end,
+    # and the run's steps take their own turns in between.
+    with wh.session("run audit"):
+        cur = wh.connection().cursor()
+        try:
+            cur.execute(sql, params)
+        finally:
+            cur.close()

@@ -12,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from roi.core.errors import ConfigError
@@ -44,6 +44,10 @@ class Settings(BaseSettings):
     api_base_url: str | None = None
     # JSON object, e.g. ROI_RESTATEMENT_DAYS='{"meta_ads": 28}'; '{}' gives every platform 7 days.
     restatement_days: dict[str, RestatementWindow] = dict(PRODUCTION_RESTATEMENT_DAYS)
+    # Tests and demos only: `roi serve` runs every scheduled flow each N seconds, all due
+    # together, instead of on its cron; with serve_ticks, that many times (flows/serve.py).
+    serve_every_seconds: int | None = Field(default=None, ge=1)
+    serve_ticks: int | None = Field(default=None, ge=1)
 
     @field_validator("restatement_days")
     @classmethod

@@ -4,10 +4,15 @@ From ``ROI_WAREHOUSE`` it gives a DB-API connection, the dlt destination, the db
 the Soda data source, for the embedded DuckDB file (default) or Snowflake. Nothing else in the
 project reads connection details.
 
-DuckDB allows one writing *process* per file but many connections inside it, so in embedded
-mode the process keeps one database instance and hands out cursors on it to our own SQL, to
-dlt (as borrowed credentials) and to Soda; dbt-duckdb opens the same path in the same process,
-which DuckDB maps to the same instance.
+DuckDB allows one writing *process* per file (and while one has it open, no other process may
+open it, even read-only), but many connections inside it. So in embedded mode a process opens
+the file only during its turn (:meth:`Warehouse.session`, :mod:`roi.core.turns`): one database
+instance, handing out cursors to our own SQL, its connection to dlt (as borrowed credentials)
+and cursors to Soda; dbt-duckdb opens the same path in the same process, which DuckDB maps to
+the same instance. When the outermost session ends the instance is closed, and the next
+process in line may open the file. Flows hold a session per step, commands per command (or
+per query, for long reads). The turn also orders the uses of the working folder beside the
+file (dlt's pipeline folders, dbt's target folder).
 
 dlt and the Snowflake connector are imported inside the methods that use them: each takes
 seconds to load, and every ``roi`` command (``--help`` and a settings error included) imports
@@ -18,6 +23,8 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +33,7 @@ import duckdb
 
 from roi.core.errors import ConfigError
 from roi.core.settings import Settings, get_settings
+from roi.core.turns import Turn, turn_for
 
 SCHEMAS: tuple[str, ...] = ("raw_ads", "raw_events", "analytics", "audit")
 
@@ -131,10 +139,12 @@ class Warehouse:
         self.settings = settings
         self.kind = settings.warehouse
         self._lock = threading.Lock()
-        self._duckdb: Any = None
         self._snowflake: SnowflakeConfig | None = None
+        self._turn: Turn | None = None
         if self.kind == "snowflake":
             self._snowflake = resolve_snowflake()
+        else:
+            self._turn = turn_for(self.duckdb_path)
 
     # -- connections -------------------------------------------------------------------
     @property
@@ -142,21 +152,39 @@ class Warehouse:
         """Absolute path of the embedded DuckDB file."""
         return self.settings.duckdb_path.expanduser().resolve()
 
+    @contextmanager
+    def session(self, what: str = "", on_wait: Callable[[str], None] | None = None) -> Iterator[Warehouse]:
+        """Hold the embedded file for the block: wait for this process's turn, close the file at the end.
+
+        Re-entrant; a no-op on Snowflake, which has no one-process limit. ``what`` names the
+        holder to waiting processes; ``on_wait(holder)`` is called once if the turn is busy.
+        """
+        if self._turn is None:
+            yield self
+            return
+        with self._turn.hold(what or f"pid {os.getpid()}", on_wait, before_release=self._close_duckdb):
+            yield self
+
     def connection(self) -> Any:
         """A DB-API connection: the process's shared DuckDB instance, or a new Snowflake session.
 
-        For DuckDB, callers should take ``.cursor()`` per query: a cursor with an unfinished
-        result blocks the connection it belongs to.
+        For DuckDB, call it inside :meth:`session`; outside one, the process takes the turn
+        until :meth:`close` (correct, but every other process waits that long). Callers should
+        take ``.cursor()`` per query: a cursor with an unfinished result blocks its connection.
         """
-        if self.kind == "duckdb":
+        turn = self._turn
+        if turn is not None:
+            if not turn.held:
+                turn.pin(f"pid {os.getpid()} (outside a session)")
             with self._lock:
-                if self._duckdb is None:
+                if turn.opened is None:
                     self.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
-                    self._duckdb = duckdb.connect(str(self.duckdb_path))
+                    con = duckdb.connect(str(self.duckdb_path))
                     # A SET (not a connect-time config) so dbt-duckdb, which opens the same
                     # file in this process with its own config, still maps to this instance.
-                    self._duckdb.execute(f"set memory_limit = '{self.settings.duckdb_memory_limit}'")
-                return self._duckdb
+                    con.execute(f"set memory_limit = '{self.settings.duckdb_memory_limit}'")
+                    turn.opened = con
+                return turn.opened
         import snowflake.connector  # Snowflake mode only (see the module docstring)
 
         sf = self._snowflake
@@ -173,12 +201,22 @@ class Warehouse:
             session_parameters={"TIMEZONE": "UTC", "QUERY_TAG": "streamride-roi"},
         )
 
-    def close(self) -> None:
-        """Close the shared DuckDB instance (tests and the CLI call this at exit)."""
+    def _close_duckdb(self) -> None:
+        """Close the process's DuckDB instance (its cursors close with it), so another process may open the file."""
+        turn = self._turn
         with self._lock:
-            if self._duckdb is not None:
-                self._duckdb.close()
-                self._duckdb = None
+            if turn is not None and turn.opened is not None:
+                con, turn.opened = turn.opened, None
+                con.close()
+
+    def close(self) -> None:
+        """End a turn taken outside a session and close the DuckDB instance (tests and the CLI call this)."""
+        turn = self._turn
+        if turn is None:
+            return
+        turn.unpin(before_release=self._close_duckdb)
+        if not turn.held:
+            self._close_duckdb()
 
     # -- dlt ---------------------------------------------------------------------------
     def dlt_destination(self) -> Any:
@@ -218,6 +256,9 @@ class Warehouse:
                 "path": str(self.duckdb_path),
                 "schema": "analytics",
                 "threads": threads,
+                # dbt-duckdb keeps its connection (and so the file) open after an invocation by
+                # default; the file must close at the end of the turn (see session()).
+                "keep_open": False,
             }
         else:
             sf = self._snowflake
@@ -267,16 +308,16 @@ class Warehouse:
     # -- bootstrap ---------------------------------------------------------------------
     def bootstrap(self) -> None:
         """Create the schemas and audit tables if missing. Idempotent."""
-        con = self.connection()
-        cur = con.cursor()
-        try:
-            for schema in SCHEMAS:
-                cur.execute(f"create schema if not exists {schema}")
-            cur.execute(PIPELINE_RUNS_DDL)
-            cur.execute(FACTS_EVENT_LOADS_DDL)
-            cur.execute(PULL_SLICES_DDL)
-        finally:
-            cur.close()
+        with self.session("bootstrap"):
+            cur = self.connection().cursor()
+            try:
+                for schema in SCHEMAS:
+                    cur.execute(f"create schema if not exists {schema}")
+                cur.execute(PIPELINE_RUNS_DDL)
+                cur.execute(FACTS_EVENT_LOADS_DDL)
+                cur.execute(PULL_SLICES_DDL)
+            finally:
+                cur.close()
 
 
 def table_exists(cursor: Any, schema: str, table: str) -> bool:
