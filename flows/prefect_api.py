@@ -14,6 +14,7 @@ settings once, at import (``temporary_settings`` covers a process that loaded it
 
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
 import signal
@@ -24,7 +25,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
 
 from roi.core.errors import ConfigError
@@ -57,6 +58,13 @@ def server_env(folder: Path, port: int) -> dict[str, str]:
         }
     )
     return env
+
+
+def _die_with_parent() -> None:
+    """Linux: the server gets SIGTERM when ``roi serve`` dies, however it dies (PR_SET_PDEATHSIG)."""
+    # elsewhere the server is stopped on the way out only
+    with suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
 
 
 def _healthy(url: str) -> bool:
@@ -123,6 +131,7 @@ def start_server(folder: Path, timeout: float | None = None) -> Iterator[str]:
             stderr=subprocess.STDOUT,
             # its own session: Ctrl-C reaches `roi serve`, which stops serving, then the server
             start_new_session=True,
+            preexec_fn=_die_with_parent,  # one prctl call: safe between fork and exec
         )
     try:
         _wait_until_up(proc, url, log, wait)

@@ -14,6 +14,8 @@ schedule after that many runs.
 from __future__ import annotations
 
 import math
+import os
+import signal
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -35,18 +37,16 @@ SCHEDULES: dict[str, tuple[Any, str | None]] = {
 }
 # The first sped-up tick comes this long after start: the deployments must be registered and
 # the scheduler must have seen them first (it never creates runs in the past).
-FIRST_TICK_LEAD = timedelta(seconds=15)
+FIRST_TICK_LEAD = timedelta(seconds=10)
 
 
 def sped_up_schedule(every_seconds: int, ticks: int | None, now: datetime) -> dict[str, Any]:
     """``to_deployment`` arguments for a schedule every ``every_seconds`` (``ticks`` runs, or forever).
 
-    Every flow gets the same start (the first whole multiple of the interval after
-    ``FIRST_TICK_LEAD``), so the flows are due at the same instants.
+    Every flow gets the same start (the whole second ``FIRST_TICK_LEAD`` after ``now``), so the
+    flows are due at the same instants.
     """
-    first = now.astimezone(UTC) + FIRST_TICK_LEAD
-    first_ts = math.ceil(first.timestamp() / every_seconds) * every_seconds
-    start = datetime.fromtimestamp(first_ts, UTC)
+    start = datetime.fromtimestamp(math.ceil((now.astimezone(UTC) + FIRST_TICK_LEAD).timestamp()), UTC)
     if ticks is None:
         return {"schedule": Interval(timedelta(seconds=every_seconds), anchor_date=start, timezone="UTC")}
     rrule = f"DTSTART:{start:%Y%m%dT%H%M%SZ}\nRRULE:FREQ=SECONDLY;INTERVAL={every_seconds};COUNT={ticks}"
@@ -54,13 +54,16 @@ def sped_up_schedule(every_seconds: int, ticks: int | None, now: datetime) -> di
 
 
 def deployments(now: datetime | None = None) -> list[Any]:
-    """The deployments ``roi serve`` runs, one per flow (one run at a time of each, as prefect.yaml)."""
+    """The deployments ``roi serve`` runs, one per flow.
+
+    No deployment concurrency limit: runs that overlap (a tick while the last run still works)
+    take turns step by step like any two runs.
+    """
     settings = get_settings()
     out = []
     for name, (flow_obj, cron) in SCHEDULES.items():
         kwargs: dict[str, Any] = {"name": name, "tags": ["roi", "embedded"]}
         if cron is not None:
-            kwargs["concurrency_limit"] = 1
             if settings.serve_every_seconds:
                 kwargs.update(
                     sped_up_schedule(
@@ -73,6 +76,20 @@ def deployments(now: datetime | None = None) -> list[Any]:
     return out
 
 
+def _stop_gracefully(signum: int, frame: Any) -> None:
+    """Ctrl-C: stop as on SIGTERM (Prefect's runner cancels its runs and stops); a second Ctrl-C stops at once."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
 def serve_all() -> None:
-    """Serve every deployment until interrupted (Ctrl-C); needs a Prefect API with a scheduler."""
-    serve(*deployments())
+    """Serve every deployment until interrupted (Ctrl-C or SIGTERM); needs a Prefect API with a scheduler.
+
+    Prefect's runner shuts down cleanly on SIGTERM only: a Ctrl-C inside its event loop leaves
+    it waiting, so Ctrl-C is turned into SIGTERM.
+    """
+    signal.signal(signal.SIGINT, _stop_gracefully)
+    try:
+        serve(*deployments())
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)

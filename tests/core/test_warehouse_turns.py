@@ -168,6 +168,45 @@ def test_use_outside_a_session_holds_the_turn_until_close(fresh_warehouse: Path)
     assert _open_elsewhere(fresh_warehouse) == "opened"
 
 
+def test_the_ops_refresh_gets_in_behind_a_long_run(
+    prefect_harness, fresh_warehouse: Path, monkeypatch
+) -> None:
+    """The real ops_refresh flow (its loader stubbed) beside a long run of 2 s steps: each of its
+    turns waits for one step at most, so it finishes long before the run does, within a minute."""
+    from prefect import task
+
+    from flows import ops
+    from flows.locks import holds_warehouse
+
+    @task
+    @holds_warehouse
+    def no_new_files() -> dict[str, object]:
+        return {"loaded": 0, "load_ids": []}
+
+    monkeypatch.setattr(ops, "load_events", no_new_files)
+    get_warehouse().bootstrap()
+    ops.ops_refresh()  # the first flow run of a session pays Prefect's warm-up: not part of the bound
+    step = 2.0
+    proc = _spawn(STEPPER, str(step), "60")
+    try:
+        t0 = time.monotonic()
+        run_id = ops.ops_refresh()
+        took = time.monotonic() - t0
+        assert proc.poll() is None, "the long run did not go on beside the refresh"
+    finally:
+        _end(proc)
+    # four turns (audit row, load, buckets, audit row), each behind at most one step of the run
+    print(f"ops refresh behind a long run: {took:.1f} s")
+    assert took < 4 * step + 10, took
+    with get_warehouse().session("test") as wh:
+        status = (
+            wh.connection()
+            .execute("select status from audit.pipeline_runs where run_id = ?", [run_id])
+            .fetchone()
+        )
+    assert status == ("succeeded",)
+
+
 @pytest.mark.parametrize("what", ["dlt", "dbt"])
 def test_dlt_and_dbt_leave_nothing_open_after_the_turn(fresh_warehouse: Path, what: str) -> None:
     """dlt borrows the warehouse's connection and dbt-duckdb opens the same file: neither outlives the turn."""
