@@ -94,12 +94,19 @@ class Turn:
 
     # -- taking and giving back the file lock ---------------------------------------------
     def _take_file(self, what: str, on_wait: Callable[[str], None] | None) -> None:
+        told: list[bool] = []
+
+        def waiting() -> None:  # say it once, whether we wait in the queue or for the turn
+            if on_wait is not None and not told:
+                told.append(True)
+                on_wait(self.holder())
+
         queue = _open(self.queue_path)
         try:
-            _flock(queue)
+            _flock(queue, waiting)
             fd = _open(self.lock_path)
             try:
-                _flock(fd, (lambda: on_wait(self.holder())) if on_wait is not None else None)
+                _flock(fd, waiting)
             except BaseException:
                 os.close(fd)
                 raise

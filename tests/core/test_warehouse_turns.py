@@ -220,3 +220,34 @@ def test_dlt_and_dbt_leave_nothing_open_after_the_turn(fresh_warehouse: Path, wh
 
             dbt_runner.seed()
     assert _open_elsewhere(fresh_warehouse) == "opened"
+
+
+def test_a_writing_command_takes_its_turn(fresh_warehouse: Path, monkeypatch, capsys) -> None:
+    """`roi attribution run` wrote through the shared connection with no slot at all; now it waits
+    for the turn (saying for whom) and writes only while it holds it."""
+    from attribution.errors import AttributionInputError
+    from roi.cli import attribution as attribution_cli
+    from roi.cli import main
+
+    held: list[bool] = []
+
+    def fake_run(connection, first, last, config):
+        turn = get_warehouse()._turn
+        held.append(turn is not None and turn.held)
+        raise AttributionInputError("stub: nothing to attribute")
+
+    monkeypatch.setattr(attribution_cli, "run_attribution", fake_run)
+    proc = _spawn(HOLDER)
+    codes: list[int] = []
+    try:
+        cmd = threading.Thread(
+            target=lambda: codes.append(main(["attribution", "run", "--start", "2026-11-01", "--end", "2026-11-01"]))
+        )
+        cmd.start()
+        cmd.join(2.0)
+        assert not codes and not held, "the command wrote while another process held the warehouse"
+    finally:
+        _end(proc)
+    cmd.join(30)
+    assert codes == [2] and held == [True]
+    assert "waiting for the warehouse: held by holder (pid" in capsys.readouterr().err
