@@ -53,3 +53,30 @@ def test_serve_process_runs_the_same_schedules() -> None:
     for d in built:
         crons = [s.schedule.cron for s in (d.schedules or [])]
         assert crons == ([yaml_crons[d.name]] if yaml_crons[d.name] else [])
+
+
+def test_sped_up_schedules_make_every_scheduled_flow_due_together(monkeypatch) -> None:
+    """The test-only setting behind the serve-loop test: one interval, one start, for every scheduled flow."""
+    from datetime import UTC, datetime
+
+    from flows.serve import deployments
+    from roi.core.settings import reset_settings
+
+    monkeypatch.setenv("ROI_SERVE_EVERY_SECONDS", "5")
+    monkeypatch.setenv("ROI_SERVE_TICKS", "3")
+    reset_settings()
+    try:
+        built = {d.name: d for d in deployments(now=datetime(2026, 11, 2, 10, 0, 0, 250000, tzinfo=UTC))}
+    finally:
+        monkeypatch.delenv("ROI_SERVE_EVERY_SECONDS")
+        monkeypatch.delenv("ROI_SERVE_TICKS")
+        reset_settings()
+    rrules = {name: [s.schedule.rrule for s in d.schedules or []] for name, d in built.items()}
+    expected = "DTSTART:20261102T100011Z\nRRULE:FREQ=SECONDLY;INTERVAL=5;COUNT=3"
+    assert rrules == {
+        "hourly-incremental": [expected],
+        "restatement-lookback": [expected],
+        "ops-refresh": [expected],
+        "backfill": [],
+        "bootstrap-warehouse": [],
+    }

@@ -241,7 +241,9 @@ def test_a_writing_command_takes_its_turn(fresh_warehouse: Path, monkeypatch, ca
     codes: list[int] = []
     try:
         cmd = threading.Thread(
-            target=lambda: codes.append(main(["attribution", "run", "--start", "2026-11-01", "--end", "2026-11-01"]))
+            target=lambda: codes.append(
+                main(["attribution", "run", "--start", "2026-11-01", "--end", "2026-11-01"])
+            )
         )
         cmd.start()
         cmd.join(2.0)

@@ -8,8 +8,7 @@ kill gives, in the middle of a task, not between tasks. Everything is patched in
 process only; production code carries no test hook.
 
 The marker file (JSON) tells the parent what happened: the pending load ids at the moment
-of the kill and the Prefect concurrency leases the process took (a killed process never
-releases them).
+of the kill.
 """
 
 from __future__ import annotations
@@ -40,21 +39,6 @@ def _write(marker: Path, state: dict[str, Any]) -> None:
     tmp.replace(marker)
 
 
-def _record_leases(marker: Path, state: dict[str, Any]) -> None:
-    """Note every concurrency lease this process takes (the parent releases a dead one's)."""
-    import prefect.concurrency._sync as psync
-
-    acquire = psync.acquire_concurrency_slots_with_lease
-
-    def recording(*args: Any, **kwargs: Any) -> Any:
-        resp = acquire(*args, **kwargs)
-        state["lease_ids"].append(str(resp.lease_id))
-        _write(marker, state)
-        return resp
-
-    psync.acquire_concurrency_slots_with_lease = recording  # type: ignore[assignment]
-
-
 def _arm_kill(pipeline_name: str, marker: Path, state: dict[str, Any]) -> None:
     """SIGKILL this process when ``pipeline_name`` starts loading a normalized package."""
     from dlt.pipeline.pipeline import Pipeline
@@ -83,10 +67,9 @@ def main() -> None:
     parser.add_argument("--marker", required=True, type=Path)
     parser.add_argument("--kill-at", default=None)
     args = parser.parse_args()
-    state: dict[str, Any] = {"lease_ids": [], "killed_with_pending": None, "pipeline": None}
+    state: dict[str, Any] = {"killed_with_pending": None, "pipeline": None}
     _write(args.marker, state)
     fast_retries()
-    _record_leases(args.marker, state)
     if args.kill_at:
         _arm_kill(args.kill_at, args.marker, state)
     from flows.pipeline import hourly_incremental
