@@ -3,8 +3,9 @@
 The profile is written from ``roi.core.warehouse.get_warehouse().dbt_profile()`` into
 ``<warehouse dir>/dbt/profiles.yml`` at every call, never edited by hand; dbt's target and log
 folders live beside it so the source tree stays clean and concurrent checkouts do not collide.
-DuckDB allows one writing process: dbt-duckdb opens the same file in this process, which DuckDB
-maps to the warehouse's instance, and a lock keeps dbt to one invocation at a time.
+DuckDB allows one process to open the file: dbt-duckdb opens the same file in this process, which
+DuckDB maps to the warehouse's instance, closes it after each invocation (so the file closes when
+the warehouse turn ends), and a lock keeps dbt to one invocation at a time.
 
 Windows: every incremental model reads ``start_date`` / ``end_date`` (half-open, UTC dates) and
 ``lookback_days`` from dbt vars; :func:`window_vars` turns a run's [start, end) timestamps into
@@ -30,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from dbt.adapters.duckdb.connections import DuckDBConnectionManager
 from dbt.cli.main import dbtRunner
 
 import connectors  # noqa: F401  (importing the package registers every connector)
@@ -132,6 +134,20 @@ def window_vars(
     return out
 
 
+def _release_duckdb() -> None:
+    """Close dbt-duckdb's connection after an invocation (a no-op on Snowflake).
+
+    dbt-duckdb keeps one connection per process open between invocations (its ``keep_open``,
+    on by default), and with it the database file: the file must close when the warehouse turn
+    ends (``roi.core.warehouse``). Turning ``keep_open`` off instead makes it reconnect for every
+    node, which doubled a facts build here.
+    """
+    env = DuckDBConnectionManager._ENV
+    if env is not None:
+        env.close()
+        DuckDBConnectionManager.close_all_connections()
+
+
 def run_dbt(args: list[str], dbt_vars: dict[str, Any] | None = None, raise_on_failure: bool = True) -> DbtRun:
     """Invoke dbt (``args`` such as ``["build", "--select", "staging"]``) on our project.
 
@@ -150,7 +166,10 @@ def run_dbt(args: list[str], dbt_vars: dict[str, Any] | None = None, raise_on_fa
     full = [*args, *(part for flag, path in folders.items() for part in (flag, str(path))), "--quiet"]
     full += ["--vars", json.dumps(all_vars, sort_keys=True)]
     with _DBT_LOCK:
-        res = dbtRunner().invoke(full)
+        try:
+            res = dbtRunner().invoke(full)
+        finally:
+            _release_duckdb()
     run = DbtRun(args=list(args), success=bool(res.success))
     results = getattr(res.result, "results", None) or []
     for r in results:

@@ -256,9 +256,6 @@ class Warehouse:
                 "path": str(self.duckdb_path),
                 "schema": "analytics",
                 "threads": threads,
-                # dbt-duckdb keeps its connection (and so the file) open after an invocation by
-                # default; the file must close at the end of the turn (see session()).
-                "keep_open": False,
             }
         else:
             sf = self._snowflake

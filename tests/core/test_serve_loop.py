@@ -197,3 +197,21 @@ def test_serve_runs_every_flow_beside_a_manual_backfill_and_a_reading_command(
     )
     assert not _answers(url), "the Prefect server outlived roi serve"
     print(f"serve: {len(runs)} runs, {len(steps)} steps, {datetime.now():%H:%M:%S}")
+
+
+def test_a_prefect_server_that_cannot_start_is_one_line(tmp_path: Path) -> None:
+    """roi serve's own server dying at start is a configuration error (exit 3), with its last words."""
+    from flows.prefect_api import _wait_until_up
+    from roi.core.errors import ConfigError
+
+    log = tmp_path / "server.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", "print('port in use'); raise SystemExit(1)"], stdout=out
+        )
+    try:
+        _wait_until_up(proc, "http://127.0.0.1:9/api", log, timeout=60)
+    except ConfigError as exc:
+        assert "exited at start (port in use)" in str(exc) and exc.exit_code == 3
+    else:
+        raise AssertionError("no error")

@@ -198,6 +198,9 @@ def test_the_ops_refresh_gets_in_behind_a_long_run(
     # four turns (audit row, load, buckets, audit row), each behind at most one step of the run
     print(f"ops refresh behind a long run: {took:.1f} s")
     assert took < 4 * step + 10, took
+    assert not get_warehouse()._turn.held, (
+        "a step used the warehouse outside its turn (the process kept the file)"
+    )
     with get_warehouse().session("test") as wh:
         status = (
             wh.connection()
