@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from roi.core import __version__
+from roi.core.redact import one_line_error
 from roi.core.warehouse import Warehouse, get_warehouse, table_exists
 
 # The statuses of ``audit.pipeline_runs.status``: every reader names them through these.
@@ -71,7 +72,8 @@ def record_run(
     try:
         yield run
     except BaseException as exc:
-        _finish(wh, run, FAILED, f"{type(exc).__name__}: {exc}"[:2000])
+        # One line, no response body, no secret: dlt's errors embed whole API responses.
+        _finish(wh, run, FAILED, one_line_error(exc))
         raise
     _finish(wh, run, SUCCEEDED, None)
 
