@@ -34,6 +34,8 @@ def attribution_run(
         load_config(config)  # a bad name fails before the warehouse is opened
     except ConfigError as exc:
         raise UserInputError(str(exc)) from None
+    except (OSError, ValueError) as exc:  # a path the OS refuses, a file that is not text
+        raise UserInputError(f"--config {config!r} cannot be read: {exc}") from None
     connection = get_warehouse().connection()
     try:
         with console.status(f"attributing sign-ups of {first} .. {last}"):

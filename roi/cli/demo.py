@@ -101,17 +101,20 @@ def _world_meta(world: Path) -> dict[str, object] | None:
 
 def _claim(world: Path) -> None:
     """Make ``world`` an empty folder of the demo's (with its marker); refuse a folder the demo did not make."""
-    if world.exists() and not world.is_dir():
-        raise UserInputError(f"--world {world} is a file: pick an empty folder or one the demo made")
-    if world.is_dir() and any(world.iterdir()):
-        if not (world / DEMO_MARKER).is_file():
-            raise UserInputError(
-                f"--world {world} holds files the demo did not make: pick an empty folder or one the "
-                f"demo made (it writes {DEMO_MARKER}); nothing was deleted"
-            )
-        shutil.rmtree(world)
-    world.mkdir(parents=True, exist_ok=True)
-    (world / DEMO_MARKER).write_text("made by `roi demo`: it may delete and regenerate this folder\n")
+    try:
+        if world.exists() and not world.is_dir():
+            raise UserInputError(f"--world {world} is a file: pick an empty folder or one the demo made")
+        if world.is_dir() and any(world.iterdir()):
+            if not (world / DEMO_MARKER).is_file():
+                raise UserInputError(
+                    f"--world {world} holds files the demo did not make: pick an empty folder or one "
+                    f"the demo made (it writes {DEMO_MARKER}); nothing was deleted"
+                )
+            shutil.rmtree(world)
+        world.mkdir(parents=True, exist_ok=True)
+        (world / DEMO_MARKER).write_text("made by `roi demo`: it may delete and regenerate this folder\n")
+    except OSError as exc:  # a path the OS refuses: too long, no access, a file on the way
+        raise UserInputError(f"--world {world}: {exc.strerror or exc}") from None
 
 
 def _point_pipeline_at(world: Path, base: Path) -> Path:

@@ -5,10 +5,13 @@ An exception from dlt or an HTTP library can carry a whole API response (dlt's
 request can echo a credential. :func:`one_line_error` keeps the first line of the exception
 (and of its innermost cause), drops everything after it, removes the values of the secret
 settings in the environment and anything shaped like a token, and caps the length.
+:func:`cut_run_logs` does the same to the warnings and errors Prefect logs for flow and task
+runs (which it prints and stores in its API), so a failed run prints no traceback or body.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 
@@ -16,6 +19,9 @@ MAX_ERROR_CHARS = 300
 """The longest error text stored in ``audit.pipeline_runs.error`` or printed."""
 
 MASK = "***"
+
+DEBUG_VARIABLE = "ROI_DEBUG"
+"""Set to 1: unexpected errors keep their tracebacks (the CLI re-raises, run logs are not cut)."""
 
 # Credentials in dlt's conventions (SOURCES__<PLATFORM>__<KEY>, DESTINATION__...__CREDENTIALS__<KEY>)
 # and the plain AWS variables, and the pipeline's own secret.
@@ -87,3 +93,36 @@ def one_line_error(exc: BaseException, limit: int = MAX_ERROR_CHARS) -> str:
     if cause is not exc and cause_line not in text:
         text += f" (cause: {type(cause).__name__}: {cause_line or '(no message)'})"
     return one_line(text, limit)
+
+
+# Prefect's loggers of flow and task runs: their records go to the console and to Prefect's API.
+RUN_LOGGERS = ("prefect.flow_runs", "prefect.task_runs")
+
+
+class OneLineRunLogs(logging.Filter):
+    """Warnings and errors of run loggers as one redacted line, without the traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Rewrite ``record`` in place (always kept)."""
+        if record.levelno < logging.WARNING and not record.exc_info:
+            return True
+        # a state's or an exception's repr holds the exception text with its line breaks escaped
+        try:
+            text = record.getMessage().split("\\n", 1)[0]
+        except (TypeError, ValueError):  # arguments that do not fit the format
+            text = str(record.msg)
+        exc = record.exc_info[1] if record.exc_info else None
+        line = f"{text.split(': ', 1)[0]}: {one_line_error(exc)}" if exc is not None else text
+        record.msg, record.args = one_line(line), ()
+        record.exc_info, record.exc_text, record.stack_info = None, None, None
+        return True
+
+
+def cut_run_logs() -> None:
+    """Put :class:`OneLineRunLogs` on Prefect's run loggers (once; not with ``ROI_DEBUG=1``)."""
+    if os.environ.get(DEBUG_VARIABLE) == "1":
+        return
+    for name in RUN_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, OneLineRunLogs) for f in logger.filters):
+            logger.addFilter(OneLineRunLogs())

@@ -109,3 +109,26 @@ def test_one_line_error_keeps_the_cause_and_redacts() -> None:
         text = one_line_error(exc)
     assert text.startswith("RuntimeError: Pipeline execution failed at step=extract")
     assert "ValueError" in text and "abcdefghijklmnop1234" not in text and "\n" not in text
+
+
+def test_prefect_run_errors_are_logged_as_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A failed flow's log record (printed and stored by Prefect) carries no traceback, body or secret."""
+    import logging
+
+    monkeypatch.setenv("SOURCES__META_ADS__ACCESS_TOKEN", SECRET)
+    seen: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = seen.append  # type: ignore[method-assign]
+    logger = logging.getLogger("prefect.flow_runs")
+    logger.addHandler(handler)
+    try:
+        try:
+            raise RuntimeError(f"first line with {SECRET}\n" + '{"body": "invalid_client"}')
+        except RuntimeError:
+            logger.error("Encountered exception during execution: %r", RuntimeError("x\ny"), exc_info=True)
+        logger.error("Finished in state Failed('Flow run encountered an exception: x\\n{\"body\": 1}')")
+    finally:
+        logger.removeHandler(handler)
+    first, state = (logging.Formatter().format(r) for r in seen)
+    assert first == "Encountered exception during execution: RuntimeError: first line with ***"
+    assert state == "Finished in state Failed('Flow run encountered an exception: x"
