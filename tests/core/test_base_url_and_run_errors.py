@@ -114,21 +114,36 @@ def test_one_line_error_keeps_the_cause_and_redacts() -> None:
 def test_prefect_run_errors_are_logged_as_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
     """A failed flow's log record (printed and stored by Prefect) carries no traceback, body or secret."""
     import logging
+    import sys
 
+    from roi.core.redact import RUN_LOGGERS, OneLineRunLogs
+
+    assert all(any(isinstance(f, OneLineRunLogs) for f in logging.getLogger(n).filters) for n in RUN_LOGGERS)
     monkeypatch.setenv("SOURCES__META_ADS__ACCESS_TOKEN", SECRET)
-    seen: list[logging.LogRecord] = []
-    handler = logging.Handler()
-    handler.emit = seen.append  # type: ignore[method-assign]
-    logger = logging.getLogger("prefect.flow_runs")
-    logger.addHandler(handler)
     try:
-        try:
-            raise RuntimeError(f"first line with {SECRET}\n" + '{"body": "invalid_client"}')
-        except RuntimeError:
-            logger.error("Encountered exception during execution: %r", RuntimeError("x\ny"), exc_info=True)
-        logger.error("Finished in state Failed('Flow run encountered an exception: x\\n{\"body\": 1}')")
-    finally:
-        logger.removeHandler(handler)
-    first, state = (logging.Formatter().format(r) for r in seen)
+        raise RuntimeError(f"first line with {SECRET}\n" + '{"body": "invalid_client"}')
+    except RuntimeError:
+        exc_info = sys.exc_info()
+    failed = logging.LogRecord(
+        "prefect.flow_runs",
+        logging.ERROR,
+        __file__,
+        1,
+        "Encountered exception during execution: %r",
+        (exc_info[1],),
+        exc_info,
+    )
+    state = logging.LogRecord(
+        "prefect.flow_runs",
+        logging.ERROR,
+        __file__,
+        1,
+        "Finished in state Failed('Flow run encountered an exception: x\\n{\"body\": 1}')",
+        (),
+        None,
+    )
+    for record in (failed, state):
+        assert OneLineRunLogs().filter(record)
+    first, last = (logging.Formatter().format(r) for r in (failed, state))
     assert first == "Encountered exception during execution: RuntimeError: first line with ***"
-    assert state == "Finished in state Failed('Flow run encountered an exception: x"
+    assert last == "Finished in state Failed('Flow run encountered an exception: x"
