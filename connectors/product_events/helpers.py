@@ -10,6 +10,7 @@ and answered as ``_file_key, _row`` frames, so the wide batch is filtered once, 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
@@ -37,6 +38,11 @@ class IngestSummary:
     dead_letters: int = 0
     erased_dropped: int = 0
     replaced_earlier: int = 0
+    # files put in quarantine by this call, and their lines where known (counted in lines_read:
+    # lines_read = loaded + duplicates_dropped + dead_letters + erased_dropped + quarantined)
+    files_quarantined: int = 0
+    quarantined: int = 0
+    quarantined_files: list[str] = field(default_factory=list)
     new_columns: list[str] = field(default_factory=list)
     load_ids: list[str] = field(default_factory=list)
     seconds: float = 0.0
@@ -47,6 +53,25 @@ class IngestSummary:
         self.files_loaded += manifest.height
         for c in S.MANIFEST_COUNTS:
             setattr(self, c, getattr(self, c) + int(manifest[c].sum()))
+
+    def add_quarantined(self, rows: pl.DataFrame) -> None:
+        """Add files put in quarantine (``file_key, lines_read``; lines null when unknown)."""
+        lines = int(rows["lines_read"].fill_null(0).sum())
+        self.files_quarantined += rows.height
+        self.quarantined += lines
+        self.lines_read += lines
+        self.quarantined_files += rows["file_key"].to_list()
+
+
+def safe_error(exc: BaseException) -> str:
+    """What went wrong, for a table or a log: the exception's type and first line, without the
+    values it may quote (quoted or bracketed text, emails, phone numbers), at most 200 characters."""
+    lines = str(exc).strip().splitlines()
+    first = lines[0] if lines else ""
+    first = re.sub(r"'[^']*'?|\"[^\"]*\"?|`[^`]*`?", "'…'", first)
+    first = re.sub(r"\[[^\]]*\]?|\{[^}]*\}?", "[…]", first)
+    first = re.sub(pii.PHONE_RE, "[phone]", re.sub(pii.EMAIL_RE, "[email]", first))
+    return f"{type(exc).__name__}: {first}"[:200] if first else type(exc).__name__
 
 
 @dataclass
@@ -212,11 +237,13 @@ def manifest_rows(
     files: pl.DataFrame,
     lines_read: pl.DataFrame,
     fates: Mapping[str, pl.DataFrame],
-    truncated: Collection[str],
+    truncated: Collection[str] = (),
 ) -> pl.DataFrame:
     """One ``landing_manifest`` row per file of the batch: its listing (``files``), lines read
     (``lines_read``: ``_file_key, lines_read``), and per count of ``settings.MANIFEST_COUNTS``
-    the lines it counts (``fates[count]``: one ``_file_key`` row per line); 0 where none."""
+    the lines it counts (``fates[count]``: one ``_file_key`` row per line); 0 where none.
+    ``truncated`` is false for every file since truncated files are quarantined, never loaded
+    in part (the column stays for the rows written before)."""
     man = files.select("file_key", "file_url", "size_bytes", pl.col("modified_at").cast(tables.TS))
     parts = [lines_read.with_columns(pl.col("lines_read").cast(pl.Int64))]
     parts += [df.group_by("_file_key").agg(pl.len().cast(pl.Int64).alias(name)) for name, df in fates.items()]

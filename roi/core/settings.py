@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from roi.core.errors import ConfigError
@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     # api_base_url, whose check reads it). The base URL gets every platform's credentials.
     api_base_url_allow_hosts: str = ""
     api_base_url: str | None = None
+    # Decompressed text one landing file may hold, in MB: a larger file is quarantined unread
+    # (raw_events.quarantined_files), so one oversized or malicious file cannot exhaust memory.
+    landing_max_file_mb: int = Field(default=512, ge=1, le=1_000_000)
     # JSON object, e.g. ROI_RESTATEMENT_DAYS='{"meta_ads": 28}'; '{}' gives every platform 7 days.
     restatement_days: dict[str, RestatementWindow] = dict(PRODUCTION_RESTATEMENT_DAYS)
 
