@@ -126,7 +126,7 @@ def load_events(
     summary.files_listed = listing.height
     skip = pl.concat([seen_file_keys(pipeline), warehouse.quarantined_file_keys(pipeline)])
     todo = new_files(listing, skip)
-    run = _Run(pipeline, landing_url, pepper, _erased_subjects(pipeline), limits, summary)
+    run = _Run(pipeline, landing_url, pepper, erased_subjects(pipeline), limits, summary)
     _load_batches(run, todo, progress, max_batches)
     summary.seconds = time.perf_counter() - t0
     return summary
@@ -163,7 +163,7 @@ def configure_pipeline(pipeline: Any) -> None:
         dlt.config[f"{name}.data_writer.compression"] = "none"
 
 
-def _erased_subjects(pipeline: Any) -> pl.DataFrame:
+def erased_subjects(pipeline: Any) -> pl.DataFrame:
     """Every erased subject, user ids expanded through the identity map."""
     with pipeline.sql_client() as client:
         subjects = warehouse.erased_subjects(client)
@@ -347,7 +347,7 @@ def transform_batch(
     if merges.height:
         out[S.T_IDENTITY] = helpers.identity_rows(merges, edges)
     if parsed.dead.height:
-        out[S.T_DEAD] = helpers.dead_letter_rows(parsed.dead)
+        out[S.T_DEAD] = helpers.dead_letter_rows(parsed.dead, pepper)
     fates = {
         "loaded": pl.concat([valid.select("_file_key"), verdict.same.select("_file_key")]),
         "duplicates_dropped": pl.concat([losers.select("_file_key"), verdict.losing.select("_file_key")]),
@@ -402,7 +402,8 @@ def batch_resources(result: BatchResult, materialized: set[str]) -> list[Any]:
     # the result hands its frames over: each is dropped once converted, so a batch is never held
     # twice (Polars and Arrow) while dlt writes it
     frames, result.tables = result.tables, {}
-    frames[S.T_MANIFEST] = result.manifest
+    if result.write_manifest:
+        frames[S.T_MANIFEST] = result.manifest
     for table in set(_ALL_TABLES) - frames.keys() - materialized:
         frames[table] = tables.empty(table)
     appended = set(tables.EVENT_TABLES) - result.key_merge

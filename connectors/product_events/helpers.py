@@ -84,6 +84,8 @@ class BatchResult:
     # event tables whose rows may replace rows already loaded: merged on ``event_id``, the
     # others appended (see ``connectors.product_events.batch_resources``)
     key_merge: set[str] = field(default_factory=lambda: set(tables.EVENT_TABLES))
+    # False for a dead-letter replay: its lines' files are done already
+    write_manifest: bool = True
 
 
 # -- erasure ------------------------------------------------------------------------------------
@@ -224,9 +226,15 @@ def identity_rows(merges: pl.DataFrame, existing: pl.DataFrame | None) -> pl.Dat
     return tables.conform(S.T_IDENTITY, identity.changed_rows(loaded, resolved))
 
 
-def dead_letter_rows(dead: pl.DataFrame) -> pl.DataFrame:
-    """``dead_letters`` rows from the parser's dead lines: PII masked in the raw text."""
-    masked = dead.with_columns(line=pii.mask_text(pl.col("line")))
+def dead_letter_rows(dead: pl.DataFrame, pepper: bytes) -> pl.DataFrame:
+    """``dead_letters`` rows from the parser's dead lines: PII masked in the raw text, and in the
+    reason (``unknown_event_type:<type>`` quotes the line's ``event_type``); ``line_hash``, the
+    HMAC of the raw line, lets a replay know the landing line it reads again is this one."""
+    masked = dead.with_columns(
+        line=pii.mask_text(pl.col("line")),
+        reason=pii.mask_text(pl.col("reason")),
+        line_hash=pii.hmac_hex(pepper, dead["line"]),
+    )
     return tables.conform(S.T_DEAD, masked.rename({"_file_key": "file_key", "_line_no": "line_no"}))
 
 

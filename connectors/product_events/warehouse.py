@@ -191,3 +191,41 @@ def loaded_copies(
             return empty, outside
         df = df.join(incoming.select("event_id"), on="event_id", how="semi")
     return df.cast(COPY_SCHEMA), outside
+
+
+def columns_of(client: Any, table: str) -> set[str]:
+    """The column names of ``table`` (lower case)."""
+    with client.execute_query(f"select * from {qualified(client, table)} limit 0") as cur:
+        return {str(d[0]).lower() for d in cur.description}
+
+
+def dead_letters_to_replay(client: Any, reason: str | None, since: datetime | None) -> pl.DataFrame:
+    """``file_key, line_no, reason, line, line_hash`` of the dead letters not replayed yet, those of one
+    ``reason`` (exactly, or its family: ``wrong_type`` takes ``wrong_type:<field>``) and recorded
+    since ``since`` (their load's time) if given; empty before the first dead letter."""
+    schema = pl.Schema(
+        {"file_key": pl.String(), "line_no": pl.Int32(), "reason": pl.String(), "line": pl.String()}
+        | {"line_hash": pl.String()}
+    )
+    if not table_exists(client, S.T_DEAD):
+        return pl.DataFrame(schema=schema)
+    # dead letters written before these columns existed: none replayed, no hash
+    columns = columns_of(client, S.T_DEAD)
+    line_hash = "line_hash" if "line_hash" in columns else "cast(null as varchar) as line_hash"
+    where, args = ["1 = 1"], []
+    if "replayed_at" in columns:
+        where.append("replayed_at is null")
+    if reason is not None:
+        where.append("(reason = ? or substr(reason, 1, ?) = ?)")
+        args += [reason, len(reason) + 1, f"{reason}:"]
+    sql = (
+        f"select file_key, line_no, reason, line, {line_hash}, _dlt_load_id from {qualified(client, S.T_DEAD)} "
+        f"where {' and '.join(where)} order by file_key, line_no"
+    )
+    df = select(client, sql, *args)
+    if df.height == 0:
+        return pl.DataFrame(schema=schema)
+    if since is not None:
+        # a dlt load id is the load's start as Unix seconds
+        df = df.filter(pl.col("_dlt_load_id").cast(pl.Float64) >= since.timestamp())
+    return df.select(schema.names()).cast(schema)
