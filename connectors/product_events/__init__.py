@@ -297,12 +297,6 @@ def _quarantine(run: _Run, rows: pl.DataFrame) -> None:
         log.warning("product_events: quarantined %s: %s", key, error)
 
 
-def read_files(landing_url: str, files: pl.DataFrame) -> ReadBatch:
-    """Read, gunzip and split one batch of landing files."""
-    threads = S.READ_THREADS_LOCAL if "://" not in landing_url else S.READ_THREADS_REMOTE
-    return read_batch(landing_url, files, threads=threads)
-
-
 # -- one batch ------------------------------------------------------------------------------------
 
 
