@@ -9,9 +9,15 @@ reconciliation:
 
     lines_read = loaded + duplicates_dropped + dead_letters + erased_dropped
 
+Nothing blocks: a file that cannot be read whole (truncated, corrupt, more text than the limit)
+and a file whose batch fails even alone (found by bisecting the batch) are put in
+``quarantined_files`` instead, all their lines counted as quarantined, and the load goes on;
+:func:`requeue_file` (``roi landing requeue``) sends one back after a fix.
+
 Everything is keyed so that a crash between steps and a rerun change nothing: events merge
 on ``event_id``, dead letters on (file, line), the manifest on the file key, identity on
-``from_user_id``; the manifest is the only thing that says a file is done.
+``from_user_id``; the manifest is the only thing that says a file is done. Dead letters are
+replayed through today's rules by :mod:`connectors.product_events.replay`.
 
 Layout, as dlt's verified sources: the entry point and the dlt resources here, the logic on
 frames in ``helpers``, constants in ``settings``, every warehouse read in ``warehouse``, and
