@@ -262,13 +262,14 @@ def _bisect(run: _Run, files: pl.DataFrame) -> None:
     A fault of the code rather than the data quarantines every file it meets: after the fix,
     ``roi landing requeue`` takes them all back (several keys at once).
     """
-    failed: list[dict[str, Any]] = []
     parts = deque(_halves(files))
     while parts:
         part = parts.popleft()
         batch = read_batch(run.landing_url, part, run.threads, run.limits.max_file_text)
         if batch.unreadable.height:
             _quarantine(run, batch.unreadable)
+        if batch.files.height == 0:
+            continue
         lines = {f.file_key: len(f.lines) for f in batch.lines}
         try:
             result = transform_batch(
@@ -281,12 +282,10 @@ def _bisect(run: _Run, files: pl.DataFrame) -> None:
                 parts.extendleft(reversed(_halves(batch.files)))
                 continue
             key = batch.files["file_key"][0]
-            failed.append({"file_key": key, "error": safe_error(exc), "lines_read": lines.get(key)})
+            why = {"error": safe_error(exc), "lines_read": lines.get(key)}
+            _quarantine(run, batch.files.with_columns(pl.lit(v).alias(k) for k, v in why.items()))
             continue
         _load_result(run, result)
-    if failed:
-        why = pl.DataFrame(failed, schema={"file_key": pl.String, "error": pl.String, "lines_read": pl.Int64})
-        _quarantine(run, files.join(why, on="file_key", how="inner"))
 
 
 def _halves(files: pl.DataFrame) -> list[pl.DataFrame]:
@@ -296,7 +295,9 @@ def _halves(files: pl.DataFrame) -> list[pl.DataFrame]:
 
 def _quarantine(run: _Run, rows: pl.DataFrame) -> None:
     """Put files (listing rows with ``error, lines_read``) in quarantine and count them."""
-    rows = rows.with_columns(quarantined_at=pl.lit(datetime.now(UTC)).cast(tables.TS))
+    rows = rows.with_columns(
+        pl.col("lines_read").cast(pl.Int64), quarantined_at=pl.lit(datetime.now(UTC)).cast(tables.TS)
+    )
     warehouse.quarantine(run.pipeline, rows)
     run.summary.add_quarantined(rows)
     for key, error in rows.select("file_key", "error").iter_rows():
