@@ -45,6 +45,7 @@ from connector_sdk.exceptions import (
     FatalAPIError,
     InvalidRunError,
     PullDeferred,
+    UntrustedHostError,
 )
 from connector_sdk.extract import EntityRows, SliceResult
 from connector_sdk.http import ApiSession, RetryPolicy, SessionStats, limiter_for
@@ -124,6 +125,8 @@ class Connector(ABC):
     entities: ClassVar[tuple[EntitySpec, ...]] = ()
     extra_reports: ClassVar[tuple[ReportSpec, ...]] = ()
     """Further reports of the same slices, each in its own raw table (see :meth:`fetch_extra_report`)."""
+    auth_urls: ClassVar[tuple[str, ...]] = ()
+    """The platform's own endpoints on hosts other than ``default_host`` (an OAuth token URL)."""
 
     REQUIRED: ClassVar[tuple[str, ...]] = ("name", "default_host", "report")
 
@@ -213,12 +216,23 @@ class Connector(ABC):
         """
         try:
             resp = self.session(refreshable=False).post(url, data=dict(form))
+        except UntrustedHostError:
+            raise
         except refusals:
             raise AuthenticationError(refused, platform=self.name) from None
         token = cached_json(resp).get("access_token")
         if not token:
             raise AuthenticationError("OAuth token response had no access_token", platform=self.name)
         return str(token)
+
+    @property
+    def trusted_urls(self) -> tuple[str, ...]:
+        """The URLs whose hosts may get this connector's requests (and credentials).
+
+        The configured base URL, the platform's ``default_host`` and its ``auth_urls``: a
+        next-page link, redirect or token URL anywhere else is refused before it is sent.
+        """
+        return (self.base_url, self.default_host, *self.auth_urls)
 
     @classmethod
     def contract_fatal_credentials(cls, credentials: Mapping[str, str]) -> dict[str, str]:
@@ -259,6 +273,7 @@ class Connector(ABC):
             sleep=self._stop.wait,
             max_wait_seconds=self.settings.max_wait_seconds,
             cancelled=self._stop,
+            trusted=self.trusted_urls,
         )
 
     def _refresh_headers(self) -> dict[str, str]:

@@ -27,9 +27,10 @@ def new(
     console = Console()
     try:
         files = scaffold(name, root)
-    except ConnectorError as exc:
-        console.print(f"error: {exc}", style="red", highlight=False, soft_wrap=True)
-        raise typer.Exit(1) from None
+    except ConnectorError as exc:  # a bad or taken name: bad input, one line on stderr
+        err = Console(stderr=True)
+        err.print(f"error: {exc}", style="red", highlight=False, soft_wrap=True, markup=False)
+        raise typer.Exit(2) from None
     for f in files:
         console.print(f"created {f}")
     console.print("next: fill in the TODOs, then run the contract suite (docs/connectors.md)")

@@ -78,3 +78,11 @@ class PullDeferred(ConnectorError):
     def __init__(self, delay_seconds: float, message: str, *, platform: str | None = None) -> None:
         self.delay_seconds = float(delay_seconds)
         super().__init__(message, platform=platform)
+
+
+class UntrustedHostError(FatalAPIError):
+    """A request would go to a host that is neither the platform's own nor the configured base URL's.
+
+    Raised before anything is sent (credentials included): a response that points elsewhere
+    (an absolute next-page link, a redirect) or a token URL on another host stops the run.
+    """

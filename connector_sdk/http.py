@@ -15,14 +15,15 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, assert_never
+from urllib.parse import urlsplit
 
 import requests
 from requests.hooks import dispatch_hook
 
-from connector_sdk.exceptions import AuthenticationError, FatalAPIError, PullDeferred
+from connector_sdk.exceptions import AuthenticationError, FatalAPIError, PullDeferred, UntrustedHostError
 from connector_sdk.responses import Decoder, Resolution, ResponseAction, install_decoder, not_json
 
 
@@ -98,6 +99,35 @@ def limiter_for(platform: str, account: str, rate: float, burst: int) -> RateLim
         return lim
 
 
+Origin = tuple[str, str, int]
+"""(scheme, host, port) of a URL: what "the same host" means for sending credentials."""
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def origin(url: str) -> Origin | None:
+    """The (scheme, lower-case host, port) of ``url``; None when it has no host or a bad port."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port or _DEFAULT_PORTS.get(scheme, 0)
+    except ValueError:
+        return None
+    host = (parts.hostname or "").lower()
+    return (scheme, host, port) if host and scheme in _DEFAULT_PORTS else None
+
+
+def _shown(url: str) -> str:
+    """The host of ``url`` as a message names it (host and port, never user info or path)."""
+    parts = urlsplit(url)
+    host = parts.hostname or "?"
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return f"{parts.scheme}://{host}" + (f":{port}" if port else "")
+
+
 Classifier = Callable[[requests.Response], Resolution]
 """Maps a response to what the session does with it (a connector's ``errors.resolve``)."""
 
@@ -152,7 +182,9 @@ class ApiSession(requests.Session):
     :class:`~connector_sdk.exceptions.PullDeferred` instead of sleeping; None: never defer),
     ``cancelled`` (once set, the next attempt raises ``PullDeferred``: another request of the
     same pull was deferred, so this one stops too). ``sleep`` may return early (an
-    ``Event.wait``): the attempt after it checks ``cancelled``.
+    ``Event.wait``): the attempt after it checks ``cancelled``. ``trusted`` (URLs): when given,
+    a request (a next-page link, a redirect, a token URL) to any other scheme, host or port
+    raises :class:`~connector_sdk.exceptions.UntrustedHostError` before anything is sent.
     """
 
     def __init__(
@@ -168,8 +200,10 @@ class ApiSession(requests.Session):
         decoder: Decoder | None = None,
         max_wait_seconds: float | None = None,
         cancelled: threading.Event | None = None,
+        trusted: Iterable[str] | None = None,
     ) -> None:
         super().__init__()
+        self.trusted = None if trusted is None else frozenset(o for o in map(origin, trusted) if o)
         self.decoder = decoder
         self.max_wait_seconds = max_wait_seconds
         self.cancelled = cancelled
@@ -185,6 +219,8 @@ class ApiSession(requests.Session):
 
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
         """Send with retries; return only an accepted response, else raise an SDK exception."""
+        # requests follows redirects by calling send() again: each hop is checked here too.
+        self.check_host(str(request.url))
         kwargs.setdefault("timeout", self.timeout)
         # dlt attaches a raise-for-status response hook; requests runs hooks inside send(),
         # before the classifier could see a 429 or an in-body error, so we run them ourselves
@@ -212,6 +248,17 @@ class ApiSession(requests.Session):
                     self._back_off(attempt, resolution)
                 case _:
                     assert_never(resolution.action)
+
+    def check_host(self, url: str) -> None:
+        """Raise :class:`UntrustedHostError` when ``url`` is not on a trusted host (nothing is sent)."""
+        if self.trusted is None or origin(url) in self.trusted:
+            return
+        raise UntrustedHostError(
+            f"refused to send a request to {_shown(url)}: only the platform's own hosts and the "
+            "configured base URL's get its credentials (a next-page link, redirect or token URL "
+            "pointed elsewhere); nothing was sent",
+            platform=self.platform,
+        )
 
     def _attempt(
         self, request: requests.PreparedRequest, kwargs: dict[str, Any]

@@ -3,9 +3,9 @@
 One contract per fact table and the mart: keys (missing, duplicate), nulls, row counts for
 the run window, freshness, and the FX completeness rule. The data source comes from
 ``roi.core.warehouse.get_warehouse().soda_data_source()`` (for DuckDB the process's shared
-connection). Freshness is measured against the run's logical time, never the wall clock when
-a run is known: the ``end`` passed in, else the window end of the last successful run in
-``audit.pipeline_runs``, else now.
+connection). Freshness is measured against the run's logical time, never the wall clock: the
+``end`` passed in, else the window end of the last succeeded run in ``audit.pipeline_runs``
+(with neither, a one-line error asks for a window).
 
 A contract that fails a check, or that errors (a missing table, a bad query), fails the whole
 result: a check that cannot run is not a passing check.
@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from roi.core.errors import RoiError, UserInputError
+from roi.core.runs import last_succeeded_window_end
 from roi.core.warehouse import get_warehouse
 
 CONTRACTS_DIR = Path(__file__).resolve().parent.parent / "soda_checks"
@@ -93,15 +94,20 @@ def _scalar(sql: str) -> Any:
 
 
 def _logical_now(end: datetime | None) -> datetime:
-    """The time freshness is measured against (see module docstring), naive UTC."""
+    """The time freshness is measured against (see module docstring), naive UTC.
+
+    The run's end when given, else the window end of the last succeeded run; never the wall
+    clock: with neither, the checks cannot know which data should be fresh, and say so.
+    """
     if end is not None:
         return end.astimezone(UTC).replace(tzinfo=None) if end.tzinfo else end
-    last = _scalar(
-        "select max(window_end) from audit.pipeline_runs where status = 'success' and window_end is not null"
-    )
-    if isinstance(last, datetime):
-        return last.astimezone(UTC).replace(tzinfo=None) if last.tzinfo else last
-    return datetime.now(UTC).replace(tzinfo=None)
+    last = last_succeeded_window_end()
+    if last is None:
+        raise UserInputError(
+            "no succeeded run is recorded in audit.pipeline_runs to measure freshness against: "
+            "pass --start and --end"
+        )
+    return last
 
 
 def check_variables(

@@ -124,7 +124,8 @@ def load_events() -> dict[str, Any]:
     settings = get_settings()
     pepper = settings.require_pepper()
     pipeline = get_warehouse().dlt_pipeline("roi_product_events", "raw_events")
-    summary = load_product_events(pipeline, settings.landing_url, pepper)
+    max_file = settings.landing_max_file_mb * 2**20
+    summary = load_product_events(pipeline, settings.landing_url, pepper, max_file_bytes=max_file)
     return _summary(summary)
 
 

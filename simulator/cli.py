@@ -8,7 +8,8 @@ and exit code 2, never a traceback.
 from __future__ import annotations
 
 import os
-from datetime import UTC, date, datetime
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -28,22 +29,36 @@ app = typer.Typer(
 console = Console(stderr=True)
 
 
+# Worlds live in this century: a date far outside it is a typo (and 9999-12-31 or 0001-01-01
+# overflow as soon as a day is added or a zone applied).
+EARLIEST, LATEST = date(2000, 1, 1), date(2099, 12, 31)
+MAX_DAYS = 3660
+
+
+def _in_range(day: date, value: str, option: str) -> None:
+    if not EARLIEST <= day <= LATEST:
+        raise typer.BadParameter(f"{value!r} is out of range: use {EARLIEST} to {LATEST}", param_hint=option)
+
+
 def _parse_date(value: str, option: str) -> date:
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError:
         raise typer.BadParameter(f"{value!r} is not a date; use YYYY-MM-DD", param_hint=option) from None
+    _in_range(day, value, option)
+    return day
 
 
 def _parse_ts(value: str, option: str) -> datetime:
     """ISO-8601 timestamp or date; ``Z`` allowed; naive means UTC."""
     try:
         ts = datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
+        _in_range(ts.date(), value, option)
+        return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+    except (ValueError, OverflowError):
         raise typer.BadParameter(
             f"{value!r} is not a timestamp; use e.g. 2026-10-25T12:00:00Z", param_hint=option
         ) from None
-    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
 
 
 def _fail(message: str) -> NoReturn:
@@ -52,8 +67,16 @@ def _fail(message: str) -> NoReturn:
     raise typer.Exit(2)
 
 
+def _is(check: Callable[[], bool], value: object, option: str) -> bool:
+    """``check()`` of a path the user named; a path the OS refuses (too long, no access) is bad input."""
+    try:
+        return check()
+    except OSError as exc:
+        raise typer.BadParameter(f"{value}: {exc.strerror or exc}", param_hint=option) from None
+
+
 def _world_dir(world: Path) -> Path:
-    if not (world / "world.json").is_file():
+    if not _is((world / "world.json").is_file, world, "--world"):
         raise typer.BadParameter(
             f"{world} is not a simulated world (no world.json); create one with `roi simulate generate`",
             param_hint="--world",
@@ -73,11 +96,14 @@ def generate(
 ) -> None:
     """Write a simulated world: landing files + manifest, ad API state, sim.env and truth/."""
     start_date = _parse_date(start, "--start")
-    if days < 1:
-        raise typer.BadParameter(f"must be at least 1, got {days}", param_hint="--days")
+    if not 1 <= days <= MAX_DAYS:
+        raise typer.BadParameter(f"must be 1 to {MAX_DAYS}, got {days}", param_hint="--days")
+    _in_range(start_date + timedelta(days=days - 1), f"{start} + {days} days", "--days")
+    if not 0 <= seed < 2**63:
+        raise typer.BadParameter(f"must be 0 to 2**63 - 1, got {seed}", param_hint="--seed")
     if not 0 < scale <= 10:
         raise typer.BadParameter(f"must be in (0, 10], got {scale}", param_hint="--scale")
-    if out.exists() and not out.is_dir():
+    if _is(out.exists, out, "--out") and not out.is_dir():
         raise typer.BadParameter(f"{out} exists and is not a folder", param_hint="--out")
     from simulator.world import generate_world  # imported on use: keeps `roi --help` fast
 
@@ -121,7 +147,7 @@ def publish(
     """Copy the landing files that have arrived by --until (idempotent: present files are skipped)."""
     _world_dir(world)
     ts = _parse_ts(until, "--until")
-    if not to.startswith("s3://") and Path(to).exists() and not Path(to).is_dir():
+    if not to.startswith("s3://") and _is(Path(to).exists, to, "--to") and not Path(to).is_dir():
         raise typer.BadParameter(f"{to} exists and is not a folder", param_hint="--to")
     from simulator.world import publish as do_publish  # imported on use: keeps `roi --help` fast
 

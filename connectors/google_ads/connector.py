@@ -72,6 +72,7 @@ class GoogleAdsConnector(Connector):
 
     name = "google_ads"
     default_host = S.DEFAULT_HOST
+    auth_urls = (S.OAUTH_TOKEN_URL,)
     report = REPORT
     settings = S.SETTINGS
     errors = ERRORS

@@ -9,9 +9,15 @@ reconciliation:
 
     lines_read = loaded + duplicates_dropped + dead_letters + erased_dropped
 
+Nothing blocks: a file that cannot be read whole (truncated, corrupt, more text than the limit)
+and a file whose batch fails even alone (found by bisecting the batch) are put in
+``quarantined_files`` instead, all their lines counted as quarantined, and the load goes on;
+:func:`requeue_file` (``roi landing requeue``) sends one back after a fix.
+
 Everything is keyed so that a crash between steps and a rerun change nothing: events merge
 on ``event_id``, dead letters on (file, line), the manifest on the file key, identity on
-``from_user_id``; the manifest is the only thing that says a file is done.
+``from_user_id``; the manifest is the only thing that says a file is done. Dead letters are
+replayed through today's rules by :mod:`connectors.product_events.replay`.
 
 Layout, as dlt's verified sources: the entry point and the dlt resources here, the logic on
 frames in ``helpers``, constants in ``settings``, every warehouse read in ``warehouse``, and
@@ -24,32 +30,49 @@ from __future__ import annotations
 import gc
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import dlt
+import duckdb
 import polars as pl
 import pyarrow as pa
+from dlt.common.destination.exceptions import DestinationException
 from dlt.common.schema.typing import TMergeDispositionDict, TWriteDispositionConfig
 from dlt.common.schema.utils import has_table_seen_data
+from polars.exceptions import PanicException
 
 from connector_sdk.land import finish_pending_loads
 from connectors.product_events import helpers, pii, tables, warehouse
 from connectors.product_events import settings as S
-from connectors.product_events.discovery import batches, list_landing_files, new_files, read_batch
-from connectors.product_events.helpers import BatchResult, IngestSummary
+from connectors.product_events.discovery import (
+    BatchLimits,
+    ReadBatch,
+    batches,
+    list_landing_files,
+    new_files,
+    read_batch,
+    read_batches,
+)
+from connectors.product_events.helpers import BatchResult, IngestSummary, safe_error
 from connectors.product_events.parse import FileLines, LineParser, parse_lines
 from connectors.product_events.warehouse import seen_file_keys
 from roi.core.errors import ConfigError
 
 __all__ = [
+    "BatchLimits",
     "IngestSummary",
     "batches",
     "list_landing_files",
     "load_events",
     "new_files",
     "read_batch",
+    "read_batches",
+    "requeue_file",
     "seen_file_keys",
 ]
 
@@ -61,6 +84,12 @@ ProgressFn = Callable[[int, int], None]
 _MERGE: TMergeDispositionDict = {"disposition": "merge", "strategy": "delete-insert"}
 _APPEND: TWriteDispositionConfig = "append"
 _ALL_TABLES = (S.T_EVENTS, S.T_MMP, S.T_SKAN, S.T_IDENTITY, S.T_DEAD, S.T_MANIFEST)
+# What a batch's transform may raise on bad data: any exception, and Polars' panics (a
+# BaseException: an out-of-range date, say). Caught around the transform alone, never the load.
+_POISON = (Exception, PanicException)
+# ... except the warehouse's own errors (a lost connection, a lock, a full disk): those fail the
+# run, and the next run retries; quarantining would blame the files.
+_NOT_POISON = (DestinationException, duckdb.ConnectionException, duckdb.IOException)
 
 
 def load_events(
@@ -70,35 +99,50 @@ def load_events(
     *,
     batch_files: int = S.DEFAULT_BATCH_FILES,
     batch_bytes: int = S.DEFAULT_BATCH_BYTES,
+    batch_text_bytes: int = S.DEFAULT_BATCH_TEXT_BYTES,
+    max_file_bytes: int = S.DEFAULT_MAX_FILE_BYTES,
     progress: ProgressFn | None = None,
     max_batches: int | None = None,
 ) -> IngestSummary:
-    """Load every landing file not yet in ``raw_events.landing_manifest``, batch after batch.
+    """Load every landing file not yet in ``raw_events.landing_manifest`` nor in quarantine,
+    batch after batch.
 
     ``pipeline`` is the dlt pipeline of dataset ``raw_events``; ``pepper`` the HMAC secret
-    (``get_settings().require_pepper()``). Batches hold at most ``batch_files`` files and
-    ``batch_bytes`` compressed bytes, so a backlog is caught up in bounded memory;
-    ``max_batches`` stops early (the rest waits for the next call). Rerunning loads nothing new.
+    (``get_settings().require_pepper()``). Batches hold at most ``batch_files`` files,
+    ``batch_bytes`` compressed bytes and ``batch_text_bytes`` of decompressed text, so a backlog
+    is caught up in bounded memory; a file with more than ``max_file_bytes`` of text is
+    quarantined unread (``ROI_LANDING_MAX_FILE_MB`` in the flows). ``max_batches`` stops early
+    (the rest waits for the next call). Rerunning loads nothing new.
+
+    Nothing blocks: a file that cannot be read whole (truncated, corrupt, too large) and a file
+    whose batch fails even alone go to ``raw_events.quarantined_files`` and the load goes on
+    (see :func:`requeue_file`).
     """
     if not pepper:
         raise ConfigError("ROI_PII_PEPPER is not set: export a secret of at least 16 characters")
     t0 = time.perf_counter()
     configure_pipeline(pipeline)
+    limits = BatchLimits(batch_files, batch_bytes, batch_text_bytes, max_file_bytes)
     summary = IngestSummary()
-    warehouse.ensure_erased_subjects(pipeline)
+    warehouse.ensure_side_tables(pipeline)
     # A killed run's pending package holds files and their manifest rows: land it first, so
     # those files count as seen and the new listing continues after them.
     finish_pending_loads(pipeline)
     listing = list_landing_files(landing_url)
     summary.files_listed = listing.height
-    todo = new_files(listing, seen_file_keys(pipeline))
-    erased = _erased_subjects(pipeline)
-    todo_batches = list(batches(todo, batch_files, batch_bytes))
-    if max_batches is not None:
-        todo_batches = todo_batches[:max_batches]
-    _load_batches(pipeline, landing_url, todo_batches, pepper, erased, summary, progress, todo.height)
+    skip = pl.concat([seen_file_keys(pipeline), warehouse.quarantined_file_keys(pipeline)])
+    todo = new_files(listing, skip)
+    run = _Run(pipeline, landing_url, pepper, erased_subjects(pipeline), limits, summary)
+    _load_batches(run, todo, progress, max_batches)
     summary.seconds = time.perf_counter() - t0
     return summary
+
+
+def requeue_file(pipeline: Any, file_key: str) -> bool:
+    """Take a landing file out of quarantine (after a fix): the next load reads it again.
+    False when ``file_key`` is not in quarantine."""
+    warehouse.ensure_side_tables(pipeline)
+    return warehouse.requeue(pipeline, file_key, datetime.now(UTC))
 
 
 def configure_pipeline(pipeline: Any) -> None:
@@ -125,7 +169,7 @@ def configure_pipeline(pipeline: Any) -> None:
         dlt.config[f"{name}.data_writer.compression"] = "none"
 
 
-def _erased_subjects(pipeline: Any) -> pl.DataFrame:
+def erased_subjects(pipeline: Any) -> pl.DataFrame:
     """Every erased subject, user ids expanded through the identity map."""
     with pipeline.sql_client() as client:
         subjects = warehouse.erased_subjects(client)
@@ -134,46 +178,130 @@ def _erased_subjects(pipeline: Any) -> pl.DataFrame:
     return helpers.expand_erased_users(subjects, links)
 
 
+@dataclass
+class _Run:
+    """What every batch of one ``load_events`` call shares."""
+
+    pipeline: Any
+    landing_url: str
+    pepper: bytes
+    erased: pl.DataFrame
+    limits: BatchLimits
+    summary: IngestSummary
+    parser: LineParser = field(default_factory=LineParser)
+
+    @property
+    def threads(self) -> int:
+        return S.READ_THREADS_LOCAL if "://" not in self.landing_url else S.READ_THREADS_REMOTE
+
+
 def _load_batches(
-    pipeline: Any,
-    landing_url: str,
-    todo: list[pl.DataFrame],
-    pepper: bytes,
-    erased: pl.DataFrame,
-    summary: IngestSummary,
-    progress: ProgressFn | None,
-    total: int,
+    run: _Run, todo: pl.DataFrame, progress: ProgressFn | None, max_batches: int | None
 ) -> None:
-    """Transform and load each batch of ``todo``, adding it to ``summary``.
+    """Read, transform and load the batches of ``todo`` (:func:`read_batches` cuts them).
 
     The next batch is read (gunzip and S3 I/O release the GIL) while this one is parsed and
     loaded: one batch of raw text ahead, no more, so memory stays bounded.
     """
     done = 0
-    with LineParser() as parser, ThreadPoolExecutor(max_workers=1) as reader:
-        ahead = [reader.submit(read_files, landing_url, todo[0])] if todo else []
-        for i, files in enumerate(todo):
-            fut = ahead.pop()
-            if i + 1 < len(todo):
-                ahead.append(reader.submit(read_files, landing_url, todo[i + 1]))
-            result = transform_batch(pipeline, files, fut.result(), pepper, erased, parser)
-            load_id = load_batch(pipeline, result)
-            summary.add(result.manifest)
-            summary.load_ids.append(load_id)
-            summary.new_columns = sorted(set(summary.new_columns) | set(result.new_columns))
-            done += files.height
-            # a batch's frames are garbage now: release them before the next batch is read
-            del result
-            gc.collect()
-            log.info("product_events: batch %d loaded %d files (load %s)", i + 1, files.height, load_id)
-            if progress is not None:
-                progress(done, total)
+    reading = read_batches(run.landing_url, todo, run.limits, run.threads)
+    try:
+        with run.parser, ThreadPoolExecutor(max_workers=1) as reader:
+            ahead: Future[ReadBatch | None] | None = reader.submit(next, reading, None)
+            n = 0
+            while ahead is not None and (batch := ahead.result()) is not None:
+                n += 1
+                last = max_batches is not None and n >= max_batches
+                ahead = None if last else reader.submit(next, reading, None)
+                _load_read_batch(run, batch)
+                done += batch.n_files
+                # a batch's frames are garbage now: release them before the next batch is read
+                del batch
+                gc.collect()
+                if progress is not None:
+                    progress(done, todo.height)
+    finally:
+        reading.close()
 
 
-def read_files(landing_url: str, files: pl.DataFrame) -> list[FileLines]:
-    """Read, gunzip and split one batch of landing files."""
-    threads = S.READ_THREADS_LOCAL if "://" not in landing_url else S.READ_THREADS_REMOTE
-    return read_batch(landing_url, files, threads=threads)
+def _load_read_batch(run: _Run, batch: ReadBatch) -> None:
+    """Quarantine the batch's unreadable files, then transform and load the rest; a transform
+    that fails is retried on halves of the batch (:func:`_bisect`)."""
+    if batch.unreadable.height:
+        _quarantine(run, batch.unreadable)
+    if batch.files.height == 0:
+        return
+    try:
+        result = transform_batch(run.pipeline, batch.files, batch.lines, run.pepper, run.erased, run.parser)
+    except _POISON as exc:
+        if isinstance(exc, _NOT_POISON):
+            raise
+        log.warning(
+            "product_events: a batch of %d files failed (%s): bisecting", batch.files.height, safe_error(exc)
+        )
+        _bisect(run, batch.files)
+        return
+    _load_result(run, result)
+
+
+def _load_result(run: _Run, result: BatchResult) -> None:
+    """Load one transformed batch as one package and add it to the summary."""
+    files = result.manifest.height
+    load_id = load_batch(run.pipeline, result)
+    run.summary.add(result.manifest)
+    run.summary.load_ids.append(load_id)
+    run.summary.new_columns = sorted(set(run.summary.new_columns) | set(result.new_columns))
+    log.info("product_events: batch %d loaded %d files (load %s)", run.summary.batches, files, load_id)
+
+
+def _bisect(run: _Run, files: pl.DataFrame) -> None:
+    """Find the files of a failed batch that fail alone: halves are re-read and retried, those
+    that pass are loaded (a package each), a single file that fails is quarantined with its
+    error. One bad file among n costs ~2 log2(n) transforms and log2(n) packages.
+
+    A fault of the code rather than the data quarantines every file it meets: after the fix,
+    ``roi landing requeue`` takes them all back (several keys at once).
+    """
+    parts = deque(_halves(files))
+    while parts:
+        part = parts.popleft()
+        batch = read_batch(run.landing_url, part, run.threads, run.limits.max_file_text)
+        if batch.unreadable.height:
+            _quarantine(run, batch.unreadable)
+        if batch.files.height == 0:
+            continue
+        lines = {f.file_key: len(f.lines) for f in batch.lines}
+        try:
+            result = transform_batch(
+                run.pipeline, batch.files, batch.lines, run.pepper, run.erased, run.parser
+            )
+        except _POISON as exc:
+            if isinstance(exc, _NOT_POISON):
+                raise
+            if batch.files.height > 1:
+                parts.extendleft(reversed(_halves(batch.files)))
+                continue
+            key = batch.files["file_key"][0]
+            why = {"error": safe_error(exc), "lines_read": lines.get(key)}
+            _quarantine(run, batch.files.with_columns(pl.lit(v).alias(k) for k, v in why.items()))
+            continue
+        _load_result(run, result)
+
+
+def _halves(files: pl.DataFrame) -> list[pl.DataFrame]:
+    mid = files.height // 2
+    return [files.slice(0, mid), files.slice(mid)] if mid else [files]
+
+
+def _quarantine(run: _Run, rows: pl.DataFrame) -> None:
+    """Put files (listing rows with ``error, lines_read``) in quarantine and count them."""
+    rows = rows.with_columns(
+        pl.col("lines_read").cast(pl.Int64), quarantined_at=pl.lit(datetime.now(UTC)).cast(tables.TS)
+    )
+    warehouse.quarantine(run.pipeline, rows)
+    run.summary.add_quarantined(rows)
+    for key, error in rows.select("file_key", "error").iter_rows():
+        log.warning("product_events: quarantined %s: %s", key, error)
 
 
 # -- one batch ------------------------------------------------------------------------------------
@@ -193,7 +321,6 @@ def transform_batch(
     SQL client and writes nothing: :func:`load_batch` hands the result to dlt. ``file_lines``
     is emptied once parsed: the raw text is the batch's biggest object and nothing needs it after.
     """
-    truncated = {f.file_key for f in file_lines if f.truncated}
     parsed = parse_lines(file_lines, parser)
     file_lines.clear()
     valid = pii.hash_pii(parsed.valid, pepper)
@@ -221,7 +348,7 @@ def transform_batch(
     if merges.height:
         out[S.T_IDENTITY] = helpers.identity_rows(merges, edges)
     if parsed.dead.height:
-        out[S.T_DEAD] = helpers.dead_letter_rows(parsed.dead)
+        out[S.T_DEAD] = helpers.dead_letter_rows(parsed.dead, pepper)
     fates = {
         "loaded": pl.concat([valid.select("_file_key"), verdict.same.select("_file_key")]),
         "duplicates_dropped": pl.concat([losers.select("_file_key"), verdict.losing.select("_file_key")]),
@@ -229,7 +356,7 @@ def transform_batch(
         "erased_dropped": erased_rows,
         "replaced_earlier": verdict.replacing.select("_file_key"),
     }
-    manifest = helpers.manifest_rows(files, parsed.lines_read, fates, truncated)
+    manifest = helpers.manifest_rows(files, parsed.lines_read, fates)
     return BatchResult(tables=out, manifest=manifest, new_columns=parsed.extras, key_merge=key_merge)
 
 
@@ -276,7 +403,8 @@ def batch_resources(result: BatchResult, materialized: set[str]) -> list[Any]:
     # the result hands its frames over: each is dropped once converted, so a batch is never held
     # twice (Polars and Arrow) while dlt writes it
     frames, result.tables = result.tables, {}
-    frames[S.T_MANIFEST] = result.manifest
+    if result.write_manifest:
+        frames[S.T_MANIFEST] = result.manifest
     for table in set(_ALL_TABLES) - frames.keys() - materialized:
         frames[table] = tables.empty(table)
     appended = set(tables.EVENT_TABLES) - result.key_merge

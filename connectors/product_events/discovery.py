@@ -9,17 +9,19 @@ modification time says nothing about the events inside.
 
 The ingestion keeps its manifest in ``raw_events.landing_manifest``; the 5-minute ops refresh
 can keep its own (``manifest_table=...``) and reuse :func:`list_landing_files`,
-:func:`new_files`, :func:`batches` and :func:`read_batch` unchanged.
+:func:`new_files`, :func:`batches` / :func:`read_batches` and :func:`read_batch` unchanged.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import posixpath
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from collections.abc import Callable, Generator, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import polars as pl
 from dlt.common.configuration import resolve_configuration
@@ -28,7 +30,9 @@ from dlt.sources.filesystem import filesystem
 from dlt.sources.filesystem.helpers import FilesystemConfigurationResource
 
 from connectors.product_events import settings as S
-from connectors.product_events.parse import FileLines, decompress, split_lines
+from connectors.product_events.parse import FileLines, UnreadableFile, gunzip, split_lines
+
+_T = TypeVar("_T")
 
 LISTING_SCHEMA = pl.Schema(
     {
@@ -92,10 +96,66 @@ def batches(files: pl.DataFrame, max_files: int, max_bytes: int) -> Iterator[pl.
 
 
 @dataclass(frozen=True)
+class BatchLimits:
+    """Bounds of one batch: files, compressed bytes and decompressed text (each batch holds at
+    least one file), and the text of one file (beyond it the file is quarantined unread)."""
+
+    max_files: int = S.DEFAULT_BATCH_FILES
+    max_bytes: int = S.DEFAULT_BATCH_BYTES
+    max_text: int = S.DEFAULT_BATCH_TEXT_BYTES
+    max_file_text: int = S.DEFAULT_MAX_FILE_BYTES
+
+    def __post_init__(self) -> None:
+        if min(self.max_files, self.max_bytes, self.max_text, self.max_file_text) < 1:
+            raise ValueError("batch limits must be positive")
+
+
+@dataclass
+class ReadBatch:
+    """One batch read: the listing rows and lines of its readable files, and the listing rows of
+    the files that could not be read whole (``error``, ``lines_read``), to quarantine."""
+
+    files: pl.DataFrame
+    lines: list[FileLines]
+    unreadable: pl.DataFrame
+
+    @property
+    def n_files(self) -> int:
+        """Files of the batch, readable or not."""
+        return self.files.height + self.unreadable.height
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """A file that could not be read whole, and why (no content in ``error``)."""
+
+    file_key: str
+    error: str
+    lines_read: int | None
+
+
+def _read_batch(files: pl.DataFrame, got: list[FileLines | Unreadable]) -> ReadBatch:
+    """A :class:`ReadBatch` of ``files`` (listing rows) and what reading each gave, in order."""
+    bad = [g for g in got if isinstance(g, Unreadable)]
+    ok = [g for g in got if isinstance(g, FileLines)]
+    why = pl.DataFrame(
+        {
+            "file_key": [b.file_key for b in bad],
+            "error": [b.error for b in bad],
+            "lines_read": [b.lines_read for b in bad],
+        },
+        schema={"file_key": pl.String, "error": pl.String, "lines_read": pl.Int64},
+    )
+    readable = files.filter(pl.col("file_key").is_in([f.file_key for f in ok]))
+    return ReadBatch(readable, ok, files.join(why, on="file_key", how="inner"))
+
+
+@dataclass(frozen=True)
 class FileReader:
     """Reads landing files through the same fsspec filesystem dlt uses for ``landing_url``."""
 
     landing_url: str
+    max_file_text: int = S.DEFAULT_MAX_FILE_BYTES
 
     def _fs(self) -> tuple[Any, str]:
         # Same config sections as dlt's filesystem resource, so one set of credentials serves both.
@@ -106,24 +166,80 @@ class FileReader:
         fs, root = fsspec_from_config(cfg)
         return fs, fs._strip_protocol(root if "://" in root else normalise_url(self.landing_url))
 
-    def read(self, files: pl.DataFrame, threads: int = 2) -> list[FileLines]:
-        """Fetch, gunzip and split the given files (zlib and S3 I/O release the GIL: threads help)."""
+    def opener(self) -> Callable[[str], FileLines | Unreadable]:
+        """A function reading one file by key: streamed and gunzipped (at most ``max_file_text``
+        bytes of text), then split; or why it cannot be read whole. Threads may share it (zlib
+        and S3 I/O release the GIL)."""
         fs, root = self._fs()
 
-        def one(row: tuple[str, str]) -> FileLines:
-            key, _url = row
-            with fs.open(posixpath.join(root, key), "rb") as fh:
-                data = fh.read()
-            text, truncated = decompress(data)
-            return split_lines(key, text, truncated)
+        def one(key: str) -> FileLines | Unreadable:
+            try:
+                with fs.open(posixpath.join(root, key), "rb") as fh:
+                    text = gunzip(fh, self.max_file_text)
+            except UnreadableFile as exc:
+                return Unreadable(key, str(exc), exc.lines_read)
+            return split_lines(key, text)
 
-        rows = list(zip(files["file_key"].to_list(), files["file_url"].to_list(), strict=True))
-        if threads <= 1 or len(rows) <= 1:
-            return [one(r) for r in rows]
+        return one
+
+    def read(self, files: pl.DataFrame, threads: int = 2) -> ReadBatch:
+        """Fetch, gunzip and split the given files, whatever their total size."""
+        one = self.opener()
+        keys = files["file_key"].to_list()
+        if threads <= 1 or len(keys) <= 1:
+            return _read_batch(files, [one(k) for k in keys])
         with ThreadPoolExecutor(max_workers=threads) as pool:
-            return list(pool.map(one, rows))
+            return _read_batch(files, list(pool.map(one, keys)))
 
 
-def read_batch(landing_url: str, files: pl.DataFrame, threads: int = 2) -> list[FileLines]:
+def read_batch(
+    landing_url: str, files: pl.DataFrame, threads: int = 2, max_file_text: int = S.DEFAULT_MAX_FILE_BYTES
+) -> ReadBatch:
     """Read one batch of landing files into lines (see :class:`FileReader`)."""
-    return FileReader(landing_url).read(files, threads=threads)
+    return FileReader(landing_url, max_file_text).read(files, threads=threads)
+
+
+def read_batches(
+    landing_url: str, files: pl.DataFrame, limits: BatchLimits, threads: int = 2
+) -> Generator[ReadBatch, None, None]:
+    """``files`` read in order and cut into batches within ``limits``, as they are read.
+
+    A batch closes before the file that would take it past a limit: its file count, its
+    compressed bytes (known from the listing) or its text (known once read, so the cut is made
+    while reading: a gzip bomb cannot make a batch's text grow past ``max_text``). Files are
+    streamed through gunzip with the per-file text limit. ``threads`` files are read ahead, in
+    order; while the caller works on a batch, those reads finish and wait, no more. Memory: one
+    batch's text (at most ``max_text``, or one file of at most ``max_file_text``) plus
+    ``threads`` files ahead.
+    """
+    one = FileReader(landing_url, limits.max_file_text).opener()
+    sizes = files["size_bytes"].to_list()
+    start, n_bytes, n_text = 0, 0, 0
+    got: list[FileLines | Unreadable] = []
+    with ThreadPoolExecutor(max_workers=max(threads, 1)) as pool:
+        for j, item in enumerate(_in_order(pool, one, files["file_key"].to_list(), max(threads, 1))):
+            text = item.lines.nbytes if isinstance(item, FileLines) else 0
+            full = (
+                len(got) + 1 > limits.max_files
+                or n_bytes + sizes[j] > limits.max_bytes
+                or n_text + text > limits.max_text
+            )
+            if got and full:
+                yield _read_batch(files.slice(start, len(got)), got)
+                start, n_bytes, n_text, got = j, 0, 0, []
+            got.append(item)
+            n_bytes += sizes[j]
+            n_text += text
+        if got:
+            yield _read_batch(files.slice(start, len(got)), got)
+
+
+def _in_order(pool: ThreadPoolExecutor, fn: Callable[[str], _T], keys: list[str], depth: int) -> Iterator[_T]:
+    """``fn`` of each key, in order, with ``depth`` calls running ahead in ``pool`` (no more: a
+    paused consumer holds at most ``depth`` results it has not asked for)."""
+    todo = iter(keys)
+    ahead: deque[Future[_T]] = deque(pool.submit(fn, k) for k in itertools.islice(todo, depth))
+    while ahead:
+        done = ahead.popleft()
+        ahead.extend(pool.submit(fn, k) for k in itertools.islice(todo, 1))
+        yield done.result()

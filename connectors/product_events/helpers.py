@@ -10,6 +10,7 @@ and answered as ``_file_key, _row`` frames, so the wide batch is filtered once, 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
@@ -37,6 +38,11 @@ class IngestSummary:
     dead_letters: int = 0
     erased_dropped: int = 0
     replaced_earlier: int = 0
+    # files put in quarantine by this call, and their lines where known (counted in lines_read:
+    # lines_read = loaded + duplicates_dropped + dead_letters + erased_dropped + quarantined)
+    files_quarantined: int = 0
+    quarantined: int = 0
+    quarantined_files: list[str] = field(default_factory=list)
     new_columns: list[str] = field(default_factory=list)
     load_ids: list[str] = field(default_factory=list)
     seconds: float = 0.0
@@ -47,6 +53,25 @@ class IngestSummary:
         self.files_loaded += manifest.height
         for c in S.MANIFEST_COUNTS:
             setattr(self, c, getattr(self, c) + int(manifest[c].sum()))
+
+    def add_quarantined(self, rows: pl.DataFrame) -> None:
+        """Add files put in quarantine (``file_key, lines_read``; lines null when unknown)."""
+        lines = int(rows["lines_read"].fill_null(0).sum())
+        self.files_quarantined += rows.height
+        self.quarantined += lines
+        self.lines_read += lines
+        self.quarantined_files += rows["file_key"].to_list()
+
+
+def safe_error(exc: BaseException) -> str:
+    """What went wrong, for a table or a log: the exception's type and first line, without the
+    values it may quote (quoted or bracketed text, emails, phone numbers), at most 200 characters."""
+    lines = str(exc).strip().splitlines()
+    first = lines[0] if lines else ""
+    first = re.sub(r"'[^']*'?|\"[^\"]*\"?|`[^`]*`?", "'…'", first)
+    first = re.sub(r"\[[^\]]*\]?|\{[^}]*\}?", "[…]", first)
+    first = re.sub(pii.PHONE_RE, "[phone]", re.sub(pii.EMAIL_RE, "[email]", first))
+    return f"{type(exc).__name__}: {first}"[:200] if first else type(exc).__name__
 
 
 @dataclass
@@ -59,6 +84,8 @@ class BatchResult:
     # event tables whose rows may replace rows already loaded: merged on ``event_id``, the
     # others appended (see ``connectors.product_events.batch_resources``)
     key_merge: set[str] = field(default_factory=lambda: set(tables.EVENT_TABLES))
+    # False for a dead-letter replay: its lines' files are done already
+    write_manifest: bool = True
 
 
 # -- erasure ------------------------------------------------------------------------------------
@@ -199,9 +226,15 @@ def identity_rows(merges: pl.DataFrame, existing: pl.DataFrame | None) -> pl.Dat
     return tables.conform(S.T_IDENTITY, identity.changed_rows(loaded, resolved))
 
 
-def dead_letter_rows(dead: pl.DataFrame) -> pl.DataFrame:
-    """``dead_letters`` rows from the parser's dead lines: PII masked in the raw text."""
-    masked = dead.with_columns(line=pii.mask_text(pl.col("line")))
+def dead_letter_rows(dead: pl.DataFrame, pepper: bytes) -> pl.DataFrame:
+    """``dead_letters`` rows from the parser's dead lines: PII masked in the raw text, and in the
+    reason (``unknown_event_type:<type>`` quotes the line's ``event_type``); ``line_hash``, the
+    HMAC of the raw line, lets a replay know the landing line it reads again is this one."""
+    masked = dead.with_columns(
+        line=pii.mask_text(pl.col("line")),
+        reason=pii.mask_text(pl.col("reason")),
+        line_hash=pii.hmac_hex(pepper, dead["line"]),
+    )
     return tables.conform(S.T_DEAD, masked.rename({"_file_key": "file_key", "_line_no": "line_no"}))
 
 
@@ -212,11 +245,13 @@ def manifest_rows(
     files: pl.DataFrame,
     lines_read: pl.DataFrame,
     fates: Mapping[str, pl.DataFrame],
-    truncated: Collection[str],
+    truncated: Collection[str] = (),
 ) -> pl.DataFrame:
     """One ``landing_manifest`` row per file of the batch: its listing (``files``), lines read
     (``lines_read``: ``_file_key, lines_read``), and per count of ``settings.MANIFEST_COUNTS``
-    the lines it counts (``fates[count]``: one ``_file_key`` row per line); 0 where none."""
+    the lines it counts (``fates[count]``: one ``_file_key`` row per line); 0 where none.
+    ``truncated`` is false for every file since truncated files are quarantined, never loaded
+    in part (the column stays for the rows written before)."""
     man = files.select("file_key", "file_url", "size_bytes", pl.col("modified_at").cast(tables.TS))
     parts = [lines_read.with_columns(pl.col("lines_read").cast(pl.Int64))]
     parts += [df.group_by("_file_key").agg(pl.len().cast(pl.Int64).alias(name)) for name, df in fates.items()]

@@ -32,6 +32,8 @@ PII_KEY_RE = (
     r'("(?:[^"\\]|\\.)*"?|[^,}\s]*)'
 )
 REDACTED = '"[redacted]"'
+# What masking writes in place of a value: a masked text holds one of them.
+MASKS = (REDACTED, "[email]", "[phone]")
 
 
 def hmac_hex(pepper: bytes, values: pl.Series) -> pl.Series:
@@ -151,6 +153,12 @@ def mask_text(col: pl.Expr) -> pl.Expr:
     """Mask personal values in free text: values of PII keys, then email- and phone-looking substrings."""
     return (
         col.str.replace_all(PII_KEY_RE, "${1}" + REDACTED)
-        .str.replace_all(EMAIL_RE, "[email]")
-        .str.replace_all(PHONE_RE, "[phone]")
+        .str.replace_all(EMAIL_RE, MASKS[1])
+        .str.replace_all(PHONE_RE, MASKS[2])
     )
+
+
+def maybe_masked(col: pl.Expr) -> pl.Expr:
+    """True where :func:`mask_text` may have changed the text (it holds a mask); where false, the
+    text is exactly what was masked."""
+    return pl.any_horizontal([col.str.contains(m, literal=True) for m in MASKS])

@@ -6,6 +6,8 @@ here, apart from the logic that uses it.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 DATASET = "raw_events"
 LANDING_PREFIX = "events"
 FILE_GLOB = "events/**/*.jsonl.gz"
@@ -18,6 +20,10 @@ T_IDENTITY = "identity_map"
 T_DEAD = "dead_letters"
 T_MANIFEST = "landing_manifest"
 T_ERASED = "erased_subjects"
+T_QUARANTINE = "quarantined_files"
+# The dlt pipeline the flows load product events with (its schema holds these tables' columns):
+# the CLI's landing and dead-letter commands use the same one.
+PIPELINE_NAME = "roi_product_events"
 
 # Backpressure: one load package holds at most this many files / compressed bytes. Bytes bind
 # first on busy days: measured at scale 1.0 (8.5M lines), 64 MB of gzip (~530K events) per
@@ -27,6 +33,16 @@ T_ERASED = "erased_subjects"
 # dlt ~1 s of fixed work, so packages should not be tiny.
 DEFAULT_BATCH_FILES = 1000
 DEFAULT_BATCH_BYTES = 64 * 1024 * 1024
+# Decompressed text per batch: a batch closes before the file that would take its text past this
+# (a file alone may be larger, up to the file cap). Landing files inflate ~3.8x (measured on the
+# simulated worlds), so 64 MB of gzip is ~240 MB of text: the byte limit above binds first on
+# ordinary files and this one on highly compressible ones (a gzip bomb of small size).
+DEFAULT_BATCH_TEXT_BYTES = 256 * 1024 * 1024
+# A file whose decompressed text exceeds this is quarantined unread (``ROI_LANDING_MAX_FILE_MB``
+# overrides it for the flows); files are gunzipped as a stream, so it is never held whole.
+DEFAULT_MAX_FILE_BYTES = 512 * 1024 * 1024
+# Bytes of text gunzipped per read of the stream (ISA-L is as fast in 4 MB steps as whole).
+READ_CHUNK_BYTES = 4 * 1024 * 1024
 # Threads reading a batch's files: local reads are bound by gunzip (two cores), remote reads
 # wait on the network, where more threads than cores pay off.
 READ_THREADS_LOCAL = 2
@@ -87,6 +103,20 @@ FIELD_KINDS: dict[str, str] = {
     "postback_sequence": INTEGER,
     "did_win": BOOLEAN,
 }
+
+TIMESTAMP_FIELDS = tuple(f for f, k in FIELD_KINDS.items() if k == TIMESTAMP)
+
+# Plausible timestamps. ``received_at`` is the collector's clock: it must lie in
+# [RECEIVED_AT_MIN, RECEIVED_AT_MAX). Every other timestamp (``event_ts``, ``touch_ts``) must lie
+# within [received_at - TS_MAX_BEFORE_RECEIVED, received_at + TS_MAX_AFTER_RECEIVED]: a device
+# clock a little ahead, or an event delivered up to 400 days late (SKAN and MMP callbacks come
+# days late; retries and offline queues weeks). ``infinity``, ``epoch`` and year-1970 or
+# year-294000 values parse as timestamps and fail here (``implausible_timestamp:<field>``),
+# rather than panicking Polars or dragging every window back to 1970.
+RECEIVED_AT_MIN = "2010-01-01 00:00:00+00"
+RECEIVED_AT_MAX = "2100-01-01 00:00:00+00"
+TS_MAX_BEFORE_RECEIVED = timedelta(days=400)
+TS_MAX_AFTER_RECEIVED = timedelta(hours=1)
 
 COMMON_REQUIRED = ("event_id", "event_type", "event_ts", "received_at", "schema_version")
 
@@ -199,7 +229,18 @@ R_ENCODING = "invalid_utf8"
 R_MISSING = "missing_field"
 R_WRONG_TYPE = "wrong_type"
 R_UNKNOWN_TYPE = "unknown_event_type"
-R_TRUNCATED_FILE = "truncated_file"
+R_IMPLAUSIBLE_TS = "implausible_timestamp"
 # A new field named like a contract/connector column but for case or separators (``event_ID``),
 # or a line with two spellings of one new field (``promoCode`` and ``PromoCode``).
 R_NAME_CLASH = "field_name_clash"
+DEAD_LETTER_REASONS = (
+    R_EMPTY,
+    R_ENCODING,
+    R_MALFORMED,
+    R_NOT_OBJECT,
+    R_NAME_CLASH,
+    R_MISSING,
+    R_WRONG_TYPE,
+    R_IMPLAUSIBLE_TS,
+    R_UNKNOWN_TYPE,
+)

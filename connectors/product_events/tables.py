@@ -52,7 +52,16 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "event_id": pl.String,
         "canonical_user_id": pl.String,
     },
-    S.T_DEAD: {"file_key": pl.String, "line_no": pl.Int32, "reason": pl.String, "line": pl.String},
+    # line: PII masked; line_hash: HMAC of the raw line; replayed_at: set when ``roi deadletters
+    # replay`` found the line passes today's rules
+    S.T_DEAD: {
+        "file_key": pl.String,
+        "line_no": pl.Int32,
+        "reason": pl.String,
+        "line": pl.String,
+        "line_hash": pl.String,
+        "replayed_at": TS,
+    },
     S.T_MANIFEST: {
         "file_key": pl.String,
         "file_url": pl.String,

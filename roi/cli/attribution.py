@@ -33,6 +33,8 @@ def attribution_run(
         load_config(config)  # a bad name fails before the warehouse is opened
     except ConfigError as exc:
         raise UserInputError(str(exc)) from None
+    except (OSError, ValueError) as exc:  # a path the OS refuses, a file that is not text
+        raise UserInputError(f"--config {config!r} cannot be read: {exc}") from None
     try:
         with (
             warehouse_turn("attribution run") as warehouse,

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
 from flows.checks import CheckResult, ChecksFailed, run_all_checks
-from roi.cli.common import console
+from roi.cli.common import console, parse_ts
 from roi.core.errors import UserInputError
 
 _OUTCOME_STYLE = {
@@ -37,25 +36,19 @@ def results_table(results: list[CheckResult]) -> Table:
     return table
 
 
-def _parse(value: str | None, what: str) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        return datetime.fromisoformat(value)
-    except ValueError:
-        raise UserInputError(
-            f"--{what} {value!r} is not an ISO date or timestamp (e.g. 2024-11-05)"
-        ) from None
-
-
 def checks(
     start: Annotated[str | None, typer.Option(help="Window start (UTC date or timestamp).")] = None,
     end: Annotated[str | None, typer.Option(help="Window end, exclusive (UTC date or timestamp).")] = None,
 ) -> None:
     """Run every Soda contract; exit non-zero when one fails or errors."""
-    s, e = _parse(start, "start"), _parse(end, "end")
-    if (s is None) != (e is None):
+    if (start is None) != (end is None):
         raise UserInputError("pass both --start and --end, or neither")
+    s = parse_ts(start, "--start") if start is not None else None
+    e = parse_ts(end, "--end") if end is not None else None
+    if s is not None and e is not None and s >= e:
+        raise UserInputError(
+            f"--start {start} is not before --end {end}: the window is half-open [start, end)"
+        )
     results = run_all_checks(s, e)
     console.print(results_table(results))
     bad = [r for r in results if not r.ok]

@@ -17,23 +17,37 @@ console = Console()
 err_console = Console(stderr=True)
 
 
+# Dates a command accepts: the pipeline's data lives in this century; a date far outside it is
+# a typo (and 9999-12-31 or 0001-01-01 overflow the moment a day is added or a zone applied).
+EARLIEST = date(2000, 1, 1)
+LATEST = date(2099, 12, 31)
+
+
+def _in_range(day: date, value: str, option: str) -> None:
+    if not EARLIEST <= day <= LATEST:
+        raise UserInputError(f"{option} {value!r} is out of range: use a date from {EARLIEST} to {LATEST}")
+
+
 def parse_ts(value: str, option: str) -> datetime:
-    """ISO-8601 timestamp or date (``Z`` allowed; naive means UTC) or a one-line error."""
+    """ISO-8601 timestamp or date (``Z`` allowed; naive means UTC) in range, or a one-line error."""
     try:
         ts = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
+        _in_range(ts.date(), value, option)
+        return as_utc(ts)
+    except (ValueError, OverflowError):
         raise UserInputError(
             f"{option} {value!r} is not a timestamp: use e.g. 2026-11-20T06:00:00Z"
         ) from None
-    return as_utc(ts)
 
 
 def parse_date(value: str, option: str) -> date:
-    """A ``YYYY-MM-DD`` date or a one-line error naming the option."""
+    """A ``YYYY-MM-DD`` date in range, or a one-line error naming the option."""
     try:
-        return date.fromisoformat(value.strip())
+        day = date.fromisoformat(value.strip())
     except ValueError:
         raise UserInputError(f"{option} {value!r} is not a date: use YYYY-MM-DD") from None
+    _in_range(day, value, option)
+    return day
 
 
 def print_roi(report_date: date) -> None:

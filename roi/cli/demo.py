@@ -38,6 +38,9 @@ DEMO_PEPPER = "demo-pepper-not-for-production-0001"
 DEMO_DIR = Path(".roi/demo")
 # With --days 4 or more the world crosses the US clock change (1 Nov 2026).
 DEMO_START = date(2026, 10, 29)
+# Written into every world folder the demo generates: the only folders it ever deletes.
+DEMO_MARKER = ".roi-demo-world"
+MAX_DAYS = 366
 
 
 @dataclass
@@ -74,16 +77,44 @@ def plan_steps(start: date, days: int, coarse_hours: int = 12, hourly_tail: int 
 
 
 def _world_start(world: Path, days: int, seed: int, scale: float, console: Console) -> date:
-    """The first day of the world in ``world``: reused when it was made with these options, else generated."""
-    if (world / "world.json").is_file():
-        meta = read_world(world)
-        if (meta.get("days"), meta.get("seed"), meta.get("scale")) == (days, seed, scale):
-            return date.fromisoformat(str(meta["start"]))
+    """The first day of the world in ``world``: reused when it was made with these options, else generated.
+
+    Generating replaces the folder only when the demo made it (its marker file): a folder with
+    anything else in it is refused, never emptied.
+    """
+    meta = _world_meta(world)
+    if meta is not None and (meta.get("days"), meta.get("seed"), meta.get("scale")) == (days, seed, scale):
+        return date.fromisoformat(str(meta["start"]))
+    _claim(world)
     console.print(f"[bold]generating[/bold] a {days}-day world (seed {seed}, scale {scale}) in {world}")
-    if world.exists():
-        shutil.rmtree(world)
     generate_world(world, DEMO_START, days, seed=seed, scale=scale)
     return DEMO_START
+
+
+def _world_meta(world: Path) -> dict[str, object] | None:
+    """``world.json`` of ``world``, or None when there is none (or it cannot be read)."""
+    try:
+        return read_world(world) if (world / "world.json").is_file() else None
+    except (OSError, ValueError):
+        return None
+
+
+def _claim(world: Path) -> None:
+    """Make ``world`` an empty folder of the demo's (with its marker); refuse a folder the demo did not make."""
+    try:
+        if world.exists() and not world.is_dir():
+            raise UserInputError(f"--world {world} is a file: pick an empty folder or one the demo made")
+        if world.is_dir() and any(world.iterdir()):
+            if not (world / DEMO_MARKER).is_file():
+                raise UserInputError(
+                    f"--world {world} holds files the demo did not make: pick an empty folder or one "
+                    f"the demo made (it writes {DEMO_MARKER}); nothing was deleted"
+                )
+            shutil.rmtree(world)
+        world.mkdir(parents=True, exist_ok=True)
+        (world / DEMO_MARKER).write_text("made by `roi demo`: it may delete and regenerate this folder\n")
+    except OSError as exc:  # a path the OS refuses: too long, no access, a file on the way
+        raise UserInputError(f"--world {world}: {exc.strerror or exc}") from None
 
 
 def _point_pipeline_at(world: Path, base: Path) -> Path:
@@ -145,10 +176,12 @@ def run_demo(
 ) -> date:
     """Generate (or reuse) a world, serve it, run the flows through simulated time; returns the last full day."""
     console = console or Console()
-    if days < 2:
-        raise UserInputError("--days must be at least 2 (one day to fill, one to report)")
-    if not scale > 0:
-        raise UserInputError("--scale must be positive")
+    if not 2 <= days <= MAX_DAYS:
+        raise UserInputError(f"--days must be 2 to {MAX_DAYS} (one day to fill, one to report), got {days}")
+    if not 0 < scale <= 10:
+        raise UserInputError(f"--scale must be in (0, 10], got {scale}")
+    if not 0 <= seed < 2**63:
+        raise UserInputError(f"--seed must be 0 to 2**63 - 1, got {seed}")
     base = DEMO_DIR.resolve()
     world = (world or base / "world").resolve()
     start = _world_start(world, days, seed, scale, console)

@@ -20,9 +20,11 @@ def restatements(
     # Imported when the command runs (loading every connector and dlt takes seconds); importing
     # the package registers each connector, where restatement_report looks the platform up.
     import connectors  # noqa: F401
+    from connector_sdk.registry import get_connector
     from connector_sdk.restatement import before_after, restatement_report
 
     report_date = parse_date(day, "--date")
+    get_connector(platform)  # an unknown platform is a one-line error naming the known ones
     with warehouse_turn("restatements") as warehouse:
         cur = warehouse.connection().cursor()
         try:

@@ -11,7 +11,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from roi.core import __version__
-from roi.core.warehouse import Warehouse, get_warehouse
+from roi.core.redact import one_line_error
+from roi.core.warehouse import Warehouse, get_warehouse, table_exists
+
+# The statuses of ``audit.pipeline_runs.status``: every reader names them through these.
+RUNNING = "running"
+SUCCEEDED = "succeeded"
+FAILED = "failed"
 
 
 def _now() -> datetime:
@@ -60,15 +66,16 @@ def record_run(
     _execute(
         wh,
         "insert into audit.pipeline_runs (run_id, flow_name, window_start, window_end, status, "
-        "started_at, code_version) values (?, ?, ?, ?, 'running', ?, ?)",
-        (run.run_id, flow_name, run.window_start, run.window_end, _now(), __version__),
+        "started_at, code_version) values (?, ?, ?, ?, ?, ?, ?)",
+        (run.run_id, flow_name, run.window_start, run.window_end, RUNNING, _now(), __version__),
     )
     try:
         yield run
     except BaseException as exc:
-        _finish(wh, run, "failed", f"{type(exc).__name__}: {exc}"[:2000])
+        # One line, no response body, no secret: dlt's errors embed whole API responses.
+        _finish(wh, run, FAILED, one_line_error(exc))
         raise
-    _finish(wh, run, "succeeded", None)
+    _finish(wh, run, SUCCEEDED, None)
 
 
 def _finish(wh: Warehouse, run: PipelineRun, status: str, error: str | None) -> None:
@@ -89,3 +96,24 @@ def _execute(wh: Warehouse, sql: str, params: tuple[Any, ...]) -> None:
             cur.execute(sql, params)
         finally:
             cur.close()
+
+
+def last_succeeded_window_end(warehouse: Warehouse | None = None) -> datetime | None:
+    """The latest window end of a succeeded run (naive UTC): the logical now of the data, or None.
+
+    None when no run with a window has succeeded (or the audit table does not exist yet).
+    """
+    wh = warehouse or get_warehouse()
+    with wh.session("last succeeded run"):
+        cur = wh.connection().cursor()
+        try:
+            if not table_exists(cur, "audit", "pipeline_runs"):
+                return None
+            row = cur.execute(
+                "select max(window_end) from audit.pipeline_runs where status = ? and window_end is not null",
+                (SUCCEEDED,),
+            ).fetchone()
+        finally:
+            cur.close()
+    value = row[0] if row else None
+    return _naive_utc(value) if isinstance(value, datetime) else None

@@ -7,12 +7,14 @@ S3 do not: they follow dlt's own secrets conventions (``SOURCES__...``, ``DESTIN
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from roi.core.errors import ConfigError
@@ -41,7 +43,13 @@ class Settings(BaseSettings):
     duckdb_memory_limit: str = "3GB"
     landing_url: str = ".roi/landing"
     pii_pepper: SecretStr | None = None
+    # Hosts besides loopback that ROI_API_BASE_URL may name (comma list; declared before
+    # api_base_url, whose check reads it). The base URL gets every platform's credentials.
+    api_base_url_allow_hosts: str = ""
     api_base_url: str | None = None
+    # Decompressed text one landing file may hold, in MB: a larger file is quarantined unread
+    # (raw_events.quarantined_files), so one oversized or malicious file cannot exhaust memory.
+    landing_max_file_mb: int = Field(default=512, ge=1, le=1_000_000)
     # JSON object, e.g. ROI_RESTATEMENT_DAYS='{"meta_ads": 28}'; '{}' gives every platform 7 days.
     restatement_days: dict[str, RestatementWindow] = dict(PRODUCTION_RESTATEMENT_DAYS)
     # Tests and demos only: `roi serve` runs every scheduled flow each N seconds, all due
@@ -66,11 +74,20 @@ class Settings(BaseSettings):
 
     @field_validator("api_base_url")
     @classmethod
-    def _strip_slash(cls, v: str | None) -> str | None:
-        if v is None or v == "":
+    def _base_url(cls, v: str | None, info: ValidationInfo) -> str | None:
+        if v is None or v.strip() == "":
             return None
-        if not v.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
+        v = v.strip()
+        parts = urlsplit(v)
+        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http:// or https:// URL with a host")
+        allowed = allowed_hosts(str(info.data.get("api_base_url_allow_hosts") or ""))
+        if not is_loopback(parts.hostname) and parts.hostname.lower() not in allowed:
+            raise ValueError(
+                f"host {parts.hostname} is not loopback (127.0.0.0/8, ::1, localhost): every "
+                "platform's credentials go to this URL; allow the host by name in "
+                "ROI_API_BASE_URL_ALLOW_HOSTS if it is yours"
+            )
         return v.rstrip("/")
 
     def require_pepper(self) -> bytes:
@@ -81,6 +98,22 @@ class Settings(BaseSettings):
         if len(value) < 16:
             raise ConfigError("ROI_PII_PEPPER is too short: use a secret of at least 16 characters")
         return value.encode()
+
+
+def allowed_hosts(value: str) -> frozenset[str]:
+    """The host names of a comma list (``ROI_API_BASE_URL_ALLOW_HOSTS``), lower case."""
+    return frozenset(h.strip().lower() for h in value.split(",") if h.strip())
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is ``localhost`` or a loopback address (127.0.0.0/8, ::1)."""
+    name = host.strip("[]").lower()
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
 
 
 def _one_line(exc: ValidationError) -> str:

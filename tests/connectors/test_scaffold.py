@@ -72,7 +72,8 @@ def test_scaffold_passes_structure_checks(repo: Path, monkeypatch: pytest.Monkey
 
 
 def test_cli_bad_name_exits_nonzero_with_one_line(repo: Path) -> None:
-    """The command prints one error line and exits 1."""
+    """The command prints one error line on stderr and exits 2 (bad input)."""
     result = CliRunner().invoke(app, ["new", "../x", "--root", str(repo)])
-    assert result.exit_code == 1
-    assert result.output.strip().startswith("error:") and len(result.output.strip().splitlines()) == 1
+    assert result.exit_code == 2
+    assert result.stderr.strip().startswith("error:") and len(result.stderr.strip().splitlines()) == 1
+    assert result.stdout == ""

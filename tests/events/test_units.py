@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import hmac
+import io
 from datetime import UTC, datetime
 
 import polars as pl
@@ -12,7 +13,7 @@ import pytest
 
 from connectors.product_events import identity, load_events, pii
 from connectors.product_events.discovery import batches
-from connectors.product_events.parse import decompress, parse_lines, split_lines
+from connectors.product_events.parse import UnreadableFile, gunzip, parse_lines, split_lines
 from roi.core.errors import ConfigError
 from roi.core.settings import Settings
 
@@ -131,26 +132,30 @@ def test_batches_respect_file_and_byte_limits() -> None:
     assert sum(len(b) for b in got) == 7
 
 
-def test_truncated_gzip_keeps_the_lines_before_the_cut() -> None:
+def _gunzip(data: bytes) -> bytes:
+    return bytes(gunzip(io.BytesIO(data), max_bytes=2**30))
+
+
+def test_a_truncated_gzip_is_unreadable_never_read_in_part() -> None:
     data = gzip.compress(b'{"a":1}\n' * 2000 + b'{"b":2}\n')
-    text, truncated = decompress(data[: len(data) // 2 + 10])
-    assert truncated and text.startswith(b'{"a":1}\n')
-    whole, t2 = decompress(data)
-    assert not t2 and len(split_lines("k", whole).lines) == 2001
+    with pytest.raises(UnreadableFile, match="truncated"):
+        _gunzip(data[: len(data) // 2 + 10])
+    assert len(split_lines("k", _gunzip(data)).lines) == 2001
 
 
 def test_gunzip_reads_what_the_standard_library_reads() -> None:
-    """The ISA-L inflate gives gzip.decompress's bytes: several members (a sink that appends),
-    an empty file; a stream with garbage after it or a corrupted body is kept up to the damage
-    and flagged, never an exception that would sink the batch."""
+    """The streaming ISA-L inflate gives gzip.decompress's bytes: several members (a sink that
+    appends), an empty file; a stream with garbage after it or a corrupted body is unreadable
+    (a file is loaded whole or not at all), an error that names no content."""
     body = b"".join(b'{"a":%d}\n' % i for i in range(3000))
     one = gzip.compress(body)
     assert len(one) > 2000
     for data in (one, one + gzip.compress(b'{"b":2}\n'), b""):
-        assert decompress(data) == (gzip.decompress(data), False)
+        assert _gunzip(data) == gzip.decompress(data)
     for damaged in (one + b"junk", one[:1000] + bytes(64) + one[1064:], b"not gzip"):
-        text, truncated = decompress(damaged)
-        assert truncated and body.startswith(text)
+        with pytest.raises(UnreadableFile) as exc:
+            _gunzip(damaged)
+        assert str(exc.value).startswith("unreadable gzip") and "junk" not in str(exc.value)
 
 
 def test_parse_gives_one_reason_per_bad_line_and_keeps_line_numbers() -> None:
