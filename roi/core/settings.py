@@ -56,6 +56,15 @@ class Settings(BaseSettings):
     # together, instead of on its cron; with serve_ticks, that many times (flows/serve.py).
     serve_every_seconds: int | None = Field(default=None, ge=1)
     serve_ticks: int | None = Field(default=None, ge=1)
+    # What is published (the report, the artifact, the close and `roi explain` read exactly
+    # these; nothing picks "the largest version"). A v2 definition or another attribution
+    # config can be built beside them without changing a published number.
+    published_spend_definition: str = Field(default="spend_v1", pattern=r"^[A-Za-z0-9_]+$")
+    published_signup_definition: str = Field(default="signup_v1", pattern=r"^[A-Za-z0-9_]+$")
+    default_attribution_config: str = Field(default="last_touch_v1", min_length=1)
+    # Dead-letter ceiling: the share of a day's landing lines that may be dead letters. The
+    # close gate and the monitoring's dead-letter rule both read it.
+    dead_letter_ceiling: float = Field(default=0.01, ge=0.0, le=1.0)
 
     @field_validator("restatement_days")
     @classmethod
