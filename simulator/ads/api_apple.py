@@ -427,11 +427,26 @@ def _campaign_report(ctx: Context, req: Request, acc_idx: int) -> Response:
     rows = []
     if days:  # a campaign without delivery in the range has no row (as ad groups without data)
         cur = ctx.world.account(PLATFORM, acc_idx)["currency"]
-        meta = _campaign(ctx, acc_idx, found[0])
+        meta = _report_campaign(ctx, acc_idx, found[0])
         rows.append(_row(meta, days, fields, cur, daily, d0 if d0 == d1 else None))
     result: dict[str, Any] = {"rows": rows[offset : offset + size]}
     pagination = {"totalCount": len(rows), "offset": offset, "pageSize": len(result["rows"])}
     return Response(200, {"result": result, "pagination": pagination})
+
+
+def _report_campaign(ctx: Context, acc_idx: int, r: dict[str, Any]) -> dict[str, Any]:
+    """AppsReportingCampaign: the campaign fields a campaigns report row's ``metadata`` carries
+    (appscampaignreportresponse example), a subset of the campaign object plus ``adChannelType``."""
+    c = _campaign(ctx, acc_idx, r)
+    keys = (
+        "id promotedObjectType promotedObjectId name status deleted displayStatus modificationTime "
+        "creationTime adAccountId systemStatus systemStatusReasons billingEvent "
+        "systemStatusLimitingReasons dailyBudget startTime endTime"
+    ).split()
+    bid = {"amount": "1.60", "currency": ctx.world.account(PLATFORM, acc_idx)["currency"]}
+    meta = {k: c[k] for k in keys}
+    meta.update({"bidStrategy": {"bidStrategyType": "MANUAL_CPT", "bid": bid}, "adChannelType": "SEARCH"})
+    return meta
 
 
 def _campaign_days(ctx: Context, acc_idx: int, campaign: str, d0: date, d1: date) -> list[dict[str, Any]]:
