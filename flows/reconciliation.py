@@ -211,4 +211,8 @@ def in_progress(end: datetime, pulled: Any) -> bool:
 
 
 def _as_date(value: Any) -> date:
-    return value if isinstance(value, date) and not isinstance(value, datetime) else date.fromisoformat(str(value)[:10])
+    return (
+        value
+        if isinstance(value, date) and not isinstance(value, datetime)
+        else date.fromisoformat(str(value)[:10])
+    )

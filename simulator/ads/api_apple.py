@@ -434,15 +434,32 @@ def _campaign_report(ctx: Context, req: Request, acc_idx: int) -> Response:
     return Response(200, {"result": result, "pagination": pagination})
 
 
+_REPORT_CAMPAIGN_KEYS = (
+    "id",
+    "promotedObjectType",
+    "promotedObjectId",
+    "name",
+    "status",
+    "deleted",
+    "displayStatus",
+    "modificationTime",
+    "creationTime",
+    "adAccountId",
+    "systemStatus",
+    "systemStatusReasons",
+    "billingEvent",
+    "systemStatusLimitingReasons",
+    "dailyBudget",
+    "startTime",
+    "endTime",
+)
+
+
 def _report_campaign(ctx: Context, acc_idx: int, r: dict[str, Any]) -> dict[str, Any]:
     """AppsReportingCampaign: the campaign fields a campaigns report row's ``metadata`` carries
     (appscampaignreportresponse example), a subset of the campaign object plus ``adChannelType``."""
     c = _campaign(ctx, acc_idx, r)
-    keys = (
-        "id promotedObjectType promotedObjectId name status deleted displayStatus modificationTime "
-        "creationTime adAccountId systemStatus systemStatusReasons billingEvent "
-        "systemStatusLimitingReasons dailyBudget startTime endTime"
-    ).split()
+    keys = _REPORT_CAMPAIGN_KEYS
     bid = {"amount": "1.60", "currency": ctx.world.account(PLATFORM, acc_idx)["currency"]}
     meta = {k: c[k] for k in keys}
     meta.update({"bidStrategy": {"bidStrategyType": "MANUAL_CPT", "bid": bid}, "adChannelType": "SEARCH"})
@@ -454,7 +471,9 @@ def _campaign_days(ctx: Context, acc_idx: int, campaign: str, d0: date, d1: date
     t = ctx.world.entities[PLATFORM]
     camp_idx = t.campaigns["campaign_id"].to_list().index(campaign)
     cells = ctx.world.report(PLATFORM, acc_idx, d0, d1, ctx.as_of).filter(pl.col("campaign_idx") == camp_idx)
-    days = cells.group_by("local_day").agg(pl.col("impressions", "clicks", "conversions", "spend_micros").sum())
+    days = cells.group_by("local_day").agg(
+        pl.col("impressions", "clicks", "conversions", "spend_micros").sum()
+    )
     return list(days.sort("local_day").iter_rows(named=True))
 
 

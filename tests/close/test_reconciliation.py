@@ -153,9 +153,9 @@ def test_a_local_date_in_progress_at_its_pull_is_not_judged(pulled: Pulled, tmp_
         "update raw_ads.meta_ads__ad_performance set spend = spend + 1 where account_id = ? and report_date = ?",
         [account, day],
     )
-    assert [m["local_date"] for m in account_day_mismatches(con.cursor(), day) if m["metric"] == "spend_micros"] == [
-        day
-    ]
+    assert [
+        m["local_date"] for m in account_day_mismatches(con.cursor(), day) if m["metric"] == "spend_micros"
+    ] == [day]
     # as if the latest pull of that date ran at 05:00 UTC the next day (a close's time): LA's day runs to 08:00
     _, end = local_day_bounds(day, "America/Los_Angeles")
     con.execute(

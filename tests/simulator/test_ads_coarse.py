@@ -43,14 +43,19 @@ def _google(srv: SimServer, env: dict[str, str], customer: str, query: str) -> r
         k: env[f"SOURCES__GOOGLE_ADS__{k.upper()}"] for k in ("client_id", "client_secret", "refresh_token")
     }
     tok = requests.post(f"{srv.url}/google_ads/token", data=form, timeout=10).json()["access_token"]
-    headers = {"Authorization": f"Bearer {tok}", "developer-token": env["SOURCES__GOOGLE_ADS__DEVELOPER_TOKEN"]}
+    headers = {
+        "Authorization": f"Bearer {tok}",
+        "developer-token": env["SOURCES__GOOGLE_ADS__DEVELOPER_TOKEN"],
+    }
     url = f"{srv.url}/google_ads/v26/customers/{customer}/googleAds:search"
     return requests.post(url, json={"query": query}, headers=headers, timeout=30)
 
 
 def _meta(srv: SimServer, env: dict[str, str], account: str, query: dict[str, str]) -> requests.Response:
     headers = {"Authorization": f"Bearer {env['SOURCES__META_ADS__ACCESS_TOKEN']}"}
-    return requests.get(f"{srv.url}/meta_ads/v27.0/act_{account}/insights", params=query, headers=headers, timeout=30)
+    return requests.get(
+        f"{srv.url}/meta_ads/v27.0/act_{account}/insights", params=query, headers=headers, timeout=30
+    )
 
 
 def _tiktok(srv: SimServer, env: dict[str, str], query: dict[str, str]) -> requests.Response:
@@ -65,7 +70,9 @@ def _apple(srv: SimServer, env: dict[str, str], account: str, body: dict[str, An
     }
     tok = requests.post(f"{srv.url}/apple_search_ads/auth/oauth2/token", data=form, timeout=10).json()
     headers = {"Authorization": f"Bearer {tok['access_token']}", "X-AP-Context": f"adAccountId={account}"}
-    return requests.post(f"{srv.url}/apple_search_ads/v1/reports/apps/campaigns/query", json=body, headers=headers, timeout=30)
+    return requests.post(
+        f"{srv.url}/apple_search_ads/v1/reports/apps/campaigns/query", json=body, headers=headers, timeout=30
+    )
 
 
 def _accounts(state: AdsWorld, platform: str) -> list[dict[str, Any]]:
@@ -77,7 +84,7 @@ def _truth(rows: pl.DataFrame) -> tuple[int, int, int]:
 
 
 def _google_query(d0: str, d1: str) -> str:
-    fx = _fixture("google_ads/search_customer_by_date.json")["request"]["body"]["query"]
+    fx = str(_fixture("google_ads/search_customer_by_date.json")["request"]["body"]["query"])
     return fx.replace("2026-11-19", d0).replace("2026-11-21", d1)
 
 
@@ -100,17 +107,27 @@ def _apple_body(campaign: str, d0: str, d1: str) -> dict[str, Any]:
 
 
 def test_google_customer_by_date_equals_truth(
-    ads_server: SimServer, ads_env: dict[str, str], ads_state: AdsWorld, ads_truth_local_day: Callable[..., Any]
+    ads_server: SimServer,
+    ads_env: dict[str, str],
+    ads_state: AdsWorld,
+    ads_truth_local_day: Callable[..., Any],
 ) -> None:
     for acc in _accounts(ads_state, "google_ads"):
         r = _google(ads_server, ads_env, acc["account_id"], _google_query(D0, D0))
         (row,) = r.json()["results"]
-        got = (int(row["metrics"]["costMicros"]), int(row["metrics"]["impressions"]), int(row["metrics"]["clicks"]))
+        got = (
+            int(row["metrics"]["costMicros"]),
+            int(row["metrics"]["impressions"]),
+            int(row["metrics"]["clicks"]),
+        )
         assert got == _truth(ads_truth_local_day(acc["account_id"], acc["time_zone"], FINAL_DAY))
 
 
 def test_meta_account_level_equals_truth(
-    ads_server: SimServer, ads_env: dict[str, str], ads_state: AdsWorld, ads_truth_local_day: Callable[..., Any]
+    ads_server: SimServer,
+    ads_env: dict[str, str],
+    ads_state: AdsWorld,
+    ads_truth_local_day: Callable[..., Any],
 ) -> None:
     for acc in _accounts(ads_state, "meta_ads"):
         (row,) = _meta(ads_server, ads_env, acc["account_id"], _meta_query(D0, D0)).json()["data"]
@@ -119,7 +136,10 @@ def test_meta_account_level_equals_truth(
 
 
 def test_tiktok_advertiser_level_equals_truth(
-    ads_server: SimServer, ads_env: dict[str, str], ads_state: AdsWorld, ads_truth_local_day: Callable[..., Any]
+    ads_server: SimServer,
+    ads_env: dict[str, str],
+    ads_state: AdsWorld,
+    ads_truth_local_day: Callable[..., Any],
 ) -> None:
     for acc in _accounts(ads_state, "tiktok_ads"):
         body = _tiktok(ads_server, ads_env, _tiktok_query(acc["account_id"], D0, D0)).json()
@@ -131,13 +151,20 @@ def test_tiktok_advertiser_level_equals_truth(
 
 
 def test_apple_campaigns_sum_to_the_account_truth(
-    ads_server: SimServer, ads_env: dict[str, str], ads_state: AdsWorld, ads_truth_local_day: Callable[..., Any]
+    ads_server: SimServer,
+    ads_env: dict[str, str],
+    ads_state: AdsWorld,
+    ads_truth_local_day: Callable[..., Any],
 ) -> None:
     for acc in _accounts(ads_state, "apple_search_ads"):
-        camps = ads_state.entities["apple_search_ads"].campaigns.filter(pl.col("account_id") == acc["account_id"])
+        camps = ads_state.entities["apple_search_ads"].campaigns.filter(
+            pl.col("account_id") == acc["account_id"]
+        )
         spend = imps = taps = 0
         for campaign in camps["campaign_id"].to_list():
-            rows = _apple(ads_server, ads_env, acc["account_id"], _apple_body(campaign, D0, D1)).json()["result"]["rows"]
+            rows = _apple(ads_server, ads_env, acc["account_id"], _apple_body(campaign, D0, D1)).json()[
+                "result"
+            ]["rows"]
             for day in (d for row in rows for d in row["granularMetrics"] if d["date"] == D0):
                 spend += _micros(day["localSpend"]["amount"])
                 imps, taps = imps + day["impressions"], taps + day["taps"]
@@ -153,15 +180,24 @@ def test_apple_campaigns_report_requires_the_campaign_filter(
     assert r.status_code == 400 and "campaignId" in r.text
 
 
-def test_answers_have_the_recorded_shapes(ads_server: SimServer, ads_env: dict[str, str], ads_state: AdsWorld) -> None:
+def test_answers_have_the_recorded_shapes(
+    ads_server: SimServer, ads_env: dict[str, str], ads_state: AdsWorld
+) -> None:
     """Each coarse answer has its fixture's keys and JSON types, recursively, and its status."""
-    g, m, t, a = (_accounts(ads_state, p)[0]["account_id"] for p in ("google_ads", "meta_ads", "tiktok_ads", "apple_search_ads"))
-    campaign = ads_state.entities["apple_search_ads"].campaigns.filter(pl.col("account_id") == a)["campaign_id"][0]
+    g, m, t, a = (
+        _accounts(ads_state, p)[0]["account_id"]
+        for p in ("google_ads", "meta_ads", "tiktok_ads", "apple_search_ads")
+    )
+    campaign = ads_state.entities["apple_search_ads"].campaigns.filter(pl.col("account_id") == a)[
+        "campaign_id"
+    ][0]
     answers = {
         "google_ads/search_customer_by_date.json": _google(ads_server, ads_env, g, _google_query(D0, D1)),
         "meta_ads/insights_account_daily.json": _meta(ads_server, ads_env, m, _meta_query(D0, D1)),
         "tiktok_ads/report_advertiser_daily.json": _tiktok(ads_server, ads_env, _tiktok_query(t, D0, D0)),
-        "apple_search_ads/campaigns_report.json": _apple(ads_server, ads_env, a, _apple_body(campaign, D0, D1)),
+        "apple_search_ads/campaigns_report.json": _apple(
+            ads_server, ads_env, a, _apple_body(campaign, D0, D1)
+        ),
     }
     for name, r in answers.items():
         rec = _fixture(name)["response"]
