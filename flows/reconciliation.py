@@ -113,9 +113,13 @@ def account_day_mismatches(cur: Any, day: date) -> list[dict[str, Any]]:
 def _sums(cur: Any, pair: Pair, spec: ReportSpec, first: date, last: date) -> str:
     """SQL: one row per (account, local date) of one report: metric sums, currency, zone, load id."""
     if not table_exists(cur, SCHEMA, pair.table(spec)):
+        # not pulled yet (a warehouse from before the coarse reports): no rows, so every fine total differs
         cols = ", ".join(f"cast(null as bigint) as {m}" for m in METRICS)
-        return f"select cast(null as varchar) as account_id, cast(null as date) as report_date, {cols}, \
-cast(null as varchar) as currency, cast(null as varchar) as time_zone, cast(null as varchar) as load_id where false"
+        return (
+            f"select cast(null as varchar) as account_id, cast(null as date) as report_date, {cols}, "
+            "cast(null as varchar) as currency, cast(null as varchar) as time_zone, "
+            "cast(null as varchar) as load_id where false"
+        )
     counts = ", ".join(f"sum({col}) as {metric}" for metric, col in pair.counts)
     tz = "max(time_zone)" if pair.time_zone else "'UTC'"
     return (
@@ -130,8 +134,10 @@ def _pulled(cur: Any, pair: Pair, first: date, last: date) -> str:
     """SQL: the logical time of each slice's latest applied pull (the slice log), or none."""
     log = f"{pair.platform}__slices"
     if not table_exists(cur, SCHEMA, log):
-        return "select cast(null as varchar) as account_id, cast(null as date) as report_date, \
-cast(null as timestamp) as logical_time where false"
+        return (
+            "select cast(null as varchar) as account_id, cast(null as date) as report_date, "
+            "cast(null as timestamp) as logical_time where false"
+        )
     return (
         "select account_id, report_date, logical_time from (select account_id, report_date, logical_time, "
         "row_number() over (partition by account_id, report_date order by pulled_at desc, _load_id desc) as rn "

@@ -415,7 +415,7 @@ def _campaign_report(ctx: Context, req: Request, acc_idx: int) -> Response:
     body = _body(req, REPORT_KEYS)
     campaign = _campaign_filter(body.get("filters", []))
     if any(isinstance(f, dict) and f.get("field") == "adGroupId" for f in body["filters"]):
-        raise _invalid("filter adGroupId is not valid for campaign reports", "INVALID_FILTER")
+        raise _invalid("filter adGroupId on a campaigns report is not simulated", "INVALID_FILTER")
     d0, d1, daily = _time_range(ctx, body.get("timeRange"))
     fields = _fields(body.get("fields"))
     if body.get("groupBy"):

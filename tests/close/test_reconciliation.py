@@ -140,6 +140,14 @@ def test_a_coarse_row_missing_is_a_mismatch(pulled: Pulled, tmp_path: Path) -> N
     assert all(m["coarse"] == 0 and m["fine"] > 0 for m in found if m["metric"] == "spend_micros")
 
 
+def test_a_platform_without_its_coarse_table_is_unreconciled(pulled: Pulled, tmp_path: Path) -> None:
+    """A warehouse from before the coarse reports: every fine total of that platform differs (coarse 0)."""
+    con = _copy(pulled, tmp_path)
+    con.execute("drop table raw_ads.apple_search_ads__campaign_daily")
+    found = account_day_mismatches(con.cursor(), pulled.day)
+    assert found and {(m["platform"], m["coarse"]) for m in found} == {("apple_search_ads", 0)}
+
+
 def test_a_local_date_in_progress_at_its_pull_is_not_judged(pulled: Pulled, tmp_path: Path) -> None:
     """A local date whose latest pull ran before it ended is skipped; the same change on an ended date is found."""
     con = _copy(pulled, tmp_path)
