@@ -1,5 +1,5 @@
 -- Identity: for every attribution version, mart spend per UTC date and platform equals
--- fact_ad_spend spend (to the micro-dollar).
+-- fact_ad_spend spend (to the micro-dollar), both of the definition versions being built.
 with
 
 mart as (
@@ -9,7 +9,8 @@ mart as (
         platform,
         attribution_version,
         sum(spend_usd) as mart_spend
-    from {{ ref('mart_marketing_roi_daily') }}
+    from {{ ref('mart_marketing_roi_daily__staged') }}
+    where {{ current_definitions(['spend_definition_version', 'signup_definition_version']) }}
     group by report_date, platform, attribution_version
 
 ),
@@ -21,13 +22,15 @@ fact as (
         platform,
         sum(spend_usd) as fact_spend
     from {{ ref('fact_ad_spend') }}
+    where {{ current_definitions(['spend_definition_version']) }}
     group by spend_date, platform
 
 ),
 
 versions as (
 
-    select distinct attribution_version from {{ ref('mart_marketing_roi_daily') }}
+    select distinct attribution_version from {{ ref('mart_marketing_roi_daily__staged') }}
+    where {{ current_definitions(['spend_definition_version', 'signup_definition_version']) }}
 
 ),
 
