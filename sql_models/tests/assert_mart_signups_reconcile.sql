@@ -1,6 +1,6 @@
 -- Reconciliation: for every attribution version and sign-up date it has attributed, the mart's
 -- signups + modeled_signups (unattributed rows included) equal the sign-ups in fact_signups
--- (both of the definition versions being built).
+-- (both of the definition versions being built), on the dates the run rebuilt (its window).
 with
 
 mart as (
@@ -22,7 +22,7 @@ attributed_days as (
         s.signup_date
     from {{ source('attribution', 'fact_attribution') }} as a
     inner join {{ ref('fact_signups') }} as s on a.signup_id = s.signup_id
-    where {{ current_definitions(['signup_definition_version'], 's') }}
+    where {{ current_definitions(['signup_definition_version'], 's') }} and {{ in_window('s.signup_date') }}
 
 ),
 

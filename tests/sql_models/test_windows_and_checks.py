@@ -13,7 +13,13 @@ import pytest
 
 from tests.sql_models.conftest import rows
 
-INCREMENTAL = ["fact_ad_spend", "fact_signups", "fact_touchpoints", "mart_marketing_roi_daily"]
+INCREMENTAL = [
+    "fact_ad_spend",
+    "fact_signups",
+    "fact_touchpoints",
+    "mart_marketing_roi_daily__staged",
+    "mart_marketing_roi_daily",
+]
 WINDOW_MODELS = [
     "int_signup_users__affected",
     "int_touch_identifiers__affected",
