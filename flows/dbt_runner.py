@@ -291,4 +291,6 @@ def build_mart(
     """
     staged = stage_mart(start, end, full_refresh, lookback_days)
     published = publish_mart(start, end, full_refresh, lookback_days)
-    return DbtRun(args=staged.args, success=staged.success and published.success, nodes=staged.nodes + published.nodes)
+    return DbtRun(
+        args=staged.args, success=staged.success and published.success, nodes=staged.nodes + published.nodes
+    )

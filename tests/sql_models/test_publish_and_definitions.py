@@ -121,27 +121,30 @@ def test_failing_check_leaves_the_published_mart_as_it_was(world, tmp_path, monk
     def transform() -> None:
         _transform(_Run(), date(2024, 11, 1), date(2024, 11, 4), datetime(2024, 11, 3, 12, tzinfo=UTC))
 
-    monkeypatch.setattr(flows.tasks, "run_all_checks", checks_with(broken))
-    with pytest.raises(ChecksFailed) as failed:
-        transform()
-    message = str(failed.value)
-    assert "\n" not in message
-    assert "mart_marketing_roi_daily__staged:impossible row count (failed)" in message
-    assert "the mart was not published" in message
-    assert _table(world, MART) == before  # readers see exactly what they saw
     revenue = "select sum(revenue_usd) from {} where report_date between '2024-10-30' and '2024-11-03'"
-    assert rows(world, revenue.format(STAGED))[0][0] != rows(world, revenue.format(MART))[0][0]
+    try:
+        monkeypatch.setattr(flows.tasks, "run_all_checks", checks_with(broken))
+        with pytest.raises(ChecksFailed) as failed:
+            transform()
+        message = str(failed.value)
+        assert "\n" not in message
+        assert "mart_marketing_roi_daily__staged:impossible row count (failed)" in message
+        assert "the mart was not published" in message
+        assert _table(world, MART) == before  # readers see exactly what they saw
+        assert rows(world, revenue.format(STAGED))[0][0] != rows(world, revenue.format(MART))[0][0]
 
-    # the same run with the real contracts publishes the new rows
-    monkeypatch.setattr(flows.tasks, "run_all_checks", checks_with(flows.checks.CONTRACTS_DIR))
-    transform()
-    assert _table(world, MART) != before
-    assert rows(world, revenue.format(STAGED))[0][0] == rows(world, revenue.format(MART))[0][0]
-    con.execute(
-        "update raw_events.events set revenue = revenue / 3 "
-        "where event_type in ('first_ride', 'first_order') and revenue is not null"
-    )
-    transform()
+        # the same run with the real contracts publishes the new rows
+        monkeypatch.setattr(flows.tasks, "run_all_checks", checks_with(flows.checks.CONTRACTS_DIR))
+        transform()
+        assert _table(world, MART) != before
+        assert rows(world, revenue.format(STAGED))[0][0] == rows(world, revenue.format(MART))[0][0]
+    finally:
+        con.execute(
+            "update raw_events.events set revenue = revenue / 3 "
+            "where event_type in ('first_ride', 'first_order') and revenue is not null"
+        )
+        monkeypatch.setattr(flows.tasks, "run_all_checks", checks_with(flows.checks.CONTRACTS_DIR))
+        transform()
     assert _table(world, MART) == before
 
 
@@ -209,18 +212,25 @@ def test_a_v2_definition_runs_beside_v1(world, tmp_path, monkeypatch) -> None:
 
     assert _table(world, "analytics.fact_signups", v1) == signups_v1
     assert _table(world, MART, v1) == mart_v1
-    counts = dict(rows(world, "select signup_definition_version, count(*) from analytics.fact_signups group by 1"))
-    with_revenue = rows(world, f"select count(*) from analytics.fact_signups where {v1} and first_revenue_usd > 0")
+    counts = dict(
+        rows(world, "select signup_definition_version, count(*) from analytics.fact_signups group by 1")
+    )
+    with_revenue = rows(
+        world, f"select count(*) from analytics.fact_signups where {v1} and first_revenue_usd > 0"
+    )
     assert counts["signup_v2"] == with_revenue[0][0] < counts["signup_v1"]
     mart_v2 = rows(
-        world, f"select sum(signups + modeled_signups) from {MART} where signup_definition_version = 'signup_v2'"
+        world,
+        f"select sum(signups + modeled_signups) from {MART} where signup_definition_version = 'signup_v2'",
     )
     assert mart_v2[0][0] == counts["signup_v2"]  # the v2 mart reconciles with the v2 facts
     assert [roi_rows(d) for d in (DAY, date(2024, 11, 3))] == report
 
     # put the world back: v2 rows gone, the project's own models again
     for table in ("fact_signups", "mart_marketing_roi_daily__staged", "mart_marketing_roi_daily"):
-        world.connection().execute(f"delete from analytics.{table} where signup_definition_version = 'signup_v2'")
+        world.connection().execute(
+            f"delete from analytics.{table} where signup_definition_version = 'signup_v2'"
+        )
 
 
 # --- the published attribution config --------------------------------------------------------
@@ -308,15 +318,20 @@ def test_skan_modeled_revenue_is_not_credited_to_campaigns(world) -> None:
             f" where a.method = 'deterministic' and a.attribution_version = '{version}'"
             f" and s.signup_date = '{DAY}' and a.platform = '{platform}' and a.campaign_id = '{campaign}'",
         )
-        assert campaign_row[0][0] >= 1 and float(campaign_row[0][1]) == pytest.approx(float(deterministic[0][0]))
+        assert campaign_row[0][0] >= 1 and float(campaign_row[0][1]) == pytest.approx(
+            float(deterministic[0][0])
+        )
         unattributed = rows(world, f"select revenue_usd {cell} and platform = 'unattributed'")
         assert float(unattributed[0][0]) >= 1000
         total = rows(
             world, f"select sum(first_revenue_usd) from analytics.fact_signups where signup_date = '{DAY}'"
         )
-        assert float(rows(world, f"select sum(revenue_usd) {cell}")[0][0]) == pytest.approx(float(total[0][0]))
+        assert float(rows(world, f"select sum(revenue_usd) {cell}")[0][0]) == pytest.approx(
+            float(total[0][0])
+        )
     finally:
         con.execute(
-            "update analytics.fact_signups set first_revenue_usd = ? where signup_id = ?", [old[0][0], signup_id]
+            "update analytics.fact_signups set first_revenue_usd = ? where signup_id = ?",
+            [old[0][0], signup_id],
         )
         stage_mart(DAY, date(2024, 11, 3), lookback_days=0)

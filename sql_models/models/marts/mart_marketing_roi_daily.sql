@@ -18,8 +18,9 @@
 -- materialization: pre-hooks inside the transaction, one COMMIT), so readers see the old rows
 -- or the new ones, never a half-replaced window; a run whose checks fail never gets here.
 -- Grain as the candidate's: UTC date x platform x campaign x attribution version x spend and
--- sign-up definition version.
-select *
+-- sign-up definition version. Every column of the candidate, so a column added there is
+-- published with it (on_schema_change append_new_columns), never listed twice.
+select *  -- noqa: AM04
 from {{ ref('mart_marketing_roi_daily__staged') }}
 where
     {{ in_window('report_date') }}
