@@ -228,16 +228,19 @@ def build_facts(
     full_refresh: bool = False,
     lookback_days: int | None = None,
     event_load_ids: list[str] | None = None,
+    dbt_vars: dict[str, Any] | None = None,
 ) -> DbtRun:
     """Seeds, staging, intermediate, facts and dim_campaign with their tests (everything before attribution).
 
     With ``start``/``end`` the incremental facts replace only [start - lookback, end); with
     ``full_refresh`` every model is rebuilt from scratch. ``event_load_ids`` (the event loads
     not yet folded into the facts) narrows the touches re-derived to the identifiers in them.
+    ``dbt_vars`` add vars, such as a definition version to build beside the published one.
     """
-    dbt_vars = window_vars(start, end, lookback_days) if start is not None and end is not None else None
+    window = window_vars(start, end, lookback_days) if start is not None and end is not None else {}
+    dbt_vars = {**window, **(dbt_vars or {})}
     if event_load_ids is not None:
-        dbt_vars = {**(dbt_vars or {}), "event_load_ids": sorted(event_load_ids)}
+        dbt_vars["event_load_ids"] = sorted(event_load_ids)
     args = ["build", "--exclude", AFTER_ATTRIBUTION, "--exclude-resource-type", "unit_test"]
     if full_refresh:
         args.append("--full-refresh")
