@@ -209,8 +209,17 @@ class Inputs:
     skan: pl.DataFrame | None
 
 
-def read_inputs(con: Any, start_date: date, end_date: date, config: AttributionConfig) -> Inputs:
+def read_inputs(
+    con: Any,
+    start_date: date,
+    end_date: date,
+    config: AttributionConfig,
+    signup_definition: str | None = None,
+) -> Inputs:
     """Read the sign-ups of [start_date, end_date] and the touches of their users that can be in window.
+
+    ``signup_definition``: only the sign-ups of that ``signup_definition_version`` (a v2
+    definition built beside v1 holds a second row per sign-up); None reads every row.
 
     Touches are read from ``start − longest window`` (minus a day of margin for time-zone
     conversions; the engine applies the exact window) and only for users who signed up.
@@ -220,6 +229,8 @@ def read_inputs(con: Any, start_date: date, end_date: date, config: AttributionC
     lo = datetime.combine(start_date, datetime.min.time()) - config.max_window - timedelta(days=1)
     hi = datetime.combine(end_date, datetime.min.time()) + timedelta(days=2)
     in_range = f"signup_date BETWEEN {_sql_date(start_date)} AND {_sql_date(end_date)}"
+    if signup_definition is not None:
+        in_range += f" AND signup_definition_version = {_sql_str(signup_definition)}"
     try:
         signups = pl.from_arrow(
             _fetch_arrow(
@@ -280,8 +291,12 @@ def run_attribution(
     end_date: date,
     config_path: str | Path | None = None,
     run_id: str | None = None,
+    signup_definition: str | None = None,
 ) -> RunSummary:
     """Re-attribute the sign-ups of [start_date, end_date] (both included) and persist the run.
+
+    ``signup_definition`` names the sign-up definition version to attribute (the flows pass the
+    published one); None reads every row of ``fact_signups``.
 
     Idempotent: the same inputs and version give identical ``fact_attribution`` rows (only
     the run id differs); other days and other versions are left untouched.
@@ -292,7 +307,7 @@ def run_attribution(
     started_at = datetime.now(UTC).replace(tzinfo=None)
     run = run_id or f"attr-{started_at:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
     ensure_tables(con)
-    inputs = read_inputs(con, start_date, end_date, config)
+    inputs = read_inputs(con, start_date, end_date, config, signup_definition)
     batches = attribute_batches(
         inputs.signups, inputs.touches, config, start_date, end_date, skan=inputs.skan, run_id=run
     )

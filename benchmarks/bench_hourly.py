@@ -93,8 +93,9 @@ def _instrument(steps: list[tuple[str, float]]) -> None:
             "load_events": "events load",
             "build_facts": "dbt facts",
             "attribute": "attribution",
-            "build_mart": "dbt mart",
+            "build_mart": "dbt mart (candidate)",
             "run_checks": "checks (Soda)",
+            "publish_mart": "dbt mart publish",
             "publish_roi_artifact": "ROI artifact",
             "first_event_date": "first event date (query)",
             "first_affected_signup_date": "affected sign-up dates (query)",
@@ -120,6 +121,7 @@ def _instrument(steps: list[tuple[str, float]]) -> None:
         "attribute",
         "build_mart",
         "run_checks",
+        "publish_mart",
         "publish_roi_artifact",
     ):
         task = getattr(T, name)

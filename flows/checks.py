@@ -34,6 +34,10 @@ CONTRACTS_DIR = Path(__file__).resolve().parent.parent / "soda_checks"
 # In a contract, the quoted placeholder stands for the ad platforms as YAML flow-list items, so
 # `valid_values: ["{{ ad_platforms }}", unattributed]` is valid YAML before and after rendering.
 AD_PLATFORMS_SLOT = '"{{ ad_platforms }}"'
+# Published relations whose rows are built in a staged twin and checked there before they are
+# published (flows/dbt_runner.py stage_mart / publish_mart): with ``staged=True`` the contract of
+# the published relation is verified against its twin, so the new rows pass the same contract.
+STAGED_TWINS = {"mart_marketing_roi_daily": "mart_marketing_roi_daily__staged"}
 
 
 class ChecksFailed(RoiError):
@@ -142,10 +146,18 @@ def check_variables(
     )
 
 
-def render_contract(path: Path, platforms: Sequence[str], folder: Path) -> Path:
-    """Write the contract at ``path`` into ``folder`` with the ad platforms in its slots; returns the copy."""
-    rendered = folder / path.name
-    rendered.write_text(path.read_text().replace(AD_PLATFORMS_SLOT, ", ".join(platforms)))
+def render_contract(path: Path, platforms: Sequence[str], folder: Path, staged: bool = False) -> Path:
+    """Write the contract at ``path`` into ``folder`` with the ad platforms in its slots; returns the copy.
+
+    With ``staged`` a contract of a relation in :data:`STAGED_TWINS` is written for its twin
+    (the copy is named after the twin, so results name the relation actually checked).
+    """
+    text = path.read_text().replace(AD_PLATFORMS_SLOT, ", ".join(platforms))
+    twin = STAGED_TWINS.get(path.stem) if staged else None
+    if twin is not None:
+        text = text.replace(f"dataset: roi/analytics/{path.stem}\n", f"dataset: roi/analytics/{twin}\n")
+    rendered = folder / f"{twin or path.stem}{path.suffix}"
+    rendered.write_text(text)
     return rendered
 
 
@@ -198,10 +210,13 @@ def run_all_checks(
     raise_on_failure: bool = False,
     contracts_dir: Path = CONTRACTS_DIR,
     platforms: Sequence[str] | None = None,
+    staged: bool = False,
 ) -> list[CheckResult]:
     """Verify every contract in ``soda_checks/``; with ``raise_on_failure`` raise :class:`ChecksFailed`.
 
     ``platforms`` (default: the registered ad platforms) fill the contracts' platform slots.
+    ``staged``: check the staged twins of published relations (:data:`STAGED_TWINS`) instead,
+    as the flows do before publishing them.
     """
     contracts = sorted(contracts_dir.glob("*.yaml"))
     if not contracts:
@@ -222,7 +237,7 @@ def run_all_checks(
     results: list[CheckResult] = []
     with tempfile.TemporaryDirectory(prefix="roi-contracts-") as folder:
         for path in contracts:
-            rendered = render_contract(path, platforms, Path(folder))
+            rendered = render_contract(path, platforms, Path(folder), staged)
             with warehouse.session(f"checks: {path.stem}"):
                 results.extend(run_contract(rendered, variables, now))
     bad = [r for r in results if not r.ok]

@@ -10,7 +10,15 @@ the warehouse turn ends), and a lock keeps dbt to one invocation at a time.
 Windows: every incremental model reads ``start_date`` / ``end_date`` (half-open, UTC dates) and
 ``lookback_days`` from dbt vars; :func:`window_vars` turns a run's [start, end) timestamps into
 them. Without a window the incremental models re-derive every date (equal to a full refresh).
-The pipeline order is :func:`build_facts` -> attribution engine -> :func:`build_mart`.
+The pipeline order is :func:`build_facts` -> attribution engine -> :func:`stage_mart` (the
+candidate ``mart_marketing_roi_daily__staged`` and its tests) -> Soda checks ->
+:func:`publish_mart` (the window's rows into ``mart_marketing_roi_daily``, one transaction);
+:func:`build_mart` is stage + publish without the Soda checks (tests, full rebuilds).
+
+Definitions: every invocation passes vars ``spend_definition_version`` and
+``signup_definition_version``, the published versions (``ROI_PUBLISHED_SPEND_DEFINITION``,
+``ROI_PUBLISHED_SIGNUP_DEFINITION``) unless the caller passes others: the pipeline builds what is
+published, and a v2 is built beside it by passing the var (docs/definitions.md).
 
 Platforms: every invocation passes var ``ad_platforms`` (:func:`ad_platforms`, from the connector
 registry); the models union their platforms' staging models over it and the tests accept
@@ -37,10 +45,13 @@ from dbt.cli.main import dbtRunner
 import connectors  # noqa: F401  (importing the package registers every connector)
 from connector_sdk.registry import connector_names
 from roi.core.errors import RoiError
+from roi.core.settings import get_settings
 from roi.core.warehouse import get_warehouse
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent / "sql_models"
 AFTER_ATTRIBUTION = "tag:after_attribution"
+# The mart readers see: written only by publish_mart, from the checked candidate.
+PUBLISHED_MART = "tag:published_mart"
 # Registered connectors that bring reference data, not an ad platform's spend and campaigns.
 REFERENCE_SOURCES = frozenset({"fx_rates"})
 
@@ -83,6 +94,15 @@ def ad_platforms() -> list[str]:
     platform values): ``roi connector new`` registers a connector, and it is a platform here.
     """
     return [name for name in connector_names() if name not in REFERENCE_SOURCES]
+
+
+def definition_vars() -> dict[str, str]:
+    """The definition versions the pipeline builds: the published ones (settings)."""
+    settings = get_settings()
+    return {
+        "spend_definition_version": settings.published_spend_definition,
+        "signup_definition_version": settings.published_signup_definition,
+    }
 
 
 def dbt_dir() -> Path:
@@ -151,7 +171,8 @@ def _release_duckdb() -> None:
 def run_dbt(args: list[str], dbt_vars: dict[str, Any] | None = None, raise_on_failure: bool = True) -> DbtRun:
     """Invoke dbt (``args`` such as ``["build", "--select", "staging"]``) on our project.
 
-    ``dbt_vars`` add to (or override) var ``ad_platforms``, which every invocation passes.
+    ``dbt_vars`` add to (or override) the vars every invocation passes: ``ad_platforms`` and
+    the published definition versions (:func:`definition_vars`).
     Raises :class:`DbtError` (one line naming the failing nodes) unless ``raise_on_failure`` is
     false. Only one dbt invocation runs at a time in a process.
     """
@@ -162,7 +183,7 @@ def run_dbt(args: list[str], dbt_vars: dict[str, Any] | None = None, raise_on_fa
         "--target-path": base / "target",
         "--log-path": base / "logs",
     }
-    all_vars = {"ad_platforms": ad_platforms(), **(dbt_vars or {})}
+    all_vars = {"ad_platforms": ad_platforms(), **definition_vars(), **(dbt_vars or {})}
     full = [*args, *(part for flag, path in folders.items() for part in (flag, str(path))), "--quiet"]
     full += ["--vars", json.dumps(all_vars, sort_keys=True)]
     with _DBT_LOCK:
@@ -207,20 +228,58 @@ def build_facts(
     full_refresh: bool = False,
     lookback_days: int | None = None,
     event_load_ids: list[str] | None = None,
+    dbt_vars: dict[str, Any] | None = None,
 ) -> DbtRun:
     """Seeds, staging, intermediate, facts and dim_campaign with their tests (everything before attribution).
 
     With ``start``/``end`` the incremental facts replace only [start - lookback, end); with
     ``full_refresh`` every model is rebuilt from scratch. ``event_load_ids`` (the event loads
     not yet folded into the facts) narrows the touches re-derived to the identifiers in them.
+    ``dbt_vars`` add vars, such as a definition version to build beside the published one.
     """
-    dbt_vars = window_vars(start, end, lookback_days) if start is not None and end is not None else None
+    window = window_vars(start, end, lookback_days) if start is not None and end is not None else {}
+    dbt_vars = {**window, **(dbt_vars or {})}
     if event_load_ids is not None:
-        dbt_vars = {**(dbt_vars or {}), "event_load_ids": sorted(event_load_ids)}
+        dbt_vars["event_load_ids"] = sorted(event_load_ids)
     args = ["build", "--exclude", AFTER_ATTRIBUTION, "--exclude-resource-type", "unit_test"]
     if full_refresh:
         args.append("--full-refresh")
     return run_dbt(args, dbt_vars)
+
+
+def stage_mart(
+    start: datetime | date | None = None,
+    end: datetime | date | None = None,
+    full_refresh: bool = False,
+    lookback_days: int | None = None,
+    dbt_vars: dict[str, Any] | None = None,
+) -> DbtRun:
+    """The candidate ``mart_marketing_roi_daily__staged`` for [start, end) and its tests (identities).
+
+    Runs after attribution wrote ``fact_attribution``; readers see none of it until :func:`publish_mart`.
+    """
+    window = window_vars(start, end, lookback_days) if start is not None and end is not None else {}
+    args = ["build", "--select", AFTER_ATTRIBUTION, "--exclude", PUBLISHED_MART]
+    args += ["--exclude-resource-type", "unit_test", *(["--full-refresh"] if full_refresh else [])]
+    return run_dbt(args, {**window, **(dbt_vars or {})})
+
+
+def publish_mart(
+    start: datetime | date | None = None,
+    end: datetime | date | None = None,
+    full_refresh: bool = False,
+    lookback_days: int | None = None,
+    dbt_vars: dict[str, Any] | None = None,
+) -> DbtRun:
+    """Replace the window's rows of ``mart_marketing_roi_daily`` by the checked candidate's.
+
+    The same window (and lookback) as the :func:`stage_mart` it publishes. One dbt incremental
+    model: the window's delete (pre-hook) and the insert commit together, so readers see the
+    old rows or the new ones. Without a window every date is copied.
+    """
+    window = window_vars(start, end, lookback_days) if start is not None and end is not None else {}
+    args = ["run", "--select", PUBLISHED_MART, *(["--full-refresh"] if full_refresh else [])]
+    return run_dbt(args, {**window, **(dbt_vars or {})})
 
 
 def build_mart(
@@ -229,9 +288,12 @@ def build_mart(
     full_refresh: bool = False,
     lookback_days: int | None = None,
 ) -> DbtRun:
-    """``mart_marketing_roi_daily`` and its tests (identities), after attribution wrote ``fact_attribution``."""
-    dbt_vars = window_vars(start, end, lookback_days) if start is not None and end is not None else None
-    args = ["build", "--select", AFTER_ATTRIBUTION, "--exclude-resource-type", "unit_test"]
-    if full_refresh:
-        args.append("--full-refresh")
-    return run_dbt(args, dbt_vars)
+    """:func:`stage_mart` then :func:`publish_mart`, gated by the dbt tests only (not the Soda contracts).
+
+    For tests and rebuilds by hand; the flows check the candidate with Soda before publishing.
+    """
+    staged = stage_mart(start, end, full_refresh, lookback_days)
+    published = publish_mart(start, end, full_refresh, lookback_days)
+    return DbtRun(
+        args=staged.args, success=staged.success and published.success, nodes=staged.nodes + published.nodes
+    )

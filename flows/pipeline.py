@@ -23,6 +23,7 @@ from flows.tasks import (
     build_mart,
     load_ads,
     load_events,
+    publish_mart,
     publish_roi_artifact,
     run_checks,
 )
@@ -204,7 +205,8 @@ def _build_facts(run: Any, start: date, end: date, event_load_ids: list[str] | N
 def _transform(
     run: Any, start: date, end: date, window_end: datetime, event_load_ids: list[str] | None = None
 ) -> None:
-    """Facts -> attribution -> mart for the UTC dates [start, end), then checks and the artifact.
+    """Facts -> attribution -> candidate mart for the UTC dates [start, end) -> checks -> the
+    published mart (only when every check passed) -> the artifact.
 
     With ``event_load_ids`` the touchpoints re-derive only the identifiers of those event loads
     (dates still bound spend, sign-ups, attribution and the mart); without, every touch of the window.
@@ -214,6 +216,7 @@ def _transform(
     run.count("attribution_rows", attr.get("rows_out", 0))
     run.count("dbt_mart_nodes", build_mart(start, end))
     run.count("checks", run_checks(datetime.combine(start, datetime.min.time(), UTC), window_end))
+    run.count("dbt_publish_nodes", publish_mart(start, end))
     publish_roi_artifact((window_end - timedelta(microseconds=1)).date())
 
 
@@ -290,7 +293,7 @@ def backfill(start: date, end: date) -> str:
     window_end = datetime.combine(end + timedelta(days=1), datetime.min.time(), UTC)
     with record_run("backfill", window_start, window_end) as run:
         failures: list[str] = []
-        day = start
+        day = published_from = start
         while day <= end:
             next_day = day + timedelta(days=1)
             logical = datetime.combine(next_day, datetime.min.time(), UTC)
@@ -301,11 +304,13 @@ def backfill(start: date, end: date) -> str:
             _, failed = pull_ads(run, "backfill", logical, start=first_local, end=next_day)
             failures += failed
             first = _build_facts(run, day, next_day)
+            published_from = min(published_from, first)
             attr = attribute(first, next_day)
             run.count("attribution_rows", attr.get("rows_out", 0))
             run.count("dbt_mart_nodes", build_mart(first, next_day))
             day = next_day
         run.count("checks", run_checks(window_start, window_end))
+        run.count("dbt_publish_nodes", publish_mart(published_from, end + timedelta(days=1)))
         publish_roi_artifact(end)
         raise_failed_pulls(failures)
     return run.run_id

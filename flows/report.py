@@ -1,4 +1,10 @@
-"""The daily ROI table people look at: by platform and campaign, from the mart."""
+"""The daily ROI table people look at: by platform and campaign, from the published mart.
+
+Rows are the published slice only (:mod:`flows.published`: the attribution version of
+``ROI_DEFAULT_ATTRIBUTION_CONFIG`` and the published definition versions), never "the largest
+version": a manual run of another attribution config, or a v2 definition built beside v1,
+changes nothing here. The Prefect artifact (``flows.tasks.publish_roi_artifact``) sums these rows.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +13,10 @@ from typing import Any
 
 from rich.table import Table
 
+from flows.published import Published, published
 from roi.core.warehouse import get_warehouse, table_exists
 
-ROI_SQL = """
+ROI_SQL = f"""
 select platform,
        campaign_id,
        max(campaign_name) as campaign_name,
@@ -21,22 +28,21 @@ select platform,
        sum(revenue_usd) / nullif(sum(spend_usd), 0) as roas,
        (sum(revenue_usd) - sum(spend_usd)) / nullif(sum(spend_usd), 0) as roi
 from analytics.mart_marketing_roi_daily
-where report_date = ? and attribution_version = (
-    select max(attribution_version) from analytics.mart_marketing_roi_daily where report_date = ?
-)
+where report_date = ? and {Published.MART_FILTER}
 group by platform, campaign_id
 order by platform, spend_usd desc nulls last, campaign_id
 """
 
 
 def roi_rows(report_date: date) -> list[dict[str, Any]]:
-    """Mart rows of one UTC day, summed by platform and campaign."""
+    """Published mart rows of one UTC day, summed by platform and campaign."""
+    pub = published()
     with get_warehouse().session("ROI report") as warehouse:
         cur = warehouse.connection().cursor()
         try:
             if not table_exists(cur, "analytics", "mart_marketing_roi_daily"):
                 return []
-            res = cur.execute(ROI_SQL, [report_date, report_date])
+            res = cur.execute(ROI_SQL, [report_date, *pub.params()])
             names = [d[0] for d in res.description]
             return [dict(zip(names, row, strict=True)) for row in res.fetchall()]
         finally:

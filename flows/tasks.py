@@ -19,7 +19,7 @@ from attribution.store import run_attribution
 from connectors import connector_names, run_connector
 from connectors.product_events import load_events as load_product_events
 from flows import dbt_runner, pull_slices
-from flows.checks import run_all_checks
+from flows.checks import ChecksFailed, run_all_checks
 from flows.common import TASK_RETRY
 from flows.locks import holds_warehouse
 from flows.report import roi_rows
@@ -143,16 +143,42 @@ def build_facts(start: date, end: date, event_load_ids: list[str] | None = None)
 @task(**TASK_RETRY, timeout_seconds=3600)
 @holds_warehouse
 def attribute(start: date, end: date) -> dict[str, Any]:
-    """Re-attribute the sign-ups of [start, end) under the default attribution config."""
-    summary = run_attribution(get_warehouse().connection(), start, end - timedelta(days=1))
+    """Re-attribute the sign-ups of [start, end) under the published attribution config.
+
+    The config is ``ROI_DEFAULT_ATTRIBUTION_CONFIG`` and the sign-ups those of the published
+    sign-up definition (flows.published): what the report and the artifact read. Other configs
+    run by hand (``roi attribution run --config ...``) sit beside it and change no published number.
+    """
+    settings = get_settings()
+    summary = run_attribution(
+        get_warehouse().connection(),
+        start,
+        end - timedelta(days=1),
+        settings.default_attribution_config,
+        signup_definition=settings.published_signup_definition,
+    )
     return _summary(summary)
 
 
 @task(**TASK_RETRY, timeout_seconds=3600)
 @holds_warehouse
 def build_mart(start: date, end: date) -> int:
-    """dbt: ``mart_marketing_roi_daily`` for [start, end), with its identity tests."""
-    run = dbt_runner.build_mart(start, end)
+    """dbt: the candidate mart (``mart_marketing_roi_daily__staged``) for [start, end), with its identity tests.
+
+    Readers see none of it until :func:`publish_mart`, after the checks.
+    """
+    run = dbt_runner.stage_mart(start, end)
+    return len(run.nodes)
+
+
+@task(**TASK_RETRY, timeout_seconds=1800)
+@holds_warehouse
+def publish_mart(start: date, end: date) -> int:
+    """dbt: the candidate's rows of [start, end) replace the published mart's, in one transaction.
+
+    Called only after :func:`run_checks` passed on the same window (flows/pipeline.py).
+    """
+    run = dbt_runner.publish_mart(start, end)
     return len(run.nodes)
 
 
@@ -160,10 +186,15 @@ def build_mart(start: date, end: date) -> int:
 def run_checks(window_start: datetime, window_end: datetime) -> int:
     """Every Soda contract for the run's window (freshness against its logical time).
 
-    Raises, failing the flow, when a check fails or errors: a failing contract blocks the close.
-    Each contract holds the warehouse for its own run (``run_all_checks``), not the whole step.
+    The mart's contract is verified on the candidate (``staged``): its new rows are checked
+    before they are published. Raises, failing the flow, when a check fails or errors: the mart
+    readers see is then left as it was, and a failing contract blocks the close. Each contract
+    holds the warehouse for its own run (``run_all_checks``), not the whole step.
     """
-    return len(run_all_checks(window_start, window_end, raise_on_failure=True))
+    try:
+        return len(run_all_checks(window_start, window_end, raise_on_failure=True, staged=True))
+    except ChecksFailed as exc:
+        raise ChecksFailed(f"{exc}; the mart was not published (readers see it as before)") from None
 
 
 def roi_by_platform(report_date: date) -> list[dict[str, Any]]:

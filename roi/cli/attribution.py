@@ -12,6 +12,7 @@ from attribution.errors import AttributionInputError
 from attribution.store import RunSummary, run_attribution
 from roi.cli.common import console, parse_date, warehouse_turn
 from roi.core.errors import ConfigError, UserInputError
+from roi.core.settings import get_settings
 
 app = typer.Typer(help="Attribution runs and versions.", no_args_is_help=True)
 
@@ -22,11 +23,15 @@ def attribution_run(
     end: Annotated[str, typer.Option("--end", help="Last sign-up day, included.")],
     config: Annotated[
         str | None,
-        typer.Option("--config", help="Config name (e.g. linear_v1) or YAML path; default last_touch_v1."),
+        typer.Option(
+            "--config",
+            help="Config name (e.g. linear_v1) or YAML path; default ROI_DEFAULT_ATTRIBUTION_CONFIG (last_touch_v1).",
+        ),
     ] = None,
 ) -> None:
     """Re-attribute the sign-ups of [start, end] and replace that version's rows for those days."""
     first, last = parse_date(start, "--start"), parse_date(end, "--end")
+    config = config or get_settings().default_attribution_config
     if last < first:
         raise UserInputError(f"--end {end} is before --start {start}: both days are included, start first")
     try:
@@ -40,7 +45,13 @@ def attribution_run(
             warehouse_turn("attribution run") as warehouse,
             console.status(f"attributing sign-ups of {first} .. {last}"),
         ):
-            summary = run_attribution(warehouse.connection(), first, last, config)
+            summary = run_attribution(
+                warehouse.connection(),
+                first,
+                last,
+                config,
+                signup_definition=get_settings().published_signup_definition,
+            )
     except (ConfigError, AttributionInputError) as exc:
         raise UserInputError(str(exc)) from None
     console.print(_summary_table(summary))

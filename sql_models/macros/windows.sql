@@ -43,12 +43,24 @@
   {%- endif -%}
 {%- endmacro %}
 
+{#- A predicate: the row is of the definition versions this run builds. Each definition column
+    (spend_definition_version, signup_definition_version) has a dbt var of the same name; the
+    flows pass the published versions (ROI_PUBLISHED_*_DEFINITION), and a v2 is built beside v1
+    by passing the var (docs/definitions.md). Rows of another version are never touched. -#}
+{% macro current_definitions(definitions, alias='') -%}
+  ({% for column in definitions -%}
+    {{ alias ~ '.' if alias }}{{ column }} = '{{ var(column) | string | replace("'", "") }}'{{ " and " if not loop.last }}
+  {%- endfor %})
+{%- endmacro %}
+
 {#- Pre-hook of the date-partitioned incremental models: on an incremental run, delete the
     window's dates first, so a date whose source rows all vanished (a voided slice) is emptied
-    too; the strategy (delete+insert / merge on the row key) then only inserts. -#}
-{% macro delete_window(date_column) -%}
+    too; the strategy (delete+insert / merge on the row key) then only inserts. With
+    ``definitions`` only the rows of the definition versions being built are deleted. -#}
+{% macro delete_window(date_column, definitions=[]) -%}
   {%- if is_incremental() -%}
     delete from {{ this }} where {{ in_window(date_column) }}
+    {%- if definitions %} and {{ current_definitions(definitions) }}{% endif %}
   {%- else -%}
     select 1
   {%- endif -%}

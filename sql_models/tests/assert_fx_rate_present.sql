@@ -9,7 +9,7 @@ with
 spend as (
 
     select * from {{ ref('fact_ad_spend') }}
-    where currency <> 'USD'
+    where currency <> 'USD' and {{ current_definitions(['spend_definition_version']) }}
 
 ),
 

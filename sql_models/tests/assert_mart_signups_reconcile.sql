@@ -1,5 +1,6 @@
 -- Reconciliation: for every attribution version and sign-up date it has attributed, the mart's
--- signups + modeled_signups (unattributed rows included) equal the sign-ups in fact_signups.
+-- signups + modeled_signups (unattributed rows included) equal the sign-ups in fact_signups
+-- (both of the definition versions being built), on the dates the run rebuilt (its window).
 with
 
 mart as (
@@ -8,7 +9,8 @@ mart as (
         report_date,
         attribution_version,
         sum(signups + modeled_signups) as mart_signups
-    from {{ ref('mart_marketing_roi_daily') }}
+    from {{ ref('mart_marketing_roi_daily__staged') }}
+    where {{ current_definitions(['spend_definition_version', 'signup_definition_version']) }}
     group by report_date, attribution_version
 
 ),
@@ -20,6 +22,7 @@ attributed_days as (
         s.signup_date
     from {{ source('attribution', 'fact_attribution') }} as a
     inner join {{ ref('fact_signups') }} as s on a.signup_id = s.signup_id
+    where {{ current_definitions(['signup_definition_version'], 's') }} and {{ in_window('s.signup_date') }}
 
 ),
 
@@ -29,6 +32,7 @@ signups as (
         signup_date,
         count(*) as fact_signups
     from {{ ref('fact_signups') }}
+    where {{ current_definitions(['signup_definition_version']) }}
     group by signup_date
 
 ),

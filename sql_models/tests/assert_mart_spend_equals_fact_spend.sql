@@ -1,5 +1,7 @@
 -- Identity: for every attribution version, mart spend per UTC date and platform equals
--- fact_ad_spend spend (to the micro-dollar).
+-- fact_ad_spend spend (to the micro-dollar), both of the definition versions being built, on
+-- the dates the run rebuilt (its window): an attribution version first run by hand for a few
+-- days has mart rows only on the dates built since.
 with
 
 mart as (
@@ -9,7 +11,10 @@ mart as (
         platform,
         attribution_version,
         sum(spend_usd) as mart_spend
-    from {{ ref('mart_marketing_roi_daily') }}
+    from {{ ref('mart_marketing_roi_daily__staged') }}
+    where
+        {{ current_definitions(['spend_definition_version', 'signup_definition_version']) }}
+        and {{ in_window('report_date') }}
     group by report_date, platform, attribution_version
 
 ),
@@ -21,13 +26,15 @@ fact as (
         platform,
         sum(spend_usd) as fact_spend
     from {{ ref('fact_ad_spend') }}
+    where {{ current_definitions(['spend_definition_version']) }} and {{ in_window('spend_date') }}
     group by spend_date, platform
 
 ),
 
 versions as (
 
-    select distinct attribution_version from {{ ref('mart_marketing_roi_daily') }}
+    select distinct attribution_version from {{ ref('mart_marketing_roi_daily__staged') }}
+    where {{ current_definitions(['spend_definition_version', 'signup_definition_version']) }}
 
 ),
 

@@ -11,3 +11,4 @@ from {{ ref('fact_signups') }}
 where
     first_revenue_local is not null
     and first_revenue_usd is null
+    and {{ current_definitions(['signup_definition_version']) }}

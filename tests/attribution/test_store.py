@@ -25,7 +25,11 @@ def _world(con: duckdb.DuckDBPyConnection) -> None:
         ("s2", "u2", NOON + D),
         ("s3", "u3", NOON + 2 * D, "ios"),
         ("s4", "u4", NOON + 2 * D, "ios"),
-    ).with_columns(pl.lit("1700000000.1").alias("_load_id"), pl.lit("US").alias("country"))
+    ).with_columns(
+        pl.lit("1700000000.1").alias("_load_id"),
+        pl.lit("US").alias("country"),
+        pl.lit("signup_v1").alias("signup_definition_version"),
+    )
     tt = touches(
         ("a", "u1", NOON - 6 * D, "click", "google_ads", "g1"),
         ("b", "u1", NOON - H, "view", "meta_ads", "m1"),
@@ -121,6 +125,21 @@ def test_versions_live_side_by_side(con: duckdb.DuckDBPyConnection) -> None:
     lin = fact.filter(pl.col("model") == "linear")
     assert set(lin["attribution_run_id"]) == {"lin"}
     assert lin.filter(pl.col("signup_id") == "s1").height == 1  # the view loses to the click
+
+
+def test_a_v2_signup_definition_beside_v1_is_not_attributed_twice(con: duckdb.DuckDBPyConnection) -> None:
+    """With v2 rows of the same sign-ups in fact_signups, a run over the published definition
+    reads only that definition's rows: credit still sums to 1 per sign-up."""
+    con.execute(
+        "insert into analytics.fact_signups select * replace ('signup_v2' as signup_definition_version)"
+        " from analytics.fact_signups"
+    )
+    summary = run_attribution(con, DAY, DAY + 2 * D, signup_definition="signup_v1")
+    fact = _fact(con)
+    assert summary.signups_in == 4
+    assert fact.group_by("signup_id").agg(pl.col("credit").sum())["credit"].to_list() == pytest.approx(
+        [1.0] * 4
+    )
 
 
 def test_missing_inputs_and_bad_range_are_user_errors(tmp_path: Path) -> None:

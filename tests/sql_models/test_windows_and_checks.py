@@ -13,7 +13,13 @@ import pytest
 
 from tests.sql_models.conftest import rows
 
-INCREMENTAL = ["fact_ad_spend", "fact_signups", "fact_touchpoints", "mart_marketing_roi_daily"]
+INCREMENTAL = [
+    "fact_ad_spend",
+    "fact_signups",
+    "fact_touchpoints",
+    "mart_marketing_roi_daily__staged",
+    "mart_marketing_roi_daily",
+]
 WINDOW_MODELS = [
     "int_signup_users__affected",
     "int_touch_identifiers__affected",
@@ -147,7 +153,7 @@ def test_roi_checks_fails_on_duplicate_key_and_null(built):
         "insert into analytics.fact_signups select * from analytics.fact_signups where user_id = 'u1'"
     )
     try:
-        assert ("fact_signups", "No duplicate values") in _failed(run_all_checks(*CHECK_WINDOW))
+        assert ("fact_signups", "one row per sign-up and sign-up definition version") in _failed(run_all_checks(*CHECK_WINDOW))
         # the command: a table, a one-line error, a non-zero exit
         assert main(["checks", "--start", "2024-11-02", "--end", "2024-11-03T12:00"]) != 0
     finally:

@@ -2,13 +2,16 @@
   config(
     materialized='incremental',
     incremental_strategy=incremental_strategy(),
-    unique_key='spend_key',
+    unique_key=['spend_key', 'spend_definition_version'],
     on_schema_change='fail',
-    pre_hook="{{ delete_window('spend_date') }}"
+    pre_hook="{{ delete_window('spend_date', ['spend_definition_version']) }}"
   )
 }}
--- One row per platform/account/campaign/ad group/ad/keyword/UTC hour (UTC day for Apple),
--- in the platform's currency and in USD at the reference rate of the spend date.
+-- One row per platform/account/campaign/ad group/ad/keyword/UTC hour (UTC day for Apple) and
+-- spend definition version, in the platform's currency and in USD at the reference rate of the
+-- spend date. spend_key names the spend row (the same under every definition); the key is
+-- (spend_key, spend_definition_version), so a v2 definition is built beside v1 (var
+-- spend_definition_version) and a run replaces only its own version's rows.
 with
 
 spend as (

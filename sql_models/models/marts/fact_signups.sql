@@ -2,14 +2,16 @@
   config(
     materialized='incremental',
     incremental_strategy=incremental_strategy(),
-    unique_key='signup_id',
+    unique_key=['signup_id', 'signup_definition_version'],
     on_schema_change='fail',
-    pre_hook="{% if is_incremental() %}delete from {{ this }} where user_id in (select user_id from {{ ref('int_signup_users__affected') }}) or user_id in (select from_user_id from {{ ref('stg_events__identity_map') }}){% else %}select 1{% endif %}"
+    pre_hook="{% if is_incremental() %}delete from {{ this }} where {{ current_definitions(['signup_definition_version']) }} and (user_id in (select user_id from {{ ref('int_signup_users__affected') }}) or user_id in (select from_user_id from {{ ref('stg_events__identity_map') }})){% else %}select 1{% endif %}"
   )
 }}
 -- depends_on: {{ ref('int_signup_users__affected') }} {{ ref('stg_events__identity_map') }}
 -- One row per canonical user (after merges): the first sign-up, test accounts excluded, with
--- the first ride / first order and the first revenue in USD (within first_revenue_days).
+-- the first ride / first order and the first revenue in USD (within first_revenue_days), per
+-- sign-up definition version: the key is (signup_id, signup_definition_version), so a v2 is
+-- built beside v1 (var signup_definition_version) and a run replaces only its own version's rows.
 with
 
 events as (

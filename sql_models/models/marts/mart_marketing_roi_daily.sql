@@ -4,211 +4,24 @@
     incremental_strategy=incremental_strategy(),
     unique_key='mart_key',
     on_schema_change='append_new_columns',
-    tags=['after_attribution'],
-    pre_hook=["{{ delete_window('report_date') }}", "{{ delete_placeholder_version() }}"]
+    tags=['after_attribution', 'published_mart'],
+    pre_hook=[
+      "{{ delete_window('report_date', ['spend_definition_version', 'signup_definition_version']) }}",
+      "{{ delete_placeholder_version() }}"
+    ]
   )
 }}
--- One row per UTC report date x platform x campaign x attribution version: spend from
--- fact_ad_spend (the same under every attribution version), sign-ups and revenue from
--- fact_attribution credit; `unattributed` rows carry the credit of sign-ups without a touch, so
--- Σ(signups + modeled_signups) per date and version = the date's rows in fact_signups.
-with
-
-spend as (
-
-    select * from {{ ref('fact_ad_spend') }}
-    where {{ in_window('spend_date') }}
-
-),
-
-attribution as (
-
-    select * from {{ source('attribution', 'fact_attribution') }}
-
-),
-
-signups as (
-
-    select * from {{ ref('fact_signups') }}
-    where {{ in_window('signup_date') }}
-
-),
-
-campaigns as (
-
-    select * from {{ ref('dim_campaign') }}
-
-),
-
-versions as (
-
-    select distinct attribution_version from attribution
-    union
-    -- before the first attribution run, spend still shows (under version 'none')
-    select 'none' as attribution_version
-    where not exists (select 1 from attribution)
-
-),
-
-spend_totals as (
-
-    select
-        spend_date as report_date,
-        platform,
-        campaign_id,
-        sum(spend_usd) as spend_usd,
-        sum(impressions) as impressions,
-        sum(clicks) as clicks,
-        sum(platform_conversions) as platform_conversions
-    from spend
-    group by spend_date, platform, campaign_id
-
-),
-
--- platforms that report conversions per account-local day only (Meta): counted on that day
-conversions_daily as (
-
-    select
-        conversion_date as report_date,
-        platform,
-        campaign_id,
-        sum(conversions) as platform_conversions
-    from {{ ref('fact_ad_conversions_daily') }}
-    where {{ in_window('conversion_date') }}
-    group by conversion_date, platform, campaign_id
-
-),
-
-spend_daily as (
-
-    select
-        coalesce(s.report_date, c.report_date) as report_date,
-        coalesce(s.platform, c.platform) as platform,
-        coalesce(s.campaign_id, c.campaign_id) as campaign_id,
-        coalesce(s.spend_usd, 0) as spend_usd,
-        coalesce(s.impressions, 0) as impressions,
-        coalesce(s.clicks, 0) as clicks,
-        case
-            when s.platform_conversions is not null or c.platform_conversions is not null
-                then coalesce(s.platform_conversions, 0) + coalesce(c.platform_conversions, 0)
-        end as platform_conversions
-    from spend_totals as s
-    full outer join conversions_daily as c
-        on
-            s.report_date = c.report_date
-            and s.platform = c.platform
-            and s.campaign_id = c.campaign_id
-
-),
-
-spend_by_version as (
-
-    select
-        s.*,
-        v.attribution_version
-    from spend_daily as s
-    cross join versions as v
-
-),
-
-credited as (
-
-    select
-        s.signup_date as report_date,
-        a.platform,
-        a.campaign_id,
-        a.attribution_version,
-        sum(case when a.method in ('deterministic', 'unattributed') then a.credit else 0 end) as signups,
-        sum(case when a.method = 'skan_modeled' then a.credit else 0 end) as modeled_signups,
-        sum(case when s.first_revenue_usd is not null then a.credit else 0 end) as first_conversions,
-        sum(a.credit * coalesce(s.first_revenue_usd, 0)) as revenue_usd
-    from attribution as a
-    inner join signups as s on a.signup_id = s.signup_id
-    group by s.signup_date, a.platform, a.campaign_id, a.attribution_version
-
-),
-
-combined as (
-
-    select
-        coalesce(s.report_date, c.report_date) as report_date,
-        coalesce(s.platform, c.platform) as platform,
-        coalesce(s.campaign_id, c.campaign_id) as campaign_id,
-        coalesce(s.attribution_version, c.attribution_version) as attribution_version,
-        cast(coalesce(s.spend_usd, 0) as decimal(38, 6)) as spend_usd,
-        coalesce(s.impressions, 0) as impressions,
-        coalesce(s.clicks, 0) as clicks,
-        cast(s.platform_conversions as decimal(18, 4)) as platform_conversions,
-        cast(coalesce(c.signups, 0) as double) as signups,
-        cast(coalesce(c.modeled_signups, 0) as double) as modeled_signups,
-        cast(coalesce(c.first_conversions, 0) as double) as first_conversions,
-        cast(coalesce(c.revenue_usd, 0) as decimal(38, 6)) as revenue_usd
-    from spend_by_version as s
-    full outer join credited as c
-        on
-            s.report_date = c.report_date
-            and s.platform = c.platform
-            and s.campaign_id = c.campaign_id
-            and s.attribution_version = c.attribution_version
-
-),
-
--- the campaign name valid at the end of the report date; before the first version was seen,
--- the first version's name
-named as (
-
-    select
-        c.*,
-        row_number() over (
-            partition by c.report_date, c.platform, c.campaign_id, c.attribution_version
-            order by
-                case
-                    when d.valid_from < {{ dbt.dateadd('day', 1, 'cast(c.report_date as timestamp)') }} then 0
-                    else 1
-                end,
-                case
-                    when d.valid_from < {{ dbt.dateadd('day', 1, 'cast(c.report_date as timestamp)') }}
-                        then d.valid_from
-                end desc,
-                d.valid_from
-        ) as name_rank,
-        d.campaign_name as dim_campaign_name
-    from combined as c
-    left join campaigns as d
-        on
-            c.platform = d.platform
-            and c.campaign_id = d.campaign_id
-
-),
-
-final as (
-
-    select
-        {{ surrogate_key(['report_date', 'platform', 'campaign_id', 'attribution_version']) }} as mart_key,
-        report_date,
-        platform,
-        campaign_id,
-        case when platform = 'unattributed' then 'unattributed' else dim_campaign_name end as campaign_name,
-        attribution_version,
-        '{{ var("spend_definition_version") }}' as spend_definition_version,
-        '{{ var("signup_definition_version") }}' as signup_definition_version,
-        spend_usd,
-        impressions,
-        clicks,
-        platform_conversions,
-        signups,
-        modeled_signups,
-        first_conversions,
-        revenue_usd,
-        cast(
-            case when signups + modeled_signups > 0 then spend_usd / (signups + modeled_signups) end
-            as decimal(38, 6)
-        ) as cac_usd,
-        case when spend_usd <> 0 then cast(revenue_usd / spend_usd as double) end as roas,
-        case when spend_usd <> 0 then cast((revenue_usd - spend_usd) / spend_usd as double) end as roi
-    from named
-    where name_rank = 1
-
-)
-
-select * from final
+-- The mart readers see (report, artifact, close, roi explain). Nothing is computed here: a run
+-- copies the rows of its window from mart_marketing_roi_daily__staged once the candidate and
+-- the models that feed it passed their checks (flows/dbt_runner.py publish_mart). The delete
+-- of the window (pre-hook) and the insert run in one transaction (dbt's incremental
+-- materialization: pre-hooks inside the transaction, one COMMIT), so readers see the old rows
+-- or the new ones, never a half-replaced window; a run whose checks fail never gets here.
+-- Grain as the candidate's: UTC date x platform x campaign x attribution version x spend and
+-- sign-up definition version. Every column of the candidate, so a column added there is
+-- published with it (on_schema_change append_new_columns), never listed twice.
+select *  -- noqa: AM04
+from {{ ref('mart_marketing_roi_daily__staged') }}
+where
+    {{ in_window('report_date') }}
+    and {{ current_definitions(['spend_definition_version', 'signup_definition_version']) }}
