@@ -63,6 +63,7 @@ BOUNDARIES = (
     "attribute",
     "build_mart",
     "run_checks",
+    "publish_mart",
     "publish_roi_artifact",
 )
 
