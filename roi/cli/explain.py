@@ -16,10 +16,11 @@ from rich.console import Console
 from rich.markup import escape
 from rich.tree import Tree
 
-from flows.explain import Cell, Node, explain_closed, limit_tree
+from flows.explain import EXPLAIN_PLATFORMS, Cell, Node, explain_closed, limit_tree
 from flows.explain import explain as build_tree
 from flows.published import published
 from roi.cli.common import console, parse_date, warehouse_turn
+from roi.core.errors import UserInputError
 
 DEFAULT_LIMIT = 10
 
@@ -59,8 +60,9 @@ def explain(
 ) -> None:
     """Explain a published ROI mart number: every level sums to the level above."""
     day = parse_date(date, "--date")
-    pub = published()
-    cell = Cell(day, platform.strip(), campaign, pub)
+    if platform.strip() not in EXPLAIN_PLATFORMS:
+        raise UserInputError(f"unknown platform {platform!r}: use one of {', '.join(EXPLAIN_PLATFORMS)}")
+    cell = Cell(day, platform.strip(), campaign, published())
     with warehouse_turn("explain") as warehouse:
         cur = warehouse.connection().cursor()
         try:
