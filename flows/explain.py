@@ -826,7 +826,7 @@ def explain(cur: Any, cell: Cell, metric: str) -> Node:
     if metric not in METRICS:
         raise UserInputError(f"unknown metric {metric!r}: use one of {', '.join(METRICS)}")
     rows = mart_rows(cur, cell)
-    parts = RATIOS[metric][:2] if metric in RATIOS else (metric,)
+    parts: tuple[str, ...] = RATIOS[metric][:2] if metric in RATIOS else (metric,)
     data = read_signups(cur, cell, "revenue" in parts) if {"signups", "revenue"} & set(parts) else None
     trees = [additive_tree(cur, cell, part, rows, data) for part in parts]
     if metric not in RATIOS:

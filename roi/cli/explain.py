@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.tree import Tree
 
-from flows.explain import EXPLAIN_PLATFORMS, Cell, Node, explain_closed, limit_tree
+from flows.explain import EXPLAIN_PLATFORMS, Cell, Node, check_sums, explain_closed, limit_tree
 from flows.explain import explain as build_tree
 from flows.published import published
 from roi.cli.common import console, parse_date, warehouse_turn
@@ -73,6 +73,9 @@ def explain(
     not_closed = f"{day} is not closed: no close of that day in analytics.mart_marketing_roi_closed"
     n = (0 if as_json else DEFAULT_LIMIT) if limit is None else limit
     tree, closed_tree = limit_tree(tree, n), closed_tree and limit_tree(closed_tree, n)
+    for shown in (tree, closed_tree):
+        if shown is not None:
+            check_sums(shown)  # folding into 'others' keeps every sum (checked again, as shown)
     if as_json:
         out: dict[str, Any] = {"metric": metric.value, "tree": tree.to_json()}
         if closed:

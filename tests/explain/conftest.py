@@ -60,7 +60,9 @@ def _run(root: Path, warehouse: Any) -> None:
     with SimServer(world, port=0, as_of=CHECKPOINTS[0][0]) as srv:
         for logical, mode, first in CHECKPOINTS:
             srv.set_as_of(logical)
-            span = {"start": START - timedelta(days=1), "end": LAST_DAY} if mode == "backfill" else {}
+            span: dict[str, Any] = (
+                {"start": START - timedelta(days=1), "end": LAST_DAY} if mode == "backfill" else {}
+            )
             for name in AD_SOURCES:
                 pipe = warehouse.dlt_pipeline(f"{name}_explain", "raw_ads")
                 connectors.run_connector(
