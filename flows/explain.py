@@ -267,20 +267,20 @@ def _raw_spend_sql(
     """The raw current rows of a platform mapped to the fact grain (UTC date and hour), or None."""
     if not table_exists(cur, "raw_ads", spec.table):
         return None
-    cols = {r[0].lower() for r in cur.execute(f"describe raw_ads.{spec.table}").fetchall()}
+    cols = {
+        str(r[0]).lower()
+        for r in cur.execute(
+            "select column_name from information_schema.columns "
+            "where lower(table_schema) = 'raw_ads' and lower(table_name) = ?",
+            [spec.table],
+        ).fetchall()
+    }
     live = ["coalesce(_tombstone, false) = false"] if "_tombstone" in cols else []
     if spec.time == "event_hour":
         live.append("upper(state) <> 'REVERSED'")  # reversed actions are no spend (staging drops them)
     extra, params = _campaign_filter("cast(campaign_id as varchar)", campaign)
     hour = "report_hour" if "report_hour" in cols else "cast(null as integer)"
-    slices = f"raw_ads.{platform}__slices"
-    join = (
-        f"left join {slices} as s on s.account_id = r.account_id and s.report_date = r.report_date"
-        " and s._load_id = r._load_id"
-        if table_exists(cur, "raw_ads", f"{platform}__slices")
-        else ""
-    )
-    pulled = "s.pulled_at" if join else "cast(null as timestamp)"
+    join, pulled = _slice_joins(cur, platform)
     sql = f"""
         with raw as (
             select cast(account_id as varchar) as account_id, cast(campaign_id as varchar) as campaign_id,
@@ -295,12 +295,35 @@ def _raw_spend_sql(
         select r.*, cast(r.spend_ts as date) as spend_date,
                {"cast(null as integer)" if spec.time == "utc_day" else "cast(extract(hour from r.spend_ts) as integer)"}
                    as spend_hour,
-               {pulled} as pulled_at
+               {pulled}
         from raw as r {join}
         where cast(r.spend_ts as date) = ?
         order by r.account_id, r.ad_group_id, r.ad_id, r.report_date, r.report_hour
     """
     return sql, params
+
+
+def _slice_joins(cur: Any, platform: str) -> tuple[str, str]:
+    """Joins and columns for each raw row's pull: its slice's ``pulled_at`` (``<platform>__slices``)
+    and the slice's outcome in ``audit.pull_slices`` when that load is the one recorded there."""
+    joins, columns = [], []
+    if table_exists(cur, "raw_ads", f"{platform}__slices"):
+        joins.append(
+            f"left join raw_ads.{platform}__slices as s on s.account_id = r.account_id"
+            " and s.report_date = r.report_date and s._load_id = r._load_id"
+        )
+        columns.append("s.pulled_at")
+    else:
+        columns.append("cast(null as timestamp) as pulled_at")
+    if table_exists(cur, "audit", "pull_slices"):
+        joins.append(
+            f"left join audit.pull_slices as ps on ps.platform = '{platform}' and ps.account_id = r.account_id"
+            " and ps.report_date = r.report_date and ps.load_id = r._load_id"
+        )
+        columns.append("ps.status as slice_status")
+    else:
+        columns.append("cast(null as varchar) as slice_status")
+    return " ".join(joins), ", ".join(columns)
 
 
 def _raw_rows(cur: Any, cell: Cell) -> dict[tuple[Any, ...], list[dict[str, Any]]]:
@@ -346,6 +369,7 @@ def _raw_node(row: dict[str, Any]) -> Node:
             "row_key": row["_row_key"],
             "load_id": row["_load_id"],
             "pulled_at": row["pulled_at"] or row["_extracted_at"],
+            "slice_status": row["slice_status"],
             "report_date": row["report_date"],
             "report_hour": row["report_hour"],
         },

@@ -103,7 +103,7 @@ TEXT_ATTRS = {
     "mart_total": ("attribution_version", "spend_definition", "signup_definition"),
     "ratio": ("attribution_version", "spend_definition", "signup_definition", "closed_value"),
     "fact_ad_spend": ("fx_rate", "fx_rate_date", "load_id"),
-    "raw_row": ("load_id", "pulled_at"),
+    "raw_row": ("load_id", "pulled_at", "slice_status"),
     "attribution": ("run_id",),
     "credited_revenue": ("credit", "first_revenue_usd"),
     "closed": ("close_ids",),
