@@ -392,3 +392,29 @@ def _nodes(node: Any) -> Iterator[Any]:
     yield node
     for child in node.children:
         yield from _nodes(child)
+
+
+def test_only_the_published_versions_are_explained(world: World) -> None:
+    """Mart and attribution rows of another attribution version (a manual `--config linear_v1` run,
+    or any version string sorting after the published one) change no tree."""
+    cell = Cell(date(2026, 10, 25), "google_ads", None, published())
+    cur = world.warehouse.connection().cursor()
+    try:
+        before = {m: build_tree(cur, cell, m).to_json() for m in ("spend", "signups", "revenue")}
+        cur.execute("begin transaction")
+        cur.execute(
+            "insert into analytics.mart_marketing_roi_daily select * replace ('zzz_v9-00000000-9.9.9' as "
+            "attribution_version, spend_usd * 2 as spend_usd, signups + 5 as signups, md5(mart_key) as mart_key) "
+            "from analytics.mart_marketing_roi_daily where report_date = ?",
+            [cell.day],
+        )
+        cur.execute(
+            "insert into analytics.fact_attribution select * replace ('zzz_v9-00000000-9.9.9' as "
+            "attribution_version) from analytics.fact_attribution where signup_date = ?",
+            [cell.day],
+        )
+        after = {m: build_tree(cur, cell, m).to_json() for m in ("spend", "signups", "revenue")}
+    finally:
+        cur.execute("rollback")
+        cur.close()
+    assert after == before
