@@ -555,19 +555,13 @@ def _age(signup_ts: datetime, touch_ts: datetime) -> str:
     return (f"{days}d " if days else "") + f"{rest // 3600}h {rest % 3600 // 60:02d}m"
 
 
+# What the touch statistics count per sign-up (see _touch_stats).
+TOUCH_COUNTS = ("touches", "spam_excluded", "outside_window", "eligible_clicks", "eligible_views")
+
+
 def _why(row: dict[str, Any], stats: dict[str, Any] | None, config: AttributionConfig) -> dict[str, Any]:
     """The rule that gave this row its credit, with the counts that back it."""
-    s = stats or {
-        "touches": 0,
-        "spam_excluded": 0,
-        "outside_window": 0,
-        "eligible_clicks": 0,
-        "eligible_views": 0,
-    }
-    counts = {
-        k: int(s.get(k) or 0)
-        for k in ("touches", "spam_excluded", "outside_window", "eligible_clicks", "eligible_views")
-    }
+    counts = {k: int((stats or {}).get(k) or 0) for k in TOUCH_COUNTS}
     if row["method"] == "skan_modeled":
         rule = (
             "SKAN-modeled: an iOS sign-up without a user-level touch, dealt from the day's pool to this campaign "
@@ -923,10 +917,6 @@ def read_close(cur: Any, cell: Cell) -> Close | None:
     return Close(int(version), rows, adjustments)
 
 
-def _closed_value(metric: str, row: dict[str, Any]) -> Decimal | float:
-    return _metric_value(metric, row)
-
-
 def _delta(metric: str, row: dict[str, Any]) -> Decimal | float:
     if metric == "signups":
         return math.fsum(float(row[c] or 0) for c in DELTAS[metric])
@@ -940,7 +930,7 @@ def _closed_tree(cell: Cell, metric: str, close: Close, current: Decimal | float
         Node(
             "closed_row",
             f"closed campaign {r['campaign_id']}",
-            _closed_value(metric, r),
+            _metric_value(metric, r),
             unit,
             {
                 k: r.get(k)
