@@ -282,6 +282,11 @@ def test_closed_plus_adjustments_is_the_current_number(
     assert gap["children"][-1]["kind"] == "unadjusted" and num(gap["children"][-1]["value"]) == Decimal(
         "0.249999"
     )
+    # the whole platform: the closed rows of every campaign under the closed node
+    platform = explain_json(capsys, *args[:4], "--closed")
+    assert_sums(platform["closed"], exact=True)
+    assert platform["closed"]["value"] == platform["tree"]["value"]
+    assert len(platform["closed"]["children"][0]["children"]) == len(platform["tree"]["children"])
     # the text tree shows the same
     code, text, _ = run_cli(capsys, *args)
     assert code == 0 and "close version 2" in text and "ad_restatement" in text
