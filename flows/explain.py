@@ -447,10 +447,23 @@ def spend_children(cur: Any, cell: Cell) -> dict[str, list[Node]]:
 
 
 # -- sign-ups and revenue ----------------------------------------------------------------------
-def _attribution_sql(cur: Any, cell: Cell) -> tuple[str, list[Any]]:
+def _pick(cell: Cell, skan_pool: bool = False) -> tuple[str, list[Any]]:
+    """The filter (on ``a`` = fact_attribution, ``s`` = fact_signups) of the cell's published
+    attribution rows, or with ``skan_pool`` of every SKAN-modeled row of the day (whose revenue
+    the mart may book on the ``unattributed`` row, see :func:`skan_revenue_on_unattributed`)."""
+    pub = cell.published
+    where = "s.signup_date = ? and s.signup_definition_version = ? and a.attribution_version = ?"
+    params: list[Any] = [cell.day, pub.signup_definition, pub.attribution_version]
+    if skan_pool:
+        return f"{where} and a.method = 'skan_modeled'", params
+    extra, camp = _campaign_filter("a.campaign_id", cell.campaign)
+    return f"{where} and a.platform = ?{extra}", [*params, cell.platform, *camp]
+
+
+def _attribution_sql(cur: Any, cell: Cell, skan_pool: bool = False) -> tuple[str, list[Any]]:
     """The published attribution rows of the cell's sign-ups with their sign-up, winning touch,
     run and the landing files of the events (ids only: no e-mail or phone column is read)."""
-    extra, params = _campaign_filter("a.campaign_id", cell.campaign)
+    where, params = _pick(cell, skan_pool)
     mmp = (
         " union all select event_id, _file_key, _line_no from raw_events.mmp_touches"
         if table_exists(cur, "raw_events", "mmp_touches")
@@ -463,8 +476,7 @@ def _attribution_sql(cur: Any, cell: Cell) -> tuple[str, list[Any]]:
                    a.campaign_id, a.credit, a.method
             from analytics.fact_attribution as a
             inner join analytics.fact_signups as s on a.signup_id = s.signup_id
-            where s.signup_date = ? and s.signup_definition_version = ? and a.platform = ?
-              and a.attribution_version = ?{extra}
+            where {where}
         ),
         files as (
             select event_id, _file_key, _line_no from raw_events.events{mmp}
@@ -484,15 +496,7 @@ def _attribution_sql(cur: Any, cell: Cell) -> tuple[str, list[Any]]:
         {"left join audit.attribution_runs as r on r.attribution_run_id = p.attribution_run_id" if runs else ""}
         order by p.campaign_id, p.method, s.signup_ts, p.signup_id, p.touch_id
     """
-    pub = cell.published
-    return sql, [
-        cell.day,
-        pub.signup_definition,
-        cell.platform,
-        pub.attribution_version,
-        *params,
-        pub.signup_definition,
-    ]
+    return sql, [*params, cell.published.signup_definition]
 
 
 def _window_ms(config: AttributionConfig, touch_type: str) -> str:
@@ -511,7 +515,7 @@ def _touch_stats(
 ) -> dict[tuple[str, str | None], dict[str, Any]]:
     """Per (sign-up, credited touch): the user's touches around the sign-up by what the rules made of them
     (eligible clicks and views, spam excluded, outside the window, same-instant rivals)."""
-    extra, params = _campaign_filter("a.campaign_id", cell.campaign)
+    where, params = _pick(cell)
     window = f"(case when t.touch_type = 'click' then {_window_ms(config, 'click')} else {_window_ms(config, 'view')} end)"
     reach = int(config.max_window.total_seconds()) + 86400
     sql = f"""
@@ -520,8 +524,7 @@ def _touch_stats(
             from analytics.fact_attribution as a
             inner join analytics.fact_signups as s on a.signup_id = s.signup_id
             left join analytics.fact_touchpoints as w on a.touch_id = w.touch_id
-            where s.signup_date = ? and s.signup_definition_version = ? and a.platform = ?
-              and a.attribution_version = ?{extra}
+            where {where}
         ),
         aged as (
             select p.signup_id, p.touch_id, p.won_ts, t.touch_ts, t.touch_type, coalesce(t.is_spam, false) as spam,
@@ -544,8 +547,7 @@ def _touch_stats(
         from aged
         group by signup_id, touch_id
     """
-    pub = cell.published
-    rows = _rows(cur, sql, [cell.day, pub.signup_definition, cell.platform, pub.attribution_version, *params])
+    rows = _rows(cur, sql, params)
     return {(r["signup_id"], r["touch_id"]): r for r in rows}
 
 
@@ -609,17 +611,16 @@ def _duration(td: timedelta) -> str:
     return f"{seconds}s"
 
 
-def _revenue_events(cur: Any, cell: Cell) -> dict[str, dict[str, Any]]:
+def _revenue_events(cur: Any, cell: Cell, skan_pool: bool = False) -> dict[str, dict[str, Any]]:
     """Per sign-up, the first ride or order that made ``first_revenue_usd`` (the facts' choice:
     the canonical user's earliest such event by time, then event id) and its landing file."""
-    extra, params = _campaign_filter("a.campaign_id", cell.campaign)
+    where, params = _pick(cell, skan_pool)
     sql = f"""
         with picked as (
             select distinct a.signup_id
             from analytics.fact_attribution as a
             inner join analytics.fact_signups as s on a.signup_id = s.signup_id
-            where s.signup_date = ? and s.signup_definition_version = ? and a.platform = ?
-              and a.attribution_version = ? and s.first_revenue_usd is not null{extra}
+            where {where} and s.first_revenue_usd is not null
         ),
         ranked as (
             select u.canonical_user_id as signup_id, e.event_id, e.event_type, e.event_ts, e.revenue, e.currency,
@@ -632,8 +633,7 @@ def _revenue_events(cur: Any, cell: Cell) -> dict[str, dict[str, Any]]:
         )
         select * from ranked where rank_no = 1
     """
-    pub = cell.published
-    rows = _rows(cur, sql, [cell.day, pub.signup_definition, cell.platform, pub.attribution_version, *params])
+    rows = _rows(cur, sql, params)
     return {r["signup_id"]: r for r in rows}
 
 
@@ -682,18 +682,56 @@ class SignupRows:
     stats: dict[tuple[str, str | None], dict[str, Any]]
     revenue: dict[str, dict[str, Any]]
     config: AttributionConfig
+    # where the mart books SKAN-modeled sign-ups' revenue, and (on the unattributed row) those rows
+    skan_revenue_on_unattributed: bool = False
+    skan_pool: list[dict[str, Any]] = field(default_factory=list)
+
+
+def skan_revenue_on_unattributed(cur: Any, cell: Cell) -> bool:
+    """Whether the mart books the revenue of SKAN-modeled sign-ups on the day's ``unattributed`` row
+    (issue 15 item 9: their campaign is a hash pick, docs/attribution.md) rather than on their
+    campaign (the first marts). Read from the mart that was built, so the tree always explains the
+    mart readers see; the two agree when the day's SKAN-modeled sign-ups have no revenue."""
+    pub = cell.published
+    by_method = {
+        r["method"]: float(r["revenue"] or 0)
+        for r in _rows(
+            cur,
+            "select a.method, sum(a.credit * coalesce(s.first_revenue_usd, 0)) as revenue "
+            "from analytics.fact_attribution as a inner join analytics.fact_signups as s on a.signup_id = s.signup_id "
+            "where s.signup_date = ? and s.signup_definition_version = ? and a.attribution_version = ? "
+            "and a.method in ('unattributed', 'skan_modeled') group by a.method",
+            [cell.day, pub.signup_definition, pub.attribution_version],
+        )
+    }
+    if not by_method.get("skan_modeled"):
+        return False
+    booked = _rows(
+        cur,
+        f"select sum(revenue_usd) as revenue from {MART} where report_date = ? and platform = 'unattributed' "
+        f"and {Published.MART_FILTER}",
+        [cell.day, *pub.params()],
+    )[0]["revenue"]
+    expected = by_method.get("unattributed", 0.0) + by_method["skan_modeled"]
+    return math.isclose(float(booked or 0), expected, rel_tol=FLOAT_REL_TOLERANCE, abs_tol=MONEY_TOLERANCE)
 
 
 def read_signups(cur: Any, cell: Cell, with_revenue: bool) -> SignupRows:
     """Attribution rows of the cell, the touch statistics behind each and (if asked) the revenue events."""
-    if not table_exists(cur, "analytics", "fact_attribution"):
-        return SignupRows([], {}, {}, load_config(cell.published.attribution_config))
     config = load_config(cell.published.attribution_config)
+    if not table_exists(cur, "analytics", "fact_attribution"):
+        return SignupRows([], {}, {}, config)
     sql, params = _attribution_sql(cur, cell)
     rows = _rows(cur, sql, params)
     stats = _touch_stats(cur, cell, config) if rows else {}
-    revenue = _revenue_events(cur, cell) if with_revenue and rows else {}
-    return SignupRows(rows, stats, revenue, config)
+    data = SignupRows(rows, stats, _revenue_events(cur, cell) if with_revenue and rows else {}, config)
+    if with_revenue and skan_revenue_on_unattributed(cur, cell):
+        data.skan_revenue_on_unattributed = True
+        if cell.platform == "unattributed" and cell.campaign in (None, "unattributed"):
+            sql, params = _attribution_sql(cur, cell, skan_pool=True)
+            data.skan_pool = _rows(cur, sql, params)
+            data.revenue.update(_revenue_events(cur, cell, skan_pool=True))
+    return data
 
 
 def _credit_node(row: dict[str, Any], data: SignupRows, revenue: bool) -> Node:
@@ -757,11 +795,20 @@ def signup_children(data: SignupRows, mart: dict[str, dict[str, Any]]) -> dict[s
 
 
 def revenue_children(data: SignupRows) -> dict[str, list[Node]]:
-    """Per campaign: its credited sign-ups that have a first revenue (the others add 0)."""
+    """Per campaign: its credited sign-ups that have a first revenue (the others add 0). Where the
+    mart books SKAN-modeled revenue on the unattributed row, those sign-ups move there."""
     out: dict[str, list[Node]] = {}
     for row in data.rows:
+        if row["first_revenue_usd"] is None:
+            continue
+        if data.skan_revenue_on_unattributed and row["method"] == "skan_modeled":
+            continue  # booked on the day's unattributed row
+        out.setdefault(str(row["campaign_id"]), []).append(_credit_node(row, data, True))
+    for row in data.skan_pool:
         if row["first_revenue_usd"] is not None:
-            out.setdefault(str(row["campaign_id"]), []).append(_credit_node(row, data, True))
+            node = _credit_node(row, data, True)
+            node.label += f", modeled to campaign {row['campaign_id']}: its revenue is booked here"
+            out.setdefault("unattributed", []).append(node)
     return out
 
 
@@ -847,6 +894,11 @@ def explain(cur: Any, cell: Cell, metric: str) -> Node:
     parts: tuple[str, ...] = RATIOS[metric][:2] if metric in RATIOS else (metric,)
     data = read_signups(cur, cell, "revenue" in parts) if {"signups", "revenue"} & set(parts) else None
     trees = [additive_tree(cur, cell, part, rows, data) for part in parts]
+    for part, tree in zip(parts, trees, strict=True):
+        if part == "revenue" and data is not None:
+            tree.attrs["skan_revenue_booked_on"] = (
+                "unattributed" if data.skan_revenue_on_unattributed else "campaign"
+            )
     if metric not in RATIOS:
         root = trees[0]
     else:

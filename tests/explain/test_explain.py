@@ -423,3 +423,58 @@ def test_only_the_published_versions_are_explained(world: World) -> None:
         cur.execute("rollback")
         cur.close()
     assert after == before
+
+
+def test_skan_revenue_is_explained_where_the_mart_books_it(world: World) -> None:
+    """Issue 15 item 9 moves SKAN-modeled sign-ups' revenue from their (hash-picked) campaign to the
+    day's unattributed row. The tree follows the mart it explains: on this branch's mart the revenue
+    sits on the campaign; on a mart that books it on `unattributed` (made here in a rolled-back
+    transaction) the campaign tree leaves those sign-ups out and the unattributed tree holds them."""
+    day, platform, campaign = world.rows(
+        "select s.signup_date, a.platform, a.campaign_id from analytics.fact_attribution a "
+        "join analytics.fact_signups s using (signup_id) where a.method = 'skan_modeled' "
+        "and s.first_revenue_usd > 0 order by all limit 1"
+    )[0]
+    pub = published()
+    cells = {
+        "campaign": Cell(day, platform, campaign, pub),
+        "platform": Cell(day, platform, None, pub),
+        "unattributed": Cell(day, "unattributed", None, pub),
+    }
+
+    def skan_nodes(tree: Any) -> list[Any]:
+        return [n for n in _nodes(tree) if n.kind == "credited_revenue" and "(skan_modeled)" in n.label]
+
+    cur = world.warehouse.connection().cursor()
+    try:
+        on_campaign = {k: build_tree(cur, c, "revenue") for k, c in cells.items()}
+        cur.execute("begin transaction")
+        cur.execute(
+            "create temp table skan as select a.platform, a.campaign_id, "
+            "sum(a.credit * coalesce(s.first_revenue_usd, 0)) as revenue from analytics.fact_attribution a "
+            "join analytics.fact_signups s using (signup_id) where a.method = 'skan_modeled' "
+            "and s.signup_date = ? group by all",
+            [day],
+        )
+        cur.execute(
+            "update analytics.mart_marketing_roi_daily as m set revenue_usd = m.revenue_usd - k.revenue "
+            "from skan as k where m.report_date = ? and m.platform = k.platform and m.campaign_id = k.campaign_id",
+            [day],
+        )
+        cur.execute(
+            "update analytics.mart_marketing_roi_daily set revenue_usd = revenue_usd + (select sum(revenue) "
+            "from skan) where report_date = ? and platform = 'unattributed'",
+            [day],
+        )
+        on_unattributed = {k: build_tree(cur, c, "revenue") for k, c in cells.items()}  # each checks its sums
+        build_tree(cur, cells["campaign"], "roas")
+    finally:
+        cur.execute("rollback")
+        cur.close()
+    assert {t.attrs["skan_revenue_booked_on"] for t in on_campaign.values()} == {"campaign"}
+    assert {t.attrs["skan_revenue_booked_on"] for t in on_unattributed.values()} == {"unattributed"}
+    assert skan_nodes(on_campaign["campaign"]) and not skan_nodes(on_campaign["unattributed"])
+    assert not skan_nodes(on_unattributed["campaign"]) and not skan_nodes(on_unattributed["platform"])
+    moved = skan_nodes(on_unattributed["unattributed"])
+    assert moved and all("its revenue is booked here" in n.label for n in moved)
+    assert float(on_unattributed["campaign"].value or 0) < float(on_campaign["campaign"].value or 0)
