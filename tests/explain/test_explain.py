@@ -427,9 +427,10 @@ def test_only_the_published_versions_are_explained(world: World) -> None:
 
 def test_skan_revenue_is_explained_where_the_mart_books_it(world: World) -> None:
     """Issue 15 item 9 moves SKAN-modeled sign-ups' revenue from their (hash-picked) campaign to the
-    day's unattributed row. The tree follows the mart it explains: on this branch's mart the revenue
-    sits on the campaign; on a mart that books it on `unattributed` (made here in a rolled-back
-    transaction) the campaign tree leaves those sign-ups out and the unattributed tree holds them."""
+    day's unattributed row. The tree follows the mart it explains, whichever way it was built: the
+    built mart is explained, then (in a rolled-back transaction) the same mart with that revenue
+    booked the other way; the campaign tree holds the SKAN sign-ups only where the mart books them
+    on the campaign, the unattributed tree only where it books them there."""
     day, platform, campaign = world.rows(
         "select s.signup_date, a.platform, a.campaign_id from analytics.fact_attribution a "
         "join analytics.fact_signups s using (signup_id) where a.method = 'skan_modeled' "
@@ -447,7 +448,9 @@ def test_skan_revenue_is_explained_where_the_mart_books_it(world: World) -> None
 
     cur = world.warehouse.connection().cursor()
     try:
-        on_campaign = {k: build_tree(cur, c, "revenue") for k, c in cells.items()}
+        built = {k: build_tree(cur, c, "revenue") for k, c in cells.items()}
+        # +1: move the revenue from the campaigns to unattributed; -1: back (a mart built the new way)
+        sign = 1 if built["campaign"].attrs["skan_revenue_booked_on"] == "campaign" else -1
         cur.execute("begin transaction")
         cur.execute(
             "create temp table skan as select a.platform, a.campaign_id, "
@@ -457,24 +460,25 @@ def test_skan_revenue_is_explained_where_the_mart_books_it(world: World) -> None
             [day],
         )
         cur.execute(
-            "update analytics.mart_marketing_roi_daily as m set revenue_usd = m.revenue_usd - k.revenue "
+            "update analytics.mart_marketing_roi_daily as m set revenue_usd = m.revenue_usd - ? * k.revenue "
             "from skan as k where m.report_date = ? and m.platform = k.platform and m.campaign_id = k.campaign_id",
-            [day],
+            [sign, day],
         )
         cur.execute(
-            "update analytics.mart_marketing_roi_daily set revenue_usd = revenue_usd + (select sum(revenue) "
+            "update analytics.mart_marketing_roi_daily set revenue_usd = revenue_usd + ? * (select sum(revenue) "
             "from skan) where report_date = ? and platform = 'unattributed'",
-            [day],
+            [sign, day],
         )
-        on_unattributed = {k: build_tree(cur, c, "revenue") for k, c in cells.items()}  # each checks its sums
+        moved = {k: build_tree(cur, c, "revenue") for k, c in cells.items()}  # each checks its sums
         build_tree(cur, cells["campaign"], "roas")
     finally:
         cur.execute("rollback")
         cur.close()
+    on_campaign, on_unattributed = (built, moved) if sign == 1 else (moved, built)
     assert {t.attrs["skan_revenue_booked_on"] for t in on_campaign.values()} == {"campaign"}
     assert {t.attrs["skan_revenue_booked_on"] for t in on_unattributed.values()} == {"unattributed"}
     assert skan_nodes(on_campaign["campaign"]) and not skan_nodes(on_campaign["unattributed"])
     assert not skan_nodes(on_unattributed["campaign"]) and not skan_nodes(on_unattributed["platform"])
-    moved = skan_nodes(on_unattributed["unattributed"])
-    assert moved and all("its revenue is booked here" in n.label for n in moved)
+    booked_here = skan_nodes(on_unattributed["unattributed"])
+    assert booked_here and all("its revenue is booked here" in n.label for n in booked_here)
     assert float(on_unattributed["campaign"].value or 0) < float(on_campaign["campaign"].value or 0)
