@@ -197,22 +197,28 @@ def test_no_plaintext_email_or_phone(world: World, capsys: pytest.CaptureFixture
     assert leaks(planted, emails, phones) == {emails[0], emails[1], phones[2]}
 
 
+# The close tables as the close writes them (CONTRACTS.md columns; the close creates them on first use).
+CLOSED_COLUMNS = """
+    close_id varchar not null, close_version integer not null, closed_at timestamp not null,
+    report_date date not null, platform varchar not null, campaign_id varchar not null, campaign_name varchar,
+    attribution_config varchar, attribution_version varchar not null, attribution_config_hash varchar,
+    spend_definition_version varchar not null, signup_definition_version varchar not null,
+    spend_usd decimal(38, 6), spend_local decimal(38, 6), currency varchar, impressions bigint, clicks bigint,
+    platform_conversions decimal(18, 4), signups double, modeled_signups double, first_conversions double,
+    revenue_usd decimal(38, 6), cac_usd decimal(38, 6), roas double, roi double"""
+ADJUSTMENT_COLUMNS = """
+    close_id varchar not null, report_date date not null, adjusted_on date not null, platform varchar not null,
+    campaign_id varchar not null, cause varchar not null, delta_spend_usd decimal(38, 6) not null,
+    delta_spend_local decimal(38, 6) not null, currency varchar, delta_signups double not null,
+    delta_modeled_signups double not null, delta_revenue_usd decimal(38, 6) not null, recorded_at timestamp"""
+
+
 @pytest.fixture
 def closed_tables(world: World) -> Iterator[World]:
-    """Synthetic close tables (the contract's columns) for the test, dropped afterwards."""
+    """Synthetic close tables for the test (this world never runs a close), dropped afterwards."""
     con = world.warehouse.connection()
-    con.execute(
-        "create table analytics.mart_marketing_roi_closed as select *, cast(null as varchar) as close_id, "
-        "0 as close_version, current_timestamp as closed_at, cast(null as varchar) as attribution_config_hash, "
-        "cast(null as decimal(38, 6)) as spend_local, cast(null as varchar) as currency "
-        "from analytics.mart_marketing_roi_daily where 1 = 0"
-    )
-    con.execute(
-        "create table analytics.mart_marketing_roi_adjustments (close_id varchar, report_date date, "
-        "adjusted_on date, platform varchar, campaign_id varchar, cause varchar, delta_spend_usd decimal(38, 6), "
-        "delta_spend_local decimal(38, 6), currency varchar, delta_signups double, delta_modeled_signups double, "
-        "delta_revenue_usd decimal(38, 6))"
-    )
+    con.execute(f"create or replace table analytics.mart_marketing_roi_closed ({CLOSED_COLUMNS})")
+    con.execute(f"create or replace table analytics.mart_marketing_roi_adjustments ({ADJUSTMENT_COLUMNS})")
     yield world
     con.execute("drop table analytics.mart_marketing_roi_closed")
     con.execute("drop table analytics.mart_marketing_roi_adjustments")
@@ -220,11 +226,23 @@ def closed_tables(world: World) -> Iterator[World]:
 
 def _close(world: World, day: date, platform: str, close_id: str, version: int, spend_shift: str) -> None:
     """A closed copy of the day's mart rows of the platform, its spend shifted by ``spend_shift``."""
+    pub = published()
     world.warehouse.connection().execute(
-        "insert into analytics.mart_marketing_roi_closed by name select * replace (spend_usd - ? as spend_usd, "
-        "signups - 1 as signups), ? as close_id, ? as close_version, timestamp '2026-10-27 05:00' as closed_at "
+        "insert into analytics.mart_marketing_roi_closed by name select report_date, platform, campaign_id, "
+        "campaign_name, attribution_version, spend_definition_version, signup_definition_version, "
+        "spend_usd - ? as spend_usd, impressions, clicks, platform_conversions, signups - 1 as signups, "
+        "modeled_signups, first_conversions, revenue_usd, cac_usd, roas, roi, ? as close_id, ? as close_version, "
+        "timestamp '2026-10-27 05:00' as closed_at, ? as attribution_config, ? as attribution_config_hash "
         "from analytics.mart_marketing_roi_daily where report_date = ? and platform = ?",
-        [Decimal(spend_shift), close_id, version, day, platform],
+        [
+            Decimal(spend_shift),
+            close_id,
+            version,
+            pub.attribution_config,
+            pub.attribution_config_hash,
+            day,
+            platform,
+        ],
     )
 
 
@@ -232,8 +250,10 @@ def _adjust(
     world: World, close_id: str, day: date, campaign: str, cause: str, spend: str, signups: float
 ) -> None:
     world.warehouse.connection().execute(
-        "insert into analytics.mart_marketing_roi_adjustments values (?, ?, date '2026-10-28', 'google_ads', ?, ?, ?, "
-        "null, 'USD', ?, 0, 0)",
+        "insert into analytics.mart_marketing_roi_adjustments by name select ? as close_id, ? as report_date, "
+        "date '2026-10-28' as adjusted_on, 'google_ads' as platform, ? as campaign_id, ? as cause, "
+        "? as delta_spend_usd, 0 as delta_spend_local, 'USD' as currency, ? as delta_signups, "
+        "0 as delta_modeled_signups, 0 as delta_revenue_usd, timestamp '2026-10-28 05:00' as recorded_at",
         [close_id, day, campaign, cause, Decimal(spend), signups],
     )
 
