@@ -1018,6 +1018,7 @@ def _closed_tree(cell: Cell, metric: str, close: Close, current: Decimal | float
             },
         )
         for a in close.adjustments
+        if _delta(metric, a) != 0  # an adjustment of another metric (a restatement moves no sign-up)
     ]
     root = Node(
         "current",
