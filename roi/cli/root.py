@@ -17,7 +17,7 @@ import typer
 
 from connector_sdk.cli import app as connector_app
 from connector_sdk.exceptions import ConnectorConfigError, ConnectorError, InvalidRunError
-from roi.cli import attribution, checks, demo, landing, pipeline, restatements, simulate
+from roi.cli import attribution, checks, demo, explain, landing, pipeline, restatements, simulate
 from roi.cli.common import console, err_console
 from roi.core import __version__
 from roi.core.errors import RoiError
@@ -59,6 +59,7 @@ app.command()(pipeline.serve)
 app.command()(demo.demo)
 app.command()(restatements.restatements)
 app.command()(checks.checks)
+app.command()(explain.explain)
 app.add_typer(simulate.app, name="simulate")
 app.add_typer(connector_app, name="connector")
 app.add_typer(attribution.app, name="attribution")

@@ -292,7 +292,7 @@ def test_any_options_end_in_one_line_and_exit_0_2_or_3(
 
 def test_the_tree_is_drawn_whole() -> None:
     """Every command of `roi` is drawn above (the tree is read, not listed by hand)."""
-    assert {"run", "backfill", "checks", "demo", "restatements"} <= {p[-1] for p in COMMANDS}
+    assert {"run", "backfill", "checks", "demo", "restatements", "explain"} <= {p[-1] for p in COMMANDS}
     assert ("simulate", "generate") in COMMANDS and ("attribution", "run") in COMMANDS
 
 
