@@ -13,6 +13,8 @@ from prefect import flow
 from prefect.runtime import flow_run
 
 from connector_sdk.windows import as_utc
+from flows.adjustments import record_adjustments
+from flows.close import retry_blocked_closes
 from flows.locks import warehouse_step
 from flows.tasks import (
     ATTRIBUTION_TRAILING_DAYS,
@@ -160,6 +162,7 @@ def _transform(
     run.count("attribution_rows", attr.get("rows_out", 0))
     run.count("dbt_mart_nodes", build_mart(start, end))
     run.count("checks", run_checks(datetime.combine(start, datetime.min.time(), UTC), window_end))
+    run.count("close_adjustments", record_adjustments(window_end.date()))  # closed days: dated deltas
     publish_roi_artifact((window_end - timedelta(microseconds=1)).date())
 
 
@@ -202,6 +205,7 @@ def hourly_incremental(window_start: datetime | None = None, window_end: datetim
         first = min(start.date(), end_date - timedelta(days=HOURLY_AD_DAYS + 1))
         first = min(first, end_date - timedelta(days=ATTRIBUTION_TRAILING_DAYS))
         _transform_folding_event_loads(run, first, end_date, end)
+    retry_blocked_closes(end)  # a blocked close closes as soon as its data is fixed
     return run.run_id
 
 
@@ -256,5 +260,6 @@ def backfill(start: date, end: date) -> str:
             run.count("dbt_mart_nodes", build_mart(first, next_day))
             day = next_day
         run.count("checks", run_checks(window_start, window_end))
+        run.count("close_adjustments", record_adjustments(window_end.date()))
         publish_roi_artifact(end)
     return run.run_id
