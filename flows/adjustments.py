@@ -48,6 +48,8 @@ ZERO = Decimal(0)
 MICRO = Decimal("0.000001")
 # sign-up credit is a double: a difference below this is rounding, not a change
 FLOAT_EPS = 1e-9
+# relative change of a campaign-day's USD/local ratio below which it is rounding, not a new rate
+RATE_EPS = Decimal("0.00001")
 
 Key = tuple[date, str, str]
 
@@ -133,9 +135,13 @@ def _spend_split(cur_cell: Cell, base: Cell) -> dict[str, tuple[Decimal, Decimal
             out["fx"] = (d_usd, ZERO)
         return out
     restated_usd = d_usd
-    if cur_cell.spend_local != ZERO:
-        # the local change at the current rate; the rest of the USD change is a rate change
-        restated_usd = (d_local * cur_cell.spend_usd / cur_cell.spend_local).quantize(MICRO)
+    if cur_cell.spend_local != ZERO and base.spend_local != ZERO:
+        cur_rate = cur_cell.spend_usd / cur_cell.spend_local
+        base_rate = base.spend_usd / base.spend_local
+        # per-row rounding to micro-dollars moves the ratio a little: only a real rate change is fx
+        if abs(cur_rate - base_rate) > RATE_EPS * abs(base_rate):
+            # the local change at the current rate; the rest of the USD change is the rate change
+            restated_usd = (d_local * cur_rate).quantize(MICRO)
     out["ad_restatement"] = (restated_usd, d_local)
     if d_usd - restated_usd != ZERO:
         out["fx"] = (d_usd - restated_usd, ZERO)

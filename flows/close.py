@@ -247,7 +247,8 @@ def attempt_close(
                 )
                 return CloseOutcome(done.close_id, day, "already_closed", done.close_version, False, msg)
             results = run_gates(cur, day, pub)
-            late = logical >= deadline(day)
+            # a re-close is deliberate, never late: lateness is about the first close of the day
+            late = done is None and logical >= deadline(day)
             close_id = str(uuid.uuid4())
             inputs = _inputs(cur, day, logical)
             if all(r.passed for r in results):
