@@ -165,11 +165,17 @@ def split_delta(cur_cell: Cell, base: Cell, run_cause: str | None = None) -> dic
     return out
 
 
+def _closes_in(cur: Any, days: tuple[date, date] | None) -> dict[date, LatestClose]:
+    """The latest close of every closed day, or of those in the half-open range ``days``."""
+    closes = latest_closes(cur)
+    return closes if days is None else {d: c for d, c in closes.items() if days[0] <= d < days[1]}
+
+
 def _deltas(
-    cur: Any, pub: Published, run_cause: str | None
+    cur: Any, pub: Published, run_cause: str | None, days: tuple[date, date] | None
 ) -> tuple[list[tuple[Any, ...]], dict[date, LatestClose]]:
     """(close_id, day, platform, campaign, cause, cell) of every change since the closes."""
-    closes = latest_closes(cur)
+    closes = _closes_in(cur, days)
     current = current_cells(cur, closes, pub)
     base = baseline_cells(cur, closes)
     rows = []
@@ -210,11 +216,14 @@ def _write(cur: Any, rows: list[tuple[Any, ...]], adjusted_on: date) -> None:
         )
 
 
-def adjustment_mismatches(cur: Any, pub: Published | None = None) -> list[dict[str, Any]]:
-    """Every day x platform x campaign where latest closed + Σ adjustments differs from the mart."""
+def adjustment_mismatches(
+    cur: Any, pub: Published | None = None, days: tuple[date, date] | None = None
+) -> list[dict[str, Any]]:
+    """Every day x platform x campaign where latest closed + Σ adjustments differs from the mart
+    (of every closed day, or of those in the half-open range ``days``)."""
     pub = pub or published()
     ensure_tables(cur)
-    closes = latest_closes(cur)
+    closes = _closes_in(cur, days)
     current = current_cells(cur, closes, pub)
     base = baseline_cells(cur, closes)
     out = []
@@ -235,8 +244,13 @@ def adjustment_mismatches(cur: Any, pub: Published | None = None) -> list[dict[s
     return out
 
 
-def record_adjustments(adjusted_on: date, run_cause: str | None = None) -> int:
+def record_adjustments(
+    adjusted_on: date, run_cause: str | None = None, days: tuple[date, date] | None = None
+) -> int:
     """Write the adjustments of closed days the last build changed; returns the rows written.
+
+    ``days``: the half-open range of dates the run rebuilt (only those can have changed; None:
+    every closed day, e.g. after a change made outside the flows).
 
     ``run_cause``: ``re_attribution`` or ``erasure`` when the run is one (its sign-up and
     revenue deltas take that cause); None for the regular flows. Raises
@@ -247,11 +261,11 @@ def record_adjustments(adjusted_on: date, run_cause: str | None = None) -> int:
         cur = warehouse.connection().cursor()
         try:
             ensure_tables(cur)
-            rows, closes = _deltas(cur, pub, run_cause)
+            rows, closes = _deltas(cur, pub, run_cause, days)
             if not closes:
                 return 0
             _write(cur, rows, adjusted_on)
-            broken = adjustment_mismatches(cur, pub)
+            broken = adjustment_mismatches(cur, pub, days)
         finally:
             cur.close()
     if broken:

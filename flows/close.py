@@ -107,11 +107,16 @@ def _inputs(cur: Any, day: date, logical: datetime) -> list[tuple[Any, ...]]:
             ("skan_postback", p, str(pid), _naive_ts(r), None)
             for p, pid, r in cur.execute(
                 "select platform, postback_id, received_at from raw_events.skan_postbacks "
-                "where cast(received_at - interval 48 hour as date) = ? and received_at <= ? order by 2",
-                [day, logical],
+                "where received_at >= ? and received_at < ? and received_at <= ? order by 2",
+                # install day (received - 48 h) = D  <=>  received in [D+2, D+3)
+                [_midnight(day, 2), _midnight(day, 3), logical],
             ).fetchall()
         ]
     return out
+
+
+def _midnight(day: date, plus_days: int) -> datetime:
+    return datetime.combine(day + timedelta(days=plus_days), datetime.min.time())
 
 
 def _naive_ts(ts: Any) -> datetime | None:

@@ -162,7 +162,7 @@ def _transform(
     run.count("attribution_rows", attr.get("rows_out", 0))
     run.count("dbt_mart_nodes", build_mart(start, end))
     run.count("checks", run_checks(datetime.combine(start, datetime.min.time(), UTC), window_end))
-    run.count("close_adjustments", record_adjustments(window_end.date()))  # closed days: dated deltas
+    run.count("close_adjustments", record_adjustments(window_end.date(), days=(start, end)))  # closed days
     publish_roi_artifact((window_end - timedelta(microseconds=1)).date())
 
 
@@ -260,6 +260,6 @@ def backfill(start: date, end: date) -> str:
             run.count("dbt_mart_nodes", build_mart(first, next_day))
             day = next_day
         run.count("checks", run_checks(window_start, window_end))
-        run.count("close_adjustments", record_adjustments(window_end.date()))
+        run.count("close_adjustments", record_adjustments(window_end.date()))  # every closed day
         publish_roi_artifact(end)
     return run.run_id
