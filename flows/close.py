@@ -82,8 +82,9 @@ def _inputs(cur: Any, day: date, logical: datetime) -> list[tuple[Any, ...]]:
     """(kind, platform, key, arrived_at, detail) of everything D's numbers were built from.
 
     Raw load ids per platform (the loads of D's current spend rows), D's landing files with
-    their arrival (``modified_at``), and the SKAN postbacks received so far whose install day
-    (received − 48 h, the model's estimate) is D.
+    their arrival (``modified_at``), the SKAN postbacks received so far whose install day
+    (received − 48 h, the model's estimate) is D, and the SKAN watermark (postbacks received
+    so far, the last arrival).
     """
     out: list[tuple[Any, ...]] = [
         ("raw_load", p, str(load), None, f"{n} spend rows")
@@ -103,20 +104,27 @@ def _inputs(cur: Any, day: date, logical: datetime) -> list[tuple[Any, ...]]:
             ).fetchall()
         ]
     if table_exists(cur, "raw_events", "skan_postbacks"):
+        # how far SKAN had arrived: D's own postbacks mostly come after the close (skan adjustments)
+        n, last = cur.execute(
+            "select count(*), max(received_at) from raw_events.skan_postbacks where received_at <= ?",
+            [logical.replace(tzinfo=UTC)],
+        ).fetchone()
+        out.append(("skan_watermark", None, "all", _naive_ts(last), f"{n} postbacks received so far"))
         out += [
             ("skan_postback", p, str(pid), _naive_ts(r), None)
             for p, pid, r in cur.execute(
                 "select platform, postback_id, received_at from raw_events.skan_postbacks "
                 "where received_at >= ? and received_at < ? and received_at <= ? order by 2",
                 # install day (received - 48 h) = D  <=>  received in [D+2, D+3)
-                [_midnight(day, 2), _midnight(day, 3), logical],
+                [_midnight(day, 2), _midnight(day, 3), logical.replace(tzinfo=UTC)],
             ).fetchall()
         ]
     return out
 
 
 def _midnight(day: date, plus_days: int) -> datetime:
-    return datetime.combine(day + timedelta(days=plus_days), datetime.min.time())
+    """UTC midnight ``plus_days`` after ``day``, tz-aware (the raw event timestamps are)."""
+    return datetime.combine(day + timedelta(days=plus_days), datetime.min.time(), UTC)
 
 
 def _naive_ts(ts: Any) -> datetime | None:
@@ -135,6 +143,7 @@ def _inputs_summary(inputs: list[tuple[Any, ...]]) -> dict[str, Any]:
         "landing_files": sum(1 for i in inputs if i[0] == "landing_file"),
         "last_landing_arrival": max(arrivals).isoformat() if arrivals else None,
         "skan_postbacks": sum(1 for i in inputs if i[0] == "skan_postback"),
+        "skan_watermark": next((i[4] for i in inputs if i[0] == "skan_watermark"), None),
     }
 
 

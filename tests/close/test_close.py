@@ -114,7 +114,8 @@ def test_close_daily_freezes_yesterdays_published_mart_with_local_spend_and_inpu
     kinds = {
         r[0] for r in world.rows("select kind from audit.close_inputs where close_id = ?", [out["close_id"]])
     }
-    assert {"raw_load", "landing_file"} <= kinds
+    assert {"raw_load", "landing_file", "skan_watermark"} <= kinds
+    assert "postbacks received so far" in audit["inputs"]["skan_watermark"]
 
 
 # -- 2. each gate fails -------------------------------------------------------------------------
