@@ -86,14 +86,16 @@ def _inputs(cur: Any, day: date, logical: datetime) -> list[tuple[Any, ...]]:
     (received − 48 h, the model's estimate) is D, and the SKAN watermark (postbacks received
     so far, the last arrival).
     """
-    out: list[tuple[Any, ...]] = [
-        ("raw_load", p, str(load), None, f"{n} spend rows")
-        for p, load, n in cur.execute(
-            "select platform, _load_id, count(*) from analytics.fact_ad_spend where spend_date = ? "
-            "group by all order by 1, 2",
-            [day],
-        ).fetchall()
-    ]
+    out: list[tuple[Any, ...]] = []
+    if table_exists(cur, "analytics", "fact_ad_spend"):
+        out += [
+            ("raw_load", p, str(load), None, f"{n} spend rows")
+            for p, load, n in cur.execute(
+                "select platform, _load_id, count(*) from analytics.fact_ad_spend where spend_date = ? "
+                "group by all order by 1, 2",
+                [day],
+            ).fetchall()
+        ]
     if table_exists(cur, "raw_events", "landing_manifest"):
         out += [
             ("landing_file", None, str(k), _naive_ts(m), f"{lines} lines")
