@@ -242,6 +242,33 @@ def _record(
     )
 
 
+def _close(
+    cur: Any,
+    day: date,
+    pub: Published,
+    close_id: str,
+    logical: datetime,
+    late: bool,
+    why: tuple[str, str | None],
+    results: list[GateResult],
+    inputs: list[tuple[Any, ...]],
+) -> CloseOutcome:
+    """Freeze the snapshot and record the attempt in one transaction: a close version exists
+    with its audit row or not at all (``why``: trigger and reason)."""
+    cur.execute("begin transaction")
+    try:
+        version = _next_version(cur, day)
+        rows = _snapshot(cur, day, pub, close_id, version, logical)
+        _, msg = _message(day, results, version, rows)
+        outcome = CloseOutcome(close_id, day, CLOSED, version, late, msg + (" (late)" if late else ""), rows)
+        _record(cur, outcome, why[0], why[1], logical, results, pub, inputs, None)
+    except BaseException:
+        cur.execute("rollback")
+        raise
+    cur.execute("commit")
+    return outcome
+
+
 def attempt_close(
     day: date, logical: datetime, reason: str | None = None, trigger: str = "close_daily"
 ) -> CloseOutcome:
@@ -268,14 +295,7 @@ def attempt_close(
             close_id = str(uuid.uuid4())
             inputs = _inputs(cur, day, logical)
             if all(r.passed for r in results):
-                version = _next_version(cur, day)
-                rows = _snapshot(cur, day, pub, close_id, version, logical)
-                _, msg = _message(day, results, version, rows)
-                outcome = CloseOutcome(
-                    close_id, day, CLOSED, version, late, msg + (" (late)" if late else ""), rows
-                )
-                _record(cur, outcome, trigger, reason, logical, results, pub, inputs, None)
-                return outcome
+                return _close(cur, day, pub, close_id, logical, late, (trigger, reason), results, inputs)
             gate, msg = _message(day, results, None, 0)
             outcome = CloseOutcome(close_id, day, LATE if late else BLOCKED, None, late, msg)
             _record(cur, outcome, trigger, reason, logical, results, pub, inputs, gate)
