@@ -13,6 +13,7 @@ from prefect import flow
 from prefect.runtime import flow_run
 
 from connector_sdk.windows import as_utc
+from flows import pull_slices
 from flows.adjustments import record_adjustments
 from flows.close import retry_blocked_closes
 from flows.locks import warehouse_step
@@ -27,7 +28,8 @@ from flows.tasks import (
     publish_roi_artifact,
     run_checks,
 )
-from roi.core.errors import UserInputError
+from roi.core.errors import PullsFailed, UserInputError
+from roi.core.redact import one_line_error
 from roi.core.runs import record_run
 from roi.core.warehouse import FACTS_EVENT_LOADS_DDL, table_exists
 
@@ -37,6 +39,58 @@ HOURLY_AD_DAYS = 2
 FX_SOURCE = "fx_rates"
 # The platforms restate up to 7 days back by default; the lookback rebuilds that many days.
 LOOKBACK_DAYS = 7
+
+
+def owed_dates(mode: str, logical_time: datetime, start: date | None, end: date | None) -> list[date]:
+    """The report dates a pull of ``mode`` covers, generously (account-local days reach one more
+    UTC day): what a failed pull leaves owed to the next run."""
+    if mode == "backfill" and start is not None and end is not None:
+        first, last = start, end
+    else:
+        last = logical_time.date()
+        first = last - timedelta(days=HOURLY_AD_DAYS if mode == "hourly" else LOOKBACK_DAYS + 2)
+    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
+
+
+def pull_ads(
+    run: Any, mode: str, logical_time: datetime, start: date | None = None, end: date | None = None
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Every ad source in turn (FX first); returns the summaries and the failures.
+
+    A source whose pull still fails after its retries (a platform down, a credential revoked)
+    does not stop the others: its dates are recorded as owed (``audit.pull_slices``, deferred
+    and due at once, so the next run pulls them again) and the run goes on with the rest; the
+    flow fails at its end naming it (:func:`raise_failed_pulls`).
+    """
+    summaries, failures = [], []
+    for source in ad_sources():
+        # FX is nine small requests: every hourly run refreshes its whole window, so a
+        # provisional (not yet published) rate is replaced as soon as the real one exists.
+        how = "lookback" if source == FX_SOURCE and mode == "hourly" else mode
+        state = load_ads(source, how, logical_time, start=start, end=end, return_state=True)
+        if state.is_failed():
+            exc = state.result(raise_on_failure=False)
+            why = one_line_error(exc) if isinstance(exc, BaseException) else str(state.message)
+            with warehouse_step("owe a failed pull") as warehouse:
+                pull_slices.owe(
+                    warehouse, source, owed_dates(how, logical_time, start, end), logical_time, why
+                )
+            failures.append(f"{source}: {why}")
+            run.count(f"ads_{source}_failed", 1)
+            continue
+        summary = state.result()
+        run.count(f"ads_{source}", summary.get("rows", 0))
+        summaries.append(summary)
+    return summaries, failures
+
+
+def raise_failed_pulls(failures: list[str]) -> None:
+    """End a run whose other work is done: the failed pulls in one line (their dates are owed)."""
+    if failures:
+        raise PullsFailed(
+            f"ads pull failed for {'; '.join(failures)} (the rest of the run completed; "
+            "the next run pulls the owed dates again)"
+        )
 
 
 def logical_end(window_end: datetime | None) -> datetime:
@@ -193,18 +247,14 @@ def hourly_incremental(window_start: datetime | None = None, window_end: datetim
             f"window start {start:%Y-%m-%dT%H:%M} is not before its end {end:%Y-%m-%dT%H:%M}"
         )
     with record_run("hourly_incremental", start, end) as run:
-        for source in ad_sources():
-            # FX is nine small requests: every hourly run refreshes its whole window, so a
-            # provisional (not yet published) rate is replaced as soon as the real one exists.
-            mode = "lookback" if source == FX_SOURCE else "hourly"
-            summary = load_ads(source, mode, end)
-            run.count(f"ads_{source}", summary.get("rows", 0))
+        _, failures = pull_ads(run, "hourly", end)
         events = load_events()
         run.count("events_loaded", events.get("loaded", 0))
         end_date = (end - timedelta(microseconds=1)).date() + timedelta(days=1)
         first = min(start.date(), end_date - timedelta(days=HOURLY_AD_DAYS + 1))
         first = min(first, end_date - timedelta(days=ATTRIBUTION_TRAILING_DAYS))
         _transform_folding_event_loads(run, first, end_date, end)
+        raise_failed_pulls(failures)
     retry_blocked_closes(end)  # a blocked close closes as soon as its data is fixed
     return run.run_id
 
@@ -217,9 +267,8 @@ def restatement_lookback(window_end: datetime | None = None) -> str:
     # The connectors pull today and LOOKBACK_DAYS + 1 local days back; in UTC that reaches one more day.
     start_date = end_date - timedelta(days=LOOKBACK_DAYS + 3)
     with record_run("restatement_lookback", datetime.combine(start_date, datetime.min.time()), end) as run:
-        for source in ad_sources():
-            summary = load_ads(source, "lookback", end)
-            run.count(f"ads_{source}", summary.get("rows", 0))
+        summaries, failures = pull_ads(run, "lookback", end)
+        for summary in summaries:
             # a platform whose restatement window is longer (Meta 28 days, Apple 30, Impact until
             # LockingDate) widens the rebuild; a local report date reaches one more UTC day back
             if summary.get("first_report_date"):
@@ -227,6 +276,7 @@ def restatement_lookback(window_end: datetime | None = None) -> str:
                 start_date = min(start_date, pulled)
         # the lookback re-pulls ads only: touches need re-deriving just for event loads not yet folded
         _transform_folding_event_loads(run, start_date, end_date, end)
+        raise_failed_pulls(failures)
     return run.run_id
 
 
@@ -243,6 +293,7 @@ def backfill(start: date, end: date) -> str:
     window_start = datetime.combine(start, datetime.min.time(), UTC)
     window_end = datetime.combine(end + timedelta(days=1), datetime.min.time(), UTC)
     with record_run("backfill", window_start, window_end) as run:
+        failures: list[str] = []
         day = start
         while day <= end:
             next_day = day + timedelta(days=1)
@@ -251,9 +302,8 @@ def backfill(start: date, end: date) -> str:
             first_local = day - timedelta(days=1) if day == start else day
             # Each step holds the warehouse for itself (flows/locks.py): an ops refresh or an
             # hourly run waits for one step, not for the whole backfill.
-            for source in ad_sources():
-                summary = load_ads(source, "backfill", logical, start=first_local, end=next_day)
-                run.count(f"ads_{source}", summary.get("rows", 0))
+            _, failed = pull_ads(run, "backfill", logical, start=first_local, end=next_day)
+            failures += failed
             first = _build_facts(run, day, next_day)
             attr = attribute(first, next_day)
             run.count("attribution_rows", attr.get("rows_out", 0))
@@ -262,4 +312,5 @@ def backfill(start: date, end: date) -> str:
         run.count("checks", run_checks(window_start, window_end))
         run.count("close_adjustments", record_adjustments(window_end.date()))  # every closed day
         publish_roi_artifact(end)
+        raise_failed_pulls(failures)
     return run.run_id

@@ -109,6 +109,36 @@ def record(
     return len(rows)
 
 
+def owe(
+    warehouse: Warehouse, platform: str, dates: Sequence[date], logical_time: datetime, detail: str
+) -> int:
+    """Record the dates of a pull that failed as deferred and due at once: the next run pulls them.
+
+    The failed pull knows no accounts, so the accounts are those the platform's earlier pulls
+    recorded; before any pull got through, a platform-wide row keeps the failure visible (the
+    next run's own dates cover it). Returns the slices recorded.
+    """
+    cur = warehouse.connection().cursor()
+    try:
+        cur.execute(PULL_SLICES_DDL)
+        accounts = [
+            str(r[0])
+            for r in cur.execute(
+                "select distinct account_id from audit.pull_slices where platform = ? and account_id <> ? "
+                "order by 1",
+                [platform, PLATFORM_WIDE],
+            ).fetchall()
+        ]
+    finally:
+        cur.close()
+    owed = [
+        {"account_id": account, "report_date": day, "status": "deferred", "detail": detail}
+        for account in (accounts or [PLATFORM_WIDE])
+        for day in dates
+    ]
+    return record(warehouse, platform, owed, logical_time)
+
+
 def open_slices(warehouse: Warehouse, platform: str) -> list[OpenSlice]:
     """The platform's slices whose latest pull was partial or deferred, oldest first."""
     con = warehouse.connection()

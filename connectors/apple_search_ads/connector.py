@@ -2,8 +2,9 @@
 signed JWT), requests scoped to an ad account (``X-AP-Context: adAccountId=``). Every apps
 report needs a ``campaignId`` filter, so a pull lists the account's campaigns (deleted ones
 included) and asks one ad group report per campaign, ``DAILY`` in ``UTC`` (report dates are
-UTC days; the slice is (ad account, UTC date)). Paging is offset/pageSize in the JSON body,
-to ``pagination.totalCount``. An expired token answers 401 and is refreshed once."""
+UTC days; the slice is (ad account, UTC date)); the campaigns report of the same campaigns lands
+in ``campaign_daily`` (their sum per day is the account's own total, for the reconciliation
+gate). Paging is offset/pageSize in the JSON body, to ``pagination.totalCount``. An expired token answers 401 and is refreshed once."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import pyarrow as pa
 from dlt.common.jsonpath import TJsonPath
 from dlt.sources.helpers.rest_client.client import PageData
 
+from connector_sdk import extract
 from connector_sdk.base import Connector, loader
 from connector_sdk.extract import EntityRows
 from connector_sdk.registry import register
@@ -25,6 +27,7 @@ from connectors.apple_search_ads import settings as S
 from connectors.apple_search_ads.helpers import (
     CAMPAIGNS_QUERY,
     ERRORS,
+    campaign_report_body,
     day_rows,
     query_body,
     query_paginator,
@@ -52,6 +55,23 @@ REPORT = ReportSpec(
     spend_column="local_spend",
 )
 
+# The platform's campaign x UTC day totals (the campaigns report, Apple's coarsest apps report:
+# their sum per day is the account's), for the reconciliation gate.
+CAMPAIGN_DAILY = ReportSpec(
+    table="campaign_daily",
+    fields=(
+        Field("account_id"),
+        Field("campaign_id", "metadata.id", str),
+        Field("report_date", "date", date.fromisoformat, type=pa.date32()),
+        Field("currency", "localSpend.currency", default=PAGE),
+        Field("impressions", "impressions", int, default=0, type=pa.int64()),
+        Field("taps", "taps", int, default=0, type=pa.int64()),
+        Field("local_spend", "localSpend.amount", str, default="0", type=SPEND),
+    ),
+    grain=("account_id", "campaign_id", "report_date"),
+    spend_column="local_spend",
+)
+
 CAMPAIGN = (
     Field("campaign_id", "id", str),
     Field("name", "name", default=None),
@@ -74,6 +94,7 @@ class AppleSearchAdsConnector(Connector):
     default_host = S.DEFAULT_HOST
     auth_urls = (S.OAUTH_TOKEN_URL,)
     report = REPORT
+    extra_reports = (CAMPAIGN_DAILY,)
     settings = S.SETTINGS
     errors = ERRORS
     entities = (CAMPAIGNS, AD_GROUPS)
@@ -152,6 +173,15 @@ class AppleSearchAdsConnector(Connector):
             body = report_body(window, str(camp["id"]))
             for page in self._query(account.account_id, "reports/apps/adgroups/query", body, "result.rows"):
                 yield self.report_page(day_rows(page, window), account)
+
+    def fetch_extra_report(
+        self, report: ReportSpec, account: Account, window: DateWindow
+    ) -> Iterator[pa.Table]:
+        """Campaign x day rows of every campaign of one ad account (the coarse report)."""
+        for camp in self._account_campaigns(account.account_id):
+            body = campaign_report_body(window, str(camp["id"]))
+            for page in self._query(account.account_id, "reports/apps/campaigns/query", body, "result.rows"):
+                yield extract.report_page(report, day_rows(page, window), extract.page_values(account))
 
     def fetch_entities(self, accounts: Sequence[Account]) -> EntityRows:
         """Campaigns and the (non-deleted) ad groups of every ad account."""

@@ -71,6 +71,13 @@ CAMPAIGNS_QUERY = (
 )
 
 
+def campaign_report_body(window: DateWindow, campaign_id: str) -> dict[str, Any]:
+    """A campaigns report of one campaign (``get-app-campaign-reports``: the same request shape,
+    ``campaignId`` filter required); the coarsest apps report, so the account's day is the sum
+    of its campaigns' rows."""
+    return report_body(window, campaign_id)
+
+
 def report_body(window: DateWindow, campaign_id: str) -> dict[str, Any]:
     """An ad group report of one campaign (the ``campaignId`` filter is required), in UTC days.
 

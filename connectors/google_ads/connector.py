@@ -14,11 +14,13 @@ decoded straight from the response bytes into Arrow
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from datetime import date
 from typing import Any
 
 import pyarrow as pa
 from dlt.sources.helpers.rest_client.client import PageData
 
+from connector_sdk import extract
 from connector_sdk.base import Connector, loader
 from connector_sdk.exceptions import AuthenticationError
 from connector_sdk.extract import EntityRows
@@ -50,6 +52,23 @@ REPORT = ReportSpec(
     spend_divisor=1_000_000,
 )
 
+# The platform's own account x local day totals (FROM customer), for the reconciliation gate.
+ACCOUNT_DAILY = ReportSpec(
+    table="account_daily",
+    fields=(
+        Field("account_id"),
+        Field("report_date", "segments.date", date.fromisoformat, type=pa.date32()),
+        Field("currency"),
+        Field("time_zone"),
+        Field("impressions", "metrics.impressions", int, default=0, type=pa.int64()),
+        Field("clicks", "metrics.clicks", int, default=0, type=pa.int64()),
+        Field("cost_micros", "metrics.costMicros", int, default=0, type=pa.int64()),
+    ),
+    grain=("account_id", "report_date"),
+    spend_column="cost_micros",
+    spend_divisor=1_000_000,
+)
+
 CAMPAIGN = (
     Field("campaign_id", "campaign.id", str),
     Field("name", "campaign.name", default=None),
@@ -74,6 +93,7 @@ class GoogleAdsConnector(Connector):
     default_host = S.DEFAULT_HOST
     auth_urls = (S.OAUTH_TOKEN_URL,)
     report = REPORT
+    extra_reports = (ACCOUNT_DAILY,)
     settings = S.SETTINGS
     errors = ERRORS
     entities = (CAMPAIGNS, AD_GROUPS)
@@ -144,6 +164,14 @@ class GoogleAdsConnector(Connector):
         for page in self._search(account.account_id, query, decoder=decode_search_page, with_total=True):
             # the decoder hands dlt's paginator one Arrow array per page instead of a list of dicts
             yield self.report_page(page[0] if page else pa.array([], RESULT), account)
+
+    def fetch_extra_report(
+        self, report: ReportSpec, account: Account, window: DateWindow
+    ) -> Iterator[pa.Table]:
+        """The customer's own totals per local day (``FROM customer``), the coarse report."""
+        query = S.ACCOUNT_DAY_QUERY.format(first=window.first.isoformat(), last=window.last.isoformat())
+        for page in self._search(account.account_id, query):
+            yield extract.report_page(report, page, extract.page_values(account))
 
     def fetch_entities(self, accounts: Sequence[Account]) -> EntityRows:
         """Campaigns and ad groups of every customer (current state; history kept by scd2)."""

@@ -42,6 +42,13 @@ REPORT_QUERY = (
     "metrics.impressions, metrics.clicks, metrics.cost_micros, metrics.conversions "
     "FROM ad_group_ad WHERE segments.date BETWEEN '{first}' AND '{last}'"
 )
+# The coarse account x day report for the reconciliation gate: the customer resource segmented by
+# date only (account-local dates), the account's own totals, independent of the ad-level rows
+# (https://developers.google.com/google-ads/api/fields/v26/customer ; reporting/segmentation).
+ACCOUNT_DAY_QUERY = (
+    "SELECT customer.id, segments.date, metrics.impressions, metrics.clicks, metrics.cost_micros "
+    "FROM customer WHERE segments.date BETWEEN '{first}' AND '{last}'"
+)
 CUSTOMER_QUERY = "SELECT customer.id, customer.currency_code, customer.time_zone FROM customer"
 CAMPAIGN_QUERY = (
     "SELECT campaign.id, campaign.name, campaign.status, campaign.advertising_channel_type FROM campaign"

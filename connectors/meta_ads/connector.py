@@ -5,7 +5,9 @@ report run id, poll ``async_status`` until ``Job Completed``, read the run's ``i
 pages): ad x hour with the hourly breakdown (spend, impressions, clicks; Meta returns no
 ``actions`` with it) into ``ad_performance``, and ad x day without it (the registration
 actions) into ``ad_conversions_daily``. A run Meta fails, or one that outlasts its polls, is
-split by campaign, then by ad set, never submitted whole again.
+split by campaign, then by ad set, never submitted whole again. A third, the account's own
+totals per local day (``level=account``, read synchronously: a few rows), lands in
+``account_daily`` for the reconciliation gate.
 """
 
 from __future__ import annotations
@@ -70,6 +72,22 @@ CONVERSIONS = ReportSpec(
     spend_column="conversions",  # the report's measure (it has no money)
 )
 
+# The platform's own account x local day totals (level=account), for the reconciliation gate.
+ACCOUNT_DAILY = ReportSpec(
+    table="account_daily",
+    fields=(
+        Field("account_id"),
+        _DATE,
+        Field("currency", "account_currency", default=PAGE),
+        Field("time_zone"),
+        Field("impressions", "impressions", int, default=0, type=pa.int64()),
+        Field("clicks", "clicks", int, default=0, type=pa.int64()),
+        Field("spend", "spend", default="0", type=SPEND),
+    ),
+    grain=("account_id", "report_date"),
+    spend_column="spend",
+)
+
 _NAME = Field("name", "name", default=None)
 _STATUS = Field("status", ("effective_status", "status"), default=None)
 _CAMPAIGN_ID = Field("campaign_id", "campaign_id", str, default=None)
@@ -92,7 +110,7 @@ class MetaAdsConnector(Connector):
     name = "meta_ads"
     default_host = S.DEFAULT_HOST
     report = REPORT
-    extra_reports = (CONVERSIONS,)
+    extra_reports = (CONVERSIONS, ACCOUNT_DAILY)
     settings = S.SETTINGS
     errors = ERRORS
     entities = (CAMPAIGNS, AD_GROUPS, ADS)
@@ -133,7 +151,13 @@ class MetaAdsConnector(Connector):
     def fetch_extra_report(
         self, report: ReportSpec, account: Account, window: DateWindow
     ) -> Iterator[pa.Table]:
-        """Ad x local day without a breakdown: the conversions (registration actions)."""
+        """Ad x local day without a breakdown (the conversions), or the account's own day totals."""
+        if report is ACCOUNT_DAILY:
+            params = {**_report_params(window), "level": "account", "fields": S.ACCOUNT_FIELDS_DAILY}
+            params["limit"] = str(self.settings.page_size)
+            for rows in self._pages(account, f"act_{account.account_id}/insights", params):
+                yield extract.report_page(report, rows, extract.page_values(account))
+            return
         params = {**_report_params(window), "fields": S.DAILY_FIELDS}
         for page in self._report_pages(account, params):
             yield extract.report_page(report, page, extract.page_values(account))

@@ -39,6 +39,10 @@ HOURLY_FIELDS = (
     "account_id,campaign_id,adset_id,ad_id,date_start,date_stop,impressions,clicks,spend,account_currency"
 )
 DAILY_FIELDS = "account_id,campaign_id,adset_id,ad_id,date_start,date_stop,actions"
+# The coarse account x day report for the reconciliation gate: insights at level=account, one
+# row per account-local day (time_increment=1), read synchronously (a handful of rows)
+# (https://developers.facebook.com/docs/marketing-api/insights ; insights/parameters).
+ACCOUNT_FIELDS_DAILY = "account_id,date_start,date_stop,impressions,clicks,spend,account_currency"
 # A failed (or too slow) report run is split by these levels in turn: (level, id field, filter field)
 # (https://developers.facebook.com/docs/marketing-api/insights/parameters, ``filtering``).
 SPLITS = (("campaign", "campaign_id", "campaign.id"), ("adset", "adset_id", "adset.id"))

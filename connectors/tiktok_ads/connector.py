@@ -2,7 +2,8 @@
 (retried), 5xxxx system errors (retried, as recorded clients do), the rest fatal. Money and
 counts are strings; ids are strings (v1.3 docs) or JSON integers (recorded answers): both
 parse. Reports ask for every ad status, so a deleted ad's past spend survives a restatement;
-report hours are in the advertiser's fixed-offset zone (no daylight saving)."""
+report hours are in the advertiser's fixed-offset zone (no daylight saving). The advertiser's own
+totals per local day (AUCTION_ADVERTISER) land in ``account_daily`` for the reconciliation gate."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import Any
 import pyarrow as pa
 from dlt.sources.helpers.rest_client.client import PageData
 
+from connector_sdk import extract
 from connector_sdk.base import Connector, loader
 from connector_sdk.extract import EntityRows
 from connector_sdk.registry import register
@@ -49,6 +51,22 @@ REPORT = ReportSpec(
         Field("conversions", "metrics.conversion", float, default=0.0, type=pa.float64()),
     ),
     grain=("account_id", "campaign_id", "adgroup_id", "ad_id", "report_date", "report_hour"),
+    spend_column="spend",
+)
+
+# The advertiser's own totals per local day (AUCTION_ADVERTISER), for the reconciliation gate.
+ACCOUNT_DAILY = ReportSpec(
+    table="account_daily",
+    fields=(
+        Field("account_id"),
+        Field("report_date", "dimensions.stat_time_day", day_of, type=pa.date32()),
+        Field("currency"),
+        Field("time_zone"),
+        Field("impressions", "metrics.impressions", count, default=0, type=pa.int64()),
+        Field("clicks", "metrics.clicks", count, default=0, type=pa.int64()),
+        Field("spend", "metrics.spend", str, default="0", type=SPEND),
+    ),
+    grain=("account_id", "report_date"),
     spend_column="spend",
 )
 
@@ -93,6 +111,7 @@ class TikTokAdsConnector(Connector):
     name = "tiktok_ads"
     default_host = S.DEFAULT_HOST
     report = REPORT
+    extra_reports = (ACCOUNT_DAILY,)
     settings = S.SETTINGS
     errors = ERRORS
     entities = (CAMPAIGNS, AD_GROUPS, ADS)
@@ -133,6 +152,18 @@ class TikTokAdsConnector(Connector):
         }
         for page in self._pages(account, "report/integrated/get", params):
             yield self.report_page(page, account)
+
+    def fetch_extra_report(
+        self, report: ReportSpec, account: Account, window: DateWindow
+    ) -> Iterator[pa.Table]:
+        """The advertiser's own totals per local day (the coarse report)."""
+        params = {
+            **S.ACCOUNT_DAY_PARAMS,
+            "start_date": window.first.isoformat(),
+            "end_date": window.last.isoformat(),
+        }
+        for page in self._pages(account, "report/integrated/get", params):
+            yield extract.report_page(report, page, extract.page_values(account))
 
     def fetch_entities(self, accounts: Sequence[Account]) -> EntityRows:
         """Campaigns, ad groups and ads of every advertiser."""

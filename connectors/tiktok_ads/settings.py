@@ -52,3 +52,14 @@ RATE_LIMIT_CODES = frozenset({40100})
 # is bounded and a persisting one still fails the run.
 TRANSIENT_CODES = range(50000, 60000)
 TOKEN_CODES = frozenset({40104, 40105})
+# The coarse advertiser x day report for the reconciliation gate: the advertiser's own totals per
+# advertiser-local day (data_level AUCTION_ADVERTISER, dimensions advertiser_id + stat_time_day;
+# https://business-api.tiktok.com/portal/docs?id=1740302848100353, "Run a synchronous report").
+# The ad_status filter is an ad-level filter and is not sent at this level.
+ACCOUNT_DAY_PARAMS = {
+    "service_type": "AUCTION",
+    "report_type": "BASIC",
+    "data_level": "AUCTION_ADVERTISER",
+    "dimensions": json.dumps(["advertiser_id", "stat_time_day"]),
+    "metrics": json.dumps(["spend", "impressions", "clicks"]),
+}

@@ -19,3 +19,10 @@ class ConfigError(RoiError):
     """Missing or invalid settings, credentials or configuration files."""
 
     exit_code = 3
+
+
+class PullsFailed(RoiError):
+    """Ad pulls that failed after their retries. The run did everything else; the failed
+    platforms' dates are owed to the next run (``audit.pull_slices``), which pulls them again."""
+
+    exit_code = 1

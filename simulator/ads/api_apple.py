@@ -152,6 +152,8 @@ def _v1(ctx: Context, req: Request) -> Response:
         return _query(ctx, req, groups, AD_GROUP_FILTERS, REPORT_PAGE_MAX)
     if path == "reports/apps/adgroups/query" and req.method == "POST":
         return _report(ctx, req, acc_idx)
+    if path == "reports/apps/campaigns/query" and req.method == "POST":
+        return _campaign_report(ctx, req, acc_idx)
     raise ApiError(error(404, "NOT_FOUND", f"The requested resource does not exist: {req.method} {req.path}"))
 
 
@@ -403,6 +405,76 @@ def _report(ctx: Context, req: Request, acc_idx: int) -> Response:
 
 
 Group = tuple[dict[str, Any], list[dict[str, Any]]]
+
+
+def _campaign_report(ctx: Context, req: Request, acc_idx: int) -> Response:
+    """Campaigns report (``get-app-campaign-reports``): one row per campaign, campaign ``metadata``
+    (AppsCampaignReportRow: the campaign object's fields), ``totalMetrics`` and, with DAILY,
+    ``granularMetrics``; the same required ``campaignId`` filter, time range and paging as the ad
+    group report. Its figures are the sums of the campaign's ad group cells (one world state)."""
+    body = _body(req, REPORT_KEYS)
+    campaign = _campaign_filter(body.get("filters", []))
+    if any(isinstance(f, dict) and f.get("field") == "adGroupId" for f in body["filters"]):
+        raise _invalid("filter adGroupId on a campaigns report is not simulated", "INVALID_FILTER")
+    d0, d1, daily = _time_range(ctx, body.get("timeRange"))
+    fields = _fields(body.get("fields"))
+    if body.get("groupBy"):
+        raise _invalid("groupBy is not simulated", "INVALID_GROUP_BY")
+    offset, size = _page(ctx, body.get("pagination"), REPORT_PAGE_DEFAULT, REPORT_PAGE_MAX)
+    account = ctx.world.account(PLATFORM, acc_idx)["account_id"]
+    found = [r for r in _entities(ctx, account, "campaigns") if r["campaign_id"] == campaign]
+    days = _campaign_days(ctx, acc_idx, campaign, d0, d1) if found else []
+    rows = []
+    if days:  # a campaign without delivery in the range has no row (as ad groups without data)
+        cur = ctx.world.account(PLATFORM, acc_idx)["currency"]
+        meta = _report_campaign(ctx, acc_idx, found[0])
+        rows.append(_row(meta, days, fields, cur, daily, d0 if d0 == d1 else None))
+    result: dict[str, Any] = {"rows": rows[offset : offset + size]}
+    pagination = {"totalCount": len(rows), "offset": offset, "pageSize": len(result["rows"])}
+    return Response(200, {"result": result, "pagination": pagination})
+
+
+_REPORT_CAMPAIGN_KEYS = (
+    "id",
+    "promotedObjectType",
+    "promotedObjectId",
+    "name",
+    "status",
+    "deleted",
+    "displayStatus",
+    "modificationTime",
+    "creationTime",
+    "adAccountId",
+    "systemStatus",
+    "systemStatusReasons",
+    "billingEvent",
+    "systemStatusLimitingReasons",
+    "dailyBudget",
+    "startTime",
+    "endTime",
+)
+
+
+def _report_campaign(ctx: Context, acc_idx: int, r: dict[str, Any]) -> dict[str, Any]:
+    """AppsReportingCampaign: the campaign fields a campaigns report row's ``metadata`` carries
+    (appscampaignreportresponse example), a subset of the campaign object plus ``adChannelType``."""
+    c = _campaign(ctx, acc_idx, r)
+    keys = _REPORT_CAMPAIGN_KEYS
+    bid = {"amount": "1.60", "currency": ctx.world.account(PLATFORM, acc_idx)["currency"]}
+    meta = {k: c[k] for k in keys}
+    meta.update({"bidStrategy": {"bidStrategyType": "MANUAL_CPT", "bid": bid}, "adChannelType": "SEARCH"})
+    return meta
+
+
+def _campaign_days(ctx: Context, acc_idx: int, campaign: str, d0: date, d1: date) -> list[dict[str, Any]]:
+    """The campaign's cells summed per day (the ad group cells of the same as-of time)."""
+    t = ctx.world.entities[PLATFORM]
+    camp_idx = t.campaigns["campaign_id"].to_list().index(campaign)
+    cells = ctx.world.report(PLATFORM, acc_idx, d0, d1, ctx.as_of).filter(pl.col("campaign_idx") == camp_idx)
+    days = cells.group_by("local_day").agg(
+        pl.col("impressions", "clicks", "conversions", "spend_micros").sum()
+    )
+    return list(days.sort("local_day").iter_rows(named=True))
 
 
 def _ad_group_filter(filters: list[Any], groups: list[Group]) -> list[Group]:

@@ -64,6 +64,7 @@ CLASSIFIED = {
     "insights_hourly_first_page": (ResponseAction.SUCCESS, None),
     "insights_hourly_last_page": (ResponseAction.SUCCESS, None),
     "insights_daily_with_actions": (ResponseAction.SUCCESS, None),
+    "insights_account_daily": (ResponseAction.SUCCESS, None),
     "insights_empty_page_with_next": (ResponseAction.SUCCESS, None),
     "insights_empty_last_page": (ResponseAction.SUCCESS, None),
     "async_report_run_created": (ResponseAction.SUCCESS, None),

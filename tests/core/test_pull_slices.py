@@ -130,3 +130,55 @@ def test_a_bad_window_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ConfigError, match="ROI_RESTATEMENT_DAYS"):
         get_settings()
     reset_settings()
+
+
+class _Run:
+    """What a flow's run record offers the ads step: counters."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+
+    def count(self, key: str, n: int) -> None:
+        self.counts[key] = self.counts.get(key, 0) + n
+
+
+def test_a_platform_that_is_down_does_not_stop_the_others_and_its_dates_are_owed(
+    prefect_harness: None, calls: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Meta down after its retries: Google still pulls, Meta's dates are owed and pulled next run."""
+    import flows.pipeline as pipeline
+
+    monkeypatch.setattr(pipeline, "ad_sources", lambda: ["google_ads", "meta_ads"])
+    monkeypatch.setattr(pipeline, "load_ads", tasks.load_ads.with_options(retries=0))
+    script = _script(calls)
+    meta_seen = SliceOutcome("meta_ads", "act9", D, "complete", None, 5, None, "L0", True)
+    script.extend([FakeSummary([_outcome(D, "complete")]), FakeSummary([meta_seen])])
+    pipeline.pull_ads(_Run(), "hourly", T)  # both up: Meta's account is known
+
+    real = tasks.run_connector
+
+    def meta_down(platform: str, pipe: Any, **kwargs: Any) -> Any:
+        if platform == "meta_ads":
+            calls.append({"platform": platform, **kwargs})
+            raise ConnectionError("503 Service Unavailable from graph.facebook.com after 5 attempts")
+        return real(platform, pipe, **kwargs)
+
+    monkeypatch.setattr(tasks, "run_connector", meta_down)
+    script.append(FakeSummary([_outcome(D, "complete")]))
+    run = _Run()
+    summaries, failures = pipeline.pull_ads(run, "hourly", T + timedelta(hours=1))
+    assert len(summaries) == 1 and calls[-2]["platform"] == "google_ads"
+    assert run.counts["ads_meta_ads_failed"] == 1 and "ads_google_ads" in run.counts
+    assert len(failures) == 1 and failures[0].startswith("meta_ads: ") and "503" in failures[0]
+    with pytest.raises(pipeline.PullsFailed, match=r"^ads pull failed for meta_ads: .*next run") as err:
+        pipeline.raise_failed_pulls(failures)
+    assert "\n" not in str(err.value)
+    owed = pull_slices.open_slices(get_warehouse(), "meta_ads")
+    assert {(s.account_id, s.status) for s in owed} == {("act9", "deferred")}
+    assert [s.report_date for s in owed] == pipeline.owed_dates("hourly", T + timedelta(hours=1), None, None)
+
+    # Meta is back: the next run asks it for every owed date, and nothing stays open.
+    monkeypatch.setattr(tasks, "run_connector", real)
+    script.extend([FakeSummary([_outcome(D, "complete")]), FakeSummary([meta_seen])])
+    pipeline.pull_ads(_Run(), "hourly", T + timedelta(hours=2))
+    assert sorted(calls[-1]["reopen"]) == [("act9", s.report_date) for s in owed]

@@ -1,43 +1,22 @@
-"""End-to-end resilience.
+"""End-to-end resilience: ops freshness at peak rate, from a promotion burst's landing files
+appearing to their sign-ups being queryable in ``analytics.ops_campaign_15min``.
 
-- With 20% of API requests failing and one hourly run SIGKILLed while a dlt load package is
-  still pending, a rerun of the window gives the same ``analytics`` (and current ``raw_ads``)
-  tables as a clean run of the same windows.
-- Ops freshness at peak rate: from a promotion burst's landing files appearing to their
-  sign-ups being queryable in ``analytics.ops_campaign_15min``.
+API faults and crashes (a kill at every task boundary and inside a load) are the chaos matrix's
+(``test_chaos.py``, ``make chaos``).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
 import pytest
 
-from simulator.world import read_sim_env
-from tests.e2e.conftest import table_hashes
-from tests.e2e.resilience_helpers import current_raw_hashes
-
 pytestmark = pytest.mark.slow
-
-REPO = Path(__file__).resolve().parents[2]
-
-WORLD_START = date(2026, 11, 9)
-T0 = datetime.combine(WORLD_START, datetime.min.time(), UTC)
-# One coarse incremental window (a flow run costs ~15-30 s here): the one killed and rerun.
-WINDOW = (T0, T0 + timedelta(days=1, hours=4))
-SCHEMAS = ("analytics", "raw_ads", "raw_events")
-# Three fault kinds drawn one after the other, each with p: 1 - (1 - p)^3 = 20% of requests fail.
-FAULT_P = 1 - 0.8 ** (1 / 3)
-KILLED_PIPELINE = "roi_product_events"
 
 
 def _point_at(monkeypatch: pytest.MonkeyPatch, folder: Path) -> Path:
@@ -52,129 +31,6 @@ def _point_at(monkeypatch: pytest.MonkeyPatch, folder: Path) -> Path:
     reset_warehouse()
     get_warehouse().bootstrap()
     return folder / "landing"
-
-
-def _child(window: tuple[datetime, datetime], marker: Path, prefect_home: Path, kill_at: str | None = None):
-    """Run one hourly window in a child process on the current ROI_* environment."""
-    from prefect.settings import PREFECT_API_URL
-
-    env = dict(os.environ)
-    env["PREFECT_API_URL"] = str(PREFECT_API_URL.value())
-    env["PREFECT_HOME"] = str(prefect_home)
-    cmd = [
-        sys.executable,
-        "-m",
-        "tests.e2e.resilience_helpers",
-        "--start",
-        window[0].isoformat(),
-        "--end",
-        window[1].isoformat(),
-        "--marker",
-        str(marker),
-    ]
-    if kill_at:
-        cmd += ["--kill-at", kill_at]
-    proc = subprocess.Popen(
-        cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
-    out, _ = proc.communicate(timeout=300)
-    return proc.returncode, out, json.loads(marker.read_text())
-
-
-@pytest.fixture
-def ad_world(
-    prefect_harness: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[tuple[Path, object]]:
-    """A small two-day world served on 127.0.0.1, its env exported, retries without sleeping."""
-    import connector_sdk.base as base
-    from connector_sdk.http import FAST_RETRY
-    from roi.core.settings import reset_settings
-    from roi.core.warehouse import reset_warehouse
-    from simulator.server import SimServer
-    from simulator.world import generate_world
-
-    world = tmp_path / "world"
-    generate_world(world, WORLD_START, 2, seed=21, scale=0.0005, show_progress=False)
-    monkeypatch.setattr(base, "RetryPolicy", lambda: FAST_RETRY)
-    with SimServer(world, port=0, as_of=T0) as srv:
-        for key, value in read_sim_env(world / "sim.env").items():
-            monkeypatch.setenv(key, value)
-        monkeypatch.setenv("ROI_API_BASE_URL", srv.url)
-        try:
-            yield world, srv
-        finally:
-            reset_warehouse()
-            monkeypatch.undo()
-            reset_settings()
-
-
-def test_faults_and_a_killed_run_then_rerun_equal_a_clean_run(
-    ad_world, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """20% API faults + SIGKILL with a pending dlt package, then a rerun: the clean run's tables."""
-    from flows.pipeline import hourly_incremental
-    from roi.core.settings import reset_settings
-    from roi.core.warehouse import get_warehouse, reset_warehouse
-    from simulator.world import publish
-
-    world, srv = ad_world
-    start, end = WINDOW
-    srv.set_as_of(end)
-
-    # Clean reference: the window without faults, in this process, on its own warehouse.
-    publish(world, str(_point_at(monkeypatch, tmp_path / "clean")), end)
-    hourly_incremental(window_start=start, window_end=end)
-    con = get_warehouse().connection().cursor()
-    clean = {s: (table_hashes(con) if s == "analytics" else current_raw_hashes(con, s)) for s in SCHEMAS}
-    assert clean["analytics"]["fact_ad_spend"][0] > 0 and clean["analytics"]["fact_signups"][0] > 0
-    reset_warehouse()
-
-    # Faulty: 20% of API requests fail (429, 5xx, dropped connection), on a fresh warehouse.
-    srv.set_faults(
-        "*", rate_limit=FAULT_P, server_error=FAULT_P, drop_connection=FAULT_P, retry_after_seconds=0
-    )
-    publish(world, str(_point_at(monkeypatch, tmp_path / "faulty")), end)
-    reset_warehouse()  # the child writes the file: this process lets go of it
-    rc, out, marker = _child(WINDOW, tmp_path / "killed.json", tmp_path / "prefect-child", KILLED_PIPELINE)
-    assert rc == -signal.SIGKILL, out[-3000:]
-    assert marker["pipeline"] == KILLED_PIPELINE and marker["killed_with_pending"], marker
-
-    # The killed run left its normalized package on disk, not loaded.
-    reset_settings()
-    reset_warehouse()
-    pipeline = get_warehouse().dlt_pipeline(KILLED_PIPELINE, "raw_events")
-    assert set(marker["killed_with_pending"]) <= set(pipeline.list_normalized_load_packages())
-
-    # The killed run's turn on the warehouse ended with its process (an OS file lock, no lease
-    # to release or wait out): this process took the file above without waiting.
-
-    rerun_id = hourly_incremental(window_start=start, window_end=end)
-
-    stats = srv.stats()
-    failed = {
-        o: sum(s.get(o, 0) for s in stats.values()) for o in ("rate_limited", "server_error", "dropped")
-    }
-    total = sum(sum(s.values()) for s in stats.values())
-    print(f"\nAPI requests: {total}, failed by the simulator: {failed} ({sum(failed.values()) / total:.0%})")
-    assert all(failed.values()), stats
-
-    con = get_warehouse().connection().cursor()
-    assert not pipeline.list_normalized_load_packages(), "the pending package was left behind"
-    for schema in SCHEMAS:
-        got = table_hashes(con) if schema == "analytics" else current_raw_hashes(con, schema)
-        assert got.keys() == clean[schema].keys(), schema
-        assert {t: (clean[schema][t], got[t]) for t in got if got[t] != clean[schema][t]} == {}, schema
-
-    runs = con.execute(
-        "select window_start, window_end, status, finished_at is null, run_id from audit.pipeline_runs "
-        "where flow_name = 'hourly_incremental' order by started_at"
-    ).fetchall()
-    window = (start.replace(tzinfo=None), end.replace(tzinfo=None))
-    assert [r[:4] for r in runs] == [
-        (*window, "running", True),  # the killed run: started, never finished
-        (*window, "succeeded", False),
-    ]
-    assert runs[1][4] == rerun_id
 
 
 # Ops freshness: a one-day world with a promotion burst, everything else at a tiny scale. The

@@ -358,6 +358,7 @@ def _shape_cases(case: _Case, srv, hourly_rows: int) -> dict[str, requests.Respo
         "insights_hourly_first_page": case.send("insights_hourly_first_page"),
         "insights_daily_with_actions": case.send("insights_daily_with_actions"),
         "async_report_run_created": case.send("async_report_run_created"),
+        "insights_account_daily": case.send("insights_account_daily"),
     }
     last = case.send("insights_hourly_last_page", limit=str(hourly_rows - 1))
     out["insights_hourly_last_page"] = case.follow(last)

@@ -1,10 +1,12 @@
-"""Helpers of ``test_resilience.py``: a child process that runs the hourly flow (and can die).
+"""Helpers of the chaos matrix (``test_chaos.py``): a child process that runs the hourly flow (and can die).
 
-Run as ``python -m tests.e2e.resilience_helpers --start ISO --end ISO --marker FILE
-[--kill-at PIPELINE]``, with ``ROI_*`` and ``PREFECT_API_URL`` in the environment. With
-``--kill-at``, the process SIGKILLs itself inside dlt's ``Pipeline.load`` of that pipeline
-while a normalized load package is still pending on disk: the crash a power cut or an OOM
-kill gives, in the middle of a task, not between tasks. Everything is patched in this
+Run as ``python -m tests.e2e.chaos_child --start ISO --end ISO --marker FILE
+[--kill-at PIPELINE | --kill-after TASK[:SOURCE]]``, with ``ROI_*`` and ``PREFECT_API_URL`` in
+the environment. With ``--kill-at``, the process SIGKILLs itself inside dlt's ``Pipeline.load``
+of that pipeline while a normalized load package is still pending on disk: the crash a power
+cut or an OOM kill gives, in the middle of a task. With ``--kill-after``, it SIGKILLs itself the
+moment that task of the hourly flow returned (``load_ads:meta_ads`` names one ad source): a
+crash at a task boundary, its work done and nothing after it. Everything is patched in this
 process only; production code carries no test hook.
 
 The marker file (JSON) tells the parent what happened: the pending load ids at the moment
@@ -58,6 +60,24 @@ def _arm_kill(pipeline_name: str, marker: Path, state: dict[str, Any]) -> None:
     Pipeline.load = killing_load  # type: ignore[method-assign]
 
 
+def _arm_kill_after(boundary: str, marker: Path, state: dict[str, Any]) -> None:
+    """SIGKILL this process as soon as the hourly flow's task ``boundary`` has returned."""
+    import flows.pipeline as pipeline
+
+    name, _, source = boundary.partition(":")
+    task = getattr(pipeline, name)
+
+    def then_die(*args: Any, **kwargs: Any) -> Any:
+        result = task(*args, **kwargs)
+        if not source or (args and args[0] == source):
+            state["killed_after"] = boundary
+            _write(marker, state)
+            os.kill(os.getpid(), signal.SIGKILL)
+        return result
+
+    setattr(pipeline, name, then_die)
+
+
 def main() -> None:
     """Run one hourly window (see the module docstring)."""
     disable_telemetry()  # before this process imports Prefect, which reads its settings once
@@ -66,12 +86,15 @@ def main() -> None:
     parser.add_argument("--end", required=True)
     parser.add_argument("--marker", required=True, type=Path)
     parser.add_argument("--kill-at", default=None)
+    parser.add_argument("--kill-after", default=None)
     args = parser.parse_args()
-    state: dict[str, Any] = {"killed_with_pending": None, "pipeline": None}
+    state: dict[str, Any] = {"killed_with_pending": None, "pipeline": None, "killed_after": None}
     _write(args.marker, state)
     fast_retries()
     if args.kill_at:
         _arm_kill(args.kill_at, args.marker, state)
+    if args.kill_after:
+        _arm_kill_after(args.kill_after, args.marker, state)
     from flows.pipeline import hourly_incremental
 
     run_id = hourly_incremental(
