@@ -183,15 +183,22 @@ def gate_account_totals(cur: Any, day: date, pub: Published) -> GateResult:
     """The fine rows sum to each platform's own coarse account x day total."""
     found = reconciliation.account_day_mismatches(cur, day)
     bad = [
-        f"{m.get('platform')} {m.get('account_id')} {m.get('local_date')}: fine {m.get('fine')} "
-        f"coarse {m.get('coarse')} {m.get('currency') or ''}".rstrip()
+        f"{m.get('platform')} {m.get('account_id')} {m.get('local_date')} {m.get('metric', 'spend')}: "
+        f"fine {m.get('fine')} coarse {m.get('coarse')} {m.get('currency') or ''}".rstrip()
         for m in found
     ]
-    numbers = {"mismatched": len(bad), "mismatches": [_plain(m) for m in found[:20]]}
+    # platforms with no independent total (Impact) are named, not silently counted as reconciled
+    numbers = {
+        "mismatched": len(bad),
+        "mismatches": [_plain(m) for m in found[:20]],
+        "not_reconcilable": sorted(reconciliation.NOT_AVAILABLE),
+    }
     if bad:
-        detail = f"{len(bad)} account days differ from the coarse report: {_listed(bad)}"
+        detail = f"{len(bad)} account-day totals differ from the coarse report: {_listed(bad)}"
         return GateResult("account_totals", False, detail, numbers)
-    return GateResult("account_totals", True, "every account day equals its coarse report", numbers)
+    skipped = ", ".join(sorted(reconciliation.NOT_AVAILABLE))
+    detail = f"every account day equals its coarse report (no coarse report: {skipped})"
+    return GateResult("account_totals", True, detail, numbers)
 
 
 def gate_signups_conserved(cur: Any, day: date, pub: Published) -> GateResult:

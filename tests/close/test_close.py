@@ -168,8 +168,9 @@ def _break_account_totals(world: World, mp: pytest.MonkeyPatch) -> Callable[[], 
         "platform": "google_ads",
         "account_id": "7262923098",
         "local_date": D1,
-        "fine": Decimal("277.98"),
-        "coarse": Decimal("280.00"),
+        "metric": "spend_micros",
+        "fine": 277_980_000,
+        "coarse": 280_000_000,
         "currency": "GBP",
     }
     mp.setattr(reconciliation, "account_day_mismatches", lambda cur, day: [mismatch])
