@@ -14,6 +14,8 @@ from prefect.runtime import flow_run
 
 from connector_sdk.windows import as_utc
 from flows import pull_slices
+from flows.adjustments import record_adjustments
+from flows.close import retry_blocked_closes
 from flows.locks import warehouse_step
 from flows.tasks import (
     ATTRIBUTION_TRAILING_DAYS,
@@ -217,6 +219,7 @@ def _transform(
     run.count("dbt_mart_nodes", build_mart(start, end))
     run.count("checks", run_checks(datetime.combine(start, datetime.min.time(), UTC), window_end))
     run.count("dbt_publish_nodes", publish_mart(start, end))
+    run.count("close_adjustments", record_adjustments(window_end.date(), days=(start, end)))  # closed days
     publish_roi_artifact((window_end - timedelta(microseconds=1)).date())
 
 
@@ -255,6 +258,7 @@ def hourly_incremental(window_start: datetime | None = None, window_end: datetim
         first = min(first, end_date - timedelta(days=ATTRIBUTION_TRAILING_DAYS))
         _transform_folding_event_loads(run, first, end_date, end)
         raise_failed_pulls(failures)
+    retry_blocked_closes(end)  # a blocked close closes as soon as its data is fixed
     return run.run_id
 
 
@@ -311,6 +315,7 @@ def backfill(start: date, end: date) -> str:
             day = next_day
         run.count("checks", run_checks(window_start, window_end))
         run.count("dbt_publish_nodes", publish_mart(published_from, end + timedelta(days=1)))
+        run.count("close_adjustments", record_adjustments(window_end.date()))  # every closed day
         publish_roi_artifact(end)
         raise_failed_pulls(failures)
     return run.run_id

@@ -23,6 +23,7 @@ from prefect import serve
 from prefect.schedules import Interval
 
 from flows.bootstrap import bootstrap_warehouse
+from flows.close import close_daily
 from flows.ops import ops_refresh
 from flows.pipeline import backfill, hourly_incremental, restatement_lookback
 from roi.core.settings import get_settings
@@ -31,6 +32,7 @@ from roi.core.settings import get_settings
 SCHEDULES: dict[str, tuple[Any, str | None]] = {
     "hourly-incremental": (hourly_incremental, "5 * * * *"),
     "restatement-lookback": (restatement_lookback, "0 4 * * *"),
+    "close-daily": (close_daily, "0 5 * * *"),
     "ops-refresh": (ops_refresh, "*/5 * * * *"),
     "backfill": (backfill, None),
     "bootstrap-warehouse": (bootstrap_warehouse, None),

@@ -17,7 +17,7 @@ import typer
 
 from connector_sdk.cli import app as connector_app
 from connector_sdk.exceptions import ConnectorConfigError, ConnectorError, InvalidRunError
-from roi.cli import attribution, checks, demo, explain, landing, pipeline, restatements, simulate
+from roi.cli import attribution, checks, close, demo, explain, landing, pipeline, restatements, simulate
 from roi.cli.common import console, err_console
 from roi.core import __version__
 from roi.core.errors import RoiError
@@ -65,6 +65,7 @@ app.add_typer(connector_app, name="connector")
 app.add_typer(attribution.app, name="attribution")
 app.add_typer(landing.app, name="landing")
 app.add_typer(landing.deadletters_app, name="deadletters")
+app.add_typer(close.app, name="close")
 
 
 def _usage_error(exc: typer.TyperException) -> tuple[int, str | None]:

@@ -36,6 +36,7 @@ def test_schedules_are_utc_cron_as_documented() -> None:
     crons = {d["name"]: [s["cron"] for s in d.get("schedules", [])] for d in _deployments()}
     assert crons["hourly-incremental"] == ["5 * * * *"]
     assert crons["restatement-lookback"] == ["0 4 * * *"]
+    assert crons["close-daily"] == ["0 5 * * *"]  # after the lookback, before finance reads at 06:00
     assert crons["ops-refresh"] == ["*/5 * * * *"]
     assert crons["backfill"] == []
     for dep in _deployments():
@@ -76,6 +77,7 @@ def test_sped_up_schedules_make_every_scheduled_flow_due_together(monkeypatch) -
     assert rrules == {
         "hourly-incremental": [expected],
         "restatement-lookback": [expected],
+        "close-daily": [expected],
         "ops-refresh": [expected],
         "backfill": [],
         "bootstrap-warehouse": [],
