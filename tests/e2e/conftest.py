@@ -36,6 +36,7 @@ class Timeline:
     landing: Path
     server: Any
     runs: list[tuple[str, datetime, datetime, float]] = field(default_factory=list)
+    closes: list[dict[str, Any]] = field(default_factory=list)
 
     def advance(self, flow_name: str, start: datetime, end: datetime) -> str:
         """Move simulated time to ``end`` (APIs and landing) and run one flow."""
@@ -53,6 +54,15 @@ class Timeline:
             run_id = restatement_lookback(window_end=end)
         self.runs.append((flow_name, start, end, time.perf_counter() - t0))
         return run_id
+
+    def close(self, at: datetime) -> dict[str, Any]:
+        """The daily close at ``at`` (05:00 UTC in production) of the UTC day before it."""
+        from flows.close import close_daily
+
+        self.server.set_as_of(at)
+        outcome = close_daily(logical_time=at)
+        self.closes.append(outcome)
+        return outcome
 
 
 def table_hashes(con: Any, schema: str = "analytics") -> dict[str, tuple[int, str]]:
@@ -99,6 +109,12 @@ def timeline(prefect_harness: None, tmp_path_factory: pytest.TempPathFactory) ->
 # Production runs it every day; the suite runs it mid-way (restatements replace values) and on
 # the last three days (each day's final pull), which is what the truth comparison needs.
 LOOKBACK_DAYS = (4, 8, 9, 10)
+
+
+def close_times(plan: list[tuple[str, datetime, datetime]]) -> list[datetime]:
+    """05:00 UTC after each day's 04:00 runs from the second day on: the close of the day before."""
+    t0 = datetime.combine(WORLD_START, datetime.min.time(), UTC)
+    return sorted({end + timedelta(hours=1) for _, _, end in plan if end - t0 >= timedelta(days=2)})
 
 
 def daily_plan(

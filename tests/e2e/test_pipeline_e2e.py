@@ -6,12 +6,13 @@ reruns, a backfill and a full rebuild on top of it, each compared with table has
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import polars as pl
 import pytest
 
-from tests.e2e.conftest import WORLD_DAYS, WORLD_START, daily_plan, table_hashes
+from tests.e2e.conftest import WORLD_DAYS, WORLD_START, close_times, daily_plan, table_hashes
 
 pytestmark = pytest.mark.slow
 
@@ -20,9 +21,14 @@ T0 = datetime.combine(WORLD_START, datetime.min.time(), UTC)
 
 @pytest.fixture(scope="module")
 def history(timeline):
-    """Daily incremental runs and daily lookbacks over the whole world."""
-    for flow_name, start, end in daily_plan(WORLD_DAYS):
+    """Daily incremental runs and lookbacks over the whole world, each day closed at 05:00 UTC."""
+    plan = daily_plan(WORLD_DAYS)
+    closes = close_times(plan)
+    for i, (flow_name, start, end) in enumerate(plan):
         timeline.advance(flow_name, start, end)
+        last_of_its_time = i + 1 == len(plan) or plan[i + 1][2] != end
+        if last_of_its_time and end + timedelta(hours=1) in closes:
+            timeline.close(end + timedelta(hours=1))
     return timeline
 
 
@@ -229,3 +235,134 @@ def test_a_restated_day_shows_before_and_after_with_load_ids(history, capsys) ->
     assert "restated:" in out
     load_ids = {line.split()[1] for line in out.splitlines() if line.startswith("│ 1")}
     assert len(load_ids) >= 2, out
+
+
+# -- the finance close on the same history ------------------------------------------------------
+
+
+def _closed_days() -> list:
+    return [WORLD_START + timedelta(days=d) for d in range(1, WORLD_DAYS)]
+
+
+def test_every_day_from_the_second_is_closed_by_0600(history) -> None:
+    """Each day from the second on closed at its 05:00 close, none late, each with every gate's result."""
+    rows = (
+        _con()
+        .execute(
+            "select report_date, outcome, close_version, late, logical_time, gates "
+            "from audit.close_runs order by report_date, attempted_at"
+        )
+        .fetchall()
+    )
+    first = {}
+    for day, outcome, version, late, logical, gates in rows:
+        first.setdefault(day, (outcome, version, late, logical, gates))
+    blocked = {d: r for d, r in first.items() if r[0] != "closed"}
+    assert not blocked, blocked
+    assert sorted(first) == _closed_days()
+    for day, (_, version, late, logical, gates) in first.items():
+        assert version == 1 and not late
+        assert logical < datetime.combine(day + timedelta(days=1), datetime.min.time()) + timedelta(hours=6)
+        assert len(json.loads(gates)) >= 9
+
+
+def _closed_plus_adjustments(grain: str) -> pl.DataFrame:
+    """Latest close version + every adjustment since its close, per ``grain`` (SQL columns)."""
+    return pl.from_arrow(
+        _con()
+        .execute(
+            f"""
+            with latest as (
+                select report_date, max(close_version) as v from analytics.mart_marketing_roi_closed
+                group by 1
+            ), closed as (
+                select c.* from analytics.mart_marketing_roi_closed c
+                join latest l on l.report_date = c.report_date and l.v = c.close_version
+            ), moves as (
+                select c.report_date, c.platform, c.campaign_id, c.spend_local, c.signups,
+                       c.modeled_signups
+                from closed c
+                union all
+                select a.report_date, a.platform, a.campaign_id, a.delta_spend_local, a.delta_signups,
+                       a.delta_modeled_signups
+                from analytics.mart_marketing_roi_adjustments a
+                where a.close_id in (select close_id from closed)
+            )
+            select {grain}, sum(spend_local) as spend_local,
+                   sum(signups) + sum(modeled_signups) as signups
+            from moves m
+            left join (
+                select distinct platform, campaign_id, account_id from analytics.dim_campaign
+            ) d using (platform, campaign_id)
+            group by all
+            """
+        )
+        .to_arrow_table()
+    )
+
+
+def test_closed_plus_adjustments_equals_final_spend_to_the_micro(history) -> None:
+    """For the closed days whose restatement window has passed: closed + adjustments = truth."""
+    last_final_utc = WORLD_START + timedelta(days=WORLD_DAYS - 9)
+    days = [d for d in _closed_days() if d <= last_final_utc]
+    assert days, "the world should have a closed day past its restatement window"
+    got = _closed_plus_adjustments("m.report_date as spend_date, m.platform, d.account_id").filter(
+        pl.col("spend_date").is_in(days) & (pl.col("platform") != "unattributed")
+    )
+    truth = (
+        pl.read_parquet(history.world / "truth" / "spend_final.parquet")
+        .filter(pl.col("spend_date").is_in(days))
+        .group_by("spend_date", "platform", "account_id")
+        .agg(pl.col("spend_micros").sum())
+    )
+    got = got.with_columns(
+        (pl.col("spend_local").cast(pl.Decimal(38, 6)) * 1_000_000).cast(pl.Int64).alias("micros")
+    ).filter(pl.col("micros") != 0)
+    joined = truth.filter(pl.col("spend_micros") != 0).join(
+        got, on=["spend_date", "platform", "account_id"], how="full", coalesce=True
+    )
+    assert joined.height > 5
+    wrong = joined.filter(pl.col("micros").ne_missing(pl.col("spend_micros")))
+    assert wrong.height == 0, wrong
+    causes = _con().execute("select distinct cause from analytics.mart_marketing_roi_adjustments").fetchall()
+    print(f"\nclosed days checked against the truth: {days}; adjustment causes seen: {sorted(causes)}")
+
+
+def test_closed_plus_adjustments_equals_true_signups(history) -> None:
+    """Sign-ups of each closed day whose events have all landed: closed + adjustments = the truth."""
+    truth = (
+        pl.read_parquet(history.world / "truth" / "signups.parquet")
+        .filter(~pl.col("is_test"))
+        .group_by(pl.col("signup_ts").dt.date().alias("report_date"))
+        .agg(pl.len().alias("true_signups"))
+    )
+    # late files land up to three days after their events: the last three days are still open
+    days = [d for d in _closed_days() if d <= WORLD_START + timedelta(days=WORLD_DAYS - 4)]
+    got = _closed_plus_adjustments("m.report_date").filter(pl.col("report_date").is_in(days))
+    joined = truth.filter(pl.col("report_date").is_in(days)).join(
+        got, on="report_date", how="full", coalesce=True
+    )
+    assert joined.height == len(days) and joined["true_signups"].min() > 0
+    off = joined.filter(
+        pl.col("signups").is_null() | ((pl.col("signups") - pl.col("true_signups")).abs() > 1e-6)
+    )
+    assert off.height == 0, joined.sort("report_date")
+
+
+def test_every_closed_day_reconciles_with_the_current_facts(history) -> None:
+    """Closed + adjustments = today's fact spend per platform x account x day, for every closed day."""
+    got = _closed_plus_adjustments("m.report_date as spend_date, m.platform, d.account_id").filter(
+        pl.col("platform") != "unattributed"
+    )
+    fact = pl.from_arrow(
+        _con()
+        .execute(
+            "select spend_date, platform, account_id, sum(spend_local) as fact_local "
+            "from analytics.fact_ad_spend where spend_date between ? and ? group by all",
+            [_closed_days()[0], _closed_days()[-1]],
+        )
+        .to_arrow_table()
+    )
+    joined = fact.join(got, on=["spend_date", "platform", "account_id"], how="full", coalesce=True)
+    off = joined.filter((pl.col("fact_local").fill_null(0) - pl.col("spend_local").fill_null(0)).abs() > 1e-6)
+    assert off.height == 0, off
