@@ -39,6 +39,7 @@ from flows.close_store import (
 )
 from flows.gates import GateResult, run_gates
 from flows.locks import warehouse_step
+from flows.monitor import alert_failed_run
 from flows.published import Published, published
 from roi.core.errors import RoiError, UserInputError
 from roi.core.warehouse import table_exists
@@ -327,7 +328,7 @@ def retry_blocked_closes(logical_time: datetime, trigger: str = "hourly_retry") 
     return [attempt_close(d, logical, trigger=trigger) for d in days if close_time(d) <= logical]
 
 
-@flow(name="close_daily", log_prints=True)
+@flow(name="close_daily", log_prints=True, on_failure=[alert_failed_run], on_crashed=[alert_failed_run])
 def close_daily(
     day: date | None = None, reason: str | None = None, logical_time: datetime | None = None
 ) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from prefect import flow, task
 
 from flows.common import TASK_RETRY
 from flows.locks import holds_warehouse
+from flows.monitor import alert_failed_run, monitor_alerts
 from flows.tasks import load_events
 from roi.core.runs import record_run
 from roi.core.warehouse import get_warehouse, table_exists
@@ -174,7 +175,7 @@ def refresh_ops(load_ids: list[str]) -> int:
     return refresh_ops_table(load_ids)
 
 
-@flow(name="ops_refresh", log_prints=True)
+@flow(name="ops_refresh", log_prints=True, on_failure=[alert_failed_run], on_crashed=[alert_failed_run])
 def ops_refresh() -> str:
     """New landing files -> ``raw_events`` -> ``analytics.ops_campaign_15min`` (15-minute buckets)."""
     # Each step takes its own turn on the warehouse (flows/locks.py): behind a long run the
@@ -183,4 +184,6 @@ def ops_refresh() -> str:
         events = load_events()
         run.count("events_loaded", events.get("loaded", 0))
         run.count("ops_rows", refresh_ops(list(events.get("load_ids", []))))
+        # the monitoring rules, every 5 minutes at this run's scheduled time (docs/monitoring.md)
+        run.count("alerts_opened", monitor_alerts().get("opened", 0))
     return run.run_id

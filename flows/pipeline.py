@@ -17,6 +17,7 @@ from flows import pull_slices
 from flows.adjustments import record_adjustments
 from flows.close import retry_blocked_closes
 from flows.locks import warehouse_step
+from flows.monitor import alert_failed_run
 from flows.tasks import (
     ATTRIBUTION_TRAILING_DAYS,
     ad_sources,
@@ -239,7 +240,9 @@ def _transform_folding_event_loads(run: Any, start: date, end: date, window_end:
     mark_event_loads_folded(pending, run.run_id)
 
 
-@flow(name="hourly_incremental", log_prints=True)
+@flow(
+    name="hourly_incremental", log_prints=True, on_failure=[alert_failed_run], on_crashed=[alert_failed_run]
+)
 def hourly_incremental(window_start: datetime | None = None, window_end: datetime | None = None) -> str:
     """Ads (today and yesterday), new landing files, models for the affected dates,
     attribution over its trailing window, the mart, the Soda contracts."""
@@ -262,7 +265,9 @@ def hourly_incremental(window_start: datetime | None = None, window_end: datetim
     return run.run_id
 
 
-@flow(name="restatement_lookback", log_prints=True)
+@flow(
+    name="restatement_lookback", log_prints=True, on_failure=[alert_failed_run], on_crashed=[alert_failed_run]
+)
 def restatement_lookback(window_end: datetime | None = None) -> str:
     """Daily before the close: re-pull every platform's restatement window, rebuild those days."""
     end = logical_end(window_end)
@@ -283,7 +288,7 @@ def restatement_lookback(window_end: datetime | None = None) -> str:
     return run.run_id
 
 
-@flow(name="backfill", log_prints=True)
+@flow(name="backfill", log_prints=True, on_failure=[alert_failed_run], on_crashed=[alert_failed_run])
 def backfill(start: date, end: date) -> str:
     """Whole UTC days [start, end] (both included), one day at a time.
 

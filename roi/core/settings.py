@@ -65,6 +65,10 @@ class Settings(BaseSettings):
     # Dead-letter ceiling: the share of a day's landing lines that may be dead letters. The
     # close gate and the monitoring's dead-letter rule both read it.
     dead_letter_ceiling: float = Field(default=0.01, ge=0.0, le=1.0)
+    # Where alerts are delivered: Apprise URLs, comma or space separated (slack://..., mailto://...,
+    # pagerduty://..., json://host/path). Secret: the URLs hold tokens. Empty: alerts are recorded
+    # in audit.alerts and shown by `roi alerts`, not sent (docs/monitoring.md).
+    alert_urls: SecretStr = SecretStr("")
 
     @field_validator("restatement_days")
     @classmethod
