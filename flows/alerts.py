@@ -233,8 +233,9 @@ def deliver(alerts: list[Alert], urls: list[str]) -> dict[int, str | None]:
     out: dict[int, str | None] = {}
     for a in alerts:
         notifier = apprise.Apprise(asset=_asset())
-        if not notifier.add(urls):
-            out[a.alert_id] = "ROI_ALERT_URLS holds no valid Apprise URL"
+        bad = [str(i + 1) for i, url in enumerate(urls) if not notifier.add(url)]
+        if bad:  # the URLs hold tokens: name their place in the list, not them
+            out[a.alert_id] = f"ROI_ALERT_URLS entry {', '.join(bad)} is not an Apprise URL: nothing sent"
             continue
         title, body = message(a)
         kind = apprise.NotifyType.SUCCESS if a.notify_kind == "resolved" else apprise.NotifyType.FAILURE
@@ -275,7 +276,8 @@ def latest_evaluation(cur: Any) -> datetime | None:
 
 def acknowledge(cur: Any, alert_id: int, now: datetime) -> Alert:
     """Acknowledge an open alert: no reminders any more (it still resolves, with its notification)."""
-    ensure_table(cur)
+    if not table_exists(cur, "audit", "alerts"):
+        raise UserInputError(f"no alert {alert_id}: no alert has been raised yet (see `roi alerts`)")
     row = cur.execute(f"select {_COLS} from audit.alerts where alert_id = ?", [alert_id]).fetchone()
     if row is None:
         raise UserInputError(f"no alert {alert_id}: see `roi alerts` for the ids")

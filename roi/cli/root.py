@@ -17,6 +17,7 @@ import typer
 
 from connector_sdk.cli import app as connector_app
 from connector_sdk.exceptions import ConnectorConfigError, ConnectorError, InvalidRunError
+from roi.cli import alerts as alerts_cli
 from roi.cli import attribution, checks, close, demo, explain, landing, pipeline, restatements, simulate
 from roi.cli.common import console, err_console
 from roi.core import __version__
@@ -66,6 +67,7 @@ app.add_typer(attribution.app, name="attribution")
 app.add_typer(landing.app, name="landing")
 app.add_typer(landing.deadletters_app, name="deadletters")
 app.add_typer(close.app, name="close")
+app.add_typer(alerts_cli.app, name="alerts")
 
 
 def _usage_error(exc: typer.TyperException) -> tuple[int, str | None]:
