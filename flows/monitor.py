@@ -17,7 +17,7 @@ from prefect.runtime import flow_run as current_run
 
 from flows import alerts
 from flows.locks import warehouse_step
-from flows.rules import Firing, RuleSpec, configured_rules, evaluate
+from flows.rules import HOOK_SOURCE, Firing, RuleSpec, configured_rules, evaluate
 from roi.core.errors import UserInputError
 from roi.core.redact import one_line_error
 from roi.core.settings import get_settings
@@ -98,6 +98,7 @@ def alert_failed_run(flow: Any, flow_run: Any, state: Any) -> None:
             "flow": name,
             "flow_run": str(getattr(flow_run, "name", "")),
             "state": str(getattr(state, "type", "")),
+            "source": HOOK_SOURCE,
         }
         firing = Firing(
             "failed_flow_run", name, f"{name}: run {numbers['flow_run']} failed: {why[:200]}", numbers

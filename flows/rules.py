@@ -225,41 +225,48 @@ def close_at_risk(cur: Any, now: datetime, spec: RuleSpec) -> list[Firing]:
 # -- failed_flow_run ------------------------------------------------------------------------
 
 
-def _open_hook_alerts(cur: Any) -> dict[str, datetime]:
-    """Flows with an open failed_flow_run alert (opened by the Prefect hook or an evaluation): created when."""
+HOOK_SOURCE = "prefect_hook"
+"""``numbers["source"]`` of a failed_flow_run alert opened by the Prefect failure hook."""
+
+
+def _open_hook_alerts(cur: Any) -> dict[str, tuple[datetime, str]]:
+    """Flows with an open failed_flow_run alert opened by the Prefect hook: (created when, summary)."""
     if not table_exists(cur, "audit", "alerts"):
         return {}
     rows = cur.execute(
-        "select alert_key, created_at from audit.alerts where rule = 'failed_flow_run' and status <> 'resolved'"
+        "select alert_key, created_at, summary from audit.alerts where rule = 'failed_flow_run' "
+        "and status <> 'resolved' and numbers like ?",
+        [f'%"source": "{HOOK_SOURCE}"%'],
     ).fetchall()
-    return {k: c for k, c in rows}
+    return {k: (c, s) for k, c, s in rows}
 
 
 def failed_flow_run(cur: Any, now: datetime, spec: RuleSpec) -> list[Firing]:
     """A flow whose latest finished run failed (``audit.pipeline_runs``), until one succeeds.
 
     Keyed by flow, so repeated failures update one alert. The Prefect ``on_failure`` hook opens
-    the same alert at once (a crash may leave no audit row): such an alert stays open until a run
-    of that flow succeeds after it was opened.
+    the same alert at once (a crash may leave no audit row): an alert the hook opened stays open
+    until a run of that flow succeeds after it was opened, or the audit shows the failure.
     """
     if not table_exists(cur, "audit", "pipeline_runs"):
         return []
     latest = cur.execute(
         "select flow_name, run_id, status, error, finished_at, "
-        "count(*) filter (where status = ?) over (partition by flow_name) as failures "
+        "sum(case when status = ? then 1 else 0 end) over (partition by flow_name) as failures "
         "from audit.pipeline_runs where status in (?, ?) "
         "qualify row_number() over (partition by flow_name order by finished_at desc, started_at desc) = 1",
         [FAILED, SUCCEEDED, FAILED],
     ).fetchall()
     by_flow = {r[0]: r for r in latest}
     failing = {name: r for name, r in by_flow.items() if r[2] == FAILED}
-    for name, created in _open_hook_alerts(cur).items():
-        r = by_flow.get(name)
-        if name not in failing and not (
-            r is not None and r[2] == SUCCEEDED and r[4] is not None and r[4] > created
-        ):
-            failing[name] = (name, None, FAILED, "reported by the Prefect failure hook", None, 0)
     out = []
+    for name, (created, summary) in _open_hook_alerts(cur).items():
+        # both clocks are the wall clock here: the audit's run times and the alert's insert time
+        r = by_flow.get(name)
+        succeeded_since = r is not None and r[2] == SUCCEEDED and r[4] is not None and r[4] > created
+        if name not in failing and not succeeded_since:
+            numbers = {"flow": name, "source": HOOK_SOURCE, "note": "no audit row of the failed run"}
+            out.append(Firing("failed_flow_run", name, summary, numbers))
     for name, (_, run_id, _, error, finished, failures) in sorted(failing.items()):
         numbers = {
             "flow": name,
@@ -358,7 +365,7 @@ def landing_stall(cur: Any, now: datetime, spec: RuleSpec) -> list[Firing]:
 
 def _columns(cur: Any, schema: str, table: str) -> set[str]:
     rows = cur.execute(
-        "select column_name from information_schema.columns where table_schema = ? and table_name = ?",
+        "select column_name from information_schema.columns where lower(table_schema) = ? and lower(table_name) = ?",
         [schema, table],
     ).fetchall()
     return {str(r[0]).lower() for r in rows}
