@@ -60,7 +60,8 @@ def _table(rows: list[Any], title: str) -> Table:
             _when(a.updated_at),
             f"{a.notify_kind or '–'} {_when(a.last_notified_at)}",
             delivery,
-            f"{a.summary} [{a.runbook}]",
+            a.summary,
+            a.runbook,
         )
     return table
 

@@ -62,6 +62,7 @@ def _commands(group: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[st
 COMMANDS = dict(_commands(typer.main.get_command(app)))
 # Groups that also act themselves (`roi close --date D`): their own options are drawn as well.
 COMMANDS[("close",)] = typer.main.get_command(app).commands["close"]  # type: ignore[attr-defined]
+COMMANDS[("alerts",)] = typer.main.get_command(app).commands["alerts"]  # type: ignore[attr-defined]
 
 # -- values ---------------------------------------------------------------------------------
 TEXT = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=30)

@@ -55,7 +55,9 @@ def wh(fresh_warehouse: Path) -> Warehouse:
     w.execute(
         "create table raw_events.landing_manifest (file_key varchar, modified_at timestamp, lines_read bigint)"
     )
-    w.execute("create table raw_events.dead_letters (file_key varchar, line_no bigint, replayed_at timestamp)")
+    w.execute(
+        "create table raw_events.dead_letters (file_key varchar, line_no bigint, replayed_at timestamp)"
+    )
     return w
 
 

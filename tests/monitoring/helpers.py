@@ -10,7 +10,11 @@ NOW = datetime(2026, 11, 20, 12, 0)
 
 
 def run_row(
-    flow: str, end: datetime, status: str = "succeeded", counts: dict[str, int] | None = None, error: str | None = None
+    flow: str,
+    end: datetime,
+    status: str = "succeeded",
+    counts: dict[str, int] | None = None,
+    error: str | None = None,
 ) -> tuple[Any, ...]:
     """One audit.pipeline_runs row: an hour's window ending at ``end``, finished a few minutes after."""
     return (
@@ -39,7 +43,9 @@ def add_slices(wh: Any, platform: str, status: str, logical: datetime, detail: s
     )
 
 
-def add_files(wh: Any, start: datetime, end: datetime, every_minutes: int = 2, folder: str = "events") -> None:
+def add_files(
+    wh: Any, start: datetime, end: datetime, every_minutes: int = 2, folder: str = "events"
+) -> None:
     rows = []
     ts = start
     while ts <= end:

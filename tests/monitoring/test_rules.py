@@ -33,7 +33,9 @@ def test_pull_failing_two_failed_runs_in_a_row(wh: Any) -> None:
     add_runs(wh, [run_row("hourly_incremental", NOW, "failed", failed)])
     wh.execute("update audit.pull_slices set logical_time = ?", [NOW])  # owe() rewrites the slice
     (f,) = fired("pull_failing")
-    assert f.key == "meta_ads" and f.numbers["failed_runs_in_a_row"] == 2 and f.numbers["detail"] == "HTTP 503"
+    assert (
+        f.key == "meta_ads" and f.numbers["failed_runs_in_a_row"] == 2 and f.numbers["detail"] == "HTTP 503"
+    )
 
 
 def test_pull_failing_is_quiet_once_a_pull_got_through(wh: Any) -> None:
@@ -64,11 +66,15 @@ def test_close_at_risk_after_0545_only_for_days_not_closed(wh: Any) -> None:
     add_runs(wh, [run_row("hourly_incremental", datetime(2026, 11, 18, 1))])
     wh.execute(CLOSE_RUNS_DDL)
     closed = "insert into audit.close_runs values (?, ?, 1, 'closed', false, 'schedule', null, ?, ?, null, 'ok', '[]', '{}', '{}')"
-    wh.execute(closed, ["c18", datetime(2026, 11, 18).date(), datetime(2026, 11, 19, 5), datetime(2026, 11, 19, 5)])
+    wh.execute(
+        closed, ["c18", datetime(2026, 11, 18).date(), datetime(2026, 11, 19, 5), datetime(2026, 11, 19, 5)]
+    )
     assert fired("close_at_risk", datetime(2026, 11, 20, 5, 40)) == []  # before the deadline
     (f,) = fired("close_at_risk", datetime(2026, 11, 20, 5, 50))
     assert f.key == "2026-11-19" and f.numbers["minutes_past_deadline"] == 5
-    wh.execute(closed, ["c19", datetime(2026, 11, 19).date(), datetime(2026, 11, 20, 5), datetime(2026, 11, 20, 5)])
+    wh.execute(
+        closed, ["c19", datetime(2026, 11, 19).date(), datetime(2026, 11, 20, 5), datetime(2026, 11, 20, 5)]
+    )
     assert fired("close_at_risk", datetime(2026, 11, 20, 5, 50)) == []
 
 
@@ -77,7 +83,13 @@ def test_close_at_risk_is_quiet_before_the_pipeline_ran(wh: Any) -> None:
 
 
 def test_failed_flow_run_until_the_flow_succeeds_again(wh: Any) -> None:
-    add_runs(wh, [run_row("close_daily", NOW - timedelta(hours=1)), run_row("hourly_incremental", NOW, "failed", error="boom")])
+    add_runs(
+        wh,
+        [
+            run_row("close_daily", NOW - timedelta(hours=1)),
+            run_row("hourly_incremental", NOW, "failed", error="boom"),
+        ],
+    )
     (f,) = fired("failed_flow_run")
     assert f.key == "hourly_incremental" and f.numbers["error"] == "boom"
     add_runs(wh, [run_row("hourly_incremental", NOW + timedelta(hours=1))])
@@ -90,14 +102,22 @@ def _dead_letters(wh: Any, day: str, n: int, replayed: bool = False) -> None:
 
 
 def test_dead_letter_rate_above_the_close_ceiling(wh: Any) -> None:
-    wh.execute("insert into raw_events.landing_manifest values ('events/dt=2026-11-20/a.jsonl', ?, 1000)", [NOW])
+    wh.execute(
+        "insert into raw_events.landing_manifest values ('events/dt=2026-11-20/a.jsonl', ?, 1000)", [NOW]
+    )
     _dead_letters(wh, "2026-11-20", 5)
     _dead_letters(wh, "2026-11-19", 500)  # another day's
     _dead_letters(wh, "2026-11-20", 50, replayed=True)  # replayed: no longer dead
     assert fired("dead_letter_rate") == []  # 0.5% < 1%
     _dead_letters(wh, "2026-11-20", 15)
     (f,) = fired("dead_letter_rate")
-    assert f.numbers == {"day": "2026-11-20", "dead_letters": 20, "lines_read": 1000, "rate": 0.02, "ceiling": 0.01}
+    assert f.numbers == {
+        "day": "2026-11-20",
+        "dead_letters": 20,
+        "lines_read": 1000,
+        "rate": 0.02,
+        "ceiling": 0.01,
+    }
 
 
 def test_landing_stall_when_files_stop_arriving(wh: Any) -> None:
@@ -114,7 +134,9 @@ def test_landing_stall_quiet_while_files_arrive_or_when_none_were_arriving(wh: A
 
 def test_erasure_overdue_quiet_without_its_table_then_fires_after_48_hours(wh: Any) -> None:
     assert fired("erasure_overdue") == []
-    wh.execute("create table audit.erasure_requests (request_id varchar, requested_at timestamp, completed_at timestamp)")
+    wh.execute(
+        "create table audit.erasure_requests (request_id varchar, requested_at timestamp, completed_at timestamp)"
+    )
     wh.execute("insert into audit.erasure_requests values ('r1', ?, null), ('r2', ?, null), ('r3', ?, ?)", [
         NOW - timedelta(hours=50), NOW - timedelta(hours=47), NOW - timedelta(hours=60), NOW - timedelta(hours=1)])  # fmt: skip
     (f,) = fired("erasure_overdue")
