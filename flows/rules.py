@@ -265,8 +265,12 @@ def failed_flow_run(cur: Any, now: datetime, spec: RuleSpec) -> list[Firing]:
         r = by_flow.get(name)
         succeeded_since = r is not None and r[2] == SUCCEEDED and r[4] is not None and r[4] > created
         if name not in failing and not succeeded_since:
-            numbers = {"flow": name, "source": HOOK_SOURCE, "note": "no audit row of the failed run"}
-            out.append(Firing("failed_flow_run", name, summary, numbers))
+            hook: dict[str, Any] = {
+                "flow": name,
+                "source": HOOK_SOURCE,
+                "note": "no audit row of the failed run",
+            }
+            out.append(Firing("failed_flow_run", name, summary, hook))
     for name, (_, run_id, _, error, finished, failures) in sorted(failing.items()):
         numbers = {
             "flow": name,
