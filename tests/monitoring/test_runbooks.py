@@ -38,3 +38,34 @@ def test_every_message_names_its_runbook(kind: str) -> None:
         )  # fmt: skip
         title, body = message(a)
         assert body.endswith(f"runbook: docs/runbooks/{name}.md") and name in title
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "words"),
+    [
+        ("rules: {spend_spyke: {}}", "no rule named spend_spyke"),
+        (
+            "defaults: {severity: loud, cooldown_minutes: 5}\nrules: {landing_stall: {}}",
+            "severity must be one of",
+        ),
+        ("defaults: {severity: info, cooldown_minutes: 0}\nrules: {landing_stall: {}}", "cooldown_minutes"),
+        ("rules: [1, 2]", "expected a mapping"),
+    ],
+)
+def test_a_bad_rules_file_is_one_line(tmp_path: Path, yaml_text: str, words: str) -> None:
+    from flows.rules import load_rules
+    from roi.core.errors import ConfigError
+
+    path = tmp_path / "rules.yaml"
+    path.write_text(yaml_text)
+    with pytest.raises(ConfigError, match=words):
+        load_rules(path)
+
+
+def test_an_override_changes_one_key_only() -> None:
+    from flows.rules import RuleSpec
+
+    spec = RuleSpec(
+        "landing_stall", {"severity": "error", "stall_minutes": 10}, {"skan": {"stall_minutes": 60}}
+    )
+    assert spec.param("stall_minutes", "skan") == 60 and spec.param("stall_minutes", "events") == 10
