@@ -10,7 +10,7 @@ STAMP := $(VENV)/.synced-$(UV_VERSION)
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_PYTHON := $(shell command -v $(PYTHON) 2>/dev/null || command -v python3)
 
-.PHONY: venv demo test chaos lint bench clean
+.PHONY: venv demo test slower lint bench clean
 
 $(UV):
 	$(UV_PYTHON) -m venv $(TOOLS)
@@ -29,10 +29,11 @@ demo: venv
 test: venv
 	$(VENV)/bin/pytest
 
-# The chaos matrix (tests/e2e/test_chaos.py): every fault against a clean run. A tier of its
-# own, left out of `make test` by its marker; .ci/run runs it after the suite.
-chaos: venv
-	$(VENV)/bin/pytest -m chaos tests/e2e/test_chaos.py
+# The slower tier (marker `slower`, left out of `make test`): the chaos matrix
+# (tests/e2e/test_chaos.py) and the real `roi serve` loop beside a backfill. .ci/run runs it
+# after the suite; README "A slower tier".
+slower: venv
+	$(VENV)/bin/pytest -m slower
 
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -17,6 +17,8 @@ from collections import Counter
 from datetime import datetime
 from pathlib import Path
 
+import pytest
+
 from roi.cli import main
 from roi.core.warehouse import get_warehouse
 
@@ -141,6 +143,7 @@ def _answers(url: str) -> bool:
         return False
 
 
+@pytest.mark.slower  # two minutes of real schedules: the slower tier (make slower)
 def test_serve_runs_every_flow_beside_a_manual_backfill_and_a_reading_command(
     fresh_warehouse: Path, tmp_path: Path, capsys
 ) -> None:

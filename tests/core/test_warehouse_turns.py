@@ -234,7 +234,7 @@ def test_a_writing_command_takes_its_turn(fresh_warehouse: Path, monkeypatch, ca
 
     held: list[bool] = []
 
-    def fake_run(connection, first, last, config):
+    def fake_run(connection, first, last, config, **kwargs):
         turn = get_warehouse()._turn
         held.append(turn is not None and turn.held)
         raise AttributionInputError("stub: nothing to attribute")

@@ -13,8 +13,8 @@ and load ids left out). Faults that add lines to the landing (a copy of a file, 
 change what the landing manifest and the dead letters say by design: those tables are checked
 by the reconciliation instead.
 
-A marked tier (``-m chaos``): ``make test`` leaves it out, ``.ci/run`` runs it after (``make
-chaos``), about 10 minutes on 2 cores.
+The slower tier (marker ``slower``): ``make test`` leaves it out, ``.ci/run`` runs it after
+(``make slower``).
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from simulator.world import read_sim_env
 from tests.e2e.chaos_child import current_raw_hashes
 from tests.e2e.conftest import table_hashes
 
-pytestmark = pytest.mark.chaos
+pytestmark = pytest.mark.slower
 
 REPO = Path(__file__).resolve().parents[2]
 WORLD_START = date(2026, 11, 9)
