@@ -128,7 +128,8 @@ def child(world: Path, url: str, days: int, db: Path) -> dict[str, Any]:
 
 
 def _frame(con: Any, sql: str, params: list[Any] | None = None) -> pl.DataFrame:
-    return pl.from_arrow(con.execute(sql, params or []).to_arrow_table())  # type: ignore[return-value]
+    frame: pl.DataFrame = con.sql(sql, params=params or None).pl()
+    return frame
 
 
 def _quantiles(values: list[float]) -> dict[str, float]:
