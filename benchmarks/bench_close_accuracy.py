@@ -180,8 +180,13 @@ def spend_accuracy(con: Any, world: Path) -> tuple[dict[str, Any], pl.DataFrame]
         closed, on=["report_date", "platform", "campaign_id"], how="full", coalesce=True, suffix="_closed"
     ).with_columns(pl.coalesce("currency", "currency_closed").alias("currency"))
     rates = _rates(con)
-    both = both.join(rates, on=["currency", "report_date"], how="left").with_columns(
-        pl.col("rate").fill_null(strategy="forward").over("currency")
+    # a currency-day without our own spend takes the currency's nearest earlier (else later) rate
+    both = (
+        both.join(rates, on=["currency", "report_date"], how="left")
+        .sort("currency", "report_date")
+        .with_columns(
+            pl.col("rate").fill_null(strategy="forward").fill_null(strategy="backward").over("currency")
+        )
     )
     per_day = (
         both.group_by("platform", "report_date")
