@@ -234,6 +234,9 @@ def identity_to_truth(con: Any, world: Path, last_final: date) -> dict[str, Any]
         """,
         [last_final],
     )
+    closed_days = _frame(con, "select distinct report_date from analytics.mart_marketing_roi_closed")
+    # the truth also holds the UTC day before the world's first (local days east of UTC start then)
+    final = final.join(closed_days, on="report_date", how="semi")
     joined = final.join(ours, on=["report_date", "platform", "campaign_id"], how="full", coalesce=True)
     joined = joined.with_columns(pl.col("final_micros", "ours_micros").fill_null(0))
     off = joined.filter(pl.col("final_micros") != pl.col("ours_micros"))
