@@ -23,6 +23,8 @@ BENCHMARKS: tuple[str, ...] = (
     "bench_events",
     "bench_attribution",
     "bench_hourly",
+    "bench_close",
+    "bench_close_accuracy",
 )
 
 
