@@ -419,3 +419,45 @@ def test_cli_close_validates_and_reports_an_already_closed_day(
     assert main(["close", "status", "--days", "0"]) == 2
     assert main(["close", "--date", D2.isoformat()]) == 0
     assert "already closed (version 2)" in capsys.readouterr().out
+
+
+# -- 6. another attribution config changes no closed number -----------------------------------
+
+
+def test_a_non_default_attribution_run_changes_no_close_nor_adjustment(
+    world: World, soda_passed: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A manual linear_v1 run over a closed day reaches the mart as its own version; the close
+    reads the published one: no adjustment is written and a re-close freezes the same numbers."""
+    from datetime import timedelta
+
+    # the restatement test above changed a fine raw row without its coarse total: not this test's subject
+    monkeypatch.setattr(reconciliation, "account_day_mismatches", lambda cur, day: [])
+
+    from attribution.store import run_attribution
+    from flows.dbt_runner import build_mart
+
+    (latest,) = world.rows(
+        "select max(close_version) from analytics.mart_marketing_roi_closed where report_date = ?", [D2]
+    )[0]
+    before_adjustments = world.rows("select count(*) from analytics.mart_marketing_roi_adjustments")
+    published_before = _mart(world, D2)
+    linear = run_attribution(world.warehouse.connection(), D2, D2, "linear_v1")
+    build_mart(D2, D2 + timedelta(days=1))
+    versions = {
+        r[0]
+        for r in world.rows(
+            "select distinct attribution_version from analytics.mart_marketing_roi_daily where report_date = ?",
+            [D2],
+        )
+    }
+    assert (
+        linear.attribution_version in versions
+        and linear.attribution_version != published().attribution_version
+    )
+    assert record_adjustments(D2 + timedelta(days=1), days=(D2, D2 + timedelta(days=1))) == 0
+    assert world.rows("select count(*) from analytics.mart_marketing_roi_adjustments") == before_adjustments
+    out = attempt_close(D2, datetime(2026, 10, 27, 10), reason="after a linear_v1 run")
+    assert out.outcome == "closed" and out.close_version == latest + 1, out.message
+    assert _mart(world, D2) == published_before
+    assert _closed(world, D2, latest + 1) == published_before
