@@ -30,8 +30,8 @@ test: venv
 	$(VENV)/bin/pytest
 
 # The slower tier (marker `slower`, left out of `make test`): the chaos matrix
-# (tests/e2e/test_chaos.py) and the real `roi serve` loop beside a backfill. .ci/run runs it
-# after the suite; README "A slower tier".
+# (tests/e2e/test_chaos.py), the real `roi serve` loop, ops freshness at peak and the dbt-level
+# simulated world. .ci/run runs it after the suite; README "A slower tier".
 slower: venv
 	$(VENV)/bin/pytest -m slower
 

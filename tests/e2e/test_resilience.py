@@ -16,7 +16,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-pytestmark = pytest.mark.slow
+# The slower tier (make slower), beside the chaos matrix: a burst world of its own.
+pytestmark = [pytest.mark.slow, pytest.mark.slower]
 
 
 def _point_at(monkeypatch: pytest.MonkeyPatch, folder: Path) -> Path:

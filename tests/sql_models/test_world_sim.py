@@ -7,8 +7,15 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from tests.sql_models import sim_world
 from tests.sql_models.conftest import SIM_COMPARED
+
+# The slower tier (make slower): the e2e suite checks the same on a world through the flows
+# (spend = truth to the micro, incremental = full rebuild, contracts green); this is the dbt-level
+# view of it, kept out of make test's 15 minutes.
+pytestmark = pytest.mark.slower
 
 KEYS = ("platform", "account_id", "campaign_id", "ad_group_id", "ad_id", "spend_date", "spend_hour")
 
