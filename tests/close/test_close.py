@@ -29,6 +29,10 @@ from roi.core.runs import record_run
 from roi.core.settings import reset_settings
 from tests.close.conftest import World
 
+# The slower tier (make slower, run by .ci/run): a world through two real hourly runs, kept out of
+# make test's budget; make test closes every day of the e2e history against the truth.
+pytestmark = pytest.mark.slower
+
 D1 = date(2026, 10, 25)
 D2 = date(2026, 10, 26)
 D1_CLOSE = datetime(2026, 10, 26, 5)  # 05:00 of D1 + 1: the scheduled close, before the deadline

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import boto3
 import polars as pl
+import pytest
 
 from connectors.product_events import load_events
 from tests.events.conftest import PEPPER, Loaded, make_warehouse
@@ -82,6 +83,7 @@ def test_identity_map_matches_truth(world: Path, world_loaded: Loaded) -> None:
     assert (joined["canonical_user_id"] == joined[canon_col]).all()
 
 
+@pytest.mark.slower  # the same load again through S3: the slower tier (make slower)
 def test_same_through_s3_on_moto(world: Path, moto_s3: str, tmp_path: Path, world_loaded: Loaded) -> None:
     s3 = boto3.client("s3", endpoint_url=moto_s3)
     s3.create_bucket(Bucket="landing")

@@ -20,6 +20,9 @@ from flows.published import published
 from roi.cli import main
 from tests.explain.conftest import World
 
+# The slower tier (make slower, run by .ci/run): a world of its own, kept out of make test's budget.
+pytestmark = pytest.mark.slower
+
 METRICS = ("spend", "signups", "revenue", "cac", "roas")
 TOL = Decimal("0.000001")
 
