@@ -27,7 +27,6 @@ import json
 import os
 import resource
 import shutil
-import subprocess
 import sys
 import time
 from datetime import UTC, date, datetime, timedelta
@@ -38,7 +37,7 @@ import requests
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks.simproc import SimulatorProcess
+from benchmarks.simproc import SimulatorProcess, child_result, print_result
 from simulator.world import generate_world, publish, read_sim_env
 
 VERSION = 1
@@ -48,7 +47,6 @@ SEED = 7
 T_STATE = datetime.combine(DAY + timedelta(days=1), datetime.min.time(), UTC) + timedelta(hours=4)
 T_CLOSE = T_STATE + timedelta(hours=1)
 PEPPER = "bench-pepper-not-a-secret-0123456789"
-RESULT = "BENCH_RESULT "
 
 
 # -- child: one measurement in a fresh interpreter ------------------------------------------------
@@ -165,13 +163,7 @@ def run_child(mode: str, world: Path, state: Path, url: str) -> dict[str, Any]:
         "--url",
         url,
     ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
-    for line in reversed(proc.stdout.splitlines()):
-        if line.startswith(RESULT):
-            result: dict[str, Any] = json.loads(line[len(RESULT) :])
-            return result
-    tail = (proc.stderr or proc.stdout).strip().splitlines()[-8:]
-    raise SystemExit(f"{mode} run failed (exit {proc.returncode}):\n" + "\n".join(tail))
+    return child_result(cmd, env, f"{mode} run")
 
 
 def prepare(scale: float, console: Any) -> tuple[Path, Path, dict[str, Any]]:
@@ -252,7 +244,7 @@ def main() -> None:
     parser.add_argument("--url", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(RESULT + json.dumps(child(args.child, args.world, args.url), default=str), flush=True)
+        print_result(child(args.child, args.world, args.url))
         return
     if not args.scale > 0:
         raise SystemExit("error: --scale must be positive (1.0 is a StreamRide peak day)")

@@ -35,7 +35,6 @@ import os
 import resource
 import shutil
 import statistics
-import subprocess
 import sys
 import time
 from collections import defaultdict
@@ -50,7 +49,7 @@ import requests
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks.simproc import SimulatorProcess
+from benchmarks.simproc import SimulatorProcess, child_result, print_result
 from simulator.world import generate_world, publish, read_sim_env
 
 VERSION = 1
@@ -59,7 +58,6 @@ START = date(2026, 10, 19)
 SEED = 5
 RESTATEMENT_DAYS = 7  # ROI_RESTATEMENT_DAYS='{}': every platform's default window
 PEPPER = "bench-pepper-not-a-secret-0123456789"
-RESULT = "BENCH_RESULT "
 
 
 # -- child: the timeline ---------------------------------------------------------------------------
@@ -424,13 +422,7 @@ def run_child(world: Path, run: Path, url: str, days: int) -> dict[str, Any]:
     )
     cmd = [sys.executable, "-m", "benchmarks.bench_close_accuracy", "--child", "--world", str(world)]
     cmd += ["--url", url, "--days", str(days), "--db", str(run / "warehouse.duckdb")]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
-    for line in reversed(proc.stdout.splitlines()):
-        if line.startswith(RESULT):
-            result: dict[str, Any] = json.loads(line[len(RESULT) :])
-            return result
-    tail = (proc.stderr or proc.stdout).strip().splitlines()[-12:]
-    raise SystemExit(f"the timeline failed (exit {proc.returncode}):\n" + "\n".join(tail))
+    return child_result(cmd, env, "the timeline", tail=12)
 
 
 def _pct(x: float) -> str:
@@ -567,7 +559,7 @@ def main() -> None:
     parser.add_argument("--db", type=Path, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(RESULT + json.dumps(child(args.world, args.url, args.days, args.db), default=str), flush=True)
+        print_result(child(args.world, args.url, args.days, args.db))
         return
     if args.days < 2 or not args.scale > 0:
         raise SystemExit(

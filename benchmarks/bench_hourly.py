@@ -35,7 +35,6 @@ import json
 import os
 import resource
 import shutil
-import subprocess
 import sys
 import time
 from datetime import UTC, date, datetime, timedelta
@@ -46,7 +45,7 @@ import requests
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks.simproc import SimulatorProcess
+from benchmarks.simproc import SimulatorProcess, child_result, print_result
 from roi.core.warehouse import get_warehouse
 from simulator.events import EventsConfig, Promo
 from simulator.world import generate_world, publish, read_sim_env
@@ -67,7 +66,6 @@ HOURS = {
 }
 PEPPER = "bench-pepper-not-a-secret-0123456789"
 TARGET_S = 600.0
-RESULT = "BENCH_RESULT "
 
 
 # -- child: one flow run, timed step by step ------------------------------------------------------
@@ -228,13 +226,7 @@ def run_child(
     )
     cmd = [sys.executable, "-m", "benchmarks.bench_hourly", "--child", mode, "--world", str(world)]
     cmd += ["--url", url, "--start", start.isoformat(), "--end", end.isoformat()]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
-    for line in reversed(proc.stdout.splitlines()):
-        if line.startswith(RESULT):
-            result: dict[str, Any] = json.loads(line[len(RESULT) :])
-            return result
-    tail = (proc.stderr or proc.stdout).strip().splitlines()[-8:]
-    raise SystemExit(f"{mode} run failed (exit {proc.returncode}):\n" + "\n".join(tail))
+    return child_result(cmd, env, f"{mode} run")
 
 
 def prepare(scale: float, console: Any) -> tuple[Path, Path, dict[str, Any]]:
@@ -459,7 +451,7 @@ def main() -> None:
             datetime.fromisoformat(args.start),
             datetime.fromisoformat(args.end),
         )
-        print(RESULT + json.dumps(out), flush=True)
+        print_result(out)
         return
     if not args.scale > 0 or not 0 < args.small_scale < 1:
         raise SystemExit(

@@ -89,3 +89,23 @@ def run_script(script: str, args: list[str], what: str, cwd: Path | None = None)
         raise SystemExit(f"{what} failed: {proc.stderr.strip().splitlines()[-3:]}")
     result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
     return result
+
+
+RESULT = "BENCH_RESULT "
+"""The prefix of the one stdout line a benchmark child prints its result on (JSON)."""
+
+
+def print_result(result: Any) -> None:
+    """In a benchmark child: print ``result`` as the line :func:`child_result` reads."""
+    print(RESULT + json.dumps(result, default=str), flush=True)
+
+
+def child_result(cmd: list[str], env: dict[str, str], what: str, tail: int = 8) -> dict[str, Any]:
+    """Run a benchmark child and return the result it printed; exit with its last lines if it printed none."""
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+    for line in reversed(proc.stdout.splitlines()):
+        if line.startswith(RESULT):
+            result: dict[str, Any] = json.loads(line[len(RESULT) :])
+            return result
+    lines = (proc.stderr or proc.stdout).strip().splitlines()[-tail:]
+    raise SystemExit(f"{what} failed (exit {proc.returncode}):\n" + "\n".join(lines))
