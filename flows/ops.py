@@ -250,7 +250,9 @@ def refresh_ops_table(load_ids: list[str], now: datetime | None = None) -> int:
         _stage_spend(cur, days)
         marks = ", ".join("?" for _ in days)
         cur.execute("begin transaction")
-        cur.execute(f"delete from analytics.ops_campaign_15min where cast(bucket_start as date) in ({marks})", days)
+        cur.execute(
+            f"delete from analytics.ops_campaign_15min where cast(bucket_start as date) in ({marks})", days
+        )
         cur.execute(
             "insert into analytics.ops_campaign_15min (bucket_start, platform, campaign_id, "
             f"{EVENT_COLUMNS}, updated_at, {SPEND_COLUMNS}) "

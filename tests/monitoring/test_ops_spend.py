@@ -27,8 +27,16 @@ create table analytics.fact_ad_spend (
 """
 
 
-def _spend(platform: str, campaign: str, ts: datetime, basis: str, imps: int, clicks: int,
-           usd: float | None, version: str = "spend_v1") -> tuple[Any, ...]:
+def _spend(
+    platform: str,
+    campaign: str,
+    ts: datetime,
+    basis: str,
+    imps: int,
+    clicks: int,
+    usd: float | None,
+    version: str = "spend_v1",
+) -> tuple[Any, ...]:
     return (platform, "acc", campaign, ts.date(), ts, basis, imps, clicks, usd, version)
 
 
