@@ -606,7 +606,8 @@ def _draw_web_visitors(s: DaySlice, people: People, touches: Touches) -> WebVisi
 def _draw_device_traffic(s: DaySlice, touches: Touches) -> DeviceTraffic:
     """MMP touches of devices that never install: 1-5 each, hours apart, and a few click bursts."""
     rng, mix, cat = s.rng, s.ctx.cfg.mix, s.ctx.catalog
-    converting = int((~touches.is_web & touches.visible).sum())
+    # the MMP still calls back touches a tracking break stripped: they count as its traffic
+    converting = int((~touches.is_web & (touches.visible | touches.tracking_lost)).sum())
     n_touches = _background_count(s, mix.mmp_touches_per_day, converting)
     per_device = np.minimum(rng.geometric(0.5, max(1, n_touches // 2)), MAX_BACKGROUND_TOUCHES)
     n_devices = len(per_device)
