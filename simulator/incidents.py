@@ -69,15 +69,15 @@ START_HOURS: dict[str, tuple[int, ...]] = {
 }
 LAST_UTC_START_HOUR = 20  # + at most 4 h: an incident ends inside its UTC day (one per day: no overlap)
 
-SCHEMA = {
-    "incident_id": pl.String,
-    "kind": pl.String,
-    "platform": pl.String,
-    "account_id": pl.String,
-    "campaign_id": pl.String,
+SCHEMA: dict[str, pl.DataType] = {
+    "incident_id": pl.String(),
+    "kind": pl.String(),
+    "platform": pl.String(),
+    "account_id": pl.String(),
+    "campaign_id": pl.String(),
     "start_ts": pl.Datetime("ms", "UTC"),
     "end_ts": pl.Datetime("ms", "UTC"),
-    "factor": pl.Float64,
+    "factor": pl.Float64(),
     "expected_rules": pl.List(pl.String),
 }
 
@@ -171,9 +171,8 @@ def schedule(seed: int, start: date, days: int, ents: Entities, changes: pl.Data
     out: list[Incident] = []
     for b in range(0, len(slots), len(KINDS)):
         block = slots[b : b + len(KINDS)]
-        kinds = [KINDS[int(i)] for i in rng.permutation(len(KINDS))][: len(block)]
-        kinds = _fx_on_business_day(block, kinds)
-        for day, kind in zip(block, kinds, strict=True):
+        drawn = [KINDS[int(i)] for i in rng.permutation(len(KINDS))][: len(block)]
+        for day, kind in zip(block, _fx_on_business_day(block, drawn), strict=True):
             if kind is None:
                 continue
             inc = _draw(rng, f"inc-{len(out) + 1:03d}", kind, day, ents, changes, start, days)

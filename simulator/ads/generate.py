@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import polars as pl
 
+from simulator import incidents as inc
 from simulator.ads.common import (
     CELL_PLATFORMS,
     CENT_MICROS,
@@ -29,7 +30,6 @@ from simulator.ads.common import (
     to_epoch,
 )
 from simulator.ads.fx import generate_fx
-from simulator import incidents as inc
 from simulator.entities import Entities, build_entities
 
 # Share of the world's daily impressions per platform, and per-platform unit economics (USD).
@@ -460,7 +460,10 @@ def campaign_incidents(
         f = i.effective_factor
         metrics = ["impressions", "clicks"] + (["conversions"] if i.kind == "campaign_stall" else [])
         cells = cells.with_columns(
-            *[pl.when(hit).then((pl.col(m) * f).round(6).ceil().cast(pl.Int64)).otherwise(pl.col(m)) for m in metrics],
+            *[
+                pl.when(hit).then((pl.col(m) * f).round(6).ceil().cast(pl.Int64)).otherwise(pl.col(m))
+                for m in metrics
+            ],
             pl.when(hit)
             .then((pl.col("spend_micros") // CENT_MICROS * f).round(6).ceil().cast(pl.Int64) * CENT_MICROS)
             .otherwise(pl.col("spend_micros"))

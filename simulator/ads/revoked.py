@@ -13,7 +13,7 @@ docs/simulated_apis.md, "Incidents"):
 
 from __future__ import annotations
 
-from simulator.ads import api_apple, api_apple_v5, api_google, api_meta, api_tiktok
+from simulator.ads import api_apple, api_apple_v5, api_google
 from simulator.ads.http import Context, Request, Response, request_id
 
 META_REVOKED = (

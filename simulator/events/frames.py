@@ -88,7 +88,16 @@ def day_events(s: DaySlice, day: DrawnDay, signups: pl.DataFrame) -> Events:
     return break_tracking(s.ctx.incidents, s.ctx.catalog, events)
 
 
-LANDING_TRACKING = ("utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term", "gclid", "fbclid", "ttclid")
+LANDING_TRACKING = (
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "utm_content",
+    "utm_term",
+    "gclid",
+    "fbclid",
+    "ttclid",
+)
 
 
 def break_tracking(incidents: tuple[inc.Incident, ...], cat: Catalog, events: Events) -> Events:
@@ -108,10 +117,14 @@ def break_tracking(incidents: tuple[inc.Incident, ...], cat: Catalog, events: Ev
         if etype == "landing" and df.height:
             plat = df["utm_campaign"].replace_strict(platform_of, default=None, return_dtype=pl.String)
             lost = lost_in_breaks(breaks, plat.to_numpy(), df["_ts"].to_numpy())
-            df = df.with_columns(pl.when(pl.Series(lost)).then(None).otherwise(pl.col(c)).alias(c) for c in LANDING_TRACKING)
+            df = df.with_columns(
+                pl.when(pl.Series(lost)).then(None).otherwise(pl.col(c)).alias(c) for c in LANDING_TRACKING
+            )
         elif etype == "mmp_touch" and df.height:
             lost = lost_in_breaks(breaks, df["platform"].to_numpy(), df["touch_ts"].to_numpy())
-            df = df.with_columns(pl.when(pl.Series(lost)).then(None).otherwise(pl.col("device_id")).alias("device_id"))
+            df = df.with_columns(
+                pl.when(pl.Series(lost)).then(None).otherwise(pl.col("device_id")).alias("device_id")
+            )
         out.append((etype, df))
     return out
 

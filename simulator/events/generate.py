@@ -133,7 +133,9 @@ def landing_outages(incidents: tuple[inc.Incident, ...], lines: pl.DataFrame) ->
         lo, hi = outage.start_s * 1000, outage.end_s * 1000
         after = -(-hi // FLUSH_MS) * FLUSH_MS
         due = pl.col("arrival")
-        lines = lines.with_columns(pl.when((due >= lo) & (due < hi)).then(after).otherwise(due).alias("arrival"))
+        lines = lines.with_columns(
+            pl.when((due >= lo) & (due < hi)).then(after).otherwise(due).alias("arrival")
+        )
     return lines
 
 

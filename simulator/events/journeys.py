@@ -207,7 +207,9 @@ def _app_bug(incidents: tuple[inc.Incident, ...], signup_ts: np.ndarray) -> np.n
     return kept
 
 
-def tracking_lost_mask(incidents: tuple[inc.Incident, ...], platform: np.ndarray, ts: np.ndarray) -> np.ndarray:
+def tracking_lost_mask(
+    incidents: tuple[inc.Incident, ...], platform: np.ndarray, ts: np.ndarray
+) -> np.ndarray:
     """Touches (platform, epoch ms) inside a ``tracking_break`` of their platform."""
     return lost_in_breaks(inc.of_kind(incidents, "tracking_break"), platform, ts)
 
