@@ -19,6 +19,7 @@ every request succeeded, so a fatal error (or exhausted retries) commits nothing
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -52,6 +53,16 @@ from connector_sdk.http import ApiSession, RetryPolicy, SessionStats, limiter_fo
 from connector_sdk.responses import HTTP_ONLY, Decoder, ErrorMapping, cached_json
 from connector_sdk.specs import Account, ConnectorSettings, EntitySpec, Field, ReportSpec
 from connector_sdk.windows import MODES, DateWindow, as_utc
+
+DestinationAccess = Callable[[], contextlib.AbstractContextManager[Any]]
+"""A context the connector holds while it uses its destination (see :meth:`Connector.load`)."""
+PipelineOrFactory = dlt.Pipeline | Callable[[], dlt.Pipeline]
+"""A dlt pipeline, or a function making one (inside the destination access)."""
+
+
+def resolve_pipeline(pipeline: PipelineOrFactory) -> dlt.Pipeline:
+    """The pipeline itself, or the one its factory makes now."""
+    return pipeline if isinstance(pipeline, dlt.Pipeline) else pipeline()
 
 
 @dataclass
@@ -456,27 +467,36 @@ class Connector(ABC):
 
     def load(
         self,
-        pipeline: dlt.Pipeline,
+        pipeline: PipelineOrFactory,
         *,
         mode: str,
         logical_time: datetime,
         start: date | None = None,
         end: date | None = None,
         reopen: Sequence[tuple[str, date]] = (),
+        access: DestinationAccess = contextlib.nullcontext,
     ) -> LoadSummary:
         """Run the connector into ``pipeline`` (a dlt pipeline on dataset ``raw_ads``).
 
         ``reopen``: (account_id, report_date) slices an earlier run left partial or deferred,
         pulled again beside the mode's dates. A deferral does not raise: the summary carries
         ``resume_after`` and the deferred slices. A version past its sunset raises before any request.
+        ``access``: a context held around the use of the destination (finishing a killed run's
+        load, then landing the pull) and not while the API is pulled, so a destination one process
+        may open at a time (an embedded DuckDB file) is free for others during the network part
+        of the run, which is most of it. ``pipeline`` may then be a factory, called inside
+        ``access``, for a destination whose connection lasts only as long as the access.
         """
         t0 = time.perf_counter()
         logical_time = as_utc(logical_time)
         warnings = self.check_api_version(logical_time)
-        land.finish_pending_loads(pipeline)
-        self.restore_current(pipeline)
         accounts, results, entities = self.extract(mode, logical_time, start, end, reopen)
-        info, counts = self.land(pipeline, results, entities, mode, logical_time)
+        with access():
+            target = resolve_pipeline(pipeline)
+            # a killed run's package and unfilled load go first: loads stay in the order pulled
+            land.finish_pending_loads(target)
+            self.restore_current(target)
+            info, counts = self.land(target, results, entities, mode, logical_time)
         load_id = land.last_load_id(info)
         outcomes = [replace(o, load_id=load_id) for o in counts["outcomes"]]
         partial = [o for o in outcomes if o.status == PARTIAL]
@@ -607,7 +627,7 @@ def loader(cls: type[Connector]) -> Callable[..., LoadSummary]:
     """The plain entry point ``load_<platform>(pipeline, *, mode, logical_time, ...)`` of a connector."""
 
     def load(
-        pipeline: dlt.Pipeline,
+        pipeline: PipelineOrFactory,
         *,
         mode: str,
         logical_time: datetime,
@@ -616,18 +636,19 @@ def loader(cls: type[Connector]) -> Callable[..., LoadSummary]:
         base_url: str | None = None,
         lookback_days: int | None = None,
         reopen: Sequence[tuple[str, date]] = (),
+        access: DestinationAccess = contextlib.nullcontext,
         **options: Any,
     ) -> LoadSummary:
         connector = cls(base_url=base_url, lookback_days=lookback_days, **options)
         return connector.load(
-            pipeline, mode=mode, logical_time=logical_time, start=start, end=end, reopen=reopen
+            pipeline, mode=mode, logical_time=logical_time, start=start, end=end, reopen=reopen, access=access
         )
 
     load.__name__ = load.__qualname__ = f"load_{cls.name}"
     load.__doc__ = (
         f"Load {cls.name} into ``pipeline`` (dataset raw_ads). ``mode``: hourly | lookback | backfill; "
         "``logical_time`` is the run's now; ``start``/``end`` bound a backfill; ``reopen`` lists "
-        "(account_id, report_date) slices to pull again; ``options`` go to the connector (credentials, "
+        "(account_id, report_date) slices to pull again; ``access`` is held around destination use; ``options`` go to the connector (credentials, "
         "retry, page_size, max_concurrency, requests_per_second, api_version)."
     )
     return load

@@ -6,13 +6,12 @@ Connector modules register their class with :func:`register` (a decorator); the
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
-import dlt
-
-from connector_sdk.base import Connector, LoadSummary
+from connector_sdk.base import Connector, DestinationAccess, LoadSummary, PipelineOrFactory
 from connector_sdk.exceptions import UnknownConnectorError
 
 _REGISTRY: dict[str, type[Connector]] = {}
@@ -45,7 +44,7 @@ def get_connector(name: str) -> type[Connector]:
 
 def run_connector(
     name: str,
-    pipeline: dlt.Pipeline,
+    pipeline: PipelineOrFactory,
     *,
     mode: str,
     logical_time: datetime,
@@ -54,14 +53,18 @@ def run_connector(
     base_url: str | None = None,
     lookback_days: int | None = None,
     reopen: Sequence[tuple[str, date]] = (),
+    access: DestinationAccess = contextlib.nullcontext,
     **options: Any,
 ) -> LoadSummary:
     """Run the connector registered as ``name`` into ``pipeline``; see :meth:`Connector.load`.
 
     ``reopen``: (account_id, report_date) slices an earlier run left partial or deferred.
+    ``access``: held around each use of the destination, released while the API is pulled.
     ``options`` go to the connector's constructor (``credentials``, ``retry``, ``page_size``,
     ``max_concurrency``, ``requests_per_second``, ``api_version``).
     """
     cls = get_connector(name)
     connector = cls(base_url=base_url, lookback_days=lookback_days, **options)
-    return connector.load(pipeline, mode=mode, logical_time=logical_time, start=start, end=end, reopen=reopen)
+    return connector.load(
+        pipeline, mode=mode, logical_time=logical_time, start=start, end=end, reopen=reopen, access=access
+    )

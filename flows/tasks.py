@@ -21,7 +21,7 @@ from connectors.product_events import load_events as load_product_events
 from flows import dbt_runner, pull_slices
 from flows.checks import ChecksFailed, run_all_checks
 from flows.common import TASK_RETRY
-from flows.locks import holds_warehouse
+from flows.locks import holds_warehouse, warehouse_step
 from flows.report import roi_rows
 from roi.core.settings import RestatementWindow, get_settings
 from roi.core.warehouse import get_warehouse
@@ -59,7 +59,6 @@ def _summary(obj: Any) -> dict[str, Any]:
 
 
 @task(**TASK_RETRY, timeout_seconds=1800, task_run_name="ads-{platform}-{mode}")
-@holds_warehouse
 def load_ads(
     platform: str,
     mode: str,
@@ -72,10 +71,14 @@ def load_ads(
     Re-pulls the slices an earlier run left partial or deferred (``audit.pull_slices``), waits
     out a deferral whose resume time is still ahead (the platform is skipped, saying until when),
     uses the platform's restatement window in lookback mode, and records every slice's outcome.
+
+    It holds the warehouse only to read and record the slices and to land the pull, not while
+    the API answers (most of a pull): an ops refresh or another run's step takes its turn then.
     """
     settings = get_settings()
     warehouse = get_warehouse()
-    owed = pull_slices.open_slices(warehouse, platform)
+    with warehouse_step(f"ads {platform}: open slices"):
+        owed = pull_slices.open_slices(warehouse, platform)
     wait = pull_slices.deferred_until(owed, logical_time)
     if wait is not None and mode != "backfill":
         return {
@@ -84,10 +87,11 @@ def load_ads(
             "rows": 0,
             "skipped": f"deferred until {wait.isoformat()}",
         }
-    pipeline = warehouse.dlt_pipeline(f"roi_ads_{platform}", "raw_ads")
     summary = run_connector(
         platform,
-        pipeline,
+        # made inside the landing's turn: the DuckDB destination shares that turn's connection
+        lambda: warehouse.dlt_pipeline(f"roi_ads_{platform}", "raw_ads"),
+        access=lambda: warehouse_step(f"ads {platform}: land"),
         mode=mode,
         logical_time=logical_time,
         start=start,
@@ -97,7 +101,8 @@ def load_ads(
         **_window_options(platform, mode, settings.restatement_days),
     )
     outcomes = _plain(summary.slices)
-    pull_slices.record(warehouse, platform, outcomes, logical_time, summary.resume_after)
+    with warehouse_step(f"ads {platform}: record slices"):
+        pull_slices.record(warehouse, platform, outcomes, logical_time, summary.resume_after)
     result = _summary(summary)
     result["slices"] = {status: summary.count(status) for status in ("complete", "partial", "deferred")}
     dates = [o.report_date for o in summary.slices if o.status != "deferred"]

@@ -8,16 +8,23 @@ requested window is the slice's UTC days, inclusive to the second. A range match
 from __future__ import annotations
 
 import base64
+import contextlib
 import threading
 from collections.abc import Iterator, Sequence
 from datetime import date, datetime
 from typing import Any
 
-import dlt
 import pyarrow as pa
 from dlt.sources.helpers.rest_client.client import PageData
 
-from connector_sdk.base import Connector, LoadSummary, loader
+from connector_sdk.base import (
+    Connector,
+    DestinationAccess,
+    LoadSummary,
+    PipelineOrFactory,
+    loader,
+    resolve_pipeline,
+)
 from connector_sdk.exceptions import FatalAPIError
 from connector_sdk.extract import EntityRows
 from connector_sdk.registry import register
@@ -140,21 +147,23 @@ class ImpactConnector(Connector):
 
     def load(
         self,
-        pipeline: dlt.Pipeline,
+        pipeline: PipelineOrFactory,
         *,
         mode: str,
         logical_time: datetime,
         start: date | None = None,
         end: date | None = None,
         reopen: Sequence[tuple[str, date]] = (),
+        access: DestinationAccess = contextlib.nullcontext,
     ) -> LoadSummary:
         """As every connector; with ``until_locking`` a lookback reaches back to the latest LockingDate."""
         if mode == "lookback" and self.until_locking:
-            horizon = H.locking_horizon_days(pipeline, self.report_table)
+            with access():
+                horizon = H.locking_horizon_days(resolve_pipeline(pipeline), self.report_table)
             if horizon is not None and horizon > self.settings.lookback_days:
                 self.settings = self.settings.overridden(lookback_days=horizon)
         return super().load(
-            pipeline, mode=mode, logical_time=logical_time, start=start, end=end, reopen=reopen
+            pipeline, mode=mode, logical_time=logical_time, start=start, end=end, reopen=reopen, access=access
         )
 
 
