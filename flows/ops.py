@@ -136,10 +136,10 @@ group by 1, 2, 3
 """
 
 
-def _bucket_expr(kind: str) -> str:
+def _bucket_expr(kind: str, minutes: int = 15) -> str:
     if kind == "duckdb":
-        return "time_bucket(interval 15 minute, ts)"
-    return "time_slice(ts, 15, 'MINUTE')"
+        return f"time_bucket(interval {minutes} minute, ts)"
+    return f"time_slice(ts, {minutes}, 'MINUTE')"
 
 
 def _utm_platform(cur: Any) -> str:
@@ -174,6 +174,17 @@ from spend where date_basis = 'utc_day'
 """
 
 
+def event_counts_sql(cur: Any, kind: str, ids: str, bucket_minutes: int = 15) -> str:
+    """The landing-event counts of the days the loads ``ids`` (quoted, comma-separated) touched.
+
+    Columns: bucket_start, platform, campaign_id, clicks, installs, signups. The detection
+    benchmark reads them in 5-minute buckets (the part of a 15-minute bucket seen so far).
+    """
+    return _OPS_SQL.format(
+        load_ids=ids, utm_platform=_utm_platform(cur), bucket=_bucket_expr(kind, bucket_minutes)
+    )
+
+
 def _days_of_loads(cur: Any, ids: str) -> set[date]:
     return {
         r[0]
@@ -191,8 +202,7 @@ def _stage_events(cur: Any, kind: str, ids: str, kept: list[date]) -> None:
         f"{EVENT_COLUMNS} from analytics.ops_campaign_15min where 1 = 0"
     )
     if ids:
-        sql = _OPS_SQL.format(load_ids=ids, utm_platform=_utm_platform(cur), bucket=_bucket_expr(kind))
-        cur.execute(f"insert into ops_events {sql}")
+        cur.execute(f"insert into ops_events {event_counts_sql(cur, kind, ids)}")
     if kept:
         marks = ", ".join("?" for _ in kept)
         cur.execute(
@@ -202,7 +212,7 @@ def _stage_events(cur: Any, kind: str, ids: str, kept: list[date]) -> None:
         )
 
 
-def _stage_spend(cur: Any, days: list[date]) -> None:
+def stage_spend(cur: Any, days: list[date]) -> None:
     """``ops_spend``: the ad pulls' figures of ``days`` in 15-minute buckets (none before the first hourly run)."""
     cur.execute(
         "create or replace temporary table ops_spend as select bucket_start, platform, campaign_id, "
@@ -247,7 +257,7 @@ def refresh_ops_table(load_ids: list[str], now: datetime | None = None) -> int:
         touched = _days_of_loads(cur, ids) if ids else set()
         days = sorted(touched | {at.date(), at.date() - timedelta(days=1)})
         _stage_events(cur, wh.kind, ids, [d for d in days if d not in touched])
-        _stage_spend(cur, days)
+        stage_spend(cur, days)
         marks = ", ".join("?" for _ in days)
         cur.execute("begin transaction")
         cur.execute(

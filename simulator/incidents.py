@@ -181,6 +181,24 @@ def schedule(seed: int, start: date, days: int, ents: Entities, changes: pl.Data
     return out
 
 
+def planned(
+    seed: int, start: date, days: int, ents: Entities, changes: pl.DataFrame, plan: Sequence[tuple[str, date]]
+) -> list[Incident]:
+    """Incidents of the given kinds on the given days, drawn as the schedule draws them (a benchmark's plan).
+
+    Each (kind, day) gets a start, duration, platform or campaign from the same rules as
+    :func:`schedule`, on a random stream of its own (``[seed, 17]``); a campaign kind with no
+    eligible campaign that day is left out.
+    """
+    rng = np.random.default_rng([seed, 17])
+    out: list[Incident] = []
+    for kind, day in plan:
+        drawn = _draw(rng, f"inc-{len(out) + 1:03d}", kind, day, ents, changes, start, days)
+        if drawn is not None:
+            out.append(drawn)
+    return out
+
+
 def _fx_on_business_day(block: list[date], kinds: list[str]) -> list[str | None]:
     """``kinds`` with ``missing_fx`` moved onto a business day of the block (None when there is none)."""
     out: list[str | None] = list(kinds)

@@ -135,6 +135,15 @@ def _incidents(
     return chosen
 
 
+def planned_incidents(
+    seed: int, start: date, days: int, scale: float, plan: Sequence[tuple[str, date]]
+) -> list[inc.Incident]:
+    """Incidents of chosen kinds on chosen days of the world ``(seed, start, days, scale)`` would be
+    (:func:`simulator.incidents.planned`), to pass to :func:`generate_world` as ``incidents``."""
+    ents = build_entities(seed, scale)
+    return inc.planned(seed, start, days, ents, entity_changes(ents, seed, start, days), plan)
+
+
 def read_world(world: Path) -> dict[str, object]:
     """``world.json`` of a generated world (FileNotFoundError with a hint when it is not one)."""
     path = Path(world) / "world.json"
