@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import polars as pl
 
+from simulator.ads.budgets import world_budgets, write_budgets
 from simulator.ads.common import (
     CELL_PLATFORMS,
     CENT_MICROS,
@@ -668,6 +669,8 @@ def generate_ads(
     ents = build_entities(seed, scale)
     changes = entity_changes(ents, seed, start, days)
     cells = {p: generate_cells(p, ents, changes, seed, scale, start, days) for p in CELL_PLATFORMS}
+    # budgets are sized on the delivery as drawn: keep this before any injected incident
+    budgets = world_budgets(vars(ents), changes, cells, seed)
     actions = generate_impact(ents, changes, seed, scale, start, days, windows["impact"])
     first, end = world_window(start, days, ents)
     fx = generate_fx(seed, start - timedelta(days=21), start + timedelta(days=days + 14))
@@ -684,6 +687,7 @@ def generate_ads(
     write(fx, state / "fx_rates.parquet")
     write(spend_truth(ents, cells, actions), out / "truth" / "spend_final.parquet")
     write(conversions_truth(ents, cells["meta_ads"]), out / "truth" / "conversions_daily.parquet")
+    write_budgets(*budgets, state, out / "truth")
     creds = credentials(seed, ents)
     meta = {
         "seed": seed,
