@@ -3,11 +3,13 @@
 Budgets are drawn from their own random stream (``[seed, 60, platform]``), so a world keeps the
 bytes of every other file it held before budgets existed. They are sized from the world's own
 delivery: a campaign's *typical* day is the median of its account-local daily spend over the
-world, and its daily budget is at least ``FLOOR`` (1.6-2.0) times that, at least ``HEADROOM``
-(1.25) times its busiest day, but no more than ``CEILING`` (2.2) times typical, rounded up to a
-whole currency unit. So an ordinary day stays clearly under the budget and a runaway (spend x 5)
-clearly exceeds it, even when a runaway day is among the days measured (the median and the
-ceiling ignore it). Compute them from the cells *before* any injected incident.
+world, and its daily budget is at least ``FLOOR`` (1.6-2.0) times that and at least ``HEADROOM``
+(1.25) times its busiest day (an ad group moved in can lift a campaign's later days well above
+its median), but no more than ``CEILING`` (3) times typical, rounded up to a whole currency
+unit. So every ordinary day stays at most 80% of the budget and a runaway (spend x 5 over a
+day) clearly exceeds it. Compute them from the cells *before* any injected incident; were a
+runaway among the days measured, the median and the ceiling keep it from lifting the budget
+past 3x typical.
 
 Budget modes follow what each platform allows (docs/simulated_apis.md, "Campaign budgets"):
 
@@ -34,7 +36,7 @@ from simulator.ads.common import CELL_PLATFORMS
 STREAM = 60  # the budgets' random stream: [seed, STREAM, platform index]
 FLOOR = (1.6, 2.0)  # daily budget >= uniform(FLOOR) x typical day
 HEADROOM = 1.25  # daily budget >= HEADROOM x busiest day
-CEILING = 2.2  # ... but <= CEILING x typical day (a runaway day does not raise the budget)
+CEILING = 3.0  # ... but <= CEILING x typical day (a runaway day does not raise the budget)
 LIFETIME = (1.2, 1.5)  # lifetime budget = uniform(LIFETIME) x typical day x the world's days
 # Modes in turn over a platform's campaigns (from a random offset), so even a world of a few
 # campaigns per platform holds each mode the platform allows; daily stays the most common.
