@@ -167,7 +167,7 @@ def budget_period(period: str) -> str:
     return BUDGET_PERIODS.get(str(period), "none")
 
 
-def micros_units(micros: str) -> str | None:
+def micros_units(micros: str | None) -> str | None:
     """An int64 micros amount (a string in REST JSON) as decimal text in currency units."""
     return units(micros, MICROS)
 
