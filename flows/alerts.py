@@ -24,7 +24,7 @@ from typing import Any
 
 import apprise
 
-from flows.rules import Firing, RuleSpec
+from flows.rule_spec import Firing, RuleSpec
 from roi.core.errors import UserInputError
 from roi.core.redact import one_line_error
 from roi.core.warehouse import table_exists

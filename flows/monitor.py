@@ -17,7 +17,8 @@ from prefect.runtime import flow_run as current_run
 
 from flows import alerts
 from flows.locks import warehouse_step
-from flows.rules import HOOK_SOURCE, Firing, RuleSpec, configured_rules, evaluate
+from flows.rule_spec import Firing, RuleSpec
+from flows.rules import HOOK_SOURCE, configured_rules, evaluate
 from roi.core.errors import UserInputError
 from roi.core.redact import one_line_error
 from roi.core.settings import get_settings

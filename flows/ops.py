@@ -13,14 +13,16 @@ is a monitoring signal, labelled as such in docs/operations.md.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import contextlib
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from prefect import flow, task
 
 from flows.common import TASK_RETRY
 from flows.locks import holds_warehouse
-from flows.monitor import alert_failed_run, monitor_alerts
+from flows.monitor import alert_failed_run, monitor_alerts, scheduled_now
+from flows.published import published
 from flows.tasks import load_events
 from roi.core.runs import record_run
 from roi.core.warehouse import get_warehouse, table_exists
@@ -33,9 +35,22 @@ create table if not exists analytics.ops_campaign_15min (
     clicks bigint not null,
     installs bigint not null,
     signups bigint not null,
-    updated_at timestamp not null
+    updated_at timestamp not null,
+    platform_clicks double not null default 0,
+    impressions double not null default 0,
+    spend_usd double,
+    spend_basis varchar
 )
 """
+# Tables created before the spend signals gain their columns (a refresh then fills them).
+OPS_SPEND_COLUMNS = (
+    ("platform_clicks", "double not null default 0"),
+    ("impressions", "double not null default 0"),
+    ("spend_usd", "double"),
+    ("spend_basis", "varchar"),
+)
+EVENT_COLUMNS = "clicks, installs, signups"
+SPEND_COLUMNS = "platform_clicks, impressions, spend_usd, spend_basis"
 
 # Click ids decide the platform before utm_source does (as in int_touches__unioned); the utm_source values
 # are mapped by the dbt seed when it is loaded, else by the platform's own canonical name.
@@ -133,46 +148,142 @@ def _utm_platform(cur: Any) -> str:
     return "case when lower(utm_source) in ('google_ads','meta_ads','tiktok_ads','impact') then lower(utm_source) end"
 
 
+# The ad pulls' figures per 15-minute bucket, from the hourly flow's fact_ad_spend (published
+# spend definition): an hourly row is spread evenly over its four buckets (basis utc_hour); a
+# row reported per UTC day (Apple Ads) stays whole on the day's first bucket (basis utc_day).
+# spend_usd stays null where the spend has no USD rate yet (a missing FX rate is not zero spend).
+_SPREAD = " union all ".join(
+    f"select spend_ts + interval '{m} minutes' as bucket_start, platform, campaign_id, "
+    "clicks / 4.0 as platform_clicks, impressions / 4.0 as impressions, spend_usd / 4.0 as spend_usd, "
+    "'utc_hour' as spend_basis from spend where date_basis = 'utc_hour'"
+    for m in (0, 15, 30, 45)
+)
+_SPEND_SQL = f"""
+with spend as (
+    select platform, campaign_id, spend_ts, date_basis,
+           sum(clicks) as clicks, sum(impressions) as impressions,
+           case when count(spend_usd) = count(*) then sum(spend_usd) end as spend_usd
+    from analytics.fact_ad_spend
+    where spend_definition_version = ? and spend_date in ({{days}})
+    group by 1, 2, 3, 4
+)
+{_SPREAD}
+union all
+select spend_ts, platform, campaign_id, clicks, impressions, spend_usd, 'utc_day'
+from spend where date_basis = 'utc_day'
+"""
+
+
+def _days_of_loads(cur: Any, ids: str) -> set[date]:
+    return {
+        r[0]
+        for r in cur.execute(
+            f"select distinct cast(event_ts as date) from raw_events.events where _dlt_load_id in ({ids}) "
+            f"union select distinct cast(touch_ts as date) from raw_events.mmp_touches where _dlt_load_id in ({ids})"
+        ).fetchall()
+    }
+
+
+def _stage_events(cur: Any, kind: str, ids: str, kept: list[date]) -> None:
+    """``ops_events``: recomputed event counts of the loads' days, the stored counts of ``kept`` days."""
+    cur.execute(
+        "create or replace temporary table ops_events as select bucket_start, platform, campaign_id, "
+        f"{EVENT_COLUMNS} from analytics.ops_campaign_15min where 1 = 0"
+    )
+    if ids:
+        sql = _OPS_SQL.format(load_ids=ids, utm_platform=_utm_platform(cur), bucket=_bucket_expr(kind))
+        cur.execute(f"insert into ops_events {sql}")
+    if kept:
+        marks = ", ".join("?" for _ in kept)
+        cur.execute(
+            f"insert into ops_events select bucket_start, platform, campaign_id, {EVENT_COLUMNS} "
+            f"from analytics.ops_campaign_15min where cast(bucket_start as date) in ({marks})",
+            kept,
+        )
+
+
+def _stage_spend(cur: Any, days: list[date]) -> None:
+    """``ops_spend``: the ad pulls' figures of ``days`` in 15-minute buckets (none before the first hourly run)."""
+    cur.execute(
+        "create or replace temporary table ops_spend as select bucket_start, platform, campaign_id, "
+        f"{SPEND_COLUMNS} from analytics.ops_campaign_15min where 1 = 0"
+    )
+    if days and table_exists(cur, "analytics", "fact_ad_spend"):
+        marks = ", ".join("?" for _ in days)
+        cur.execute(
+            f"insert into ops_spend {_SPEND_SQL.format(days=marks)}",
+            [published().spend_definition, *days],
+        )
+
+
+def _ensure_table(cur: Any) -> None:
+    cur.execute(OPS_DDL)
+    have = {
+        str(r[0]).lower()
+        for r in cur.execute(
+            "select column_name from information_schema.columns "
+            "where lower(table_schema) = 'analytics' and lower(table_name) = 'ops_campaign_15min'"
+        ).fetchall()
+    }
+    for name, ddl in OPS_SPEND_COLUMNS:
+        if name not in have:
+            cur.execute(f"alter table analytics.ops_campaign_15min add column {name} {ddl}")
+
+
 def refresh_ops_table(load_ids: list[str], now: datetime | None = None) -> int:
-    """Recompute the ops buckets of the UTC days the given loads touched; returns rows written."""
-    if not load_ids:
-        return 0
+    """Recompute the ops buckets of the days the loads touched and of today and yesterday; returns rows written.
+
+    ``now`` is the refresh's logical time (its scheduled time; default the wall clock). Event
+    counts are recomputed for the UTC days the loads touched (the stored counts of the other
+    days are kept); the ad figures are taken again for all of those days, as the hourly flow
+    restates them. Whole days are deleted and inserted in one transaction: a rerun changes nothing.
+    """
     wh = get_warehouse()
     cur = wh.connection().cursor()
+    at = (now or datetime.now(UTC)).replace(tzinfo=None)
     try:
-        cur.execute(OPS_DDL)
+        _ensure_table(cur)
         ids = ", ".join("'" + i.replace("'", "''") + "'" for i in load_ids)
-        sql = _OPS_SQL.format(load_ids=ids, utm_platform=_utm_platform(cur), bucket=_bucket_expr(wh.kind))
-        updated = (now or datetime.now(UTC)).replace(tzinfo=None)
-        days = [
-            r[0]
-            for r in cur.execute(
-                f"select distinct cast(event_ts as date) from raw_events.events where _dlt_load_id in ({ids}) "
-                f"union select distinct cast(touch_ts as date) from raw_events.mmp_touches where _dlt_load_id in ({ids})"
-            ).fetchall()
-        ]
+        touched = _days_of_loads(cur, ids) if ids else set()
+        days = sorted(touched | {at.date(), at.date() - timedelta(days=1)})
+        _stage_events(cur, wh.kind, ids, [d for d in days if d not in touched])
+        _stage_spend(cur, days)
+        marks = ", ".join("?" for _ in days)
         cur.execute("begin transaction")
-        for d in days:
-            cur.execute("delete from analytics.ops_campaign_15min where cast(bucket_start as date) = ?", [d])
         cur.execute(
-            f"insert into analytics.ops_campaign_15min select *, cast(? as timestamp) from ({sql})", [updated]
+            f"delete from analytics.ops_campaign_15min where cast(bucket_start as date) in ({marks})", days
+        )
+        cur.execute(
+            "insert into analytics.ops_campaign_15min (bucket_start, platform, campaign_id, "
+            f"{EVENT_COLUMNS}, updated_at, {SPEND_COLUMNS}) "
+            "select coalesce(e.bucket_start, s.bucket_start), coalesce(e.platform, s.platform), "
+            "coalesce(e.campaign_id, s.campaign_id), coalesce(e.clicks, 0), coalesce(e.installs, 0), "
+            "coalesce(e.signups, 0), cast(? as timestamp), coalesce(s.platform_clicks, 0), "
+            "coalesce(s.impressions, 0), case when s.bucket_start is null then 0 else s.spend_usd end, "
+            "s.spend_basis from ops_events e full outer join ops_spend s "
+            "on e.bucket_start = s.bucket_start and e.platform = s.platform and e.campaign_id = s.campaign_id",
+            [at],
         )
         # DuckDB answers an insert with its row count; DB-API drivers (Snowflake) set rowcount.
         written = cur.fetchone()[0] if wh.kind == "duckdb" else cur.rowcount
         cur.execute("commit")
         return int(written or 0)
     except Exception:
-        cur.execute("rollback")
+        with contextlib.suppress(Exception):
+            cur.execute("rollback")
         raise
     finally:
+        with contextlib.suppress(Exception):
+            cur.execute("drop table if exists ops_events")
+            cur.execute("drop table if exists ops_spend")
         cur.close()
 
 
 @task(**TASK_RETRY, timeout_seconds=600)
 @holds_warehouse
-def refresh_ops(load_ids: list[str]) -> int:
+def refresh_ops(load_ids: list[str], now: datetime) -> int:
     """Task wrapper of :func:`refresh_ops_table`."""
-    return refresh_ops_table(load_ids)
+    return refresh_ops_table(load_ids, now)
 
 
 @flow(name="ops_refresh", log_prints=True, on_failure=[alert_failed_run], on_crashed=[alert_failed_run])
@@ -183,7 +294,7 @@ def ops_refresh() -> str:
     with record_run("ops_refresh") as run:
         events = load_events()
         run.count("events_loaded", events.get("loaded", 0))
-        run.count("ops_rows", refresh_ops(list(events.get("load_ids", []))))
+        run.count("ops_rows", refresh_ops(list(events.get("load_ids", [])), scheduled_now()))
         # the monitoring rules, every 5 minutes at this run's scheduled time (docs/monitoring.md)
         run.count("alerts_opened", monitor_alerts().get("opened", 0))
     return run.run_id

@@ -8,16 +8,14 @@ so an evaluation of the past gives the answer it would have given then.
 
 Thresholds, severity and reminder cooldown live in ``flows/alert_rules.yaml`` (one file, per key
 overridable); every rule has a runbook ``docs/runbooks/<rule>.md`` that its messages name. The
-anomaly rules of issue 16 (spend, CAC, sign-ups, tracking, overspend) slot in as further
-entries of :data:`RULES` with their own YAML block. A rule that errors is reported and its
+anomaly rules (spend, CAC, sign-ups, tracking, overspend: ``flows/anomalies.py``) are further
+entries of :data:`RULES` with their own YAML blocks. A rule that errors is reported and its
 alerts are left as they were (neither opened nor resolved): a broken query is not an all-clear.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -25,58 +23,17 @@ from typing import Any
 
 import yaml
 
+from flows.anomalies import ANOMALY_RULES
 from flows.close_store import CLOSED
+from flows.rule_spec import RULES_PATH, SEVERITIES, Firing, Rule, RuleSpec
 from roi.core.errors import ConfigError
 from roi.core.redact import one_line_error
 from roi.core.runs import FAILED, SUCCEEDED
 from roi.core.settings import get_settings
 from roi.core.warehouse import table_exists
 
-RULES_PATH = Path(__file__).with_name("alert_rules.yaml")
-RUNBOOKS = "docs/runbooks"
-SEVERITIES = ("info", "warning", "error", "critical")
 # The flows whose runs pull ads (their row counts name a failed pull as ads_<platform>_failed).
 ADS_FLOWS = ("hourly_incremental", "restatement_lookback", "backfill")
-
-
-@dataclass(frozen=True)
-class Firing:
-    """One key breaking a rule at ``now``: the numbers that fired it and a one-line summary."""
-
-    rule: str
-    key: str
-    summary: str
-    numbers: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class RuleSpec:
-    """A rule's settings from the YAML: the defaults, its own keys, its per-key overrides."""
-
-    name: str
-    params: dict[str, Any]
-    overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-    def param(self, name: str, key: str | None = None) -> Any:
-        """The value of ``name`` for ``key`` (its override if any, else the rule's, else the default's)."""
-        if key is not None and name in self.overrides.get(key, {}):
-            return self.overrides[key][name]
-        if name not in self.params:
-            raise ConfigError(f"{RULES_PATH.name}: rule {self.name} has no {name!r}: add it")
-        return self.params[name]
-
-    def severity(self, key: str | None = None) -> str:
-        return str(self.param("severity", key))
-
-    def cooldown(self, key: str | None = None) -> timedelta:
-        return timedelta(minutes=float(self.param("cooldown_minutes", key)))
-
-    @property
-    def runbook(self) -> str:
-        return f"{RUNBOOKS}/{self.name}.md"
-
-
-Rule = Callable[[Any, datetime, RuleSpec], list[Firing]]
 
 
 def _spec(name: str, defaults: dict[str, Any], body: Any) -> RuleSpec:
@@ -413,6 +370,7 @@ RULES: dict[str, Rule] = {
     "dead_letter_rate": dead_letter_rate,
     "landing_stall": landing_stall,
     "erasure_overdue": erasure_overdue,
+    **ANOMALY_RULES,
 }
 
 

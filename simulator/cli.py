@@ -93,6 +93,13 @@ def generate(
     scale: Annotated[
         float, typer.Option("--scale", help="1.0 = a StreamRide peak day (800K sign-ups).")
     ] = 0.01,
+    incidents: Annotated[
+        bool,
+        typer.Option(
+            "--incidents",
+            help="Inject labelled incidents (about one a day after the first week; truth/incidents.parquet).",
+        ),
+    ] = False,
 ) -> None:
     """Write a simulated world: landing files + manifest, ad API state, sim.env and truth/."""
     start_date = _parse_date(start, "--start")
@@ -107,8 +114,9 @@ def generate(
         raise typer.BadParameter(f"{out} exists and is not a folder", param_hint="--out")
     from simulator.world import generate_world  # imported on use: keeps `roi --help` fast
 
-    generate_world(out, start_date, days, seed=seed, scale=scale)
-    console.print(f"world written to {out} ({start_date} + {days} days, seed {seed}, scale {scale})")
+    generate_world(out, start_date, days, seed=seed, scale=scale, incidents=incidents)
+    extra = ", with incidents (truth/incidents.parquet)" if incidents else ""
+    console.print(f"world written to {out} ({start_date} + {days} days, seed {seed}, scale {scale}{extra})")
 
 
 @app.command()

@@ -24,9 +24,11 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 
+from simulator import incidents as inc
 from simulator.ads import api_apple, api_fx, api_google, api_impact, api_meta, api_tiktok
 from simulator.ads.common import to_epoch
 from simulator.ads.http import ApiError, Context, Request, Response
+from simulator.ads.revoked import revoked
 from simulator.ads.state import AdsWorld
 
 
@@ -65,8 +67,9 @@ def parse_ts(value: str | datetime) -> int:
 class _Sim:
     """Server state beyond the platform context: faults and statistics."""
 
-    def __init__(self, ctx: Context) -> None:
+    def __init__(self, ctx: Context, incidents: list[inc.Incident]) -> None:
         self.ctx = ctx
+        self.incidents = incidents  # the world's api_outage / revoked_token ones answer by as-of time
         self.faults = ctx.faults
         self.stats: Counter[tuple[str, str]] = Counter()
         self.rng = random.Random(0)
@@ -84,6 +87,15 @@ class _Sim:
                 if p and self.rng.random() < p:
                     return kind, slow
             return None, slow
+
+    def incident_answer(self, platform: str, req: Request) -> tuple[str, Response] | None:
+        """The answer of an api_outage or revoked_token incident of ``platform`` at the as-of time, if one holds."""
+        as_of = self.ctx.as_of
+        if inc.active(self.incidents, "api_outage", platform, as_of):
+            return "incident_outage", PLATFORM_MODULES[platform].server_error(self.ctx, req)
+        if inc.active(self.incidents, "revoked_token", platform, as_of):
+            return "incident_revoked", revoked(platform, self.ctx, req)
+        return None
 
     def count(self, platform: str, outcome: str) -> None:
         with self.lock:
@@ -136,6 +148,11 @@ class _Handler(BaseHTTPRequestHandler):
             )
             return
         sim = self.sim
+        incident = sim.incident_answer(top, req)
+        if incident is not None:  # every request, the token endpoint's too
+            sim.count(top, incident[0])
+            self._send(incident[1])
+            return
         if not mod.is_auth_endpoint(req):
             fault, slow = sim.draw_fault(top)
             if slow:
@@ -252,7 +269,7 @@ class SimServer:
         self.world = AdsWorld(Path(world_dir))
         start = parse_ts(as_of) if as_of is not None else self.world.end_utc
         self.ctx = Context(self.world, start)
-        self.sim = _Sim(self.ctx)
+        self.sim = _Sim(self.ctx, inc.read_incidents(Path(world_dir)))
         handler = type("Handler", (_Handler,), {"sim": self.sim})
         self.httpd = ThreadingHTTPServer(("127.0.0.1", port), handler)
         self.httpd.daemon_threads = True

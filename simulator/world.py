@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import json
 import shlex
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-from simulator.ads import generate_ads
+from simulator import incidents as inc
+from simulator.ads import entity_changes, generate_ads
+from simulator.entities import build_entities
 from simulator.events import DirtRates, EventsConfig, generate_events
 from simulator.events.config import TAIL_MS
 from simulator.events.generate import PART_SIGNUPS
@@ -43,10 +45,15 @@ def generate_world(
     events_config: EventsConfig | None = None,
     show_progress: bool = True,
     part_signups: int = PART_SIGNUPS,
+    incidents: bool | Sequence[inc.Incident] = False,
 ) -> None:
     """Write a world to ``out``: ``landing/``, ``landing_manifest.parquet``, ``truth/``, ``state/``, ``sim.env``,
     ``world.json``. ``dirt`` overrides the landing files' dirt rates (default: ``DirtRates()``);
-    ``part_signups`` is the event side's slice size (sign-ups per slice of a day; lower only in tests)."""
+    ``part_signups`` is the event side's slice size (sign-ups per slice of a day; lower only in tests).
+
+    ``incidents``: ``True`` draws the world's incident schedule (:func:`simulator.incidents.schedule`),
+    a list injects exactly those; either way ``truth/incidents.parquet`` labels them and
+    ``world.json`` records them. ``False`` (default): no incidents, and no trace of them."""
     if days < 1:
         raise ValueError(f"days must be at least 1, got {days}")
     if not scale > 0:
@@ -56,6 +63,7 @@ def generate_world(
     cfg = events_config or EventsConfig()
     if dirt is not None:
         cfg = EventsConfig(dirt=dirt, promo=cfg.promo, mix=cfg.mix)
+    chosen = _incidents(incidents, seed, start, days, scale)
     console = Console(stderr=True)
     with Progress(
         TextColumn("{task.description:<16}"),
@@ -67,7 +75,7 @@ def generate_world(
         transient=False,
     ) as bar:
         ads_task = bar.add_task("ad platforms", total=1)
-        generate_ads(out, start, days, seed, scale)
+        generate_ads(out, start, days, seed, scale, incidents=chosen)
         bar.update(ads_task, completed=1)
         tasks: dict[str, TaskID] = {}
 
@@ -77,7 +85,15 @@ def generate_world(
             bar.update(tasks[phase], completed=done, total=total)
 
         counts = generate_events(
-            out, start, days, seed, scale, cfg, progress=on_progress, part_signups=part_signups
+            out,
+            start,
+            days,
+            seed,
+            scale,
+            cfg,
+            progress=on_progress,
+            part_signups=part_signups,
+            incidents=chosen,
         )
     end = start + timedelta(days=days)
     start_dt = datetime(start.year, start.month, start.day, tzinfo=UTC)
@@ -94,7 +110,29 @@ def generate_world(
         .replace("+00:00", "Z"),
         "events": counts,
     }
+    if incidents is not False:  # a world without incidents keeps the world.json it always had
+        inc.write_incidents(out / "truth" / "incidents.parquet", chosen)
+        meta["incidents"] = {
+            "mode": "scheduled" if incidents is True else "explicit",
+            "count": len(chosen),
+            "kinds": sorted({i.kind for i in chosen}),
+        }
     (out / "world.json").write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n")
+
+
+def _incidents(
+    incidents: bool | Sequence[inc.Incident], seed: int, start: date, days: int, scale: float
+) -> tuple[inc.Incident, ...]:
+    """The incidents to inject: none, the world's schedule, or the given list (ids must be unique)."""
+    if incidents is False:
+        return ()
+    if incidents is True:
+        ents = build_entities(seed, scale)
+        return tuple(inc.schedule(seed, start, days, ents, entity_changes(ents, seed, start, days)))
+    chosen = tuple(incidents)
+    if len({i.incident_id for i in chosen}) != len(chosen):
+        raise ValueError("incident ids must be unique")
+    return chosen
 
 
 def read_world(world: Path) -> dict[str, object]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -17,6 +18,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import polars as pl
 
+from simulator import incidents as inc
 from simulator.ads.budgets import world_budgets, write_budgets
 from simulator.ads.common import (
     CELL_PLATFORMS,
@@ -435,6 +437,42 @@ def generate_cells(
     )
 
 
+def campaign_incidents(
+    platform: str, cells: pl.DataFrame, ents: Entities, incidents: Sequence[inc.Incident]
+) -> pl.DataFrame:
+    """Cells with the platform's runaway and stalled campaigns applied (unchanged without incidents).
+
+    A runaway campaign's impressions, clicks and spend are multiplied by its factor in the cells
+    starting in [start, end) (conversions stay: its CAC rises); a stalled one's impressions,
+    clicks, conversions and spend. Values are rounded up (spend to the cent), so a cell never
+    becomes empty and no row is added or removed: every later draw (row kinds, row ids) and
+    the rest of the world stay as they were.
+    """
+    mine = [i for i in inc.of_kind(incidents, *inc.CAMPAIGN_KINDS) if i.platform == platform]
+    if not mine:
+        return cells
+    camp_ids = platform_tables(ents, platform)["campaigns"]["campaign_id"].to_list()
+    for i in mine:
+        hit = (
+            (pl.col("campaign_idx") == camp_ids.index(i.campaign_id))
+            & (pl.col("utc_start") >= i.start_s)
+            & (pl.col("utc_start") < i.end_s)
+        )
+        f = i.effective_factor
+        metrics = ["impressions", "clicks"] + (["conversions"] if i.kind == "campaign_stall" else [])
+        cells = cells.with_columns(
+            *[
+                pl.when(hit).then((pl.col(m) * f).round(6).ceil().cast(pl.Int64)).otherwise(pl.col(m))
+                for m in metrics
+            ],
+            pl.when(hit)
+            .then((pl.col("spend_micros") // CENT_MICROS * f).round(6).ceil().cast(pl.Int64) * CENT_MICROS)
+            .otherwise(pl.col("spend_micros"))
+            .alias("spend_micros"),
+        )
+    return cells
+
+
 def generate_impact(
     ents: Entities, changes: pl.DataFrame, seed: int, scale: float, start: date, days: int, window_days: int
 ) -> pl.DataFrame:
@@ -655,11 +693,14 @@ def generate_ads(
     seed: int,
     scale: float,
     restatement_days: dict[str, int] | None = None,
+    incidents: Sequence[inc.Incident] = (),
 ) -> None:
     """Write the ad side of a world: ``out/state/ads/*``, ``out/truth/spend_final.parquet`` and
     ``conversions_daily.parquet``, ``out/sim.env``.
 
     ``restatement_days`` overrides the per-platform restatement window (default 7 days each).
+    ``incidents``: the campaign incidents scale their campaign's cells, ``missing_fx`` removes
+    its day's rate (see :mod:`simulator.incidents`); the others do not touch the ad state.
     """
     out = Path(out)
     state = out / "state" / "ads"
@@ -668,12 +709,16 @@ def generate_ads(
     windows = {**DEFAULT_RESTATEMENT_DAYS, **(restatement_days or {})}
     ents = build_entities(seed, scale)
     changes = entity_changes(ents, seed, start, days)
-    cells = {p: generate_cells(p, ents, changes, seed, scale, start, days) for p in CELL_PLATFORMS}
-    # budgets are sized on the delivery as drawn: keep this before any injected incident
-    budgets = world_budgets(vars(ents), changes, cells, seed)
+    clean = {p: generate_cells(p, ents, changes, seed, scale, start, days) for p in CELL_PLATFORMS}
+    # budgets are sized on the delivery as drawn, before the injected incidents (a runaway overspends)
+    budgets = world_budgets(vars(ents), changes, clean, seed)
+    cells = {p: campaign_incidents(p, c, ents, incidents) for p, c in clean.items()}
     actions = generate_impact(ents, changes, seed, scale, start, days, windows["impact"])
     first, end = world_window(start, days, ents)
     fx = generate_fx(seed, start - timedelta(days=21), start + timedelta(days=days + 14))
+    missing = [i.start.date() for i in inc.of_kind(incidents, "missing_fx")]
+    if missing:  # the rate of that business day is never published: the API answers as on a holiday
+        fx = fx.filter(~pl.col("rate_date").is_in(missing))
 
     def write(df: pl.DataFrame, path: Path) -> None:
         df.write_parquet(path, compression="zstd", statistics=False)

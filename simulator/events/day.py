@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime
 import numpy as np
 import polars as pl
 
+from simulator import incidents as inc
 from simulator.events.catalog import Catalog
 from simulator.events.config import DAY_MS, EventsConfig
 
@@ -45,6 +46,7 @@ class WorldCtx:
     days: int
     cfg: EventsConfig
     catalog: Catalog
+    incidents: tuple[inc.Incident, ...] = ()  # see simulator.incidents (the event-side kinds)
 
     @property
     def start_ms(self) -> int:
@@ -123,6 +125,8 @@ class Touches:
     visible: np.ndarray  # a pipeline can see it (a landing with UTMs, or an mmp_touch)
     event_id: pl.Series  # of the landing or mmp_touch event carrying it
     is_spam: np.ndarray  # injected, or caught by the click-spam rule
+    # would be visible, but a tracking_break incident stripped its click id / device id
+    tracking_lost: np.ndarray
 
 
 @dataclass

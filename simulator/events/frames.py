@@ -11,6 +11,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
+from simulator import incidents as inc
 from simulator.entities import UTM_SOURCES, WEB_PLATFORMS
 from simulator.events import ids
 from simulator.events.catalog import Catalog
@@ -84,7 +85,56 @@ def day_events(s: DaySlice, day: DrawnDay, signups: pl.DataFrame) -> Events:
     )
     events += _conversion_events(s, day)
     events.append(("skan_postback", day.skan.postbacks))
-    return events
+    return break_tracking(s.ctx.incidents, s.ctx.catalog, events)
+
+
+LANDING_TRACKING = (
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "utm_content",
+    "utm_term",
+    "gclid",
+    "fbclid",
+    "ttclid",
+)
+
+
+def break_tracking(incidents: tuple[inc.Incident, ...], cat: Catalog, events: Events) -> Events:
+    """Events with the ``tracking_break`` incidents applied (unchanged without them).
+
+    Inside an incident's window, its platform's landings lose their UTM fields and click ids and
+    its MMP touches their device id. The events stay (nothing is lost but the ids), and the
+    touches were marked invisible when drawn, so the truth leaves them unattributed. Applied after
+    every frame is built, so the slice's random draws are those of the world without incidents.
+    """
+    breaks = inc.of_kind(incidents, "tracking_break")
+    if not breaks:
+        return events
+    platform_of = dict(zip(cat.campaign_id.to_list(), cat.platform.to_list(), strict=True))
+    out: Events = []
+    for etype, df in events:
+        if etype == "landing" and df.height:
+            plat = df["utm_campaign"].replace_strict(platform_of, default=None, return_dtype=pl.String)
+            lost = lost_in_breaks(breaks, plat.to_numpy(), df["_ts"].to_numpy())
+            df = df.with_columns(
+                pl.when(pl.Series(lost)).then(None).otherwise(pl.col(c)).alias(c) for c in LANDING_TRACKING
+            )
+        elif etype == "mmp_touch" and df.height:
+            lost = lost_in_breaks(breaks, df["platform"].to_numpy(), df["touch_ts"].to_numpy())
+            df = df.with_columns(
+                pl.when(pl.Series(lost)).then(None).otherwise(pl.col("device_id")).alias("device_id")
+            )
+        out.append((etype, df))
+    return out
+
+
+def lost_in_breaks(breaks: list[inc.Incident], platform: np.ndarray, ts: np.ndarray) -> np.ndarray:
+    """Which (platform, epoch ms) pairs fall inside a tracking break of that platform."""
+    lost = np.zeros(len(ts), dtype=bool)
+    for brk in breaks:
+        lost |= (platform == brk.platform) & inc.window_mask_ms([brk], ts)
+    return lost
 
 
 def _landing_events(s: DaySlice, day: DrawnDay) -> Events:
@@ -231,7 +281,8 @@ def _utm_sources_and_click_ids(
 def _mmp_touch_events(s: DaySlice, day: DrawnDay) -> Events:
     """MMP callbacks for the visible app touches of the slice's people, then for other devices."""
     rng, cat, t, d = s.rng, s.ctx.catalog, day.touches, day.devices
-    app = np.flatnonzero(~t.is_web & t.visible)
+    # a touch whose device id a tracking break stripped is still called back (without the id)
+    app = np.flatnonzero(~t.is_web & (t.visible | t.tracking_lost))
     people = mmp_touch_frame(
         rng,
         cat,

@@ -9,19 +9,20 @@ from __future__ import annotations
 
 import math
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 
+from simulator import incidents as inc
 from simulator.entities import build_entities
 from simulator.events.catalog import Catalog
 from simulator.events.config import DAY_MS, TAIL_MS, EventsConfig
 from simulator.events.day import DayOutput, WorldCtx
 from simulator.events.journeys import simulate_day
-from simulator.events.landing import apply_dirt, encode, malformed, write_folder
+from simulator.events.landing import FLUSH_MS, apply_dirt, encode, malformed, write_folder
 
 Progress = Callable[[str, int, int], None]  # (phase, done, total)
 UTC_MS = pl.Datetime("ms", "UTC")
@@ -41,6 +42,7 @@ def generate_events(
     cfg: EventsConfig | None = None,
     progress: Progress | None = None,
     part_signups: int = PART_SIGNUPS,
+    incidents: Sequence[inc.Incident] = (),
 ) -> dict[str, int]:
     """Write ``out/landing/events/...``, ``out/landing_manifest.parquet`` and ``out/truth/*`` (event side).
 
@@ -53,7 +55,13 @@ def generate_events(
     cfg = cfg or EventsConfig()
     progress = progress or _noop
     ctx = WorldCtx(
-        seed=seed, scale=scale, start=start, days=days, cfg=cfg, catalog=Catalog(build_entities(seed, scale))
+        seed=seed,
+        scale=scale,
+        start=start,
+        days=days,
+        cfg=cfg,
+        catalog=Catalog(build_entities(seed, scale)),
+        incidents=tuple(incidents),
     )
     spool = out / ".spool_events"
     landing = out / "landing"
@@ -108,7 +116,7 @@ def _spool_lines(
     del evs
     bad = malformed(rng, lines.filter(~pl.col("trel")), round(cfg.dirt.malformed * lines.height))
     counts["malformed"] = counts.get("malformed", 0) + bad.height
-    lines = pl.concat([lines, bad]).drop("trel")
+    lines = landing_outages(ctx.incidents, pl.concat([lines, bad]).drop("trel"))
     for (dt,), chunk in lines.partition_by("dt", as_dict=True, maintain_order=True).items():
         folder = spool / f"dt={dt}"
         folder.mkdir(exist_ok=True)
@@ -116,6 +124,19 @@ def _spool_lines(
         chunk.sort("hour", maintain_order=True).write_parquet(
             folder / f"gen={d:05d}-{part:04d}.parquet", compression="lz4", row_group_size=20_000
         )
+
+
+def landing_outages(incidents: tuple[inc.Incident, ...], lines: pl.DataFrame) -> pl.DataFrame:
+    """Lines with ``landing_outage`` incidents applied: a file due in [start, end) arrives at the first
+    flush at or after ``end`` instead (late, nothing lost; the lines' ``received_at`` is unchanged)."""
+    for outage in inc.of_kind(incidents, "landing_outage"):
+        lo, hi = outage.start_s * 1000, outage.end_s * 1000
+        after = -(-hi // FLUSH_MS) * FLUSH_MS
+        due = pl.col("arrival")
+        lines = lines.with_columns(
+            pl.when((due >= lo) & (due < hi)).then(after).otherwise(due).alias("arrival")
+        )
+    return lines
 
 
 def _write_landing(spool: Path, landing: Path, progress: Progress) -> pl.DataFrame:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from simulator import incidents as inc
 from simulator.events import ids
 from simulator.events.catalog import SKAN_NETWORKS, source_identifier
 from simulator.events.config import DAY_MS, HOUR_MS, MINUTE_MS, SECOND_MS
@@ -47,7 +48,7 @@ from simulator.events.day import (
     WebVisitors,
     WorldCtx,
 )
-from simulator.events.frames import NULL, day_events, gather_or_null, signup_frame, strings
+from simulator.events.frames import NULL, day_events, gather_or_null, lost_in_breaks, signup_frame, strings
 from simulator.events.rules import click_spam, last_touch
 
 COUNTRIES = ("US", "GB", "DE", "FR")
@@ -182,7 +183,35 @@ def _signup_times(s: DaySlice) -> np.ndarray:
     promo_minute = rng.triangular(0, promo.minutes / 2, max(promo.minutes, 1e-9), n_promo)
     promo_ts = promo_start + (promo_minute * MINUTE_MS).astype(np.int64)
     signup_ts: np.ndarray = np.minimum(np.concatenate([base_ts, promo_ts]), s.day_start_ms + DAY_MS - 1)
-    return signup_ts
+    return _app_bug(s.ctx.incidents, signup_ts)
+
+
+# the golden ratio's fraction: i * PHI mod 1 spreads any run of indexes evenly over [0, 1)
+PHI = 0.6180339887498949
+
+
+def _app_bug(incidents: tuple[inc.Incident, ...], signup_ts: np.ndarray) -> np.ndarray:
+    """The sign-ups that still happen during ``app_bug`` incidents: their factor's share (web and app alike).
+
+    Chosen by index, not drawn, so the slice's random stream is not touched here; the rest of
+    the slice is then drawn for fewer people (other days are unchanged).
+    """
+    bugs = inc.of_kind(incidents, "app_bug")
+    if not bugs:
+        return signup_ts
+    keep = np.ones(len(signup_ts), dtype=bool)
+    u = (np.arange(len(signup_ts)) * PHI) % 1.0
+    for bug in bugs:
+        keep &= ~(inc.window_mask_ms([bug], signup_ts) & (u >= bug.effective_factor))
+    kept: np.ndarray = signup_ts[keep]
+    return kept
+
+
+def tracking_lost_mask(
+    incidents: tuple[inc.Incident, ...], platform: np.ndarray, ts: np.ndarray
+) -> np.ndarray:
+    """Touches (platform, epoch ms) inside a ``tracking_break`` of their platform."""
+    return lost_in_breaks(inc.of_kind(incidents, "tracking_break"), platform, ts)
 
 
 def _journeys(s: DaySlice, device: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -254,6 +283,9 @@ def _draw_touches(s: DaySlice, people: People) -> Touches:
     utm_stripped = is_web & (people.browser_os[person] == 0) & (rng.random(m) < dirt.ios_missing_utm)
     visible = (kind != SKAN_ONLY) & ~utm_stripped
     event_id = ids.uuids(rng, m)
+    # a tracking break hides the touch from the pipeline (no click id / device id): not visible
+    lost = visible & tracking_lost_mask(s.ctx.incidents, cat.platform_np[campaign], ts)
+    visible &= ~lost
     # the click-spam rule applied to the MMP clicks a pipeline sees, so truth is what it can compute
     mmp_click = ~is_web & visible & ~is_view
     is_spam = click_spam(person, ts, mmp_click, people.install_ts) | injected
@@ -270,6 +302,7 @@ def _draw_touches(s: DaySlice, people: People) -> Touches:
         visible=visible,
         event_id=event_id,
         is_spam=is_spam,
+        tracking_lost=lost,
     )
 
 
@@ -575,7 +608,8 @@ def _draw_web_visitors(s: DaySlice, people: People, touches: Touches) -> WebVisi
 def _draw_device_traffic(s: DaySlice, touches: Touches) -> DeviceTraffic:
     """MMP touches of devices that never install: 1-5 each, hours apart, and a few click bursts."""
     rng, mix, cat = s.rng, s.ctx.cfg.mix, s.ctx.catalog
-    converting = int((~touches.is_web & touches.visible).sum())
+    # the MMP still calls back touches a tracking break stripped: they count as its traffic
+    converting = int((~touches.is_web & (touches.visible | touches.tracking_lost)).sum())
     n_touches = _background_count(s, mix.mmp_touches_per_day, converting)
     per_device = np.minimum(rng.geometric(0.5, max(1, n_touches // 2)), MAX_BACKGROUND_TOUCHES)
     n_devices = len(per_device)

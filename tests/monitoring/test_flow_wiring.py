@@ -24,7 +24,7 @@ def _no_events() -> dict[str, Any]:
 
 
 @task
-def _no_ops(load_ids: list[str]) -> int:
+def _no_ops(load_ids: list[str], now: datetime) -> int:
     return 0
 
 
