@@ -38,7 +38,11 @@ FLOOR = (1.6, 2.0)  # daily budget >= uniform(FLOOR) x typical day
 HEADROOM = 1.25  # daily budget >= HEADROOM x busiest day
 CEILING = 3.0  # ... but <= CEILING x typical day (a runaway day does not raise the budget)
 LIFETIME = (1.2, 1.5)  # lifetime budget = uniform(LIFETIME) x typical day x the world's days
-# Modes in turn over a platform's campaigns (from a random offset), so even a world of a few
+# A platform's biggest campaigns (by the entities' delivery weight, ``daily_budget``) always carry
+# a daily budget: the always-on campaigns, and the ones simulator.incidents makes run away (its
+# three biggest), so an overspend rule has a budget to catch a runaway against.
+TOP_DAILY = 3
+# Modes in turn over a platform's other campaigns (from a random offset), so even a world of a few
 # campaigns per platform holds each mode the platform allows; daily stays the most common.
 MODES: dict[str, tuple[str, ...]] = {
     "google_ads": ("daily", "daily", "lifetime", "daily"),
@@ -95,8 +99,15 @@ def campaign_budgets(
         typical, busiest = _day_stats(df, "campaign_idx", n)
         days = max(int(df["local_day"].n_unique()) if df.height else 1, 1)
         fallback = float(np.median(typical[typical > 0])) if (typical > 0).any() else 1e6
+        top = set(
+            camps.sort("daily_budget", "campaign_id", descending=[True, False])["campaign_id"][:TOP_DAILY]
+        )
+        others = 0
         for i, r in enumerate(camps.iter_rows(named=True)):
-            mode = MODES[platform][(i + offset) % len(MODES[platform])]
+            mode = "daily"
+            if r["campaign_id"] not in top:
+                mode = MODES[platform][(others + offset) % len(MODES[platform])]
+                others += 1
             t = typical[i] if typical[i] > 0 else fallback
             rows.append(
                 {

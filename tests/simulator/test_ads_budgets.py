@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from simulator.ads import api_apple, api_google, api_meta
-from simulator.ads.budgets import HEADROOM, TRUTH_COLUMNS
+from simulator.ads.budgets import HEADROOM, TOP_DAILY, TRUTH_COLUMNS
 
 BUDGETED = ("google_ads", "meta_ads", "tiktok_ads", "apple_search_ads")
 
@@ -164,3 +164,15 @@ def test_tiktok_and_apple_serve_units(ads_server, ads_env, ads_state, truth) -> 
                 "amount": f"{want[r['campaign_id']]['daily_budget']:.2f}",
                 "currency": acc["currency"],
             }
+
+
+@pytest.mark.parametrize("platform", BUDGETED)
+def test_the_biggest_campaigns_carry_a_daily_budget(ads_state, truth, platform) -> None:
+    """The campaigns simulator.incidents can make run away (a platform's three biggest by delivery
+    weight) always have a campaign daily budget, so the overspend rule has one to watch."""
+    camps = ads_state.entities[platform].campaigns
+    top = camps.sort("daily_budget", "campaign_id", descending=[True, False])["campaign_id"][:TOP_DAILY]
+    mine = truth.filter(pl.col("platform") == platform, pl.col("campaign_id").is_in(top.to_list()))
+    assert mine.height == min(TOP_DAILY, camps.height)
+    assert set(mine["budget_period"]) == {"daily"}
+    assert mine["daily_budget"].is_not_null().all()
