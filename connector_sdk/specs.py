@@ -176,3 +176,9 @@ ADS = EntitySpec(
     ("account_id", "ad_id"),
     ("account_id", "campaign_id", "ad_group_id", "ad_id", "name", "status", "currency", "time_zone"),
 )
+
+# The budget columns of a platform whose campaigns carry budgets (Google, Meta, TikTok, Apple):
+# see connector_sdk/budgets.py. A separate spec, so a platform without budgets (Impact) keeps
+# its campaign rows (and their version hashes) as they were.
+BUDGET_COLUMNS: tuple[str, ...] = ("budget_period", "daily_budget", "lifetime_budget", "budget_currency")
+BUDGETED_CAMPAIGNS = EntitySpec("campaigns", CAMPAIGNS.key, CAMPAIGNS.columns + BUDGET_COLUMNS)

@@ -65,6 +65,8 @@ class Entities:
 
     accounts: pl.DataFrame  # platform, account_id, market, currency, time_zone
     # platform, account_id, campaign_id, campaign_name, objective, product, daily_budget
+    # (daily_budget here is the campaign's delivery weight; the budget its platform serves is
+    # drawn later from the delivery, simulator/ads/budgets.py)
     campaigns: pl.DataFrame
     ad_groups: pl.DataFrame  # platform, account_id, campaign_id, ad_group_id, ad_group_name
     ads: pl.DataFrame  # platform, account_id, campaign_id, ad_group_id, ad_id, ad_name, weight

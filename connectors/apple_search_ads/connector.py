@@ -17,11 +17,12 @@ import pyarrow as pa
 from dlt.common.jsonpath import TJsonPath
 from dlt.sources.helpers.rest_client.client import PageData
 
-from connector_sdk import extract
+from connector_sdk import budgets, extract
 from connector_sdk.base import Connector, loader
+from connector_sdk.budgets import units
 from connector_sdk.extract import EntityRows
 from connector_sdk.registry import register
-from connector_sdk.specs import AD_GROUPS, CAMPAIGNS, PAGE, Account, Field, ReportSpec
+from connector_sdk.specs import AD_GROUPS, BUDGETED_CAMPAIGNS, PAGE, Account, Field, ReportSpec
 from connector_sdk.windows import DateWindow
 from connectors.apple_search_ads import settings as S
 from connectors.apple_search_ads.helpers import (
@@ -77,6 +78,11 @@ CAMPAIGN = (
     Field("name", "name", default=None),
     Field("status", ("displayStatus", "status"), default=None),
     Field("objective", default="app_installs"),
+    # v1 dailyBudget {value: Money} (required on every campaign); v5 dailyBudgetAmount / budgetAmount
+    # (Money: amount as decimal text in the currency's units)
+    Field("daily_budget", ("dailyBudget.value.amount", "dailyBudgetAmount.amount"), units, default=None),
+    Field("lifetime_budget", "budgetAmount.amount", units, default=None),
+    Field("budget_currency", ("dailyBudget.value.currency", "dailyBudgetAmount.currency"), default=PAGE),
 )
 AD_GROUP = (
     Field("ad_group_id", "id", str),
@@ -97,7 +103,7 @@ class AppleSearchAdsConnector(Connector):
     extra_reports = (CAMPAIGN_DAILY,)
     settings = S.SETTINGS
     errors = ERRORS
-    entities = (CAMPAIGNS, AD_GROUPS)
+    entities = (BUDGETED_CAMPAIGNS, AD_GROUPS)
     credential_keys = ("client_id", "client_secret", "ad_account_ids")
 
     _token: str | None = None
@@ -187,7 +193,10 @@ class AppleSearchAdsConnector(Connector):
         """Campaigns and the (non-deleted) ad groups of every ad account."""
         out: EntityRows = {"campaigns": [], "ad_groups": []}
         for acc in accounts:
-            out["campaigns"] += self.entity_rows(CAMPAIGN, self._account_campaigns(acc.account_id), acc)
+            camps = self.entity_rows(
+                CAMPAIGN, self._account_campaigns(acc.account_id), acc, budget_currency=acc.currency
+            )
+            out["campaigns"] += [budgets.settled(c) for c in camps]
             pages = self._query(acc.account_id, "adgroups/query", query_body(), "result")
             out["ad_groups"] += self.entity_rows(AD_GROUP, [g for page in pages for g in page], acc)
         return out

@@ -20,16 +20,24 @@ from typing import Any
 import pyarrow as pa
 from dlt.sources.helpers.rest_client.client import PageData
 
-from connector_sdk import extract
+from connector_sdk import budgets, extract
 from connector_sdk.base import Connector, loader
 from connector_sdk.exceptions import AuthenticationError
 from connector_sdk.extract import EntityRows
 from connector_sdk.registry import register
 from connector_sdk.responses import Decoder
-from connector_sdk.specs import AD_GROUPS, CAMPAIGNS, Account, Field, ReportSpec
+from connector_sdk.specs import AD_GROUPS, BUDGETED_CAMPAIGNS, Account, Field, ReportSpec
 from connector_sdk.windows import DateWindow
 from connectors.google_ads import settings as S
-from connectors.google_ads.helpers import ERRORS, RESULT, decode_search_page, resource_id, search_paginator
+from connectors.google_ads.helpers import (
+    ERRORS,
+    RESULT,
+    budget_period,
+    decode_search_page,
+    micros_units,
+    resource_id,
+    search_paginator,
+)
 
 REPORT = ReportSpec(
     table="ad_performance",
@@ -74,6 +82,10 @@ CAMPAIGN = (
     Field("name", "campaign.name", default=None),
     Field("status", "campaign.status", default=None),
     Field("objective", "campaign.advertisingChannelType", default=None),
+    Field("budget_period", "campaignBudget.period", budget_period, default=None),
+    Field("daily_budget", "campaignBudget.amountMicros", micros_units, default=None),
+    Field("lifetime_budget", "campaignBudget.totalAmountMicros", micros_units, default=None),
+    Field("budget_currency"),  # the customer's currency (budgets are in it)
 )
 AD_GROUP = (
     Field("ad_group_id", "adGroup.id", str),
@@ -96,7 +108,7 @@ class GoogleAdsConnector(Connector):
     extra_reports = (ACCOUNT_DAILY,)
     settings = S.SETTINGS
     errors = ERRORS
-    entities = (CAMPAIGNS, AD_GROUPS)
+    entities = (BUDGETED_CAMPAIGNS, AD_GROUPS)
     credential_keys = ("developer_token", "client_id", "client_secret", "refresh_token", "customer_ids")
     optional_credential_keys = ("login_customer_id",)
 
@@ -179,7 +191,8 @@ class GoogleAdsConnector(Connector):
         for acc in accounts:
             for table, (query, fields) in ENTITY_QUERIES.items():
                 records = (r for page in self._search(acc.account_id, query) for r in page)
-                out[table].extend(self.entity_rows(fields, records, acc))
+                rows = self.entity_rows(fields, records, acc, budget_currency=acc.currency)
+                out[table].extend(budgets.settled(r) if table == "campaigns" else r for r in rows)
         return out
 
 

@@ -11,6 +11,7 @@ import pyarrow.json as pj
 from dlt.sources.helpers.rest_client.paginators import JSONResponseCursorPaginator
 from requests import Response
 
+from connector_sdk.budgets import units
 from connector_sdk.responses import (
     BodyError,
     ErrorMapping,
@@ -153,6 +154,22 @@ def quota_wait(signal: Signal) -> float | None:
 def unsupported_version(signal: Signal) -> bool:
     """400 ``requestError: UNSUPPORTED_VERSION``: the version in the path is at (or past) its sunset."""
     return _error_codes(signal.json).get("requestError") == "UNSUPPORTED_VERSION"
+
+
+# campaign_budget.period (BudgetPeriodEnum) -> the landed budget_period; FIXED_DAILY is an older
+# daily kind some budgets still report.
+BUDGET_PERIODS = {"DAILY": "daily", "FIXED_DAILY": "daily", "CUSTOM_PERIOD": "lifetime"}
+MICROS = 1_000_000
+
+
+def budget_period(period: str) -> str:
+    """The landed budget period of a campaign budget's ``period``."""
+    return BUDGET_PERIODS.get(str(period), "none")
+
+
+def micros_units(micros: str | None) -> str | None:
+    """An int64 micros amount (a string in REST JSON) as decimal text in currency units."""
+    return units(micros, MICROS)
 
 
 def resource_id(name: str) -> str | None:

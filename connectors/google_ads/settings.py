@@ -50,7 +50,13 @@ ACCOUNT_DAY_QUERY = (
     "FROM customer WHERE segments.date BETWEEN '{first}' AND '{last}'"
 )
 CUSTOMER_QUERY = "SELECT customer.id, customer.currency_code, customer.time_zone FROM customer"
+# campaign_budget is an attributed resource of campaign: its fields select with the campaign's
+# (https://developers.google.com/google-ads/api/fields/v26/campaign). amount_micros is a DAILY
+# budget, total_amount_micros a CUSTOM_PERIOD (lifetime) one, in micros of the account currency
+# (https://developers.google.com/google-ads/api/docs/campaigns/budgets/overview).
 CAMPAIGN_QUERY = (
-    "SELECT campaign.id, campaign.name, campaign.status, campaign.advertising_channel_type FROM campaign"
+    "SELECT campaign.id, campaign.name, campaign.status, campaign.advertising_channel_type, "
+    "campaign_budget.period, campaign_budget.amount_micros, campaign_budget.total_amount_micros "
+    "FROM campaign"
 )
 AD_GROUP_QUERY = "SELECT ad_group.id, ad_group.name, ad_group.status, ad_group.campaign FROM ad_group"

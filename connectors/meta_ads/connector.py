@@ -27,10 +27,10 @@ from connector_sdk.base import Connector, loader
 from connector_sdk.exceptions import RetriesExhaustedError
 from connector_sdk.extract import EntityRows
 from connector_sdk.registry import register
-from connector_sdk.specs import AD_GROUPS, ADS, CAMPAIGNS, PAGE, Account, Field, ReportSpec
+from connector_sdk.specs import AD_GROUPS, ADS, BUDGETED_CAMPAIGNS, PAGE, Account, Field, ReportSpec
 from connector_sdk.windows import DateWindow
 from connectors.meta_ads import settings as S
-from connectors.meta_ads.helpers import ERRORS, conversions, hour_of, poll_delay
+from connectors.meta_ads.helpers import ERRORS, conversions, hour_of, poll_delay, with_budgets
 
 SPEND = pa.decimal128(18, 6)
 _CAMPAIGN = Field("campaign_id", "campaign_id", str)
@@ -91,8 +91,19 @@ ACCOUNT_DAILY = ReportSpec(
 _NAME = Field("name", "name", default=None)
 _STATUS = Field("status", ("effective_status", "status"), default=None)
 _CAMPAIGN_ID = Field("campaign_id", "campaign_id", str, default=None)
-CAMPAIGN = (Field("campaign_id", "id", str), _NAME, _STATUS, Field("objective", "objective", default=None))
-AD_SET = (Field("ad_group_id", "id", str), _CAMPAIGN_ID, _NAME, _STATUS)
+# budgets in the account currency's minor units, converted with the account's currency (with_budgets)
+_BUDGETS = (
+    Field("daily_budget_minor", "daily_budget", str, default=None),
+    Field("lifetime_budget_minor", "lifetime_budget", str, default=None),
+)
+CAMPAIGN = (
+    Field("campaign_id", "id", str),
+    _NAME,
+    _STATUS,
+    Field("objective", "objective", default=None),
+    *_BUDGETS,
+)
+AD_SET = (Field("ad_group_id", "id", str), _CAMPAIGN_ID, _NAME, _STATUS, *_BUDGETS)
 _AD_SET_ID = Field("ad_group_id", "adset_id", str, default=None)
 AD = (Field("ad_id", "id", str), _AD_SET_ID, _CAMPAIGN_ID, _NAME, _STATUS)
 # entity table -> (edge of the ad account, fields asked, field map of one node)
@@ -113,7 +124,7 @@ class MetaAdsConnector(Connector):
     extra_reports = (CONVERSIONS, ACCOUNT_DAILY)
     settings = S.SETTINGS
     errors = ERRORS
-    entities = (CAMPAIGNS, AD_GROUPS, ADS)
+    entities = (BUDGETED_CAMPAIGNS, AD_GROUPS, ADS)
     credential_keys = ("access_token", "account_ids")
 
     def auth_headers(self) -> dict[str, str]:
@@ -208,13 +219,18 @@ class MetaAdsConnector(Connector):
         return False
 
     def fetch_entities(self, accounts: Sequence[Account]) -> EntityRows:
-        """Campaigns, ad sets (as ad groups) and ads of every account."""
+        """Campaigns (with their budgets, see :func:`~connectors.meta_ads.helpers.with_budgets`),
+        ad sets (as ad groups) and ads of every account."""
         out: EntityRows = {table: [] for table in ENTITY_EDGES}
         for acc in accounts:
+            rows: EntityRows = {}
             for table, (edge, asked, fields) in ENTITY_EDGES.items():
                 params = {"fields": asked, "limit": self.settings.page_size}
                 nodes = (r for page in self._pages(acc, f"act_{acc.account_id}/{edge}", params) for r in page)
-                out[table].extend(self.entity_rows(fields, nodes, acc))
+                rows[table] = self.entity_rows(fields, nodes, acc)
+            rows["campaigns"] = with_budgets(rows["campaigns"], rows["ad_groups"], acc.currency)
+            for table, table_rows in rows.items():
+                out[table].extend(table_rows)
         return out
 
 

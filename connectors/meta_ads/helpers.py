@@ -9,8 +9,11 @@ Errors (https://developers.facebook.com/docs/graph-api/guides/error-handling): t
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
+from decimal import Decimal
 from typing import Any
 
+from connector_sdk.budgets import DAILY, LIFETIME, NONE, settled, units
 from connector_sdk.responses import ANY_CODE, BodyError, ErrorMapping, ResponseAction, Rule, Signal
 from connectors.meta_ads import settings as S
 
@@ -18,6 +21,52 @@ from connectors.meta_ads import settings as S
 def conversions(actions: list[dict[str, Any]]) -> float:
     """The platform's own conversions: the sum of the counted action types."""
     return sum(float(a.get("value", 0)) for a in actions if a.get("action_type") in S.CONVERSION_ACTION_TYPES)
+
+
+def minor_units(amount: Any, currency: str | None) -> str | None:
+    """A Meta budget (minor units of the account currency, a numeric string) in currency units."""
+    return units(amount, 1 if currency in S.OFFSET_ONE_CURRENCIES else 100)
+
+
+def with_budgets(
+    campaigns: Sequence[dict[str, Any]], ad_sets: Sequence[dict[str, Any]], currency: str | None
+) -> list[dict[str, Any]]:
+    """Campaign rows with their budget columns (connector_sdk.budgets), from the ``daily_budget`` /
+    ``lifetime_budget`` of the campaign (campaign budget optimisation) or else of its ad sets.
+
+    A campaign without a budget of its own can spend per day at most what its ad sets' daily
+    budgets allow, so its daily budget is their sum, when every one of its ad sets has one; when
+    they all have lifetime budgets, it has a lifetime budget (their sum); a mix of the two is no
+    single cap, so none.
+    """
+    by_campaign: dict[Any, list[dict[str, Any]]] = {}
+    for s in ad_sets:
+        by_campaign.setdefault(s.get("campaign_id"), []).append(s)
+    out = []
+    for row in campaigns:
+        daily, lifetime = row.get("daily_budget_minor"), row.get("lifetime_budget_minor")
+        if daily is None and lifetime is None:
+            daily, lifetime = _ad_set_sums(by_campaign.get(row.get("campaign_id"), []))
+        period = DAILY if daily is not None else LIFETIME if lifetime is not None else NONE
+        budget = {
+            "budget_period": period,
+            "daily_budget": minor_units(daily, currency),
+            "lifetime_budget": minor_units(lifetime, currency),
+            "budget_currency": currency,
+        }
+        out.append(settled({**row, **budget}))
+    return out
+
+
+def _ad_set_sums(sets: Sequence[dict[str, Any]]) -> tuple[Decimal | None, Decimal | None]:
+    """(sum of daily, sum of lifetime) budgets of a campaign's ad sets, when all have that kind."""
+    daily = [s.get("daily_budget_minor") for s in sets]
+    lifetime = [s.get("lifetime_budget_minor") for s in sets]
+    if sets and all(d not in (None, "", "0") for d in daily):
+        return sum((Decimal(str(d)) for d in daily), Decimal(0)), None
+    if sets and all(x not in (None, "", "0") for x in lifetime):
+        return None, sum((Decimal(str(x)) for x in lifetime), Decimal(0))
+    return None, None
 
 
 def hour_of(hours: str) -> int:

@@ -48,8 +48,15 @@ ACCOUNT_FIELDS_DAILY = "account_id,date_start,date_stop,impressions,clicks,spend
 SPLITS = (("campaign", "campaign_id", "campaign.id"), ("adset", "adset_id", "adset.id"))
 # The fields asked of the account node and of each entity edge.
 ACCOUNT_FIELDS = "account_id,currency,timezone_name"
-CAMPAIGN_FIELDS = "id,name,status,effective_status,objective"
-ADSET_FIELDS = "id,name,status,effective_status,campaign_id"
+# Budgets (daily_budget / lifetime_budget) sit on the campaign with campaign budget optimisation,
+# else on its ad sets (https://developers.facebook.com/docs/marketing-api/bidding/overview/budgets).
+CAMPAIGN_FIELDS = "id,name,status,effective_status,objective,daily_budget,lifetime_budget"
+ADSET_FIELDS = "id,name,status,effective_status,campaign_id,daily_budget,lifetime_budget"
+# Budgets are in the currency's minimum denomination: offset 100 (cents) except for these
+# currencies, whose offset is 1 (https://developers.facebook.com/docs/marketing-api/currencies).
+OFFSET_ONE_CURRENCIES = frozenset(
+    {"CLP", "COP", "CRC", "HUF", "ISK", "IDR", "JPY", "KRW", "PYG", "TWD", "VND"}
+)
 AD_FIELDS = "id,name,status,effective_status,campaign_id,adset_id"
 # The action types counted as the platform's own conversions (a sign-up is a pixel registration).
 CONVERSION_ACTION_TYPES = frozenset({"offsite_conversion.fb_pixel_complete_registration"})

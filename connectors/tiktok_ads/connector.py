@@ -14,17 +14,19 @@ from typing import Any
 import pyarrow as pa
 from dlt.sources.helpers.rest_client.client import PageData
 
-from connector_sdk import extract
+from connector_sdk import budgets, extract
 from connector_sdk.base import Connector, loader
+from connector_sdk.budgets import units
 from connector_sdk.extract import EntityRows
 from connector_sdk.registry import register
-from connector_sdk.specs import AD_GROUPS, ADS, CAMPAIGNS, Account, Field, ReportSpec
+from connector_sdk.specs import AD_GROUPS, ADS, BUDGETED_CAMPAIGNS, Account, Field, ReportSpec
 from connector_sdk.windows import DateWindow
 from connectors.tiktok_ads import settings as S
 from connectors.tiktok_ads.helpers import (
     ERRORS,
     PageInfoPaginator,
     advertiser_accounts,
+    budget_period,
     count,
     day_of,
     hour_of,
@@ -80,6 +82,11 @@ ENTITY_LISTS: dict[str, tuple[str, tuple[Field, ...]]] = {
             Field("name", "campaign_name", default=None),
             Field("status", "operation_status", default=None),
             Field("objective", "objective_type", default=None),
+            # budget: a number in the advertiser currency's units; which limit it is, budget_mode
+            Field("budget_period", "budget_mode", budget_period, default=None),
+            Field("daily_budget", "budget", units, default=None),
+            Field("lifetime_budget", "budget", units, default=None),
+            Field("budget_currency"),
         ),
     ),
     "ad_groups": (
@@ -114,7 +121,7 @@ class TikTokAdsConnector(Connector):
     extra_reports = (ACCOUNT_DAILY,)
     settings = S.SETTINGS
     errors = ERRORS
-    entities = (CAMPAIGNS, AD_GROUPS, ADS)
+    entities = (BUDGETED_CAMPAIGNS, AD_GROUPS, ADS)
     credential_keys = ("access_token", "advertiser_ids")
 
     def auth_headers(self) -> dict[str, str]:
@@ -171,7 +178,8 @@ class TikTokAdsConnector(Connector):
         for acc in accounts:
             for table, (endpoint, fields) in ENTITY_LISTS.items():
                 items = (r for page in self._pages(acc, endpoint, {}) for r in page)
-                out[table].extend(self.entity_rows(fields, items, acc))
+                rows = self.entity_rows(fields, items, acc, budget_currency=acc.currency)
+                out[table].extend(budgets.settled(r) if table == "campaigns" else r for r in rows)
         return out
 
 

@@ -10,6 +10,7 @@ from typing import Any
 from dlt.sources.helpers.rest_client.paginators import PageNumberPaginator
 from requests import Request, Response
 
+from connector_sdk.budgets import DAILY, LIFETIME, NONE
 from connector_sdk.exceptions import FatalAPIError
 from connector_sdk.responses import (
     ANY_CODE,
@@ -134,3 +135,14 @@ def advertiser_accounts(ids: Sequence[str], listing: Sequence[Mapping[str, Any]]
             platform="tiktok_ads",
         )
     return [Account(a, fixed_offset_zone(a, info[a].get("timezone")), info[a].get("currency")) for a in ids]
+
+
+# A campaign's budget_mode -> the landed budget_period: BUDGET_MODE_DAY (a daily budget),
+# BUDGET_MODE_TOTAL (a lifetime one), BUDGET_MODE_INFINITE (no limit; budget 0). ``budget`` is a
+# number in the advertiser currency's units (campaign/get, docs/simulated_apis.md "Campaign budgets").
+BUDGET_MODES = {"BUDGET_MODE_DAY": DAILY, "BUDGET_MODE_TOTAL": LIFETIME, "BUDGET_MODE_INFINITE": NONE}
+
+
+def budget_period(mode: str) -> str:
+    """The landed budget period of a TikTok ``budget_mode`` (an unknown mode: none)."""
+    return BUDGET_MODES.get(str(mode), NONE)

@@ -204,7 +204,7 @@ def _campaign(ctx: Context, acc_idx: int, r: dict[str, Any]) -> dict[str, Any]:
         "billingEvent": "TAPS",
         "startTime": created,
         "endTime": None,
-        "dailyBudget": {"value": {"amount": f"{r['daily_budget']:.2f}", "currency": acc["currency"]}},
+        "dailyBudget": {"value": {"amount": f"{r['budget_daily']:.2f}", "currency": acc["currency"]}},
         "targeting": {
             "countryOrRegion": {"include": [acc["market"]]},
             "supplyPlacement": {"include": ["APPSTORE_SEARCH_RESULTS"]},

@@ -116,7 +116,7 @@ def _campaign(r: dict[str, Any], org: str, ctx: Context) -> dict[str, Any]:
         "servingStatus": "RUNNING" if on else "NOT_RUNNING",
         "displayStatus": "RUNNING" if on else "PAUSED",
         "adamId": 1234567890,
-        "dailyBudgetAmount": {"amount": f"{r['daily_budget']:.2f}", "currency": cur},
+        "dailyBudgetAmount": {"amount": f"{r['budget_daily']:.2f}", "currency": cur},
         "countriesOrRegions": [r["campaign_name"][:2]],
         "modificationTime": ts(r["updated_ts"]),
         "deleted": False,

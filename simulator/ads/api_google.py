@@ -68,6 +68,14 @@ FIELDS: dict[str, tuple[str, str]] = {
     "campaign.name": ("campaign", "string"),
     "campaign.status": ("campaign", "enum"),
     "campaign.advertising_channel_type": ("campaign", "enum"),
+    "campaign.campaign_budget": ("campaign", "string"),
+    # CampaignBudget (an attributed resource of campaign): amount_micros for a DAILY budget,
+    # total_amount_micros for a CUSTOM_PERIOD (lifetime) one; micros of the account currency.
+    "campaign_budget.resource_name": ("campaign_budget", "string"),
+    "campaign_budget.id": ("campaign_budget", "int64"),
+    "campaign_budget.amount_micros": ("campaign_budget", "int64"),
+    "campaign_budget.total_amount_micros": ("campaign_budget", "int64"),
+    "campaign_budget.period": ("campaign_budget", "enum"),
     "ad_group.id": ("ad_group", "int64"),
     "ad_group.resource_name": ("ad_group", "string"),
     "ad_group.name": ("ad_group", "string"),
@@ -88,7 +96,7 @@ FIELDS: dict[str, tuple[str, str]] = {
 # Which resources' attributes a FROM resource may select.
 SCOPE = {
     "customer": ("customer",),
-    "campaign": ("customer", "campaign"),
+    "campaign": ("customer", "campaign", "campaign_budget"),
     "ad_group": ("customer", "campaign", "ad_group"),
     "ad_group_ad": ("customer", "campaign", "ad_group", "ad_group_ad"),
 }
@@ -668,6 +676,7 @@ def _join_attributes(df: pl.DataFrame, ents: dict[str, pl.DataFrame]) -> pl.Data
             pl.col("objective")
             .replace_strict(CHANNEL, default="SEARCH")
             .alias("campaign.advertising_channel_type"),
+            *_budget_columns(),
         )
         df = df.join(c, on="campaign.id", how="left", maintain_order="left")
     if "ad_group.id" in df.columns:
@@ -688,6 +697,23 @@ def _join_attributes(df: pl.DataFrame, ents: dict[str, pl.DataFrame]) -> pl.Data
     return df
 
 
+def _budget_columns() -> list[pl.Expr]:
+    """The campaign budget's fields from the world's budget columns (every Google campaign has one)."""
+    micros = 1_000_000
+    return [
+        pl.col("budget_id").alias("campaign_budget.id"),
+        (pl.col("budget_daily") * micros).round().cast(pl.Int64).alias("campaign_budget.amount_micros"),
+        (pl.col("budget_lifetime") * micros)
+        .round()
+        .cast(pl.Int64)
+        .alias("campaign_budget.total_amount_micros"),
+        pl.when(pl.col("budget_mode") == "lifetime")
+        .then(pl.lit("CUSTOM_PERIOD"))
+        .otherwise(pl.lit("DAILY"))
+        .alias("campaign_budget.period"),
+    ]
+
+
 def _base_columns(df: pl.DataFrame, acc: dict[str, str], customer: str) -> pl.DataFrame:
     cols = [
         pl.lit(customer).alias("customer.id"),
@@ -702,6 +728,9 @@ def _base_columns(df: pl.DataFrame, acc: dict[str, str], customer: str) -> pl.Da
                 "campaign.resource_name"
             )
         )
+    if "campaign_budget.id" in df.columns:
+        budget = pl.format("customers/{}/campaignBudgets/{}", pl.lit(customer), "campaign_budget.id")
+        cols += [budget.alias("campaign_budget.resource_name"), budget.alias("campaign.campaign_budget")]
     if "ad_group.id" in df.columns:
         cols.append(
             pl.format("customers/{}/adGroups/{}", pl.lit(customer), "ad_group.id").alias(
@@ -762,6 +791,7 @@ RESOURCE_NAMES = {
     "campaign": "campaign.resource_name",
     "ad_group": "ad_group.resource_name",
     "ad_group_ad": "ad_group_ad.resource_name",
+    "campaign_budget": "campaign_budget.resource_name",
 }
 
 

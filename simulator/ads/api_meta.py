@@ -82,7 +82,11 @@ ENTITY_FIELDS = {
     "created_time",
     "account_id",
     "daily_budget",
+    "lifetime_budget",
 }
+# Budgets are in the account currency's minimum denomination: offset 100 for USD, EUR and GBP
+# (https://developers.facebook.com/docs/marketing-api/currencies), as numeric strings.
+MINOR_UNITS = 100
 LEVELS = {"ad", "adset", "campaign", "account"}
 FILTER_FIELDS = {"campaign.id": "campaign_idx", "adset.id": "ad_group_idx", "ad.id": "unit_idx"}
 _TOO_MANY = (
@@ -501,6 +505,7 @@ def _entity_rows(
     fields = _fields(params, ENTITY_FIELDS, ["id"])
     ents = ctx.world.entities_as_of("meta_ads", ctx.as_of)
     camp_status = dict(zip(ents["campaigns"]["campaign_id"], ents["campaigns"]["status"], strict=True))
+    camp_mode = dict(zip(ents["campaigns"]["campaign_id"], ents["campaigns"]["budget_mode"], strict=True))
 
     def ts(v: int) -> str:
         return datetime.fromtimestamp(v, UTC).strftime("%Y-%m-%dT%H:%M:%S+0000")
@@ -520,8 +525,8 @@ def _entity_rows(
                 "updated_time": ts(r["updated_ts"]),
                 "created_time": created,
                 "account_id": account,
-                "daily_budget": str(int(r["daily_budget"] * 100)),
             }
+            v.update(_campaign_budget(r))
             out.append({f: v[f] for f in fields if f in v})
     else:
         table = ents["ad_groups"] if edge == "adsets" else ents["ads"]
@@ -540,8 +545,26 @@ def _entity_rows(
             }
             if edge == "ads":
                 v["adset_id"] = r["ad_group_id"]
+            elif camp_mode.get(r["campaign_id"]) == "ad_set" and r["budget_daily"] is not None:
+                # a campaign without campaign budget optimisation: its ad sets carry the budgets
+                v["daily_budget"] = _minor(r["budget_daily"])
             out.append({f: v[f] for f in fields if f in v})
     return out
+
+
+def _minor(units: float) -> str:
+    """An amount in whole units as Meta sends budgets: minor units, a numeric string."""
+    return str(round(units * MINOR_UNITS))
+
+
+def _campaign_budget(r: dict[str, Any]) -> dict[str, str]:
+    """A campaign's ``daily_budget`` or ``lifetime_budget`` (campaign budget optimisation); none
+    when its ad sets carry the budgets."""
+    if r["budget_mode"] == "daily":
+        return {"daily_budget": _minor(r["budget_daily"])}
+    if r["budget_mode"] == "lifetime":
+        return {"lifetime_budget": _minor(r["budget_lifetime"])}
+    return {}
 
 
 def _page(ctx: Context, req: Request, rows: list[dict[str, Any]], params: dict[str, str]) -> Response:

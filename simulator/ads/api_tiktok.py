@@ -323,6 +323,21 @@ def _report(ctx: Context, acc_idx: int, q: dict[str, str]) -> list[dict[str, Any
     return out
 
 
+# budget_mode -> (TikTok's budget_mode, the served amount's column); an unlimited campaign
+# (BUDGET_MODE_INFINITE) answers budget 0.0.
+BUDGET_MODES = {
+    "daily": ("BUDGET_MODE_DAY", "budget_daily"),
+    "lifetime": ("BUDGET_MODE_TOTAL", "budget_lifetime"),
+    "none": ("BUDGET_MODE_INFINITE", None),
+}
+
+
+def _budget(r: dict[str, Any]) -> dict[str, Any]:
+    """``budget`` (a number in the advertiser currency's units) and ``budget_mode`` of a campaign."""
+    mode, column = BUDGET_MODES[r["budget_mode"]]
+    return {"budget": float(r[column]) if column else 0.0, "budget_mode": mode}
+
+
 def _entities(ctx: Context, advertiser: str, kind: str) -> list[dict[str, Any]]:
     ents = ctx.world.entities_as_of("tiktok_ads", ctx.as_of)
 
@@ -343,8 +358,7 @@ def _entities(ctx: Context, advertiser: str, kind: str) -> list[dict[str, Any]]:
                     "objective_type": r["objective"].upper(),
                     "operation_status": "ENABLE" if on else "DISABLE",
                     "secondary_status": "CAMPAIGN_STATUS_ENABLE" if on else "CAMPAIGN_STATUS_DISABLE",
-                    "budget": float(r["daily_budget"]),
-                    "budget_mode": "BUDGET_MODE_DAY",
+                    **_budget(r),
                     "create_time": created,
                     "modify_time": ts(r["updated_ts"]),
                 }

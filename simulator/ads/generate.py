@@ -19,6 +19,7 @@ import numpy as np
 import polars as pl
 
 from simulator import incidents as inc
+from simulator.ads.budgets import world_budgets, write_budgets
 from simulator.ads.common import (
     CELL_PLATFORMS,
     CENT_MICROS,
@@ -708,10 +709,10 @@ def generate_ads(
     windows = {**DEFAULT_RESTATEMENT_DAYS, **(restatement_days or {})}
     ents = build_entities(seed, scale)
     changes = entity_changes(ents, seed, start, days)
-    cells = {
-        p: campaign_incidents(p, generate_cells(p, ents, changes, seed, scale, start, days), ents, incidents)
-        for p in CELL_PLATFORMS
-    }
+    clean = {p: generate_cells(p, ents, changes, seed, scale, start, days) for p in CELL_PLATFORMS}
+    # budgets are sized on the delivery as drawn, before the injected incidents (a runaway overspends)
+    budgets = world_budgets(vars(ents), changes, clean, seed)
+    cells = {p: campaign_incidents(p, c, ents, incidents) for p, c in clean.items()}
     actions = generate_impact(ents, changes, seed, scale, start, days, windows["impact"])
     first, end = world_window(start, days, ents)
     fx = generate_fx(seed, start - timedelta(days=21), start + timedelta(days=days + 14))
@@ -731,6 +732,7 @@ def generate_ads(
     write(fx, state / "fx_rates.parquet")
     write(spend_truth(ents, cells, actions), out / "truth" / "spend_final.parquet")
     write(conversions_truth(ents, cells["meta_ads"]), out / "truth" / "conversions_daily.parquet")
+    write_budgets(*budgets, state, out / "truth")
     creds = credentials(seed, ents)
     meta = {
         "seed": seed,

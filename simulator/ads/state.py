@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from simulator.ads.budgets import CELL_COLUMNS, campaign_budgets
 from simulator.ads.common import (
     CELL_PLATFORMS,
     CENT_MICROS,
@@ -109,10 +110,33 @@ class AdsWorld:
                 (int(keys[s] // 1_000_000), int(keys[s] % 1_000_000)): (int(s), int(e))
                 for s, e in zip(starts, ends, strict=True)
             }
+        self.budgets, self.ad_set_budgets = self._budgets(state, ents)
         self.actions = pl.read_parquet(state / "impact_actions.parquet")
         self.fx = pl.read_parquet(state / "fx_rates.parquet")
         self._cache: dict[tuple[object, ...], pl.DataFrame] = {}
         self._lock = threading.Lock()
+
+    def _budgets(self, state: Path, ents: dict[str, pl.DataFrame]) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """(campaign budgets, Meta ad set budgets) as generated; a world generated before budgets
+        existed gets them computed from its cells the same way (simulator.ads.budgets)."""
+        if (state / "campaign_budgets.parquet").exists():
+            return (
+                pl.read_parquet(state / "campaign_budgets.parquet"),
+                pl.read_parquet(state / "ad_set_budgets.parquet"),
+            )
+        cells = {p: pl.DataFrame({c: self.cells[p][c] for c in CELL_COLUMNS}) for p in CELL_PLATFORMS}
+        return campaign_budgets(ents["accounts"], ents["campaigns"], ents["ad_groups"], cells, self.seed)
+
+    def _served_budgets(self, platform: str) -> pl.DataFrame:
+        """campaign_id, budget_mode, budget_daily, budget_lifetime, budget_id of a platform's campaigns
+        (none for Impact). ``budget_*``: the entity tables' own ``daily_budget`` is a delivery weight."""
+        return self.budgets.filter(pl.col("platform") == platform).select(
+            "campaign_id",
+            pl.col("mode").alias("budget_mode"),
+            pl.col("daily_budget").alias("budget_daily"),
+            pl.col("lifetime_budget").alias("budget_lifetime"),
+            "budget_id",
+        )
 
     # ---- accounts -------------------------------------------------------------------------
     def account_index(self, platform: str, account_id: str) -> int | None:
@@ -178,7 +202,9 @@ class AdsWorld:
         """Campaigns, ad groups and ads with name, status and parent as of ``as_of``.
 
         Adds ``status`` (ENABLED/PAUSED), ``updated_ts`` (epoch seconds of the last change
-        seen, else a creation time before the world) and the ad groups' current campaign.
+        seen, else a creation time before the world) and the ad groups' current campaign; the
+        campaigns' budgets (``budget_mode``, ``budget_daily``, ``budget_lifetime``, ``budget_id``)
+        and, on Meta, the ad sets' own daily budgets (``budget_daily``, null elsewhere).
         """
         e = self.entities[platform]
         ch = self.changes.filter((pl.col("platform") == platform) & (pl.col("effective_ts") <= as_of))
@@ -207,9 +233,18 @@ class AdsWorld:
             return out
 
         camps = apply(e.campaigns, "campaign_id", "campaign", {"name": "campaign_name", "status": "status"})
+        camps = camps.join(
+            self._served_budgets(platform), on="campaign_id", how="left", maintain_order="left"
+        )
         if platform == "impact":
             return {"campaigns": camps}
         groups = apply(e.ad_groups, "ad_group_id", "ad_group", {"campaign_id": "campaign_id"})
+        groups = groups.join(
+            self.ad_set_budgets.select("ad_group_id", pl.col("daily_budget").alias("budget_daily")),
+            on="ad_group_id",
+            how="left",
+            maintain_order="left",
+        )
         ads = (
             e.ads.drop("campaign_id")
             .join(

@@ -270,11 +270,14 @@ def build_raw_world() -> RawWorld:
                 "_dlt_valid_to": None,
             }
         ]
+        if p in RAW_BUDGETS:  # as connector_sdk/budgets.py lands them: text in currency units
+            rows = [{**rows[0], **dict(zip(BUDGET_KEYS, RAW_BUDGETS[p][0], strict=True))}]
         if p == "google_ads":
             rows = [
                 {**rows[0], "_dlt_valid_to": datetime(2024, 11, 2, 12, tzinfo=UTC)},
                 {
                     **base,
+                    **dict(zip(BUDGET_KEYS, RAW_BUDGETS[p][1], strict=True)),
                     "name": "google_ads_campaign_v2",
                     "_dlt_valid_from": datetime(2024, 11, 2, 12, tzinfo=UTC),
                     "_dlt_valid_to": None,
@@ -287,6 +290,16 @@ def build_raw_world() -> RawWorld:
     _events(w)
     return w
 
+
+# Budget columns of the campaign versions (Impact lands none): Google's budget rises with its
+# rename (the second version), TikTok has a lifetime (total) budget only.
+BUDGET_KEYS = ("budget_period", "daily_budget", "lifetime_budget", "budget_currency")
+RAW_BUDGETS: dict[str, list[tuple[str, str | None, str | None, str | None]]] = {
+    "google_ads": [("daily", "120.5", None, "USD"), ("daily", "150", None, "USD")],
+    "meta_ads": [("daily", "80", None, "EUR")],
+    "tiktok_ads": [("lifetime", None, "900", "GBP")],
+    "apple_search_ads": [("daily", "45.25", None, "GBP")],
+}
 
 # --- product events --------------------------------------------------------------------------
 
