@@ -25,6 +25,7 @@ BENCHMARKS: tuple[str, ...] = (
     "bench_hourly",
     "bench_close",
     "bench_close_accuracy",
+    "bench_alerts",
 )
 
 
