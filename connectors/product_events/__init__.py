@@ -327,6 +327,8 @@ def transform_batch(
     # the parsed frame (clear PII) is the batch's other big object: dropped once hashed
     parsed.valid = parsed.valid.clear()
     valid = helpers.with_row_ids(pii.hash_extra_pii(valid, parsed.extras, pepper))
+    # new fields the PII policy drops (addresses and the like) are no columns
+    parsed.extras = [e for e in parsed.extras if e in valid.columns]
 
     keys = helpers.key_columns(valid)
     # erased subjects never load, whatever the file's age

@@ -227,13 +227,11 @@ def identity_rows(merges: pl.DataFrame, existing: pl.DataFrame | None) -> pl.Dat
 
 
 def dead_letter_rows(dead: pl.DataFrame, pepper: bytes) -> pl.DataFrame:
-    """``dead_letters`` rows from the parser's dead lines: PII masked in the raw text, and in the
-    reason (``unknown_event_type:<type>`` quotes the line's ``event_type``); ``line_hash``, the
+    """``dead_letters`` rows from the parser's dead lines: PII masked in the raw text, decoded
+    (:func:`pii.mask_lines`; reasons name a rule and a field, never a value); ``line_hash``, the
     HMAC of the raw line, lets a replay know the landing line it reads again is this one."""
     masked = dead.with_columns(
-        line=pii.mask_text(pl.col("line")),
-        reason=pii.mask_text(pl.col("reason")),
-        line_hash=pii.hmac_hex(pepper, dead["line"]),
+        line=pii.mask_lines(dead["line"]), line_hash=pii.hmac_hex(pepper, dead["line"])
     )
     return tables.conform(S.T_DEAD, masked.rename({"_file_key": "file_key", "_line_no": "line_no"}))
 

@@ -318,7 +318,8 @@ def _rules(new: NewFields, idx: dict[str, int]) -> list[tuple[str, str]]:
     rules += _plausibility_rules()
     et = '_v."event_type"'
     types = ",".join(lit(t) for t in S.EVENT_TYPES)
-    rules.append((f"{et} not in ({types})", f"{lit(S.R_UNKNOWN_TYPE + ':')} || left({et}, 40)"))
+    # the rule and the field, never the value: an event_type may hold anything (an e-mail)
+    rules.append((f"{et} not in ({types})", lit(f"{S.R_UNKNOWN_TYPE}:event_type")))
     for etype, req in S.REQUIRED.items():
         rules += [(f"{et} = {lit(etype)} and not {present(f)}", lit(f"{S.R_MISSING}:{f}")) for f in req]
     rules.append(

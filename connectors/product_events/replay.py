@@ -1,7 +1,7 @@
 """Dead letters replayed through today's rules (``roi deadletters replay``), idempotently.
 
-A dead letter keeps its line with PII masked (``pii.mask_text``: values of email, phone,
-device_id and anonymous_id keys, email- and phone-looking text); plaintext never reaches the
+A dead letter keeps its line with PII masked (``pii.mask_lines``: values of personal keys
+whatever their spelling, e-mail, phone and IP-looking text, escapes decoded); plaintext never reaches the
 warehouse. So the line replayed is:
 
 - the stored line itself when masking changed nothing (it holds no mask): exact;
@@ -132,7 +132,7 @@ def recover_lines(
     again = again.with_columns(_h=pii.hmac_hex(pepper, again["raw"])).filter(
         pl.when(pl.col("line_hash").is_not_null())
         .then(pl.col("_h") == pl.col("line_hash"))
-        .otherwise(pii.mask_text(pl.col("raw")) == pl.col("line"))
+        .otherwise(pii.mask_lines(again["raw"]) == pl.col("line"))
     )
     return pl.concat([plain, again.drop("_h")]), todo.height - again.height
 

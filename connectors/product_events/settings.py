@@ -180,6 +180,88 @@ LINEAGE_COLUMNS = ("_file_key", "_line_no")
 # PII: raw fields that never reach a table; their HMAC-SHA256 goes to <field>_hash instead.
 PII_FIELDS = ("email", "phone")
 
+# PII at ingestion, new (non-contract) fields: what happens to a field is decided by its NAME,
+# compared case- and separator-insensitively (``Phone``, ``phone_number``, ``e-mail``,
+# ``userAgent`` are tokens ``phone``, ``phone number``, ``e mail``, ``user agent``), first match
+# wins (docs/privacy.md, "PII at ingestion"):
+#   pass        the allow-list of known non-personal fields: kept as sent;
+#   email       hashed as an e-mail (canonical form) when the value holds an "@", else masked;
+#   phone       hashed as a phone (E.164 in the event's country) when it holds >= 5 digits;
+#   msisdn      the same, a bare number read as international ("4915..." is "+4915...");
+#   id          hashed (NFKC, trim, lower-case): IP addresses, person names, advertising ids;
+#   user_agent  generalised to "<os>/<browser>" (a full user agent is a fingerprint; its hash
+#               serves nothing);
+#   drop        not stored (a hash of an address, a birth date or a password serves nothing);
+#   otherwise   kept, with e-mail, phone and IP-looking values masked.
+NON_PERSONAL_FIELDS = frozenset(
+    {"app_version", "consent", "os_version", "locale", "app_build", "sdk_version"}
+)
+PERSONAL_KIND_EMAIL = "email"
+PERSONAL_KIND_PHONE = "phone"
+PERSONAL_KIND_MSISDN = "msisdn"
+PERSONAL_KIND_ID = "id"
+PERSONAL_KIND_USER_AGENT = "user_agent"
+PERSONAL_KIND_DROP = "drop"
+# a name token (whole word) that makes a field of the kind
+PERSONAL_TOKENS: dict[str, frozenset[str]] = {
+    PERSONAL_KIND_EMAIL: frozenset({"email", "mail", "emailaddress"}),
+    PERSONAL_KIND_MSISDN: frozenset({"msisdn"}),
+    PERSONAL_KIND_PHONE: frozenset({"phone", "mobile", "tel", "telephone", "cell", "cellphone", "fax"}),
+    PERSONAL_KIND_ID: frozenset({"ip", "ipv4", "ipv6", "ipaddress", "ipaddr"}),
+    PERSONAL_KIND_DROP: frozenset(
+        {"address", "street", "postcode", "zipcode", "zip", "postal", "dob", "birthday", "birthdate"}
+        | {"password", "passwd", "ssn", "iban", "passport"}
+    ),
+}
+# a substring of the name without separators that makes a field of the kind
+PERSONAL_SUBSTRINGS: dict[str, tuple[str, ...]] = {
+    PERSONAL_KIND_EMAIL: ("email",),
+    PERSONAL_KIND_MSISDN: ("msisdn",),
+    PERSONAL_KIND_PHONE: ("phone",),
+    PERSONAL_KIND_USER_AGENT: ("useragent",),
+    PERSONAL_KIND_DROP: (
+        "dateofbirth",
+        "birthdate",
+        "creditcard",
+        "cardnumber",
+        "postalcode",
+        "streetaddress",
+    ),
+}
+# the name without separators ends with one of these: a person's name
+PERSON_NAME_SUFFIXES = (
+    "firstname",
+    "lastname",
+    "fullname",
+    "givenname",
+    "familyname",
+    "surname",
+    "middlename",
+    "forename",
+    "maidenname",
+    "nickname",
+    "username",
+    "displayname",
+    "customername",
+    "contactname",
+)
+# the name without separators is one of these: an advertising or device id
+AD_ID_NAMES = frozenset(
+    {"idfa", "idfv", "gaid", "aaid", "adid", "oaid", "maid", "ifa", "advertisingid", "googleadid"}
+    | {"androidid", "imei", "macaddress", "remoteaddr", "clientaddr", "xforwardedfor"}
+)
+# Contract fields whose values are personal (masked whole in dead letters). Other contract
+# fields never are: ``ad_id`` is the ad, not an advertising id.
+PERSONAL_CONTRACT_FIELDS: dict[str, str] = {
+    "email": PERSONAL_KIND_EMAIL,
+    "phone": PERSONAL_KIND_PHONE,
+    "device_id": PERSONAL_KIND_ID,
+    "anonymous_id": PERSONAL_KIND_ID,
+}
+# Phones: at least this many digits before a value of a phone-named field is read as a number
+# (``is_mobile: true`` is a flag, not a phone).
+PHONE_MIN_DIGITS = 5
+
 # Erasure: the columns of incoming rows each ``erased_subjects.subject_type`` matches.
 ERASURE_MATCH: dict[str, tuple[str, ...]] = {
     "user_id": ("user_id", "from_user_id", "to_user_id"),
@@ -198,8 +280,10 @@ DEDUPE_ORDER = ("received_at", "_file_key", "_line_no")
 LINE_FATES = ("loaded", "duplicates_dropped", "dead_letters", "erased_dropped")
 MANIFEST_COUNTS = ("lines_read", *LINE_FATES, "replaced_earlier")
 
-# E.164 country calling codes, and the national trunk prefix dropped before adding them
-# (Italy keeps its leading 0 in international format; Spain and the US have no trunk 0).
+# The phone normalisation before ``phonenumbers`` (``pii.legacy_phone_e164``), kept to find hashes
+# stored before it (erasure): E.164 country calling codes, and the national trunk prefix dropped
+# before adding them (Italy keeps its leading 0 in international format; Spain and the US have no
+# trunk 0).
 CALLING_CODES: dict[str, str] = {
     "US": "1",
     "CA": "1",

@@ -55,7 +55,9 @@ def _line(event_id: str, event_type: str, **fields: object) -> str:
 
 
 def _signup(event_id: str, user: str, **fields: object) -> str:
-    return _line(event_id, "user_signup", user_id=user, anonymous_id=f"a-{user}", device_platform="web", **fields)
+    return _line(
+        event_id, "user_signup", user_id=user, anonymous_id=f"a-{user}", device_platform="web", **fields
+    )
 
 
 def _lines() -> list[str]:
@@ -74,7 +76,9 @@ def _lines() -> list[str]:
         _line("l3", "landing", anonymous_id="a3", country="DE", **EXTRAS, **UNKNOWN_FIELD_VALUES),  # 3
         escaped_dead,  # 4: dead (landing without anonymous_id)
         escaped_loaded,
-        _signup("p1", "u5", country="GB", phone="+44 (0) 20 7946 0958", email="Ｅｖｅ.Probe@Example.com"),  # 5
+        _signup(
+            "p1", "u5", country="GB", phone="+44 (0) 20 7946 0958", email="Ｅｖｅ.Probe@Example.com"
+        ),  # 5
         _signup("p2", "u6", country="GB", phone="020 7946 0958", email=" eve.probe@example.com"),
         _signup("p3", "u7", country="JP", phone="090-1234-5678"),
     ]
@@ -131,7 +135,9 @@ def test_a_personal_field_spelled_otherwise_is_masked_in_its_dead_letter(loaded:
     assert '"event_id": "d1"' in line  # the rest of the line is kept for debugging
 
 
-@pytest.mark.parametrize("name", ["Phone", "PHONE", "phone_number", "phone-number", "e_mail", "E-Mail", "userAgent"])
+@pytest.mark.parametrize(
+    "name", ["Phone", "PHONE", "phone_number", "phone-number", "e_mail", "E-Mail", "userAgent"]
+)
 def test_personal_keys_are_masked_whatever_their_case_or_separators(name: str) -> None:
     line = json.dumps({"event_id": "x", name: "Some One 447700900456"}, separators=(",", ":"))
     masked = pii.mask_lines(pl.Series([line]))[0]
@@ -174,7 +180,10 @@ def test_json_escaped_values_are_masked_as_decoded(loaded: Any) -> None:
 
 
 def test_one_phone_written_two_ways_hashes_once_and_emails_are_canonical(loaded: Any) -> None:
-    h = {r[0]: r[1:] for r in _sql(loaded, "select event_id, phone_hash, email_hash from raw_events.events").rows()}
+    h = {
+        r[0]: r[1:]
+        for r in _sql(loaded, "select event_id, phone_hash, email_hash from raw_events.events").rows()
+    }
     assert h["p1"][0] == h["p2"][0] == _mac("+442079460958")
     assert h["p3"][0] == _mac("+819012345678")  # any country phonenumbers knows, not a fixed table
     assert h["p1"][1] == h["p2"][1] == _mac("eve.probe@example.com")  # NFKC folds the full-width letters

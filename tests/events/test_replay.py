@@ -100,7 +100,7 @@ def test_after_a_rule_fix_lines_that_pass_load_once_and_their_dead_letters_are_m
     dead = dict(
         _rows(wh, "select line_no, reason from raw_events.dead_letters where file_key = '" + KEY + "'")
     )
-    assert dead[6] == "unknown_event_type:[email]"  # the reason never quotes a value in clear
+    assert dead[6] == "unknown_event_type:event_type"  # the reason never quotes a value
     assert _rows(wh, "select count(*) from raw_events.dead_letters where line like '%Replay.Person%'") == [
         (0,)
     ]
