@@ -125,7 +125,8 @@ def legacy_phone_e164(value: str, country: str | None) -> str | None:
     rule): hashes stored before it cannot be recomputed (plaintext is not kept), so erasure
     looks for this form too (:func:`subject_hashes`)."""
     df = pl.DataFrame({"v": [value], "c": [country]}, schema={"v": pl.String, "c": pl.String})
-    return df.select(_legacy_phone_expr(pl.col("v"), pl.col("c"))).item()
+    out = df.select(_legacy_phone_expr(pl.col("v"), pl.col("c"))).item()
+    return None if out is None else str(out)
 
 
 def _legacy_phone_expr(phone: pl.Expr, country: pl.Expr) -> pl.Expr:
@@ -249,8 +250,8 @@ def field_kind(name: str) -> str | None:
     the policy's: docs/privacy.md)."""
     if name in S.NON_PERSONAL_FIELDS:
         return None
-    if name in S.PERSONAL_CONTRACT_FIELDS:
-        return S.PERSONAL_CONTRACT_FIELDS[name]
+    if name in S.FIELD_KINDS:  # contract fields: personal or not by the contract (``ad_id`` is the ad)
+        return S.PERSONAL_CONTRACT_FIELDS.get(name)
     tokens = name_tokens(name)
     joined = "".join(tokens)
     if joined in S.NON_PERSONAL_FIELDS:

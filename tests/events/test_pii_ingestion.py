@@ -20,10 +20,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
 import pytest
 
 from connectors.product_events import load_events, pii
+from simulator.events import ids as sim_ids
 from tests.events import dirty
 from tests.events.conftest import PEPPER, make_warehouse
 
@@ -51,7 +53,7 @@ ESCAPED_PHONE = "+44\\u00207700\\u0020900789"
 
 
 def _line(event_id: str, event_type: str, **fields: object) -> str:
-    return dirty.ev(event_id, event_type, TS, RX, **fields)
+    return dirty.ev(event_id, event_type, TS, RX, 1, **fields)
 
 
 def _signup(event_id: str, user: str, **fields: object) -> str:
@@ -98,7 +100,8 @@ def loaded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
 
 def _sql(wh: Any, q: str) -> pl.DataFrame:
-    return wh.connection().cursor().sql(q).pl()
+    df: pl.DataFrame = wh.connection().cursor().sql(q).pl()
+    return df
 
 
 def _all_text(wh: Any) -> str:
@@ -213,3 +216,53 @@ def test_subject_hashes_include_the_legacy_normalisation(tmp_path: Path) -> None
     got = pii.subject_hashes(PEPPER, phone="+44 (0) 20 7946 0958", country="GB")
     assert _mac("+442079460958") in got["phone_hash"] and _mac("+4402079460958") in got["phone_hash"]
     assert pii.subject_hashes(PEPPER, email=" Eve@X.com")["email_hash"] == [_mac("eve@x.com")]
+
+
+@pytest.mark.parametrize(
+    ("name", "kind"),
+    [
+        ("Phone", "phone"),
+        ("phone_number", "phone"),
+        ("phone-number", "phone"),
+        ("MobileNumber", "phone"),
+        ("MSISDN", "msisdn"),
+        ("e_mail", "email"),
+        ("EMailAddress", "email"),
+        ("clientIP", "id"),
+        ("ip_address", "id"),
+        ("customer_first_name", "id"),
+        ("IDFA", "id"),
+        ("gaid", "id"),
+        ("UserAgent", "user_agent"),
+        ("billing_address", "drop"),
+        ("zip", "drop"),
+        ("date_of_birth", "drop"),
+        ("campaign_name", None),
+        ("ad_id", None),  # the contract's ad, not an advertising id
+        ("user_id", None),
+        ("app_version", None),
+        ("promoCode", None),
+    ],
+)
+def test_field_names_are_classified_whatever_their_case_or_separators(name: str, kind: str | None) -> None:
+    assert pii.field_kind(name) == kind
+
+
+def test_flags_named_like_personal_fields_are_not_hashed() -> None:
+    df = pl.DataFrame({"is_mobile": ["true", "+44 7700 900123"], "email_opt_in": ["false", "a@b.co"]})
+    out = pii.hash_extra_pii(df, ["is_mobile", "email_opt_in"], PEPPER)
+    assert out["is_mobile"].to_list() == ["true", _mac("+447700900123")]
+    assert out["email_opt_in"].to_list() == ["false", _mac("a@b.co")]
+
+
+def test_the_simulators_phones_and_emails_hash_as_before() -> None:
+    """Ordinary data: the new canonical forms equal the old ones, so stored hashes, the
+    simulator's truth and every comparison built on them are unchanged."""
+    rng = np.random.default_rng(17)
+    country = pl.Series(rng.choice(["US", "GB", "DE", "FR"], 5000))
+    phones = sim_ids.phones(rng, country, rng.random(5000) < 0.5)
+    emails = sim_ids.emails(rng, country, rng.random(5000) < 0.05)
+    for p, c in zip(phones, country, strict=True):
+        assert pii.canonical_phone(p, c) == pii.legacy_phone_e164(p, c)
+    for e in emails:
+        assert pii.canonical_email(e) == e.strip().lower()
