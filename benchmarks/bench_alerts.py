@@ -194,6 +194,9 @@ def _prepare_tables(cur: Any) -> dict[str, Any]:
     ids = [r[0] for r in cur.execute("select distinct _dlt_load_id from raw_events.events").fetchall()]
     quoted = ", ".join("'" + i.replace("'", "''") + "'" for i in ids)
     days = [START + timedelta(days=d) for d in range(-1, DAYS + 1)]
+    cur.execute("create schema if not exists analytics")
+    cur.execute("drop table if exists analytics.ops_campaign_15min")
+    cur.execute(OPS_DDL)  # stage_spend takes its staging table's shape from it
     stage_spend(cur, days)
     lag = int(SPEND_LAG.total_seconds() // 60)
     for stmt in _TABLES.format(events=event_counts_sql(cur, "duckdb", quoted, 5), lag=lag).split(";"):
