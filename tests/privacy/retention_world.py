@@ -107,7 +107,9 @@ def _raw_rows(day: date) -> dict[str, list[tuple[Any, ...]]]:
         ],
         "raw_events.mmp_touches": [(f"t_{u}", ts, day, f"d_{u}", ts - timedelta(hours=1))],
         "raw_events.skan_postbacks": [(f"s_{u}", ts, day, f"p_{u}")],
-        "raw_events.dead_letters": [(key, 3, "missing:event_id", '{"event_type":"landing"}', f"lh_{u}", None)],
+        "raw_events.dead_letters": [
+            (key, 3, "missing:event_id", '{"event_type":"landing"}', f"lh_{u}", None)
+        ],
         "raw_events.identity_map": [(f"old_{u}", u, ts, f"g_{u}", u)],
         "analytics.fact_signups": [(u, u, day, ts.replace(tzinfo=None), "signup_v1")],
         "analytics.fact_touchpoints": [(f"t_{u}", u, f"a_{u}", ts.replace(tzinfo=None) - timedelta(hours=1))],
@@ -138,7 +140,9 @@ def rows_by_table() -> dict[str, list[tuple[Any, ...]]]:
                 out.setdefault(table, []).extend(rows)
     # The oldest day's merged-away user still has a retained event (a first ride yesterday).
     oldest, last = DAYS[0], DAYS[-1]
-    out["raw_events.identity_map"].append((KEPT_EDGE_USER, f"u_{oldest:%Y%m%d}", _at(oldest, 11), "g_x", "u_x"))
+    out["raw_events.identity_map"].append(
+        (KEPT_EDGE_USER, f"u_{oldest:%Y%m%d}", _at(oldest, 11), "g_x", "u_x")
+    )
     out["raw_events.events"].append(
         ("r_active", "first_ride", _at(last, 9), last, KEPT_EDGE_USER, None, None, None, None, None, "k")
     )
