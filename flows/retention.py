@@ -77,9 +77,12 @@ USER_LEVEL_DELETES: tuple[tuple[str, str], ...] = (
 
 
 def months_before(day: date, months: int) -> date:
-    """``day`` minus ``months`` calendar months: same day of the month, clamped to the month's end."""
+    """``day`` minus ``months`` calendar months: same day of the month, clamped to the month's end
+    (and to ``date.min``: before year 1 nothing is older)."""
     index = day.year * 12 + (day.month - 1) - months
     year, month = divmod(index, 12)
+    if year < 1:
+        return date.min
     last = calendar.monthrange(year, month + 1)[1]
     return date(year, month + 1, min(day.day, last))
 

@@ -95,6 +95,7 @@ def test_calendar_months_clamp_to_the_month_end() -> None:
     assert months_before(date(2026, 3, 31), 13) == date(2025, 2, 28)
     assert months_before(date(2028, 3, 31), 1) == date(2028, 2, 29)
     assert months_before(date(2026, 1, 15), 13) == date(2024, 12, 15)
+    assert months_before(date(1, 6, 1), 13) == date.min
 
 
 def test_retention_deletes_exactly_what_is_older_than_13_months(prefect_harness: None, world: Path) -> None:
