@@ -22,6 +22,7 @@ from prefect.states import Pending, Scheduled
 
 from flows.pipeline import backfill
 from flows.retention import LANDING_FILES, months_before, retention, retention_cutoff
+from roi.cli.root import main
 from roi.core.errors import UserInputError
 from roi.core.settings import reset_settings
 from roi.core.warehouse import Warehouse, get_warehouse
@@ -140,3 +141,32 @@ def test_retention_deletes_exactly_what_is_older_than_13_months(prefect_harness:
     assert f"start on {W.CUTOFF} or later" in message
     assert len(_retention_runs(wh)) == 2
     assert _rows(wh, "audit.pipeline_runs") == before["tables"]["audit.pipeline_runs"]
+
+
+def test_roi_retention_by_hand_takes_the_data_now_and_never_runs_ahead_of_it(
+    prefect_harness: None, world: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    wh = get_warehouse()
+    with wh.session("test hourly run"):
+        # the data's logical now: an hourly run that ended at 03:00 on NOW's day
+        wh.connection().execute(
+            "insert into audit.pipeline_runs (run_id, flow_name, window_start, window_end, status, "
+            "started_at, code_version) values ('h1', 'hourly_incremental', ?, ?, 'succeeded', ?, 'test')",
+            [datetime(2027, 1, 10, 2), datetime(2027, 1, 10, 3), datetime(2027, 1, 10, 3, 1)],
+        )
+    files = sorted(world.rglob("*.jsonl.gz"))
+
+    assert main(["retention", "--as-of", "2027-02-11T00:00:00Z"]) == 2  # a month ahead of the data
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "retention never runs ahead of the data" in err, err
+    assert sorted(world.rglob("*.jsonl.gz")) == files and not _retention_runs(wh)
+
+    assert main(["retention"]) == 0
+    assert f"data before {W.CUTOFF} deleted: landing_files 4," in capsys.readouterr().out
+    assert sorted(world.rglob("*.jsonl.gz")) == [
+        f for f in files if f"dt={W.DAYS[0]}" not in str(f) and f"dt={W.DAYS[1]}" not in str(f)
+    ]
+
+    assert main(["backfill", "--start", str(W.DAYS[1]), "--end", str(W.CUTOFF)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and f"start on {W.CUTOFF} or later" in err, err
