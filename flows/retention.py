@@ -98,10 +98,17 @@ def _midnight(day: date) -> datetime:
 
 
 def _param(table: str, predicate: str, cutoff: date) -> Any:
-    """The cutoff as the predicate compares it: a file-key prefix, midnight UTC, or the date."""
+    """The cutoff as the predicate compares it: a file-key prefix, midnight UTC, or the date.
+
+    Midnight is given as the column holds time: ``fact_touchpoints.touch_ts`` is naive UTC (dbt
+    staging), ``identity_map.merged_at`` carries its zone (dlt). A naive value against a zoned
+    column (or the reverse) would be shifted by DuckDB's session time zone.
+    """
     if table == "raw_events.dead_letters":
         return _DT_PREFIX + cutoff.isoformat()
-    if predicate.startswith(("touch_ts", "merged_at")):
+    if predicate.startswith("touch_ts"):
+        return _midnight(cutoff).replace(tzinfo=None)
+    if predicate.startswith("merged_at"):
         return _midnight(cutoff)
     return cutoff
 
