@@ -150,7 +150,7 @@ def delete_user_level_rows(cutoff: date) -> dict[str, int]:
     return _delete_rows(USER_LEVEL_DELETES, cutoff)
 
 
-def _landing_fs(landing_url: str) -> tuple[Any, str]:
+def landing_fs(landing_url: str) -> tuple[Any, str]:
     """The fsspec filesystem and root of the landing URL, configured as the loader's (one set of
     credentials, dlt's ``sources.filesystem`` sections, serves both)."""
     url = normalise_url(landing_url)
@@ -166,7 +166,7 @@ def delete_landing_folders(landing_url: str, cutoff: date) -> int:
 
     Whole partitions, listed one level deep: the retained 13 months are never walked.
     """
-    fs, root = _landing_fs(landing_url)
+    fs, root = landing_fs(landing_url)
     events_dir = posixpath.join(root, events_settings.LANDING_PREFIX)
     if not fs.exists(events_dir):
         return 0
