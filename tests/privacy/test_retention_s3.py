@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import boto3
 import pytest
 
-from flows.retention import landing_fs, delete_landing_folders
+from flows.retention import delete_landing_folders, landing_fs
 from tests.privacy import retention_world as W
 
 BUCKET = "retention-landing"  # moto shares state across servers of a process: a bucket of its own
