@@ -20,6 +20,7 @@ from prefect import get_client
 from prefect.flow_engine import run_flow
 from prefect.states import Pending, Scheduled
 
+from flows.monitor import alert_failed_run
 from flows.pipeline import backfill
 from flows.retention import LANDING_FILES, months_before, retention, retention_cutoff
 from roi.cli.root import main
@@ -170,3 +171,8 @@ def test_roi_retention_by_hand_takes_the_data_now_and_never_runs_ahead_of_it(
     assert main(["backfill", "--start", str(W.DAYS[1]), "--end", str(W.CUTOFF)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and f"start on {W.CUTOFF} or later" in err, err
+
+
+def test_a_failed_retention_run_alerts_like_every_scheduled_flow() -> None:
+    assert alert_failed_run in retention.on_failure_hooks
+    assert alert_failed_run in retention.on_crashed_hooks
