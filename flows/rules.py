@@ -16,7 +16,7 @@ alerts are left as they were (neither opened nor resolved): a broken query is no
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -278,6 +278,16 @@ def dead_letter_rate(cur: Any, now: datetime, spec: RuleSpec) -> list[Firing]:
 # -- landing_stall --------------------------------------------------------------------------
 
 
+def _aware(ts: datetime) -> datetime:
+    """A naive UTC time as an aware one (aware ones unchanged)."""
+    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+
+
+def _naive(ts: datetime) -> datetime:
+    """A time as naive UTC, whether the warehouse returned it with a zone or without."""
+    return ts.astimezone(UTC).replace(tzinfo=None) if ts.tzinfo else ts
+
+
 def landing_stall(cur: Any, now: datetime, spec: RuleSpec) -> list[Firing]:
     """No new landing file (by its landing time) in the last 10 minutes, where files were arriving before.
 
@@ -292,14 +302,16 @@ def landing_stall(cur: Any, now: datetime, spec: RuleSpec) -> list[Firing]:
     active = max(
         [int(spec.param("active_minutes"))] + [int(spec.param("active_minutes", k)) for k in spec.overrides]
     )
+    # modified_at has a time zone (the loader's column) and now is naive UTC: bounds are passed
+    # aware, so the session's time zone plays no part, and the stamps come back naive UTC.
     rows = cur.execute(
         "select split_part(file_key, '/', 1) as folder, modified_at from raw_events.landing_manifest "
         "where modified_at > ? and modified_at <= ?",
-        [now - timedelta(minutes=longest + active), now],
+        [_aware(now - timedelta(minutes=longest + active)), _aware(now)],
     ).fetchall()
     folders: dict[str, list[datetime]] = {}
     for folder, ts in rows:
-        folders.setdefault(folder, []).append(ts)
+        folders.setdefault(folder, []).append(_naive(ts))
     out = []
     for folder, stamps in sorted(folders.items()):
         quiet = timedelta(minutes=int(spec.param("stall_minutes", folder)))

@@ -52,8 +52,11 @@ def wh(fresh_warehouse: Path) -> Warehouse:
     with warehouse.session("test bootstrap"):
         warehouse.bootstrap()
     w = Warehouse()
+    # modified_at as the loader declares it (connectors/product_events/warehouse.py): with time
+    # zone. A naive column here hid that landing_stall compared aware stamps with a naive now.
     w.execute(
-        "create table raw_events.landing_manifest (file_key varchar, modified_at timestamp, lines_read bigint)"
+        "create table raw_events.landing_manifest "
+        "(file_key varchar, modified_at timestamp with time zone, lines_read bigint)"
     )
     w.execute(
         "create table raw_events.dead_letters (file_key varchar, line_no bigint, replayed_at timestamp)"
