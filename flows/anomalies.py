@@ -18,6 +18,7 @@ sustained incident alerts once and resolves once. Anomaly rules alert; they neve
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections import defaultdict
 from datetime import datetime, timedelta
@@ -170,8 +171,17 @@ def cac_spike(cur: Any, now: datetime, spec: RuleSpec) -> list[Firing]:
             past_cac = statistics.median(p["spend"] / max(p["signups"], 1.0) for p in b.past)
             cac = b.now["spend"] / max(b.now["signups"], 1.0)
             ratio = cac / past_cac if past_cac > 0 else 0.0
-            limit = "resolve_ratio" if key in opened else "ratio"
-            if ratio >= float(spec.param(limit, platform)):
+            # the sign-ups the spend buys at the baseline CAC, and how far short of them the
+            # campaign is in Poisson sigmas: a small campaign's CAC triples by chance
+            expected = b.now["spend"] / past_cac if past_cac > 0 else 0.0
+            short = (expected - b.now["signups"]) / math.sqrt(max(expected, 1.0))
+            if key in opened:
+                firing = ratio >= float(spec.param("resolve_ratio", platform))
+            else:
+                firing = ratio >= float(spec.param("ratio", platform)) and short >= float(
+                    spec.param("z", platform)
+                )
+            if firing:
                 numbers = {
                     "platform": platform,
                     "campaign_id": campaign,
@@ -180,6 +190,8 @@ def cac_spike(cur: Any, now: datetime, spec: RuleSpec) -> list[Firing]:
                     "ratio": round(ratio, 2),
                     "spend_usd": round(b.now["spend"], 2),
                     "signups": b.now["signups"],
+                    "signups_expected": round(expected, 1),
+                    "sigma_short": round(short, 1),
                     "hours": f"{hour - timedelta(hours=hours - 1):%H}:00-{hour + timedelta(hours=1):%H}:00 UTC",
                     "baseline_basis": b.basis,
                 }

@@ -2,8 +2,9 @@
 
 The anomaly rules (``flows/rules.py``) compare a short window of ``analytics.ops_campaign_15min``
 with the same weekday and time in the four weeks before (robust: the median of those weeks and
-their median absolute deviation), falling back to the same time on the seven days before when
-fewer than two of those weeks have data (a young deployment), and staying quiet with less.
+their median absolute deviation), falling back to the same time on those of the seven days
+before that are of the same kind (weekdays, or weekend days) when fewer than two of those weeks
+have data (a young deployment), and staying quiet with fewer than three such days.
 
 A window is a list of 15-minute buckets, each with the share of it that counts: the bucket that
 holds ``now`` is only partly visible, so its baseline counterparts count for that share. The
@@ -16,7 +17,6 @@ import statistics
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
-
 
 OPS = "analytics.ops_campaign_15min"
 BUCKET = timedelta(minutes=15)
@@ -95,6 +95,12 @@ def _covered(cur: Any, buckets: list[datetime], where: str, params: list[Any]) -
     return {r[0] for r in rows}
 
 
+def _same_kind(bucket: datetime, offset: timedelta) -> bool:
+    """Whether ``bucket`` and ``bucket - offset`` are both weekdays or both weekend days: a young
+    history compares a Saturday with weekend days only (ride-hailing weekends differ from weekdays)."""
+    return (bucket.weekday() >= 5) == ((bucket - offset).weekday() >= 5)
+
+
 def baselines(
     cur: Any,
     window: Window,
@@ -126,7 +132,7 @@ def baselines(
         return all(b - off in covered for b, _ in window)
 
     weeks = [off for off in WEEKS if complete(off)]
-    days = [off for off in DAYS if complete(off)]
+    days = [off for off in DAYS if complete(off) and _same_kind(window[0][0], off)]
     if len(weeks) >= MIN_WEEKS:
         chosen, basis = weeks, "weekday"
     elif len(days) >= MIN_DAYS:

@@ -74,9 +74,14 @@ class Incident:
 
 
 def ops_rows(
-    now: datetime = NOW, days: int = 35, incidents: tuple[Incident, ...] = (), seed: int = 3
+    now: datetime = NOW,
+    days: int = 35,
+    incidents: tuple[Incident, ...] = (),
+    seed: int = 3,
+    weekend: float = 1.0,
 ) -> pl.DataFrame:
-    """The ops table's rows from ``days`` before ``now`` to ``now``."""
+    """The ops table's rows from ``days`` before ``now`` to ``now``; ``weekend`` scales Saturdays' and
+    Sundays' events (a ride-hailing weekend is not a weekday)."""
     rng = np.random.default_rng(seed)
     first = (now - timedelta(days=days)).replace(hour=0, minute=0, second=0, microsecond=0)
     last_spend_hour = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
@@ -98,7 +103,7 @@ def ops_rows(
                         f *= inc.factor
                 return f
 
-            lam = SIGNUPS_PER_BUCKET * shape * share
+            lam = SIGNUPS_PER_BUCKET * shape * share * (weekend if b.weekday() >= 5 else 1.0)
             signups = rng.poisson(lam * factor("signups", b) * factor("attributed", b))
             clicks = rng.poisson(10 * lam * factor("attributed", b))
             installs = rng.poisson(0.5 * lam * factor("attributed", b))

@@ -116,6 +116,32 @@ def test_a_young_history_falls_back_to_the_days_before_then_to_silence(world: An
     assert fired("signups_drop") == []
 
 
+def test_a_young_history_compares_a_weekend_with_weekend_days_only(world: Any) -> None:
+    """Nine days of history (one week back: too young for the weekday baseline) and weekends at
+    55 % of a weekday: a Saturday compared with the weekdays before it looked like a sign-ups
+    drop (bench_alerts found it every young weekend). The days-before baseline takes days of the
+    same kind only, so a Saturday with one weekend day behind it stays quiet; a Friday still
+    compares with the weekdays before it."""
+    saturday = NOW + timedelta(days=1)
+    load_ops(ops_rows(now=saturday, days=9, weekend=0.55))
+    assert fired("signups_drop", saturday) == []
+    incident = (Incident("signups", 0.5, NOW - timedelta(minutes=12)),)
+    load_ops(ops_rows(days=9, weekend=0.55, incidents=incident))
+    (firing,) = [f for f in fired("signups_drop") if f.key == "all"]
+    assert firing.numbers["baseline_basis"] == "day"
+
+
+def test_a_few_sign_ups_short_is_noise_not_a_cac_spike(world: Any) -> None:
+    """A small campaign buying ~12 sign-ups in two hours that gets a third of them (its CAC ~3x)
+    is what chance gives one campaign-hour in hundreds: bench_alerts saw 770 such alerts in 15
+    days. The CAC rule needs the shortfall of sign-ups against what the spend buys at the
+    baseline CAC to be beyond Poisson noise (``z``), as a runaway's is (the parametrised test)."""
+    small = Incident("signups", 0.03, NOW - timedelta(days=60), campaign="t1")  # ~12 per 2 h at noon
+    dip = Incident("signups", 0.33, LAST_HOUR - timedelta(hours=1), campaign="t1")
+    load_ops(ops_rows(incidents=(small, dip)))
+    assert fired("cac_spike") == []
+
+
 def test_one_alert_per_incident_while_the_signal_wavers(world: Any) -> None:
     """Open at half the sign-ups; still open at 75 % (above the opening ratio, below the resolving one)."""
     specs = {"signups_drop": configured_rules()["signups_drop"]}
