@@ -82,7 +82,8 @@ def _distinct(cur: Any, sql: str, params: list[Any]) -> list[str]:
 
 def _has_table(cur: Any, schema: str, table: str) -> bool:
     row = cur.execute(
-        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?", [schema, table]
+        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+        [schema, table],
     ).fetchone()
     return bool(row and row[0])
 
@@ -92,7 +93,9 @@ def _users_of(cur: Any, r: Resolved) -> None:
     for col in ("email_hash", "phone_hash", "device_id", "anonymous_id"):
         values = r.get(col)
         if values:
-            sql = f"select distinct user_id from raw_events.events where {col} in (select unnest(?::varchar[]))"
+            sql = (
+                f"select distinct user_id from raw_events.events where {col} in (select unnest(?::varchar[]))"
+            )
             r.add("user_id", _distinct(cur, sql, [values]))
 
 
@@ -100,7 +103,9 @@ def _close_users(cur: Any, r: Resolved) -> None:
     """Every user merged into or from one of ``r``'s users (the merge graph's component)."""
     if not _has_table(cur, "raw_events", "identity_map"):
         return
-    cond = " or ".join(f"{c} in (select unnest(?::varchar[]))" for c in ("from_user_id", "to_user_id", "canonical_user_id"))
+    cond = " or ".join(
+        f"{c} in (select unnest(?::varchar[]))" for c in ("from_user_id", "to_user_id", "canonical_user_id")
+    )
     while True:
         users = r.get("user_id")
         rows = cur.execute(
@@ -124,7 +129,9 @@ def _ids_of_users(cur: Any, r: Resolved) -> None:
         "or device_id in (select unnest(?::varchar[]))"
     )
     for col in CLICK_COLUMNS:
-        r.add("click_id", _distinct(cur, f"select distinct {col} from raw_events.events where {where}", params))
+        r.add(
+            "click_id", _distinct(cur, f"select distinct {col} from raw_events.events where {where}", params)
+        )
 
 
 def resolve(cur: Any, lookup: dict[str, list[str]]) -> Resolved:

@@ -82,7 +82,11 @@ def lookup_of(subject: Subject, pepper: bytes) -> dict[str, list[str]]:
     if subject.kind == "email":
         return {"email_hash": pii.subject_hashes(pepper, email=subject.value)["email_hash"]}
     if subject.kind == "phone":
-        return {"phone_hash": pii.subject_hashes(pepper, phone=subject.value, country=subject.country)["phone_hash"]}
+        return {
+            "phone_hash": pii.subject_hashes(pepper, phone=subject.value, country=subject.country)[
+                "phone_hash"
+            ]
+        }
     return {subject.kind: [subject.value.strip()]}
 
 

@@ -107,7 +107,9 @@ def expand_erased_users(subjects: pl.DataFrame, links: pl.DataFrame | None) -> p
         pl.col("canonical_user_id").is_in(users.implode()) | pl.col("from_user_id").is_in(users.implode())
     )
     more = pl.concat([linked["from_user_id"], linked["canonical_user_id"]]).unique()
-    extra = pl.DataFrame({"subject_type": "user_id", "subject_id": more}, schema_overrides={"subject_id": pl.String})
+    extra = pl.DataFrame(
+        {"subject_type": "user_id", "subject_id": more}, schema_overrides={"subject_id": pl.String}
+    )
     return pl.concat([subjects, extra], how="diagonal").unique()
 
 

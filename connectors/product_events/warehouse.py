@@ -141,7 +141,9 @@ def erased_subjects(client: Any) -> pl.DataFrame:
     exist): ``key_id`` null for an id in clear, else ``subject_id`` is its hash under that key."""
     df = select(client, f"select subject_type, subject_id, key_id from {qualified(client, S.T_ERASED)}")
     return df.with_columns(
-        pl.col("subject_type").cast(pl.String), pl.col("subject_id").cast(pl.String), pl.col("key_id").cast(pl.String)
+        pl.col("subject_type").cast(pl.String),
+        pl.col("subject_id").cast(pl.String),
+        pl.col("key_id").cast(pl.String),
     )
 
 

@@ -38,6 +38,7 @@ def test_schedules_are_utc_cron_as_documented() -> None:
     assert crons["restatement-lookback"] == ["0 4 * * *"]
     assert crons["close-daily"] == ["0 5 * * *"]  # after the lookback, before finance reads at 06:00
     assert crons["ops-refresh"] == ["*/5 * * * *"]
+    assert crons["erasure"] == ["35 * * * *"]  # hourly, away from the :05 run; requests are due in 72 h
     assert crons["backfill"] == []
     for dep in _deployments():
         for s in dep.get("schedules", []):
