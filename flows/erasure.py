@@ -26,7 +26,6 @@ Landing files, dlt working folders and the free blocks of the DuckDB file are no
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -53,11 +52,12 @@ TOMBSTONED = ("user_id", "anonymous_id", "device_id")
 MIN_EMBEDDED = 8
 
 
-@dataclass
 class Resolved:
-    """Every identifier of one subject, by type."""
+    """Every identifier of one subject, by type. (A plain class: deployments load this module
+    by path, where a dataclass's string annotations cannot be resolved.)"""
 
-    ids: dict[str, set[str]] = field(default_factory=dict)
+    def __init__(self, ids: dict[str, set[str]] | None = None) -> None:
+        self.ids: dict[str, set[str]] = ids if ids is not None else {}
 
     def add(self, kind: str, values: Any) -> None:
         """Add the non-empty ``values`` to ``kind``."""

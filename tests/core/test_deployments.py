@@ -80,6 +80,7 @@ def test_sped_up_schedules_make_every_scheduled_flow_due_together(monkeypatch) -
         "restatement-lookback": [expected],
         "close-daily": [expected],
         "ops-refresh": [expected],
+        "erasure": [expected],
         "backfill": [],
         "bootstrap-warehouse": [],
     }

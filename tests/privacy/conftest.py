@@ -47,13 +47,24 @@ class World:
 def _landing_lines(landing: Path) -> pl.DataFrame:
     """Every landing line's id fields (DuckDB reads the gzipped JSON lines)."""
     con = duckdb.connect()
+    names = [
+        "user_id",
+        "anonymous_id",
+        "device_id",
+        "gclid",
+        "fbclid",
+        "ttclid",
+        "from_user_id",
+        "to_user_id",
+    ]
     try:
-        return con.execute(
+        rows = con.execute(
             "select user_id, anonymous_id, device_id, gclid, fbclid, ttclid, from_user_id, to_user_id "
             f"from read_json('{landing}/**/*.jsonl.gz', format = 'newline_delimited', union_by_name = true, "
             "columns = {user_id: 'varchar', anonymous_id: 'varchar', device_id: 'varchar', gclid: 'varchar', "
             "fbclid: 'varchar', ttclid: 'varchar', from_user_id: 'varchar', to_user_id: 'varchar'})"
-        ).pl()
+        ).fetchall()
+        return pl.DataFrame(rows, schema=dict.fromkeys(names, pl.String), orient="row")
     finally:
         con.close()
 

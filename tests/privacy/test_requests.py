@@ -127,7 +127,7 @@ def test_keyed_tombstones_match_user_device_and_anonymous_ids_in_every_column() 
     )
     assert helpers.keyed_erased_ids(valid, erased, KEY, "k1").to_list() == [True, True, False, True]
     # plain-text tombstones are not matched as hashes, nor keyed ones as plain text
-    assert valid.select(helpers.erased_mask(valid, erased)).to_series().to_list() == [False] * 4
+    assert valid.filter(helpers.erased_mask(valid, erased)).height == 0
 
 
 def test_a_keyed_tombstone_without_its_key_stops_the_load(monkeypatch: pytest.MonkeyPatch) -> None:
