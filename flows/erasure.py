@@ -134,7 +134,7 @@ def _ids_of_users(cur: Any, r: Resolved) -> None:
         )
 
 
-def resolve(cur: Any, lookup: dict[str, list[str]]) -> Resolved:
+def resolve(cur: Any, lookup: dict[str, Any]) -> Resolved:
     """Every identifier of the subject a request's ``lookup`` names (see the module docstring)."""
     r = Resolved()
     for kind in ("user_id", "device_id", "anonymous_id", "email_hash", "phone_hash"):

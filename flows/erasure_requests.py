@@ -54,7 +54,8 @@ class Request:
     requested_at: datetime
     subject_type: str
     subject_hash: str
-    lookup: dict[str, list[str]]
+    # hashes or ids by column, ``tombstones`` ([type, hash] pairs), ``resolved`` once resolved
+    lookup: dict[str, Any]
 
 
 def ensure_table(cur: Any) -> None:

@@ -60,7 +60,7 @@ def _landing_lines(landing: Path) -> pl.DataFrame:
     try:
         rows = con.execute(
             "select user_id, anonymous_id, device_id, gclid, fbclid, ttclid, from_user_id, to_user_id "
-            f"from read_json('{landing}/**/*.jsonl.gz', format = 'newline_delimited', union_by_name = true, "
+            f"from read_json('{landing}/**/*.jsonl.gz', format = 'newline_delimited', ignore_errors = true, "
             "columns = {user_id: 'varchar', anonymous_id: 'varchar', device_id: 'varchar', gclid: 'varchar', "
             "fbclid: 'varchar', ttclid: 'varchar', from_user_id: 'varchar', to_user_id: 'varchar'})"
         ).fetchall()
@@ -106,6 +106,7 @@ def choose_subjects(world: Path, landing: Path, pepper: bytes) -> list[Subject]:
         pl.col("user_id").is_in(single.implode()) & ~pl.col("user_id").is_in([web, app])
     )["user_id"][-1]
     lines = _landing_lines(landing)
+    country_of = dict(zip(signups["user_id"], signups["country"], strict=True))
     out = []
     for name, canonical in (("web", web), ("app_merged", app), ("phone_only", phone_user)):
         person = people.filter(pl.col("user_id") == canonical).row(0, named=True)
@@ -115,7 +116,8 @@ def choose_subjects(world: Path, landing: Path, pepper: bytes) -> list[Subject]:
         request = {
             "web": ["--email", person["email"]],
             "app_merged": ["--user-id", other[0] if other else canonical],
-            "phone_only": ["--phone", person["phone"]],
+            # a national number is read in the sign-up's country, as the ingestion read it
+            "phone_only": ["--phone", person["phone"], "--country", country_of[canonical]],
         }[name]
         s = Subject(name, request, {person["email"], person["phone"], person["email"].lower()})
         s.identifiers = _ids(lines, users) | set(hashes["email_hash"]) | set(hashes["phone_hash"])
