@@ -19,8 +19,9 @@ For one request, in warehouse turns (:func:`flows.locks.warehouse_step`):
    and no aggregate (mart, closes, adjustments) moves. The request is then completed with the
    counts per ``schema.table.column``, its ``lookup`` dropped, and the file checkpointed.
 
-Landing files, dlt working folders and the free blocks of the DuckDB file are not handled yet
-(docs/privacy.md says so).
+Between the two turns the landing files holding a line of the subject are rewritten in place
+with the same pseudonyms (:mod:`flows.erasure_landing`). dlt working folders and the free blocks
+of the DuckDB file are not handled yet (docs/privacy.md says so).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from prefect.runtime import flow_run
 
 from connectors.product_events import pii
 from connectors.product_events import warehouse as events_warehouse
+from flows.erasure_landing import rewrite_landing
 from flows.erasure_requests import Request, complete, open_requests
 from flows.locks import warehouse_step
 from flows.monitor import alert_failed_run
@@ -205,16 +207,20 @@ def _rewrite_column(cur: Any, target: tuple[str, str, str], mapping: list[tuple[
     return int(row[0]) if row else 0
 
 
-def pseudonymise(cur: Any, r: Resolved, key: bytes, request_id: str) -> dict[str, int]:
-    """Rewrite the subject's identifiers everywhere (see the module docstring); rows changed per
-    ``schema.table.column`` (only those with changes)."""
-    values = r.all_values()
-    if not values:
+def pseudonyms(r: Resolved, key: bytes, request_id: str) -> dict[str, str]:
+    """Each identifier's pseudonym, longest identifier first (a replacement never cuts a longer one)."""
+    return {v: pseudonym(key, request_id, v) for v in r.all_values()}
+
+
+def pseudonymise(cur: Any, mapping: dict[str, str]) -> dict[str, int]:
+    """Rewrite the subject's identifiers in every table (see the module docstring); rows changed
+    per ``schema.table.column`` (only those with changes)."""
+    if not mapping:
         return {}
-    mapping = [(v, pseudonym(key, request_id, v)) for v in values]
+    pairs = list(mapping.items())
     counts = {}
     for target in text_columns(cur):
-        n = _rewrite_column(cur, target, mapping)
+        n = _rewrite_column(cur, target, pairs)
         if n:
             counts[".".join(target)] = n
     return counts
@@ -243,13 +249,16 @@ def _resolve_step(request: Request, key: bytes, key_id: str, now: datetime) -> R
 
 def erase_request(request: Request, now: datetime) -> dict[str, int]:
     """Carry out one request (both turns); the counts it recorded."""
-    key, key_id = get_settings().require_tombstone_key()
+    settings = get_settings()
+    key, key_id = settings.require_tombstone_key()
     resolved = _resolve_step(request, key, key_id, now)
+    mapping = pseudonyms(resolved, key, request.request_id)
+    # files only: no warehouse turn held while the landing files are rewritten
+    landing = rewrite_landing(settings.landing_url, mapping)
     with warehouse_step(f"erasure {request.request_id}: pseudonymise") as warehouse:
         cur = warehouse.connection().cursor()
         try:
-            counts = pseudonymise(cur, resolved, key, request.request_id)
-            counts["identifiers"] = len(resolved.all_values())
+            counts = {**pseudonymise(cur, mapping), **landing, "identifiers": len(mapping)}
             complete(cur, request.request_id, now, counts)
             if warehouse.kind == "duckdb":
                 # fold the WAL (which holds the old values) into the file

@@ -4,6 +4,7 @@ one known only by a phone number (docs/privacy.md, "Erasure")."""
 
 from __future__ import annotations
 
+import gzip
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -133,8 +134,9 @@ def world(session_dir: Path) -> Iterator[World]:
     from tests.sql_models import sim_world
 
     root = session_dir / "privacy"
-    old = {k: os.environ.get(k) for k in ("ROI_DUCKDB_PATH", "ROI_TOMBSTONE_KEY")}
+    old = {k: os.environ.get(k) for k in ("ROI_DUCKDB_PATH", "ROI_TOMBSTONE_KEY", "ROI_LANDING_URL")}
     os.environ["ROI_DUCKDB_PATH"] = str(root / "warehouse.duckdb")
+    os.environ["ROI_LANDING_URL"] = str(root / "landing")
     os.environ["ROI_TOMBSTONE_KEY"] = TOMBSTONE_KEY
     reset_settings()
     reset_warehouse()
@@ -165,6 +167,15 @@ def query(wh: Any, sql: str, params: list[Any] | None = None) -> list[tuple[Any,
 def mart_numbers(wh: Any) -> list[tuple[Any, ...]]:
     """The mart's numbers per row key."""
     return query(wh, f"select mart_key, {MART_NUMBERS} from {MART} order by mart_key")
+
+
+def landing_leaks(landing: Path, needles: set[str]) -> list[str]:
+    """``file: value`` for every landing file whose text holds one of ``needles``."""
+    found = []
+    for path in sorted(landing.rglob("*.jsonl.gz")):
+        text = gzip.decompress(path.read_bytes()).decode("utf-8", errors="replace")
+        found += [f"{path.relative_to(landing)}: {n}" for n in sorted(needles) if n in text]
+    return found
 
 
 def leaks(wh: Any, needles: set[str], skip: set[tuple[str, str]]) -> list[str]:

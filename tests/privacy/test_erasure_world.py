@@ -4,11 +4,12 @@ same mart, and a load of every landing file into a new warehouse keeps them out.
 
 from __future__ import annotations
 
+import shutil
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from tests.privacy.conftest import World, leaks, mart_numbers, query
+from tests.privacy.conftest import World, landing_leaks, leaks, mart_numbers, query
 
 KEPT = {("raw_events", "erased_subjects"), ("audit", "erasure_requests")}
 RECEIVED = datetime(2026, 11, 12, 7, tzinfo=UTC)
@@ -41,6 +42,8 @@ def erased(world: World) -> dict[str, object]:
     for s in world.subjects:
         assert leaks(wh, s.identifiers, set()), f"{s.name}: the world holds none of its ids (bad subject)"
     web, app, phone = world.subjects
+    # the landing files as they were: what an old copy or object version would hold
+    shutil.copytree(world.landing, world.root / "landing_before")
     assert _cli(["privacy", "erase", *web.request, "--request-id", "req-web", "--now"]) == 0
     assert _cli(["privacy", "erase", *app.request, "--request-id", "req-app"]) == 0
     assert _cli(["privacy", "erase", *phone.request, "--request-id", "req-phone"]) == 0
@@ -75,6 +78,23 @@ def test_no_identifier_of_an_erased_subject_is_left_in_any_table(
         assert leaks(world.warehouse, s.identifiers | s.plaintext, KEPT) == [], s.name
 
 
+def test_no_landing_file_holds_an_identifier_and_the_manifest_does_not_see_new_files(
+    world: World, erased: dict[str, object]
+) -> None:
+    from connectors.product_events import load_events
+
+    for s in world.subjects:
+        assert landing_leaks(world.landing, s.identifiers | s.plaintext) == [], s.name
+    assert landing_leaks(world.root / "landing_before", world.subjects[0].identifiers)  # the copy still does
+    with world.warehouse.session("load"):
+        summary = load_events(
+            world.warehouse.dlt_pipeline("product_events_sqlm", "raw_events"),
+            str(world.landing),
+            world.pepper,
+        )
+    assert summary.files_listed > 0 and summary.lines_read == 0  # the rewrites are not new files
+
+
 def test_tombstones_and_requests_hold_only_tombstone_key_hashes(
     world: World, erased: dict[str, object]
 ) -> None:
@@ -102,11 +122,13 @@ def test_the_mart_does_not_move_nor_after_a_full_rebuild(erased: dict[str, objec
     assert erased["rebuilt"] == erased["before"]
 
 
+@pytest.mark.parametrize("folder", ["landing_before", "landing"])
 def test_a_load_of_every_landing_file_does_not_bring_them_back(
-    world: World, erased: dict[str, object], tmp_path, monkeypatch
+    world: World, erased: dict[str, object], tmp_path, monkeypatch, folder: str
 ) -> None:
-    """A new warehouse with only the tombstones loads every landing file: the subjects' lines
-    are dropped as erased, none of their identifiers is loaded."""
+    """A new warehouse with only the tombstones loads every landing file: from the files as they
+    were, the subjects' lines are dropped as erased; from the rewritten files, their lines load
+    pseudonymised. Either way none of their identifiers is loaded."""
     from connectors.product_events import load_events
     from roi.core.settings import reset_settings
     from roi.core.warehouse import get_warehouse, reset_warehouse
