@@ -17,11 +17,13 @@ For one request, in warehouse turns (:func:`flows.locks.warehouse_step`):
    pseudonym, ``erased_`` + 32 hex of HMAC(tombstone key, request id | identifier). Rows are
    kept and one identifier always gets the same pseudonym, so joins still pair the same rows
    and no aggregate (mart, closes, adjustments) moves. The request is then completed with the
-   counts per ``schema.table.column``, its ``lookup`` dropped, and the file checkpointed.
+   counts per ``schema.table.column``, its ``lookup`` dropped.
 
 Between the two turns the landing files holding a line of the subject are rewritten in place
 with the same pseudonyms (:mod:`flows.erasure_landing`). dlt working folders and the free blocks
-of the DuckDB file are not handled yet (docs/privacy.md says so).
+are not handled yet (docs/privacy.md says so). Last, the DuckDB file is checkpointed and its
+bytes scanned for the identifiers; when one is found the database is rewritten into a new file
+(:mod:`flows.erasure_file`).
 """
 
 from __future__ import annotations
@@ -35,8 +37,9 @@ from prefect.runtime import flow_run
 
 from connectors.product_events import pii
 from connectors.product_events import warehouse as events_warehouse
+from flows.erasure_file import erase_from_file
 from flows.erasure_landing import rewrite_landing
-from flows.erasure_requests import Request, complete, open_requests
+from flows.erasure_requests import Request, complete, open_requests, set_counts
 from flows.locks import warehouse_step
 from flows.monitor import alert_failed_run
 from roi.core.runs import record_run
@@ -259,12 +262,19 @@ def erase_request(request: Request, now: datetime) -> dict[str, int]:
         cur = warehouse.connection().cursor()
         try:
             counts = {**pseudonymise(cur, mapping), **landing, "identifiers": len(mapping)}
+            # completes first: the lookup it drops must be gone before the file is scanned
             complete(cur, request.request_id, now, counts)
-            if warehouse.kind == "duckdb":
-                # fold the WAL (which holds the old values) into the file
-                cur.execute("checkpoint")
         finally:
             cur.close()
+        file_counts = erase_from_file(warehouse, list(mapping))
+        if file_counts:
+            counts.update(file_counts)
+            cur = warehouse.connection().cursor()
+            try:
+                set_counts(cur, request.request_id, counts)
+                cur.execute("checkpoint")
+            finally:
+                cur.close()
     return counts
 
 

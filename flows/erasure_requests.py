@@ -164,3 +164,11 @@ def status(cur: Any, request_id: str) -> tuple[str, datetime | None, dict[str, i
     if row is None:
         return None
     return str(row[0]), row[1], json.loads(row[2] or "{}")
+
+
+def set_counts(cur: Any, request_id: str, counts: dict[str, int]) -> None:
+    """Replace a request's counts (the file scan adds its own after completion)."""
+    cur.execute(
+        "update audit.erasure_requests set counts = ? where request_id = ?",
+        [json.dumps(counts, sort_keys=True), request_id],
+    )

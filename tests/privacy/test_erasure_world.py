@@ -28,6 +28,7 @@ def erased(world: World) -> dict[str, object]:
     from attribution.store import run_attribution
     from flows.dbt_runner import build_facts, build_mart
     from flows.erasure import erasure
+    from flows.erasure_file import byte_hits, files_of
 
     wh = world.warehouse
 
@@ -51,9 +52,17 @@ def erased(world: World) -> dict[str, object]:
         wh, "select request_id from audit.erasure_requests where completed_at is null order by 1"
     )
     erasure.fn(logical_time=RECEIVED + timedelta(hours=1))
+    needles = [v.encode() for s in world.subjects for v in s.identifiers | s.plaintext]
+    file_hits = byte_hits(files_of(wh.duckdb_path), needles)
     after = mart_numbers(wh)
     rebuilt = rebuild()
-    return {"before": before, "after": after, "rebuilt": rebuilt, "open_before_flow": open_before_flow}
+    return {
+        "before": before,
+        "after": after,
+        "rebuilt": rebuilt,
+        "open_before_flow": open_before_flow,
+        "file_hits": file_hits,
+    }
 
 
 def test_requests_wait_for_the_flow_unless_now(world: World, erased: dict[str, object]) -> None:
@@ -93,6 +102,15 @@ def test_no_landing_file_holds_an_identifier_and_the_manifest_does_not_see_new_f
             world.pepper,
         )
     assert summary.files_listed > 0 and summary.lines_read == 0  # the rewrites are not new files
+
+
+def test_the_database_file_holds_no_identifier_in_its_bytes(world: World, erased: dict[str, object]) -> None:
+    """Free blocks and the WAL kept the old values: the flow found them and rewrote the file."""
+    assert erased["file_hits"] == 0
+    counts = query(world.warehouse, "select counts from audit.erasure_requests where request_id = 'req-web'")[
+        0
+    ][0]
+    assert '"duckdb.hits_after": 0' in counts and '"duckdb.rewritten": 1' in counts
 
 
 def test_tombstones_and_requests_hold_only_tombstone_key_hashes(
