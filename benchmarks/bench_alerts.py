@@ -409,6 +409,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--scale", type=float, default=0.04)
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument(
+        "--rescore",
+        action="store_true",
+        help="score the alerts of the last evaluation of each world again, without evaluating (after a scoring change)",
+    )
     parser.add_argument("--child", choices=("build", "evaluate"), default=None, help=argparse.SUPPRESS)
     parser.add_argument("--world", type=Path, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--url", default=None, help=argparse.SUPPRESS)
@@ -427,8 +432,13 @@ def main() -> None:
     result: dict[str, Any] = {"scale": args.scale, "days": DAYS, "seed": SEED, "start": START.isoformat()}
     for name in ("incidents", "clean"):
         world, db, prepared = prepare(name, args.scale, console)
-        with console.status(f"evaluating the rules on the {name} world every 5 minutes"):
-            evaluation = run_evaluation(name, db)
+        saved = db.parent.parent / "evaluation.json"  # the alerts of the last evaluation
+        if args.rescore and saved.exists():
+            evaluation = json.loads(saved.read_text())
+        else:
+            with console.status(f"evaluating the rules on the {name} world every 5 minutes"):
+                evaluation = run_evaluation(name, db)
+            saved.write_text(json.dumps(evaluation))
         result[name] = {"prepared": prepared, "evaluation": evaluation}
         if name == "incidents":
             result["scores"] = score(world, evaluation["alerts"])

@@ -196,6 +196,8 @@ def cac_spike(cur: Any, now: datetime, spec: RuleSpec) -> list[Firing]:
 
 def signups_drop(cur: Any, now: datetime, spec: RuleSpec) -> list[Firing]:
     """Sign-ups of the last minutes far below the baseline, per platform (ops attribution) and in total."""
+    if not table_exists(cur, "analytics", "ops_campaign_15min"):
+        return []
     out = []
     opened = _open_keys(cur, "signups_drop")
     window = recent_window(now, int(spec.param("window_minutes")))
@@ -255,6 +257,8 @@ def tracking_break(cur: Any, now: datetime, spec: RuleSpec) -> list[Firing]:
     vanish while it keeps spending. The window is the last 5–20 minutes ("N hours" of the issue
     is 0.25 h here: the loss is total, so a short window is safe).
     """
+    if not table_exists(cur, "analytics", "ops_campaign_15min"):
+        return []
     out = []
     opened = _open_keys(cur, "tracking_break")
     window = recent_window(now, int(spec.param("window_minutes")))

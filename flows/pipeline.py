@@ -18,6 +18,7 @@ from flows.adjustments import record_adjustments
 from flows.close import retry_blocked_closes
 from flows.locks import warehouse_step
 from flows.monitor import alert_failed_run
+from flows.retention import refuse_expired_backfill
 from flows.tasks import (
     ATTRIBUTION_TRAILING_DAYS,
     ad_sources,
@@ -298,6 +299,8 @@ def backfill(start: date, end: date) -> str:
     """
     if end < start:
         raise UserInputError(f"backfill end {end} is before its start {start}: swap them")
+    # Before any work: data older than the retention period is deleted and must not come back.
+    refuse_expired_backfill(start)
     window_start = datetime.combine(start, datetime.min.time(), UTC)
     window_end = datetime.combine(end + timedelta(days=1), datetime.min.time(), UTC)
     with record_run("backfill", window_start, window_end) as run:

@@ -27,6 +27,7 @@ from flows.close import close_daily
 from flows.erasure import erasure
 from flows.ops import ops_refresh
 from flows.pipeline import backfill, hourly_incremental, restatement_lookback
+from flows.retention import retention
 from roi.core.settings import get_settings
 
 # name -> (flow, cron or None for unscheduled)
@@ -36,6 +37,7 @@ SCHEDULES: dict[str, tuple[Any, str | None]] = {
     "close-daily": (close_daily, "0 5 * * *"),
     "ops-refresh": (ops_refresh, "*/5 * * * *"),
     "erasure": (erasure, "35 * * * *"),
+    "retention": (retention, "15 3 * * *"),
     "backfill": (backfill, None),
     "bootstrap-warehouse": (bootstrap_warehouse, None),
 }

@@ -20,6 +20,7 @@ from connector_sdk.exceptions import ConnectorConfigError, ConnectorError, Inval
 from roi.cli import alerts as alerts_cli
 from roi.cli import attribution, checks, close, demo, explain, landing, pipeline, restatements, simulate
 from roi.cli import privacy as privacy_cli
+from roi.cli import retention as retention_cli
 from roi.cli.common import console, err_console
 from roi.core import __version__
 from roi.core.errors import RoiError
@@ -62,6 +63,7 @@ app.command()(demo.demo)
 app.command()(restatements.restatements)
 app.command()(checks.checks)
 app.command()(explain.explain)
+app.command()(retention_cli.retention)
 app.add_typer(simulate.app, name="simulate")
 app.add_typer(connector_app, name="connector")
 app.add_typer(attribution.app, name="attribution")

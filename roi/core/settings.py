@@ -74,6 +74,10 @@ class Settings(BaseSettings):
     # pagerduty://..., json://host/path). Secret: the URLs hold tokens. Empty: alerts are recorded
     # in audit.alerts and shown by `roi alerts`, not sent (docs/monitoring.md).
     alert_urls: SecretStr = SecretStr("")
+    # Retention (docs/privacy.md "Retention"): raw event-level data (raw events, dead letters,
+    # landing files, user-level facts, attribution history) is kept this many calendar months
+    # before the daily retention flow deletes it; aggregates (mart, closes, adjustments) forever.
+    raw_retention_months: int = Field(default=13, ge=1, le=120)
 
     @field_validator("restatement_days")
     @classmethod
