@@ -24,6 +24,7 @@ from prefect.schedules import Interval
 
 from flows.bootstrap import bootstrap_warehouse
 from flows.close import close_daily
+from flows.erasure import erasure
 from flows.ops import ops_refresh
 from flows.pipeline import backfill, hourly_incremental, restatement_lookback
 from flows.retention import retention
@@ -35,6 +36,7 @@ SCHEDULES: dict[str, tuple[Any, str | None]] = {
     "restatement-lookback": (restatement_lookback, "0 4 * * *"),
     "close-daily": (close_daily, "0 5 * * *"),
     "ops-refresh": (ops_refresh, "*/5 * * * *"),
+    "erasure": (erasure, "35 * * * *"),
     "retention": (retention, "15 3 * * *"),
     "backfill": (backfill, None),
     "bootstrap-warehouse": (bootstrap_warehouse, None),

@@ -62,6 +62,7 @@ from connectors.product_events.helpers import BatchResult, IngestSummary, safe_e
 from connectors.product_events.parse import FileLines, LineParser, parse_lines
 from connectors.product_events.warehouse import seen_file_keys
 from roi.core.errors import ConfigError
+from roi.core.settings import get_settings
 
 __all__ = [
     "BatchLimits",
@@ -176,6 +177,22 @@ def erased_subjects(pipeline: Any) -> pl.DataFrame:
         has_users = bool((subjects["subject_type"] == "user_id").any())
         links = warehouse.identity_map(client, ("from_user_id", "canonical_user_id")) if has_users else None
     return helpers.expand_erased_users(subjects, links)
+
+
+def tombstone_key(erased: pl.DataFrame) -> tuple[bytes, str] | None:
+    """The tombstone key and its id when some tombstone is keyed (``ROI_TOMBSTONE_KEY``); None
+    when none is. A keyed tombstone without the key fails the load (ConfigError): loading
+    would bring erased subjects back; so does a tombstone made under another key."""
+    if not helpers.has_keyed(erased):
+        return None
+    key, key_id = get_settings().require_tombstone_key()
+    others = set(erased["key_id"].drop_nulls().unique().to_list()) - {key_id}
+    if others:
+        raise ConfigError(
+            f"tombstones were made under another ROI_TOMBSTONE_KEY (key id {sorted(others)[0]}): "
+            "set the key they were made with"
+        )
+    return key, key_id
 
 
 @dataclass
@@ -323,6 +340,9 @@ def transform_batch(
     """
     parsed = parse_lines(file_lines, parser)
     file_lines.clear()
+    tomb_key = tombstone_key(erased)
+    # keyed tombstones of e-mails and phones are matched on the clear values, before hashing
+    erased_pii = helpers.keyed_erased_pii(parsed.valid, erased, *tomb_key) if tomb_key else None
     valid = pii.hash_pii(parsed.valid, pepper)
     # the parsed frame (clear PII) is the batch's other big object: dropped once hashed
     parsed.valid = parsed.valid.clear()
@@ -333,6 +353,8 @@ def transform_batch(
     keys = helpers.key_columns(valid)
     # erased subjects never load, whatever the file's age
     is_erased = valid.select(helpers.erased_mask(valid, erased)).to_series()
+    if tomb_key and erased_pii is not None:
+        is_erased = is_erased | erased_pii | helpers.keyed_erased_ids(valid, erased, *tomb_key)
     erased_rows = keys.filter(is_erased).select("_file_key", "_row")
     if erased_rows.height:
         keys = keys.filter(~is_erased)

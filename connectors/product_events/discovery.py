@@ -166,6 +166,11 @@ class FileReader:
         fs, root = fsspec_from_config(cfg)
         return fs, fs._strip_protocol(root if "://" in root else normalise_url(self.landing_url))
 
+    def filesystem(self) -> tuple[Any, str]:
+        """The fsspec filesystem of ``landing_url`` and its root path (erasure rewrites files
+        through it, with the credentials the reads use)."""
+        return self._fs()
+
     def opener(self) -> Callable[[str], FileLines | Unreadable]:
         """A function reading one file by key: streamed and gunzipped (at most ``max_file_text``
         bytes of text), then split; or why it cannot be read whole. Threads may share it (zlib

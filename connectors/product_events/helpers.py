@@ -91,30 +91,85 @@ class BatchResult:
 # -- erasure ------------------------------------------------------------------------------------
 
 
+def _plain(erased: pl.DataFrame) -> pl.DataFrame:
+    """The tombstones holding an id in clear (written before keyed tombstones; no ``key_id``)."""
+    return erased.filter(pl.col("key_id").is_null()) if "key_id" in erased.columns else erased
+
+
 def expand_erased_users(subjects: pl.DataFrame, links: pl.DataFrame | None) -> pl.DataFrame:
     """``subjects`` (``subject_type, subject_id``) plus every user merged into or from an erased
-    user, by ``links`` (``from_user_id, canonical_user_id`` of the identity map, if any)."""
-    users = subjects.filter(pl.col("subject_type") == "user_id")["subject_id"]
+    user, by ``links`` (``from_user_id, canonical_user_id`` of the identity map, if any). Keyed
+    tombstones need no expansion: the erasure flow tombstones every id it resolved."""
+    users = _plain(subjects).filter(pl.col("subject_type") == "user_id")["subject_id"]
     if users.len() == 0 or links is None:
         return subjects
     linked = links.filter(
         pl.col("canonical_user_id").is_in(users.implode()) | pl.col("from_user_id").is_in(users.implode())
     )
     more = pl.concat([linked["from_user_id"], linked["canonical_user_id"]]).unique()
-    return pl.concat([subjects, pl.DataFrame({"subject_type": "user_id", "subject_id": more})]).unique()
+    extra = pl.DataFrame(
+        {"subject_type": "user_id", "subject_id": more}, schema_overrides={"subject_id": pl.String}
+    )
+    return pl.concat([subjects, extra], how="diagonal").unique()
 
 
 def erased_mask(valid: pl.DataFrame, erased: pl.DataFrame) -> pl.Expr:
-    """True for the rows of ``valid`` that carry an erased subject in a column it matches."""
+    """True for the rows of ``valid`` that carry an erased subject (a tombstone in clear) in a
+    column it matches."""
     conds = []
+    plain = _plain(erased)
     for stype, cols in S.ERASURE_MATCH.items():
-        ids = erased.filter(pl.col("subject_type") == stype)["subject_id"]
+        ids = plain.filter(pl.col("subject_type") == stype)["subject_id"]
         if ids.len() == 0:
             continue
         for c in cols:
             if c in valid.columns:
                 conds.append(pl.col(c).is_in(ids.implode()).fill_null(False))
     return pl.any_horizontal(conds) if conds else pl.lit(False)
+
+
+def _keyed(erased: pl.DataFrame, key_id: str, stype: str) -> pl.Series:
+    """The hashes of the keyed tombstones of ``stype`` made under ``key_id``."""
+    if "key_id" not in erased.columns:
+        return pl.Series("subject_id", [], dtype=pl.String)
+    return erased.filter((pl.col("key_id") == key_id) & (pl.col("subject_type") == stype))["subject_id"]
+
+
+def has_keyed(erased: pl.DataFrame) -> bool:
+    """Whether any tombstone is keyed (matching it needs the tombstone key)."""
+    return "key_id" in erased.columns and bool(erased["key_id"].is_not_null().any())
+
+
+def keyed_erased_ids(valid: pl.DataFrame, erased: pl.DataFrame, key: bytes, key_id: str) -> pl.Series:
+    """True for the rows of ``valid`` with an id (user, device, anonymous) whose hash under the
+    tombstone ``key`` is a keyed tombstone. Hashes distinct values only, and only the columns
+    of id types that have tombstones."""
+    out = pl.Series("erased", [False] * valid.height, dtype=pl.Boolean)
+    for stype, cols in S.ERASURE_MATCH.items():
+        hashes = _keyed(erased, key_id, stype)
+        if hashes.len() == 0:
+            continue
+        for c in cols:
+            if c in valid.columns:
+                hit = pii.hmac_hex(key, valid[c].cast(pl.String)).is_in(hashes.implode()).fill_null(False)
+                out = out | hit
+    return out
+
+
+def keyed_erased_pii(parsed: pl.DataFrame, erased: pl.DataFrame, key: bytes, key_id: str) -> pl.Series:
+    """True for the rows of ``parsed`` (before hashing: ``email``, ``phone``, ``country`` in clear)
+    whose e-mail or phone, canonical and hashed under the tombstone ``key``, is a keyed tombstone.
+    Tombstones of e-mails and phones are made from their canonical form, not from the pepper's
+    hash, so a pepper rotation does not disarm them."""
+    emails, phones = _keyed(erased, key_id, "email"), _keyed(erased, key_id, "phone")
+    cols = [c for c in ("email", "phone", "country") if c in parsed.columns]
+    if (emails.len() == 0 and phones.len() == 0) or not {"email", "phone"} & set(cols):
+        return pl.Series("erased", [False] * parsed.height, dtype=pl.Boolean)
+    hashed = pii.hash_pii(parsed.select(cols), key)
+    return (
+        hashed["email_hash"].is_in(emails.implode()).fill_null(False)
+        | hashed["phone_hash"].is_in(phones.implode()).fill_null(False)
+    ).rename("erased")
 
 
 # -- dedupe -------------------------------------------------------------------------------------

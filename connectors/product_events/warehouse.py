@@ -24,8 +24,10 @@ from connectors.product_events import tables
 ERASED_DDL = (
     "create table if not exists {table} ("
     "subject_type varchar not null, subject_id varchar not null, "
-    "erased_at timestamp with time zone, request_id varchar)"
+    "erased_at timestamp with time zone, request_id varchar, key_id varchar)"
 )
+# ``key_id`` came with keyed tombstones (flows/erasure.py): a row without one holds the id in clear.
+ERASED_KEY_ID = "alter table {table} add column if not exists key_id varchar"
 QUARANTINE_DDL = (
     "create table if not exists {table} ("
     "file_key varchar not null, file_url varchar, size_bytes bigint, modified_at timestamp with time zone, "
@@ -82,6 +84,7 @@ def ensure_side_tables(pipeline: Any) -> None:
         if not c.has_dataset():
             c.create_dataset()
         c.execute_sql(ERASED_DDL.format(table=qualified(c, S.T_ERASED)))
+        c.execute_sql(ERASED_KEY_ID.format(table=qualified(c, S.T_ERASED)))
         c.execute_sql(QUARANTINE_DDL.format(table=qualified(c, S.T_QUARANTINE)))
 
 
@@ -134,9 +137,14 @@ def seen_file_keys(pipeline: Any, manifest_table: str = S.T_MANIFEST) -> pl.Seri
 
 
 def erased_subjects(client: Any) -> pl.DataFrame:
-    """``subject_type, subject_id`` of every row of ``erased_subjects`` (the table must exist)."""
-    df = select(client, f"select subject_type, subject_id from {qualified(client, S.T_ERASED)}")
-    return df.with_columns(pl.col("subject_type").cast(pl.String), pl.col("subject_id").cast(pl.String))
+    """``subject_type, subject_id, key_id`` of every row of ``erased_subjects`` (the table must
+    exist): ``key_id`` null for an id in clear, else ``subject_id`` is its hash under that key."""
+    df = select(client, f"select subject_type, subject_id, key_id from {qualified(client, S.T_ERASED)}")
+    return df.with_columns(
+        pl.col("subject_type").cast(pl.String),
+        pl.col("subject_id").cast(pl.String),
+        pl.col("key_id").cast(pl.String),
+    )
 
 
 def identity_map(client: Any, columns: Sequence[str]) -> pl.DataFrame | None:

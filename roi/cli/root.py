@@ -19,6 +19,7 @@ from connector_sdk.cli import app as connector_app
 from connector_sdk.exceptions import ConnectorConfigError, ConnectorError, InvalidRunError
 from roi.cli import alerts as alerts_cli
 from roi.cli import attribution, checks, close, demo, explain, landing, pipeline, restatements, simulate
+from roi.cli import privacy as privacy_cli
 from roi.cli import retention as retention_cli
 from roi.cli.common import console, err_console
 from roi.core import __version__
@@ -70,6 +71,7 @@ app.add_typer(landing.app, name="landing")
 app.add_typer(landing.deadletters_app, name="deadletters")
 app.add_typer(close.app, name="close")
 app.add_typer(alerts_cli.app, name="alerts")
+app.add_typer(privacy_cli.app, name="privacy")
 
 
 def _usage_error(exc: typer.TyperException) -> tuple[int, str | None]:

@@ -7,6 +7,8 @@ S3 do not: they follow dlt's own secrets conventions (``SOURCES__...``, ``DESTIN
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import ipaddress
 import re
 from functools import lru_cache
@@ -43,6 +45,9 @@ class Settings(BaseSettings):
     duckdb_memory_limit: str = "3GB"
     landing_url: str = ".roi/landing"
     pii_pepper: SecretStr | None = None
+    # The key of erasure tombstones (raw_events.erased_subjects, audit.erasure_requests): its own
+    # secret, not the pepper, so rotating the pepper keeps every tombstone working (docs/privacy.md).
+    tombstone_key: SecretStr | None = None
     # Hosts besides loopback that ROI_API_BASE_URL may name (comma list; declared before
     # api_base_url, whose check reads it). The base URL gets every platform's credentials.
     api_base_url_allow_hosts: str = ""
@@ -115,6 +120,17 @@ class Settings(BaseSettings):
         if len(value) < 16:
             raise ConfigError("ROI_PII_PEPPER is too short: use a secret of at least 16 characters")
         return value.encode()
+
+    def require_tombstone_key(self) -> tuple[bytes, str]:
+        """The tombstone key as bytes and its key id (a digest of the key, stored beside each
+        tombstone so a row made under another key is recognised), or a one-line error."""
+        if self.tombstone_key is None or not self.tombstone_key.get_secret_value():
+            raise ConfigError("ROI_TOMBSTONE_KEY is not set: export a secret of at least 16 characters")
+        value = self.tombstone_key.get_secret_value()
+        if len(value) < 16:
+            raise ConfigError("ROI_TOMBSTONE_KEY is too short: use a secret of at least 16 characters")
+        key = value.encode()
+        return key, hmac.new(key, b"roi-tombstone-key-id", hashlib.sha256).hexdigest()[:16]
 
 
 def allowed_hosts(value: str) -> frozenset[str]:

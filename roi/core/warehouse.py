@@ -209,6 +209,11 @@ class Warehouse:
                 con, turn.opened = turn.opened, None
                 con.close()
 
+    def close_file(self) -> None:
+        """Close the embedded file's instance but keep the turn: the next :meth:`connection` opens
+        the file again. For a caller that replaces the file in its turn (erasure's rewrite)."""
+        self._close_duckdb()
+
     def close(self) -> None:
         """End a turn taken outside a session and close the DuckDB instance (tests and the CLI call this)."""
         turn = self._turn

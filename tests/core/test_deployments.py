@@ -38,6 +38,7 @@ def test_schedules_are_utc_cron_as_documented() -> None:
     assert crons["restatement-lookback"] == ["0 4 * * *"]
     assert crons["close-daily"] == ["0 5 * * *"]  # after the lookback, before finance reads at 06:00
     assert crons["ops-refresh"] == ["*/5 * * * *"]
+    assert crons["erasure"] == ["35 * * * *"]  # hourly, away from the :05 run; requests are due in 72 h
     # before the 04:00 lookback and the 05:00 close, off the hourly run's :05 (docs/privacy.md)
     assert crons["retention"] == ["15 3 * * *"]
     assert crons["backfill"] == []
@@ -81,6 +82,7 @@ def test_sped_up_schedules_make_every_scheduled_flow_due_together(monkeypatch) -
         "restatement-lookback": [expected],
         "close-daily": [expected],
         "ops-refresh": [expected],
+        "erasure": [expected],
         "retention": [expected],
         "backfill": [],
         "bootstrap-warehouse": [],

@@ -52,7 +52,10 @@ def erase(wh: Any, subject_type: str, subject_id: str) -> None:
         "subject_id varchar not null, erased_at timestamp with time zone, request_id varchar)"
     )
     cur.execute(
-        "insert into raw_events.erased_subjects values (?, ?, now(), 'test')", [subject_type, subject_id]
+        # a tombstone in clear (no key_id), as before keyed tombstones
+        "insert into raw_events.erased_subjects (subject_type, subject_id, erased_at, request_id) "
+        "values (?, ?, now(), 'test')",
+        [subject_type, subject_id],
     )
 
 
