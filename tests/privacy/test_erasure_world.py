@@ -13,6 +13,9 @@ from tests.privacy.conftest import World, landing_leaks, leaks, mart_numbers, qu
 
 KEPT = {("raw_events", "erased_subjects"), ("audit", "erasure_requests")}
 RECEIVED = datetime(2026, 11, 12, 7, tzinfo=UTC)
+# A simulated world of its own built through the pipeline (~2 minutes on 2 cores, more than
+# make test's budget allows): the slower tier, which .ci/run runs after make test.
+pytestmark = pytest.mark.slower
 
 
 def _cli(args: list[str]) -> int:
